@@ -1,0 +1,151 @@
+/* dplrun.c - the host program: `dplrun [options] script.lua [args...]` runs a Lua script under LuaJIT with the dpl
+ * Lua library on package.path, `arg` set as the luajit command line does, and a stack trace plus a non-zero exit
+ * status on error. */
+#include "dpl.h"
+#include "dpl_header_text.h"
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <luajit.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: dplrun [options] script.lua [args...]\n"
+          "\n"
+          "Runs a dpl Lua script (deep perceptual loss experiments on Vulkan or CPU).\n"
+          "\n"
+          "options:\n"
+          "  --device D   cpu, vulkan or vulkan:N (default: $DPL_DEVICE, else the first GPU, else cpu)\n"
+          "  --quiet      do not print the device banner\n"
+          "  --devices    list the Vulkan devices and the CPU, one line each, and exit\n"
+          "  --version    print the version and exit\n"
+          "  --help       print this help and exit\n"
+          "\n"
+          "environment: DPL_DEVICE, DPL_VALIDATION=1 (Khronos validation layer), DPL_NO_VULKAN=1, DPL_CACHE_DIR\n"
+          "Every script accepts --help for its own options.\n");
+}
+
+static int list_devices(void) {
+  dpl_device *cpu = dpl_device_open("cpu");
+  printf("%s\n", dpl_device_banner(cpu));
+  int n = dpl_vulkan_device_count();
+  if (n == 0) printf("vulkan: unavailable (%s)\n", dpl_vulkan_unavailable_reason());
+  for (int i = 0; i < n; i++) printf("%s\n", dpl_vulkan_device_banner(i));
+  dpl_device *d = dpl_device_open(NULL);
+  printf("default: %s\n", d ? dpl_device_spec(d) : "none");
+  return 0;
+}
+
+static int file_exists(const char *path) { return access(path, R_OK) == 0; }
+
+/* The Lua library folder: $DPL_LUA_DIR, else <exe>/../share/dpl/lua (installed), else the source tree's lua/. */
+static void find_lua_dir(char *out, size_t n) {
+  const char *env = getenv("DPL_LUA_DIR");
+  if (env && *env) { snprintf(out, n, "%s", env); return; }
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len > 0) {
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      char candidate[PATH_MAX + 64];
+      snprintf(candidate, sizeof candidate, "%s/../share/dpl/lua/dpl/init.lua", exe);
+      if (file_exists(candidate)) { snprintf(out, n, "%.4000s/../share/dpl/lua", exe); return; }
+    }
+  }
+  snprintf(out, n, "%s", DPL_SOURCE_LUA_DIR);
+}
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  /* debug.traceback(msg, 2) */
+  lua_getglobal(L, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_pushstring(L, msg);
+  lua_pushinteger(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-' || !strcmp(a, "-")) break;
+    if (!strcmp(a, "--")) { i++; break; }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+    if (!strcmp(a, "--version")) { printf("dplrun %s (%s)\n", dpl_version(), LUAJIT_VERSION); return 0; }
+    if (!strcmp(a, "--devices")) { int rc = list_devices(); dpl_shutdown(); return rc; }
+    if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { setenv("DPL_QUIET", "1", 1); continue; }
+    if (!strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
+      const char *d = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!d) { fprintf(stderr, "dplrun: --device needs a value (cpu, vulkan or vulkan:N)\n"); return 2; }
+      setenv("DPL_DEVICE", d, 1);
+      continue;
+    }
+    fprintf(stderr, "dplrun: unknown option %s (see dplrun --help)\n", a);
+    return 2;
+  }
+  if (i >= argc) { usage(stderr); return 2; }
+  const char *script = argv[i];
+  if (!file_exists(script)) { fprintf(stderr, "dplrun: cannot open %s\n", script); return 1; }
+
+  atexit(dpl_shutdown);   /* also when a script calls os.exit: the pipeline cache is still saved */
+  lua_State *L = luaL_newstate();
+  if (!L) { fprintf(stderr, "dplrun: cannot create a Lua state\n"); return 1; }
+  luaL_openlibs(L);
+
+  char lua_dir[PATH_MAX];
+  find_lua_dir(lua_dir, sizeof lua_dir);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir, lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 1);
+  /* the exact header this binary was built with, for the FFI binding */
+  lua_getfield(L, -1, "loaded");
+  lua_pushstring(L, dpl_header_text);
+  lua_setfield(L, -2, "dpl.cheader");
+  lua_pop(L, 2);
+  lua_pushstring(L, lua_dir);
+  lua_setglobal(L, "DPL_LUA_DIR");
+  lua_pushstring(L, DPL_SOURCE_ROOT);
+  lua_setglobal(L, "DPL_SOURCE_ROOT");
+
+  /* arg: arg[0] the script, arg[1..] its arguments, negative indices the interpreter and its options */
+  lua_createtable(L, argc - i - 1, i + 1);
+  for (int k = 0; k < argc; k++) {
+    lua_pushstring(L, argv[k]);
+    lua_rawseti(L, -2, k - i);
+  }
+  lua_setglobal(L, "arg");
+
+  lua_pushcfunction(L, traceback);
+  int status = luaL_loadfile(L, script);
+  if (status == 0) {
+    int nargs = argc - i - 1;
+    luaL_checkstack(L, nargs + 1, "too many arguments");
+    for (int k = i + 1; k < argc; k++) lua_pushstring(L, argv[k]);
+    status = lua_pcall(L, nargs, 0, -2 - nargs);
+  }
+  int rc = 0;
+  if (status != 0) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "dplrun: %s\n", msg ? msg : "(error without a message)");
+    rc = 1;
+  }
+  fflush(stdout);
+  lua_close(L);      /* runs the finalizers that free tensors */
+  dpl_shutdown();    /* then the devices (saving the pipeline cache) */
+  return rc;
+}

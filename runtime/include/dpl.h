@@ -1,0 +1,167 @@
+/* dpl.h - the whole public C API of the dpl runtime.
+ *
+ * LuaJIT's FFI reads this very file (lua/dpl/ffi.lua strips the lines that start with '#'), so it holds only plain
+ * C declarations: opaque handles, enums and functions. No macros, no inline code, no C++ guards.
+ *
+ * Conventions
+ *  - Functions that create a tensor return a new handle, or NULL on error.
+ *  - Functions that return int return 0 (DPL_OK) on success, a dpl_status code otherwise.
+ *  - After an error, dpl_last_error() gives a one-line message naming the function and the shapes involved.
+ *  - Every handle returned must be released with dpl_tensor_free(); views share storage with their base, which is
+ *    released when the last view goes.
+ *  - Tensors are float32, at most 8 dimensions; sizes and strides are in elements.
+ */
+#ifndef DPL_H
+#define DPL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct dpl_device dpl_device;
+typedef struct dpl_tensor dpl_tensor;
+
+enum { DPL_MAX_DIMS = 8, DPL_ALL_DIMS = 127 };
+
+typedef enum dpl_status {
+  DPL_OK = 0,
+  DPL_ERR_ARGUMENT = 1,     /* bad shape, index or argument */
+  DPL_ERR_OUT_OF_MEMORY = 2,
+  DPL_ERR_DEVICE = 3,       /* a device or driver failure */
+  DPL_ERR_IO = 4,
+  DPL_ERR_UNSUPPORTED = 5
+} dpl_status;
+
+/* ---- errors and version ---------------------------------------------------------------------------------------- */
+const char *dpl_last_error(void);   /* message of the last error on this thread ("" if none) */
+int dpl_last_status(void);          /* dpl_status of the last error on this thread */
+void dpl_clear_error(void);
+const char *dpl_version(void);
+
+/* ---- devices ---------------------------------------------------------------------------------------------------- */
+/* Vulkan devices visible through the loader (0 when there is no loader, no driver or no device). */
+int dpl_vulkan_device_count(void);
+/* Why Vulkan is unavailable ("" when it is available). */
+const char *dpl_vulkan_unavailable_reason(void);
+/* One-line description of Vulkan device i, without creating a logical device. */
+const char *dpl_vulkan_device_banner(int index);
+
+/* Opens (once per process) and returns a device. spec: "cpu", "vulkan" (the default Vulkan device), "vulkan:N",
+ * or NULL / "" / "auto" for the default choice: $DPL_DEVICE if set, else the first discrete or integrated GPU, else
+ * the CPU. Devices live until dpl_shutdown(). */
+dpl_device *dpl_device_open(const char *spec);
+const char *dpl_device_banner(dpl_device *dev);
+const char *dpl_device_spec(dpl_device *dev);     /* "cpu" or "vulkan:N" */
+int dpl_device_is_vulkan(dpl_device *dev);
+/* Submits all recorded work and waits for it. */
+int dpl_device_synchronize(dpl_device *dev);
+/* Counters: "bytes" (device memory held by tensors), "peak_bytes", "reserved_bytes" (allocator blocks),
+ * "dispatches", "submits", "barriers", "pipelines", "uploads", "downloads". Unknown name: -1. */
+int64_t dpl_device_stat(dpl_device *dev, const char *name);
+/* Allocation class for new tensors: 0 activations (default), 1 weights. Returns the previous class. */
+int dpl_device_set_alloc_class(dpl_device *dev, int alloc_class);
+/* Number of Vulkan validation messages seen since start (validation is on when DPL_VALIDATION=1). */
+int64_t dpl_validation_message_count(void);
+/* Releases every device (saves the Vulkan pipeline caches). Safe to call more than once. */
+void dpl_shutdown(void);
+
+/* ---- tensors: creation ------------------------------------------------------------------------------------------ */
+dpl_tensor *dpl_tensor_empty(dpl_device *dev, int ndim, const int64_t *shape);
+dpl_tensor *dpl_tensor_full(dpl_device *dev, int ndim, const int64_t *shape, float value);
+/* start, start+step, ... while < end (> end for negative steps), as torch.arange */
+dpl_tensor *dpl_tensor_arange(dpl_device *dev, double start, double end, double step);
+/* Copies numel floats, row-major, from host memory. */
+dpl_tensor *dpl_tensor_from_host(dpl_device *dev, int ndim, const int64_t *shape, const float *data);
+/* Counter-based random numbers (Philox4x32-10): element i of the result depends only on (seed, offset + i), so both
+ * backends give the same numbers. dist 0: uniform in [a, b); dist 1: normal with mean a and std b. */
+dpl_tensor *dpl_tensor_random(dpl_device *dev, int ndim, const int64_t *shape, int dist, float a, float b,
+                              uint64_t seed, uint64_t offset);
+
+/* ---- tensors: lifetime and metadata ---------------------------------------------------------------------------- */
+void dpl_tensor_free(dpl_tensor *t);
+/* A new handle to the same view (for handing out a second owner). */
+dpl_tensor *dpl_tensor_ref(dpl_tensor *t);
+int dpl_tensor_ndim(const dpl_tensor *t);
+int64_t dpl_tensor_size(const dpl_tensor *t, int dim);
+int64_t dpl_tensor_stride(const dpl_tensor *t, int dim);
+int64_t dpl_tensor_storage_offset(const dpl_tensor *t);
+int64_t dpl_tensor_numel(const dpl_tensor *t);
+int dpl_tensor_is_contiguous(const dpl_tensor *t);
+dpl_device *dpl_tensor_device(const dpl_tensor *t);
+/* Nonzero when a and b share storage. */
+int dpl_tensor_same_storage(const dpl_tensor *a, const dpl_tensor *b);
+
+/* ---- tensors: host data ----------------------------------------------------------------------------------------- */
+/* Copies the tensor's elements in row-major logical order to dst (numel floats). Waits for pending work. */
+int dpl_tensor_to_host(dpl_tensor *t, float *dst);
+/* Writes numel floats, row-major, into the tensor (which may be a strided view). */
+int dpl_tensor_from_host_(dpl_tensor *t, const float *src);
+/* The single element of a one-element tensor. */
+int dpl_tensor_item(dpl_tensor *t, float *out);
+
+/* ---- tensors: views (no copy) ----------------------------------------------------------------------------------- */
+/* shape may hold one -1, inferred. Fails when the strides do not allow a view (use dpl_tensor_reshape). */
+dpl_tensor *dpl_tensor_view(dpl_tensor *t, int ndim, const int64_t *shape);
+/* A view when possible, else a contiguous copy. */
+dpl_tensor *dpl_tensor_reshape(dpl_tensor *t, int ndim, const int64_t *shape);
+dpl_tensor *dpl_tensor_narrow(dpl_tensor *t, int dim, int64_t start, int64_t length);
+dpl_tensor *dpl_tensor_select(dpl_tensor *t, int dim, int64_t index);
+dpl_tensor *dpl_tensor_permute(dpl_tensor *t, const int *dims);
+dpl_tensor *dpl_tensor_transpose(dpl_tensor *t, int dim0, int dim1);
+/* Broadcasts size-1 dimensions (stride 0); new leading dimensions may be added. -1 keeps a size. */
+dpl_tensor *dpl_tensor_expand(dpl_tensor *t, int ndim, const int64_t *shape);
+dpl_tensor *dpl_tensor_squeeze(dpl_tensor *t, int dim);     /* dim -1 .. : that dim; DPL_ALL_DIMS: every size-1 dim */
+dpl_tensor *dpl_tensor_unsqueeze(dpl_tensor *t, int dim);
+
+/* ---- tensors: copies ------------------------------------------------------------------------------------------- */
+/* The same tensor if already contiguous (a new handle), else a contiguous copy. */
+dpl_tensor *dpl_tensor_contiguous(dpl_tensor *t);
+dpl_tensor *dpl_tensor_clone(dpl_tensor *t);
+/* Copies src into dst; src broadcasts to dst's shape; the two may be on different devices. */
+int dpl_tensor_copy_(dpl_tensor *dst, dpl_tensor *src);
+/* A copy on another device (a new handle to t when dev is t's device). */
+dpl_tensor *dpl_tensor_to_device(dpl_tensor *t, dpl_device *dev);
+int dpl_tensor_fill_(dpl_tensor *t, float value);
+
+/* ---- elementwise ------------------------------------------------------------------------------------------------ */
+typedef enum dpl_binary_op {
+  DPL_ADD = 0, DPL_SUB = 1, DPL_MUL = 2, DPL_DIV = 3, DPL_POW = 4, DPL_MAXIMUM = 5, DPL_MINIMUM = 6,
+  DPL_EQ = 7, DPL_NE = 8, DPL_LT = 9, DPL_LE = 10, DPL_GT = 11, DPL_GE = 12
+} dpl_binary_op;
+
+typedef enum dpl_unary_op {
+  DPL_NEG = 0, DPL_EXP = 1, DPL_LOG = 2, DPL_SQRT = 3, DPL_ABS = 4, DPL_SQUARE = 5, DPL_RSQRT = 6,
+  DPL_SIGN = 7, DPL_RELU = 8, DPL_SIGMOID = 9, DPL_TANH = 10,
+  DPL_CLAMP = 11,          /* p0 = min, p1 = max (use +-INFINITY for one side) */
+  DPL_AFFINE = 12          /* x * p0 + p1 */
+} dpl_unary_op;
+
+/* Binary op with numpy/PyTorch broadcasting. Comparisons give 1.0 or 0.0. */
+dpl_tensor *dpl_binary(int op, dpl_tensor *a, dpl_tensor *b);
+/* op(a, s), or op(s, a) when scalar_first is nonzero. */
+dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first);
+dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1);
+/* cond != 0 ? a : b, broadcasting all three. */
+dpl_tensor *dpl_where(dpl_tensor *cond, dpl_tensor *a, dpl_tensor *b);
+/* In-place / into forms: out must already have the broadcast shape (it may alias a or b elementwise). */
+int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b);
+int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first);
+int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1);
+
+/* ---- reductions ------------------------------------------------------------------------------------------------- */
+typedef enum dpl_reduce_op {
+  DPL_SUM = 0, DPL_MEAN = 1, DPL_MAX = 2, DPL_MIN = 3, DPL_ARGMAX = 4, DPL_ARGMIN = 5,
+  DPL_VAR = 6              /* unbiased (divides by n-1) when `unbiased` is nonzero, else by n */
+} dpl_reduce_op;
+
+/* Reduces over the listed dims (ndims 0 = all dims). ARGMAX/ARGMIN take exactly one dim (or all, giving the flat
+ * index) and return indices as floats. keepdim keeps reduced dims with size 1. */
+dpl_tensor *dpl_reduce(int op, dpl_tensor *t, int ndims, const int *dims, int keepdim, int unbiased);
+
+/* ---- linear algebra --------------------------------------------------------------------------------------------- */
+/* Matrix product as torch.matmul for 2-D and batched (>= 3-D, batch dims broadcast) operands; 1-D operands are
+ * treated as a row (left) or a column (right) vector and that dim is dropped from the result. */
+dpl_tensor *dpl_matmul(dpl_tensor *a, dpl_tensor *b);
+/* C = alpha * op(A) op(B) + beta * C on 2-D tensors, op = transpose when the flag is set; C must be preallocated. */
+int dpl_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int trans_a, int trans_b, float alpha, float beta);
+
+#endif /* DPL_H */

@@ -1,0 +1,314 @@
+/* device_cpu.c - the CPU backend: plain C loops (OpenMP across cores) and OpenBLAS sgemm. It is the reference that
+ * every Vulkan shader is tested against, so it favours clarity and float accuracy over tricks. */
+#include "internal.h"
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PARALLEL_MIN = 32768 };   /* below this many elements, threads cost more than they give */
+
+/* ---- memory ----------------------------------------------------------------------------------------------------- */
+static int cpu_storage_alloc(dpl_device *dev, dpl_storage *s) {
+  DPL_UNUSED(dev);
+  size_t bytes = (s->bytes + 63) & ~(size_t)63;
+  s->host = aligned_alloc(64, bytes);
+  if (!s->host) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes", s->bytes);
+  return DPL_OK;
+}
+
+static void cpu_storage_free(dpl_device *dev, dpl_storage *s) {
+  DPL_UNUSED(dev);
+  free(s->host);
+  s->host = NULL;
+}
+
+static int cpu_write(dpl_device *dev, dpl_storage *s, size_t off, const void *src, size_t bytes) {
+  DPL_UNUSED(dev);
+  memcpy((char *)s->host + off, src, bytes);
+  return DPL_OK;
+}
+
+static int cpu_read(dpl_device *dev, dpl_storage *s, size_t off, void *dst, size_t bytes) {
+  DPL_UNUSED(dev);
+  memcpy(dst, (const char *)s->host + off, bytes);
+  return DPL_OK;
+}
+
+/* ---- strided iteration ------------------------------------------------------------------------------------------ */
+/* Runs BODY for every element of the iteration space `it`, with p0..p3 pointing at the operands' elements. Each
+ * thread takes a contiguous range of the flat index and walks it with an odometer over the dims. */
+#define FOR_EACH_ELEMENT(it, BODY)                                                                      \
+  do {                                                                                                  \
+    const dpl_iter *it_ = (it);                                                                         \
+    float *base_[DPL_ITER_MAX_OPERANDS];                                                                \
+    for (int k_ = 0; k_ < it_->nops; k_++) base_[k_] = it_->op[k_].storage->host + it_->op[k_].offset; \
+    int64_t total_ = it_->numel;                                                                        \
+    int nth_ = total_ >= PARALLEL_MIN ? omp_get_max_threads() : 1;                                      \
+    _Pragma("omp parallel num_threads(nth_)") {                                                         \
+      int tid_ = omp_get_thread_num(), nt_ = omp_get_num_threads();                                     \
+      int64_t lo_ = total_ * tid_ / nt_, hi_ = total_ * (tid_ + 1) / nt_;                               \
+      int64_t idx_[DPL_MAX_DIMS];                                                                       \
+      int64_t rem_ = lo_;                                                                               \
+      float *ptr_[DPL_ITER_MAX_OPERANDS];                                                               \
+      for (int k_ = 0; k_ < it_->nops; k_++) ptr_[k_] = base_[k_];                                      \
+      for (int d_ = it_->ndim - 1; d_ >= 0; d_--) {                                                     \
+        idx_[d_] = rem_ % it_->shape[d_];                                                               \
+        rem_ /= it_->shape[d_];                                                                         \
+        for (int k_ = 0; k_ < it_->nops; k_++) ptr_[k_] += idx_[d_] * it_->op[k_].stride[d_];          \
+      }                                                                                                 \
+      int last_ = it_->ndim - 1;                                                                        \
+      int64_t inner_n_ = it_->shape[last_];                                                             \
+      int64_t s0_ = it_->op[0].stride[last_], s1_ = it_->nops > 1 ? it_->op[1].stride[last_] : 0;       \
+      int64_t s2_ = it_->nops > 2 ? it_->op[2].stride[last_] : 0;                                       \
+      int64_t s3_ = it_->nops > 3 ? it_->op[3].stride[last_] : 0;                                       \
+      for (int64_t i_ = lo_; i_ < hi_;) {                                                               \
+        int64_t run_ = inner_n_ - idx_[last_];                                                          \
+        if (run_ > hi_ - i_) run_ = hi_ - i_;                                                           \
+        float *p0 = ptr_[0];                                                                            \
+        float *p1 = it_->nops > 1 ? ptr_[1] : NULL;                                                     \
+        float *p2 = it_->nops > 2 ? ptr_[2] : NULL;                                                     \
+        float *p3 = it_->nops > 3 ? ptr_[3] : NULL;                                                     \
+        (void)p1; (void)p2; (void)p3;                                                                   \
+        for (int64_t j_ = 0; j_ < run_; j_++) {                                                         \
+          BODY;                                                                                         \
+          p0 += s0_;                                                                                    \
+          if (p1) p1 += s1_;                                                                            \
+          if (p2) p2 += s2_;                                                                            \
+          if (p3) p3 += s3_;                                                                            \
+        }                                                                                               \
+        i_ += run_;                                                                                     \
+        /* advance the odometer by run_ along the last dim, carrying into outer dims */                 \
+        for (int k_ = 0; k_ < it_->nops; k_++) ptr_[k_] += run_ * it_->op[k_].stride[last_];            \
+        idx_[last_] += run_;                                                                            \
+        for (int d_ = last_; d_ > 0 && idx_[d_] >= it_->shape[d_]; d_--) {                              \
+          for (int k_ = 0; k_ < it_->nops; k_++)                                                        \
+            ptr_[k_] += it_->op[k_].stride[d_ - 1] - it_->shape[d_] * it_->op[k_].stride[d_];           \
+          idx_[d_] = 0;                                                                                 \
+          idx_[d_ - 1]++;                                                                               \
+        }                                                                                               \
+      }                                                                                                 \
+    }                                                                                                   \
+  } while (0)
+
+static int cpu_copy(dpl_device *dev, const dpl_iter *it) {
+  DPL_UNUSED(dev);
+  FOR_EACH_ELEMENT(it, *p0 = *p1);
+  return DPL_OK;
+}
+
+static int cpu_fill(dpl_device *dev, const dpl_iter *it, float v) {
+  DPL_UNUSED(dev);
+  FOR_EACH_ELEMENT(it, *p0 = v);
+  return DPL_OK;
+}
+
+static inline float binary_apply(int op, float x, float y) {
+  switch (op) {
+  case DPL_ADD: return x + y;
+  case DPL_SUB: return x - y;
+  case DPL_MUL: return x * y;
+  case DPL_DIV: return x / y;
+  case DPL_POW: return powf(x, y);
+  case DPL_MAXIMUM: return (x != x || y != y) ? NAN : (x > y ? x : y);
+  case DPL_MINIMUM: return (x != x || y != y) ? NAN : (x < y ? x : y);
+  case DPL_EQ: return x == y;
+  case DPL_NE: return x != y;
+  case DPL_LT: return x < y;
+  case DPL_LE: return x <= y;
+  case DPL_GT: return x > y;
+  case DPL_GE: return x >= y;
+  }
+  return NAN;
+}
+
+static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
+  DPL_UNUSED(dev);
+  switch (mode) {
+  case 0: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, *p1, *p2)); break;
+  case 1: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, *p1, s)); break;
+  default: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, s, *p1)); break;
+  }
+  return DPL_OK;
+}
+
+static inline float unary_apply(int op, float x, float p0, float p1) {
+  switch (op) {
+  case DPL_NEG: return -x;
+  case DPL_EXP: return expf(x);
+  case DPL_LOG: return logf(x);
+  case DPL_SQRT: return sqrtf(x);
+  case DPL_ABS: return fabsf(x);
+  case DPL_SQUARE: return x * x;
+  case DPL_RSQRT: return 1.0f / sqrtf(x);
+  case DPL_SIGN: return x > 0 ? 1.0f : (x < 0 ? -1.0f : x);
+  case DPL_RELU: return x > 0 ? x : 0.0f;
+  case DPL_SIGMOID: return 1.0f / (1.0f + expf(-x));
+  case DPL_TANH: return tanhf(x);
+  case DPL_CLAMP: return x != x ? x : (x < p0 ? p0 : (x > p1 ? p1 : x));
+  case DPL_AFFINE: return x * p0 + p1;
+  }
+  return NAN;
+}
+
+static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float b) {
+  DPL_UNUSED(dev);
+  FOR_EACH_ELEMENT(it, *p0 = unary_apply(op, *p1, a, b));
+  return DPL_OK;
+}
+
+static int cpu_where(dpl_device *dev, const dpl_iter *it) {
+  DPL_UNUSED(dev);
+  FOR_EACH_ELEMENT(it, *p0 = *p1 != 0.0f ? *p2 : *p3);
+  return DPL_OK;
+}
+
+/* ---- reductions ------------------------------------------------------------------------------------------------- */
+/* Sums in double so the CPU reference is at least as accurate as any shader's tree reduction. */
+static float reduce_one(const dpl_reduce_args *r, const float *x, int64_t step) {
+  int64_t n = r->r;
+  switch (r->op) {
+  case DPL_SUM:
+  case DPL_MEAN: {
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += x[i * step];
+    return (float)(r->op == DPL_MEAN ? (n ? acc / (double)n : NAN) : acc);
+  }
+  case DPL_MAX:
+  case DPL_MIN:
+  case DPL_ARGMAX:
+  case DPL_ARGMIN: {
+    bool want_max = r->op == DPL_MAX || r->op == DPL_ARGMAX;
+    float best = x[0];
+    int64_t at = 0;
+    for (int64_t i = 1; i < n && best == best; i++) {   /* NaN wins and stops, as in torch */
+      float v = x[i * step];
+      if (v != v || (want_max ? v > best : v < best)) { best = v; at = i; }
+    }
+    return (r->op == DPL_MAX || r->op == DPL_MIN) ? best : (float)at;
+  }
+  case DPL_VAR: {
+    double mean = 0, m2 = 0;
+    for (int64_t i = 0; i < n; i++) mean += x[i * step];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++) { double d = x[i * step] - mean; m2 += d * d; }
+    double div = r->unbiased ? (double)(n - 1) : (double)n;
+    return div > 0 ? (float)(m2 / div) : NAN;
+  }
+  }
+  return NAN;
+}
+
+static int cpu_reduce(dpl_device *dev, const dpl_reduce_args *r, const dpl_tensor *out, const dpl_tensor *in) {
+  DPL_UNUSED(dev);
+  const float *x = in->storage->host + in->offset;
+  float *y = out->storage->host + out->offset;
+  int64_t nout = r->outer * r->inner;
+  #pragma omp parallel for if (nout * r->r >= PARALLEL_MIN && nout > 1) schedule(static)
+  for (int64_t o = 0; o < nout; o++) {
+    int64_t outer = o / r->inner, inner = o % r->inner;
+    y[o] = reduce_one(r, x + outer * r->r * r->inner + inner, r->inner);
+  }
+  return DPL_OK;
+}
+
+/* ---- matrix product --------------------------------------------------------------------------------------------- */
+/* BLAS wants each matrix with unit stride along rows or columns; anything else is copied to a packed buffer. */
+static const float *blas_operand(const float *p, int64_t rows, int64_t cols, int64_t rs, int64_t cs, CBLAS_TRANSPOSE *tr,
+                                 int64_t *ld, float **scratch) {
+  if (cs == 1 && rs >= (cols > 1 ? cols : 1)) { *tr = CblasNoTrans; *ld = rs; return p; }
+  if (rs == 1 && cs >= (rows > 1 ? rows : 1)) { *tr = CblasTrans; *ld = cs; return p; }
+  if (!*scratch) *scratch = malloc((size_t)(rows * cols) * sizeof(float));
+  if (!*scratch) return NULL;
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) (*scratch)[i * cols + j] = p[i * rs + j * cs];
+  *tr = CblasNoTrans;
+  *ld = cols > 1 ? cols : 1;
+  return *scratch;
+}
+
+static int cpu_gemm(dpl_device *dev, const dpl_gemm_args *g) {
+  DPL_UNUSED(dev);
+  const float *A0 = g->a->storage->host + g->a->offset, *B0 = g->b->storage->host + g->b->offset;
+  float *C0 = g->c->storage->host + g->c->offset;
+  bool c_rowmajor = g->c_cs == 1 && g->c_rs >= (g->n > 1 ? g->n : 1);
+  float *cbuf = NULL;
+  if (!c_rowmajor) cbuf = malloc((size_t)(g->m * g->n) * sizeof(float));
+  if (!c_rowmajor && !cbuf) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory");
+  int rc = DPL_OK;
+  for (int64_t bi = 0; bi < g->batch; bi++) {
+    float *sa = NULL, *sb = NULL;
+    CBLAS_TRANSPOSE ta, tb;
+    int64_t lda, ldb;
+    const float *A = blas_operand(A0 + bi * g->a_bs, g->m, g->k, g->a_rs, g->a_cs, &ta, &lda, &sa);
+    const float *B = blas_operand(B0 + bi * g->b_bs, g->k, g->n, g->b_rs, g->b_cs, &tb, &ldb, &sb);
+    float *C = C0 + bi * g->c_bs;
+    if (!A || !B) { rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory"); free(sa); free(sb); break; }
+    if (g->k == 0) {
+      for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) {
+          float *c = &C[i * g->c_rs + j * g->c_cs];
+          *c = g->beta == 0 ? 0 : g->beta * *c;
+        }
+    } else if (c_rowmajor) {
+      cblas_sgemm(CblasRowMajor, ta, tb, (int)g->m, (int)g->n, (int)g->k, g->alpha, A, (int)lda, B, (int)ldb, g->beta,
+                  C, (int)g->c_rs);
+    } else {
+      for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) cbuf[i * g->n + j] = C[i * g->c_rs + j * g->c_cs];
+      cblas_sgemm(CblasRowMajor, ta, tb, (int)g->m, (int)g->n, (int)g->k, g->alpha, A, (int)lda, B, (int)ldb, g->beta,
+                  cbuf, (int)g->n);
+      for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) C[i * g->c_rs + j * g->c_cs] = cbuf[i * g->n + j];
+    }
+    free(sa);
+    free(sb);
+  }
+  free(cbuf);
+  return rc;
+}
+
+/* ---- random ----------------------------------------------------------------------------------------------------- */
+static int cpu_random(dpl_device *dev, const dpl_tensor *out, int dist, float a, float b, uint64_t seed, uint64_t offset) {
+  DPL_UNUSED(dev);
+  float *y = out->storage->host + out->offset;
+  int64_t n = dpl_tensor_numel(out);
+  #pragma omp parallel for if (n >= PARALLEL_MIN) schedule(static)
+  for (int64_t i = 0; i < n; i++) y[i] = dpl_random_value(dist, a, b, seed, offset + (uint64_t)i);
+  return DPL_OK;
+}
+
+static int cpu_synchronize(dpl_device *dev) { DPL_UNUSED(dev); return DPL_OK; }
+static void cpu_destroy(dpl_device *dev) { free(dev); }
+
+static const dpl_backend cpu_backend = {
+  .name = "cpu",
+  .storage_alloc = cpu_storage_alloc,
+  .storage_free = cpu_storage_free,
+  .write = cpu_write,
+  .read = cpu_read,
+  .copy = cpu_copy,
+  .fill = cpu_fill,
+  .binary = cpu_binary,
+  .unary = cpu_unary,
+  .where = cpu_where,
+  .reduce = cpu_reduce,
+  .gemm = cpu_gemm,
+  .random = cpu_random,
+  .synchronize = cpu_synchronize,
+  .destroy = cpu_destroy,
+};
+
+dpl_device *dpl_cpu_device_create(void) {
+  dpl_device *dev = calloc(1, sizeof *dev);
+  if (!dev) return NULL;
+  dev->backend = &cpu_backend;
+  snprintf(dev->spec, sizeof dev->spec, "cpu");
+  char *cfg = openblas_get_config();
+  snprintf(dev->banner, sizeof dev->banner, "cpu: %d threads, OpenBLAS %s (%s), OpenMP %d threads",
+           openblas_get_num_threads(), cfg ? cfg : "?", openblas_get_corename(), omp_get_max_threads());
+  return dev;
+}

@@ -1,0 +1,126 @@
+/* internal.h - structures shared by the runtime's files (never seen by users or by the Lua binding). */
+#ifndef DPL_INTERNAL_H
+#define DPL_INTERNAL_H
+
+#include "dpl.h"
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define DPL_UNUSED(x) ((void)(x))
+
+/* ---- errors (error.c) ------------------------------------------------------------------------------------------ */
+/* Records an error for dpl_last_error() and returns its status, so callers can `return dpl_fail(...)`. */
+int dpl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current error message with "<fn>: " when it does not already name a function. */
+void dpl_error_prefix(const char *fn);
+/* "[2, 3, 4]" into buf (for error messages). */
+const char *dpl_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+
+/* ---- storage and tensors --------------------------------------------------------------------------------------- */
+struct dpl_vk_allocation;
+
+typedef struct dpl_storage {
+  int refcount;
+  dpl_device *dev;
+  size_t bytes;
+  float *host;                       /* CPU: the data. Vulkan: the mapped memory when host-visible, else NULL */
+  struct dpl_vk_allocation *vk;      /* Vulkan only */
+  uint64_t last_use_serial;          /* Vulkan: serial of the last command buffer that touched it */
+  uint64_t last_write_serial;        /* Vulkan: serial of the last command buffer that wrote it */
+} dpl_storage;
+
+struct dpl_tensor {
+  dpl_storage *storage;
+  int64_t offset;                    /* in elements */
+  int ndim;
+  int64_t shape[DPL_MAX_DIMS];
+  int64_t stride[DPL_MAX_DIMS];
+};
+
+/* Iteration space of an elementwise op after broadcasting and dimension coalescing: operand 0 is the output. */
+enum { DPL_ITER_MAX_OPERANDS = 4 };
+typedef struct dpl_operand {
+  dpl_storage *storage;
+  int64_t offset;
+  int64_t stride[DPL_MAX_DIMS];
+} dpl_operand;
+
+typedef struct dpl_iter {
+  int ndim;                          /* >= 1 */
+  int64_t shape[DPL_MAX_DIMS];
+  int64_t numel;
+  int nops;
+  dpl_operand op[DPL_ITER_MAX_OPERANDS];
+} dpl_iter;
+
+/* Builds the iteration space of `nops` tensors that all have (or broadcast to) out's shape. */
+int dpl_iter_build(dpl_iter *it, int nops, const dpl_tensor *const *tensors);
+/* Element offsets [lo, hi] (inclusive) that operand k touches. */
+void dpl_iter_extent(const dpl_iter *it, int k, int64_t *lo, int64_t *hi);
+
+/* Reduction over a middle block of a contiguous tensor: input viewed as (outer, r, inner), output (outer, inner). */
+typedef struct dpl_reduce_args {
+  int op;
+  int unbiased;
+  int64_t outer, r, inner;
+} dpl_reduce_args;
+
+/* Batched matrix product: C[b] = alpha * A[b] @ B[b] + beta * C[b], with any element strides. */
+typedef struct dpl_gemm_args {
+  int64_t batch, m, n, k;
+  const dpl_tensor *a, *b, *c;       /* used for storage and offset only */
+  int64_t a_bs, a_rs, a_cs;          /* batch, row and column strides of A (m x k) */
+  int64_t b_bs, b_rs, b_cs;          /* ... of B (k x n) */
+  int64_t c_bs, c_rs, c_cs;          /* ... of C (m x n) */
+  float alpha, beta;
+} dpl_gemm_args;
+
+/* ---- backends: each device kind fills this table --------------------------------------------------------------- */
+typedef struct dpl_backend {
+  const char *name;
+  int (*storage_alloc)(dpl_device *dev, dpl_storage *s);           /* s->bytes is set */
+  void (*storage_free)(dpl_device *dev, dpl_storage *s);
+  int (*write)(dpl_device *dev, dpl_storage *s, size_t byte_offset, const void *src, size_t bytes);
+  int (*read)(dpl_device *dev, dpl_storage *s, size_t byte_offset, void *dst, size_t bytes);
+  int (*copy)(dpl_device *dev, const dpl_iter *it);                /* op[0] = dst, op[1] = src */
+  int (*fill)(dpl_device *dev, const dpl_iter *it, float value);
+  /* mode 0: op[1] (op) op[2]; 1: op[1] (op) s; 2: s (op) op[1] */
+  int (*binary)(dpl_device *dev, int op, const dpl_iter *it, float s, int mode);
+  int (*unary)(dpl_device *dev, int op, const dpl_iter *it, float p0, float p1);
+  int (*where)(dpl_device *dev, const dpl_iter *it);               /* op[0] = op[1] ? op[2] : op[3] */
+  int (*reduce)(dpl_device *dev, const dpl_reduce_args *r, const dpl_tensor *out, const dpl_tensor *in);
+  int (*gemm)(dpl_device *dev, const dpl_gemm_args *g);
+  int (*random)(dpl_device *dev, const dpl_tensor *out, int dist, float a, float b, uint64_t seed, uint64_t offset);
+  int (*synchronize)(dpl_device *dev);
+  void (*destroy)(dpl_device *dev);
+} dpl_backend;
+
+struct dpl_device {
+  const dpl_backend *backend;
+  char spec[32];
+  char banner[512];
+  int is_vulkan;
+  int alloc_class;
+  int64_t bytes, peak_bytes;
+  int64_t n_dispatches, n_submits, n_barriers, n_uploads, n_downloads;
+  void *impl;                        /* backend-specific state */
+};
+
+/* Backends */
+dpl_device *dpl_cpu_device_create(void);
+dpl_device *dpl_vulkan_device_create(int index);    /* NULL with an error set when unavailable */
+int64_t dpl_vulkan_stat(dpl_device *dev, const char *name);
+
+/* Tensor helpers (tensor.c) */
+dpl_tensor *dpl_tensor_alloc_like_shape(dpl_device *dev, int ndim, const int64_t *shape);
+bool dpl_shape_equal(int na, const int64_t *a, int nb, const int64_t *b);
+int64_t dpl_shape_numel(int ndim, const int64_t *shape);
+/* Broadcast shape of a and b into out (ndim in *nout); error names `fn`. */
+int dpl_broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out);
+
+/* Philox4x32-10 (random.c), shared by the CPU backend; shaders/random.comp implements the same function. */
+void dpl_philox4x32(uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+float dpl_random_value(int dist, float a, float b, uint64_t seed, uint64_t index);
+
+#endif

@@ -1,0 +1,155 @@
+/* elementwise.c - argument checks and broadcasting for binary, unary and where; the backends do the arithmetic. */
+#include "internal.h"
+#include <stdio.h>
+
+static const char *binary_name(int op) {
+  static const char *names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq", "ne", "lt", "le", "gt", "ge"};
+  return op >= 0 && op <= DPL_GE ? names[op] : "binary";
+}
+
+static const char *unary_name(int op) {
+  static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "square", "rsqrt", "sign",
+                                "relu", "sigmoid", "tanh", "clamp", "affine"};
+  return op >= 0 && op <= DPL_AFFINE ? names[op] : "unary";
+}
+
+int dpl_broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out) {
+  int n = na > nb ? na : nb;
+  for (int i = 0; i < n; i++) {
+    int ia = na - n + i, ib = nb - n + i;
+    int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
+    if (sa != sb && sa != 1 && sb != 1) {
+      char b1[160], b2[160];
+      return dpl_fail(DPL_ERR_ARGUMENT, "%s: shapes %s and %s do not broadcast (dim %d: %lld vs %lld)", fn,
+                      dpl_shape_str(b1, sizeof b1, na, a), dpl_shape_str(b2, sizeof b2, nb, b), i, (long long)sa,
+                      (long long)sb);
+    }
+    out[i] = sa == 1 ? sb : sa;
+  }
+  *nout = n;
+  return DPL_OK;
+}
+
+static int same_device(const char *fn, const dpl_tensor *a, const dpl_tensor *b) {
+  if (a->storage->dev != b->storage->dev)
+    return dpl_fail(DPL_ERR_ARGUMENT, "%s: tensors are on different devices (%s and %s); copy one with :to()", fn,
+                    a->storage->dev->spec, b->storage->dev->spec);
+  return DPL_OK;
+}
+
+static int check_out(const char *fn, const dpl_tensor *out, int n, const int64_t *shape) {
+  if (!dpl_shape_equal(out->ndim, out->shape, n, shape)) {
+    char b1[160], b2[160];
+    return dpl_fail(DPL_ERR_ARGUMENT, "%s: output has shape %s, expected %s", fn,
+                    dpl_shape_str(b1, sizeof b1, out->ndim, out->shape), dpl_shape_str(b2, sizeof b2, n, shape));
+  }
+  return DPL_OK;
+}
+
+static int valid_op(const char *kind, int op, int max) {
+  if (op < 0 || op > max) return dpl_fail(DPL_ERR_ARGUMENT, "dpl_%s: unknown op %d", kind, op);
+  return DPL_OK;
+}
+
+int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b) {
+  if (valid_op("binary", op, DPL_GE)) return dpl_last_status();
+  const char *fn = binary_name(op);
+  if (!out || !a || !b) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
+  if (same_device(fn, a, b) || same_device(fn, out, a)) return dpl_last_status();
+  int n;
+  int64_t shape[DPL_MAX_DIMS];
+  if (dpl_broadcast_shapes(fn, a->ndim, a->shape, b->ndim, b->shape, &n, shape)) return dpl_last_status();
+  if (check_out(fn, out, n, shape)) return dpl_last_status();
+  if (dpl_tensor_numel(out) == 0) return DPL_OK;
+  const dpl_tensor *ops[3] = {out, a, b};
+  dpl_iter it;
+  dpl_iter_build(&it, 3, ops);
+  int rc = out->storage->dev->backend->binary(out->storage->dev, op, &it, 0.0f, 0);
+  if (rc) dpl_error_prefix(fn);
+  return rc;
+}
+
+dpl_tensor *dpl_binary(int op, dpl_tensor *a, dpl_tensor *b) {
+  if (valid_op("binary", op, DPL_GE)) return NULL;
+  const char *fn = binary_name(op);
+  if (!a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
+  if (same_device(fn, a, b)) return NULL;
+  int n;
+  int64_t shape[DPL_MAX_DIMS];
+  if (dpl_broadcast_shapes(fn, a->ndim, a->shape, b->ndim, b->shape, &n, shape)) return NULL;
+  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, n, shape);
+  if (!out) { dpl_error_prefix(fn); return NULL; }
+  if (dpl_binary_into(op, out, a, b)) { dpl_tensor_free(out); return NULL; }
+  return out;
+}
+
+int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first) {
+  if (valid_op("binary", op, DPL_GE)) return dpl_last_status();
+  const char *fn = binary_name(op);
+  if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
+  if (same_device(fn, out, a) || check_out(fn, out, a->ndim, a->shape)) return dpl_last_status();
+  if (dpl_tensor_numel(out) == 0) return DPL_OK;
+  const dpl_tensor *ops[2] = {out, a};
+  dpl_iter it;
+  dpl_iter_build(&it, 2, ops);
+  int rc = out->storage->dev->backend->binary(out->storage->dev, op, &it, s, scalar_first ? 2 : 1);
+  if (rc) dpl_error_prefix(fn);
+  return rc;
+}
+
+dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first) {
+  if (valid_op("binary", op, DPL_GE)) return NULL;
+  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", binary_name(op)); return NULL; }
+  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
+  if (!out) { dpl_error_prefix(binary_name(op)); return NULL; }
+  if (dpl_binary_scalar_into(op, out, a, s, scalar_first)) { dpl_tensor_free(out); return NULL; }
+  return out;
+}
+
+int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
+  if (valid_op("unary", op, DPL_AFFINE)) return dpl_last_status();
+  const char *fn = unary_name(op);
+  if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
+  if (op == DPL_CLAMP && p0 > p1)
+    return dpl_fail(DPL_ERR_ARGUMENT, "clamp: min %g is greater than max %g", p0, p1);
+  if (same_device(fn, out, a) || check_out(fn, out, a->ndim, a->shape)) return dpl_last_status();
+  if (dpl_tensor_numel(out) == 0) return DPL_OK;
+  const dpl_tensor *ops[2] = {out, a};
+  dpl_iter it;
+  dpl_iter_build(&it, 2, ops);
+  int rc = out->storage->dev->backend->unary(out->storage->dev, op, &it, p0, p1);
+  if (rc) dpl_error_prefix(fn);
+  return rc;
+}
+
+dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1) {
+  if (valid_op("unary", op, DPL_AFFINE)) return NULL;
+  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", unary_name(op)); return NULL; }
+  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
+  if (!out) { dpl_error_prefix(unary_name(op)); return NULL; }
+  if (dpl_unary_into(op, out, a, p0, p1)) { dpl_tensor_free(out); return NULL; }
+  return out;
+}
+
+dpl_tensor *dpl_where(dpl_tensor *cond, dpl_tensor *a, dpl_tensor *b) {
+  if (!cond || !a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "where: NULL tensor"); return NULL; }
+  if (same_device("where", cond, a) || same_device("where", a, b)) return NULL;
+  int n1, n2;
+  int64_t s1[DPL_MAX_DIMS], s2[DPL_MAX_DIMS];
+  if (dpl_broadcast_shapes("where", cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1) ||
+      dpl_broadcast_shapes("where", n1, s1, b->ndim, b->shape, &n2, s2))
+    return NULL;
+  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, n2, s2);
+  if (!out) { dpl_error_prefix("where"); return NULL; }
+  if (dpl_tensor_numel(out) == 0) return out;
+  const dpl_tensor *ops[4] = {out, cond, a, b};
+  dpl_iter it;
+  dpl_iter_build(&it, 4, ops);
+  if (out->storage->dev->backend->where(out->storage->dev, &it)) {
+    dpl_error_prefix("where");
+    dpl_tensor_free(out);
+    return NULL;
+  }
+  return out;
+}

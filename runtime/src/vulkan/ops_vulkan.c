@@ -1,0 +1,250 @@
+/* ops_vulkan.c - each op of the Vulkan backend: binding ranges, push constants, specialization constants and the
+ * dispatch grid. Work whose bindings would exceed maxStorageBufferRange (128 MiB on lavapipe) or that has more dims
+ * than a shader takes is split along its outermost dim into several dispatches. */
+#include "vk_internal.h"
+#include <stdio.h>
+#include <string.h>
+
+enum { ELT_LOCAL = 256, ELT_MAX_DIMS = 4 };
+
+/* mirrors EltwiseParams in shaders/common/eltwise.glsl */
+typedef struct eltwise_params {
+  uint32_t numel, ndim;
+  float p0, p1;
+  uint32_t shape[4];
+  uint32_t offset[4];
+  int32_t stride[16];
+} eltwise_params;
+
+static void grid_1d(uint64_t invocations, uint32_t local, uint32_t *gx, uint32_t *gy) {
+  uint64_t groups = (invocations + local - 1) / local;
+  if (groups == 0) groups = 1;
+  *gx = groups > 65535 ? 65535 : (uint32_t)groups;
+  *gy = (uint32_t)((groups + *gx - 1) / *gx);
+}
+
+static int fits(dpl_device *dev, const dpl_iter *it) {
+  vk_device *v = vkdev(dev);
+  if (it->ndim > ELT_MAX_DIMS) return 0;
+  for (int k = 0; k < it->nops; k++) {
+    int64_t lo, hi;
+    dpl_iter_extent(it, k, &lo, &hi);
+    if ((uint64_t)(hi - lo + 1) * 4 + v->alignment > v->max_binding) return 0;
+  }
+  return 1;
+}
+
+/* Runs one elementwise shader over `it` (operand 0 written, the others read), splitting it when needed. */
+static int eltwise(dpl_device *dev, int shader, const uint32_t *spec, int nspec, const dpl_iter *it, float p0, float p1,
+                   int extra_bindings_alias) {
+  if (!fits(dev, it)) {
+    /* split the outermost dim: in halves when it is the size problem, one slice at a time for too many dims */
+    if (it->shape[0] == 1) return dpl_fail(DPL_ERR_UNSUPPORTED, "an element is larger than a binding");
+    dpl_iter sub = *it;
+    int64_t n0 = it->shape[0];
+    if (it->ndim > ELT_MAX_DIMS) {
+      sub.ndim = it->ndim - 1;
+      for (int d = 0; d < sub.ndim; d++) sub.shape[d] = it->shape[d + 1];
+      for (int k = 0; k < it->nops; k++)
+        for (int d = 0; d < sub.ndim; d++) sub.op[k].stride[d] = it->op[k].stride[d + 1];
+      sub.numel = it->numel / n0;
+      for (int64_t i = 0; i < n0; i++) {
+        for (int k = 0; k < it->nops; k++) sub.op[k].offset = it->op[k].offset + i * it->op[k].stride[0];
+        int rc = eltwise(dev, shader, spec, nspec, &sub, p0, p1, extra_bindings_alias);
+        if (rc) return rc;
+      }
+      return DPL_OK;
+    }
+    int64_t half = n0 / 2;
+    for (int part = 0; part < 2; part++) {
+      int64_t start = part ? half : 0, len = part ? n0 - half : half;
+      sub.shape[0] = len;
+      sub.numel = it->numel / n0 * len;
+      for (int k = 0; k < it->nops; k++) sub.op[k].offset = it->op[k].offset + start * it->op[k].stride[0];
+      int rc = eltwise(dev, shader, spec, nspec, &sub, p0, p1, extra_bindings_alias);
+      if (rc) return rc;
+    }
+    return DPL_OK;
+  }
+  eltwise_params pc;
+  memset(&pc, 0, sizeof pc);
+  pc.numel = (uint32_t)it->numel;
+  pc.ndim = (uint32_t)it->ndim;
+  pc.p0 = p0;
+  pc.p1 = p1;
+  vk_binding b[VK_MAX_BINDINGS];
+  int nb = 0;
+  for (int k = 0; k < it->nops; k++) {
+    int64_t lo, hi;
+    dpl_iter_extent(it, k, &lo, &hi);
+    int rc = vk_bind(dev, it->op[k].storage, lo, hi, k == 0, &b[nb], &pc.offset[k]);
+    if (rc) return rc;
+    nb++;
+    for (int d = 0; d < it->ndim; d++) pc.stride[k * 4 + d] = (int32_t)it->op[k].stride[d];
+  }
+  for (int d = 0; d < it->ndim; d++) pc.shape[d] = (uint32_t)it->shape[d];
+  /* offsets: vk_bind returned where element `lo` sits in the binding; the shader adds strides from op offset */
+  for (int k = 0; k < it->nops; k++) {
+    int64_t lo, hi;
+    dpl_iter_extent(it, k, &lo, &hi);
+    pc.offset[k] += (uint32_t)(it->op[k].offset - lo);
+  }
+  /* shaders that read an optional operand get operand 1's binding again */
+  for (int e = 0; e < extra_bindings_alias; e++) { b[nb] = b[1]; nb++; }
+  uint32_t gx, gy;
+  grid_1d((uint64_t)it->numel, ELT_LOCAL, &gx, &gy);
+  return vk_dispatch(dev, shader, spec, nspec, b, nb, &pc, sizeof pc, gx, gy, 1);
+}
+
+static int vk_op_copy(dpl_device *dev, const dpl_iter *it) {
+  uint32_t spec[1] = {ELT_LOCAL};
+  return eltwise(dev, DPL_SHADER_COPY, spec, 1, it, 0, 0, 0);
+}
+
+static int vk_op_fill(dpl_device *dev, const dpl_iter *it, float value) {
+  uint32_t spec[1] = {ELT_LOCAL};
+  return eltwise(dev, DPL_SHADER_FILL, spec, 1, it, value, 0, 0);
+}
+
+static int vk_op_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
+  uint32_t spec[3] = {ELT_LOCAL, (uint32_t)op, (uint32_t)mode};
+  return eltwise(dev, DPL_SHADER_BINARY, spec, 3, it, s, 0, mode == 0 ? 0 : 1);
+}
+
+static int vk_op_unary(dpl_device *dev, int op, const dpl_iter *it, float p0, float p1) {
+  uint32_t spec[2] = {ELT_LOCAL, (uint32_t)op};
+  return eltwise(dev, DPL_SHADER_UNARY, spec, 2, it, p0, p1, 0);
+}
+
+static int vk_op_where(dpl_device *dev, const dpl_iter *it) {
+  uint32_t spec[1] = {ELT_LOCAL};
+  return eltwise(dev, DPL_SHADER_WHERE, spec, 1, it, 0, 0, 0);
+}
+
+/* ---- reductions ------------------------------------------------------------------------------------------------- */
+typedef struct reduce_params { uint32_t outer, r, inner, in_off, out_off, unbiased; } reduce_params;
+
+static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_tensor *out, const dpl_tensor *in) {
+  vk_device *v = vkdev(dev);
+  int64_t row = ra->r * ra->inner;           /* input elements per outer index */
+  int64_t per = (int64_t)((v->max_binding - v->alignment) / 4) / (row ? row : 1);
+  if (per < 1) return dpl_fail(DPL_ERR_UNSUPPORTED, "a reduction row of %lld elements exceeds one binding",
+                               (long long)row);
+  int mode = ra->r >= 64 ? 1 : 0;            /* long rows: a workgroup per output */
+  uint32_t wg = 64;
+  for (int64_t o0 = 0; o0 < ra->outer; o0 += per) {
+    int64_t outer = ra->outer - o0 < per ? ra->outer - o0 : per;
+    reduce_params pc = {(uint32_t)outer, (uint32_t)ra->r, (uint32_t)ra->inner, 0, 0, (uint32_t)ra->unbiased};
+    vk_binding b[2];
+    int64_t in_lo = in->offset + o0 * row, out_lo = out->offset + o0 * ra->inner;
+    int rc = vk_bind(dev, out->storage, out_lo, out_lo + outer * ra->inner - 1, 1, &b[0], &pc.out_off);
+    if (!rc) rc = vk_bind(dev, in->storage, in_lo, in_lo + (row ? outer * row : 1) - 1, 0, &b[1], &pc.in_off);
+    if (rc) return rc;
+    uint32_t spec[4] = {mode ? wg : ELT_LOCAL, (uint32_t)ra->op, (uint32_t)mode, wg};
+    uint32_t gx, gy;
+    uint64_t outputs = (uint64_t)(outer * ra->inner);
+    if (mode) grid_1d(outputs, 1, &gx, &gy);
+    else grid_1d(outputs, ELT_LOCAL, &gx, &gy);
+    rc = vk_dispatch(dev, DPL_SHADER_REDUCE, spec, 4, b, 2, &pc, sizeof pc, gx, gy, 1);
+    if (rc) return rc;
+  }
+  return DPL_OK;
+}
+
+/* ---- matrix product --------------------------------------------------------------------------------------------- */
+typedef struct matmul_params {
+  uint32_t m, n, k, batch_base;
+  uint32_t a_off; int32_t a_rs, a_cs, a_bs;
+  uint32_t b_off; int32_t b_rs, b_cs, b_bs;
+  uint32_t c_off; int32_t c_rs, c_cs, c_bs;
+  float alpha, beta;
+} matmul_params;
+
+static int64_t extent_hi(int64_t off, int64_t batch, int64_t bs, int64_t rows, int64_t rs, int64_t cols, int64_t cs) {
+  return off + (batch - 1) * bs + (rows - 1) * rs + (cols - 1) * cs;
+}
+
+static int vk_op_gemm(dpl_device *dev, const dpl_gemm_args *g) {
+  enum { TM = 4, TN = 4 };
+  if (g->k == 0) {
+    /* C = beta * C */
+    dpl_tensor cview = *g->c;
+    cview.ndim = 3;
+    cview.shape[0] = g->batch; cview.shape[1] = g->m; cview.shape[2] = g->n;
+    cview.stride[0] = g->c_bs; cview.stride[1] = g->c_rs; cview.stride[2] = g->c_cs;
+    const dpl_tensor *ops[2] = {&cview, &cview};
+    dpl_iter it;
+    dpl_iter_build(&it, 2, ops);
+    uint32_t spec[3] = {ELT_LOCAL, DPL_MUL, 1};
+    return eltwise(dev, DPL_SHADER_BINARY, spec, 3, &it, g->beta, 0, 1);
+  }
+  for (int64_t b0 = 0; b0 < g->batch; b0 += 65535) {
+    int64_t nb = g->batch - b0 < 65535 ? g->batch - b0 : 65535;
+    matmul_params pc = {(uint32_t)g->m, (uint32_t)g->n, (uint32_t)g->k, 0,
+                        0, (int32_t)g->a_rs, (int32_t)g->a_cs, (int32_t)g->a_bs,
+                        0, (int32_t)g->b_rs, (int32_t)g->b_cs, (int32_t)g->b_bs,
+                        0, (int32_t)g->c_rs, (int32_t)g->c_cs, (int32_t)g->c_bs, g->alpha, g->beta};
+    int64_t a_lo = g->a->offset + b0 * g->a_bs, b_lo = g->b->offset + b0 * g->b_bs, c_lo = g->c->offset + b0 * g->c_bs;
+    vk_binding b[3];
+    int rc = vk_bind(dev, g->c->storage, c_lo, extent_hi(c_lo, nb, g->c_bs, g->m, g->c_rs, g->n, g->c_cs), 1, &b[0],
+                     &pc.c_off);
+    if (!rc) rc = vk_bind(dev, g->a->storage, a_lo, extent_hi(a_lo, nb, g->a_bs, g->m, g->a_rs, g->k, g->a_cs), 0,
+                          &b[1], &pc.a_off);
+    if (!rc) rc = vk_bind(dev, g->b->storage, b_lo, extent_hi(b_lo, nb, g->b_bs, g->k, g->b_rs, g->n, g->b_cs), 0,
+                          &b[2], &pc.b_off);
+    if (rc) return rc;
+    uint32_t spec[3] = {64, TM, TN};
+    uint32_t gx = (uint32_t)((g->n + 8 * TN - 1) / (8 * TN)), gy = (uint32_t)((g->m + 8 * TM - 1) / (8 * TM));
+    rc = vk_dispatch(dev, DPL_SHADER_MATMUL, spec, 3, b, 3, &pc, sizeof pc, gx, gy, (uint32_t)nb);
+    if (rc) return rc;
+  }
+  return DPL_OK;
+}
+
+/* ---- random ----------------------------------------------------------------------------------------------------- */
+typedef struct random_params { uint32_t n, out_off, seed_lo, seed_hi, offset_lo, offset_hi; float a, b; } random_params;
+
+static int vk_op_random(dpl_device *dev, const dpl_tensor *out, int dist, float a, float b, uint64_t seed,
+                        uint64_t offset) {
+  vk_device *v = vkdev(dev);
+  int64_t n = dpl_tensor_numel(out);
+  int64_t chunk = (int64_t)((v->max_binding - v->alignment) / 4);
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    int64_t len = n - i0 < chunk ? n - i0 : chunk;
+    uint64_t off = offset + (uint64_t)i0;
+    random_params pc = {(uint32_t)len, 0, (uint32_t)seed, (uint32_t)(seed >> 32), (uint32_t)off,
+                        (uint32_t)(off >> 32), a, b};
+    vk_binding bind;
+    int rc = vk_bind(dev, out->storage, out->offset + i0, out->offset + i0 + len - 1, 1, &bind, &pc.out_off);
+    if (rc) return rc;
+    uint32_t spec[2] = {ELT_LOCAL, (uint32_t)dist}, gx, gy;
+    grid_1d((uint64_t)len, ELT_LOCAL, &gx, &gy);
+    rc = vk_dispatch(dev, DPL_SHADER_RANDOM, spec, 2, &bind, 1, &pc, sizeof pc, gx, gy, 1);
+    if (rc) return rc;
+  }
+  return DPL_OK;
+}
+
+static void vk_destroy_device(dpl_device *dev);
+
+const dpl_backend dpl_vulkan_backend = {
+  .name = "vulkan",
+  .storage_alloc = vk_storage_alloc,
+  .storage_free = vk_storage_free,
+  .write = vk_write,
+  .read = vk_read,
+  .copy = vk_op_copy,
+  .fill = vk_op_fill,
+  .binary = vk_op_binary,
+  .unary = vk_op_unary,
+  .where = vk_op_where,
+  .reduce = vk_op_reduce,
+  .gemm = vk_op_gemm,
+  .random = vk_op_random,
+  .synchronize = vk_synchronize,
+  .destroy = vk_destroy_device,
+};
+
+/* defined in device_vulkan.c */
+void dpl_vulkan_device_destroy(dpl_device *dev);
+static void vk_destroy_device(dpl_device *dev) { dpl_vulkan_device_destroy(dev); }
