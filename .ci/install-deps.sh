@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dpl needs to build, test and benchmark (run as root, or through sudo).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+  build-essential cmake pkg-config git \
+  libvulkan-dev libvulkan-volk-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
+  luajit libluajit-5.1-dev lua-argparse \
+  libopenblas-dev libpng-dev libstb-dev
