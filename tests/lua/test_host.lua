@@ -1,0 +1,112 @@
+-- The dplrun host program: options, `arg`, error reporting and exit status, package.path from any directory.
+local test = require "dpl.test"
+local S = test.suite("dplrun host")
+
+-- the dplrun binary running this suite: the lowest negative index of `arg`
+local i = -1
+while arg[i - 1] do i = i - 1 end
+local dplrun = arg[i]
+if not dplrun:find("/") then dplrun = "./" .. dplrun end
+local abs_dplrun = dplrun:sub(1, 1) == "/" and dplrun or (os.getenv("PWD") .. "/" .. dplrun)
+
+local function run(cmdline)
+  local tmp = os.tmpname()
+  local p = io.popen(cmdline .. " >" .. tmp .. " 2>&1; echo $?")
+  local status = tonumber(p:read("*a"))
+  p:close()
+  local f = io.open(tmp)
+  local out = f:read("*a")
+  f:close()
+  os.remove(tmp)
+  return status, out
+end
+
+local function script(text)
+  local path = os.tmpname() .. ".lua"
+  local f = io.open(path, "w")
+  f:write(text)
+  f:close()
+  return path
+end
+
+S:add("--version and --help", function(t)
+  local rc, out = run(abs_dplrun .. " --version")
+  t:eq(rc, 0)
+  t:ok(out:find("dplrun %d+%.%d+"), "version line: " .. out)
+  rc, out = run(abs_dplrun .. " --help")
+  t:eq(rc, 0)
+  t:ok(out:find("usage: dplrun"), out)
+end)
+
+S:add("--devices lists the cpu and every Vulkan device", function(t)
+  local rc, out = run(abs_dplrun .. " --devices")
+  t:eq(rc, 0)
+  t:ok(out:find("\ncpu") or out:find("^cpu"), out)
+  local dpl = require "dpl"
+  if dpl.vulkan_available() then t:ok(out:find("vulkan:0: "), out) end
+  rc, out = run("DPL_NO_VULKAN=1 " .. abs_dplrun .. " --devices")
+  t:eq(rc, 0)
+  t:ok(out:find("vulkan: unavailable"), out)
+  t:ok(out:find("default: cpu"), out)
+end)
+
+S:add("arg is set as by the luajit command line", function(t)
+  local path = script('print(arg[0] == ... and "nope" or "ok", #arg, arg[1], arg[2], select("#", ...))')
+  local rc, out = run(abs_dplrun .. " --quiet " .. path .. " one two")
+  t:eq(rc, 0)
+  t:ok(out:find("ok\t2\tone\ttwo\t2"), out)
+  os.remove(path)
+end)
+
+S:add("errors give a stack trace and a non-zero exit", function(t)
+  local path = script('local function inner() error("boom here") end\nlocal function outer() inner() end\nouter()\n')
+  local rc, out = run(abs_dplrun .. " --quiet " .. path)
+  t:eq(rc, 1)
+  t:ok(out:find("boom here"), out)
+  t:ok(out:find("stack traceback"), out)
+  t:ok(out:find("inner"), out)
+  os.remove(path)
+end)
+
+S:add("a C error becomes a Lua error with the runtime's message", function(t)
+  local path = script('local dpl = require "dpl"\nlocal a, b = dpl.zeros(2, 3), dpl.zeros(4, 3)\nlocal c = a + b\n')
+  local rc, out = run(abs_dplrun .. " --quiet --device cpu " .. path)
+  t:eq(rc, 1)
+  t:ok(out:find("add: shapes %[2, 3%] and %[4, 3%] do not broadcast"), out)
+  os.remove(path)
+end)
+
+S:add("runs from any working directory; unknown options and missing scripts fail cleanly", function(t)
+  local path = script('local dpl = require "dpl"\nprint(dpl.device())\n')
+  local rc, out = run("cd / && " .. abs_dplrun .. " --quiet --device cpu " .. path)
+  t:eq(rc, 0)
+  t:ok(out:find("cpu"), out)
+  rc, out = run(abs_dplrun .. " --bogus x.lua")
+  t:eq(rc, 2)
+  t:ok(out:find("unknown option"), out)
+  rc, out = run(abs_dplrun .. " /nonexistent/script.lua")
+  t:eq(rc, 1)
+  t:ok(out:find("cannot open"), out)
+  rc, out = run(abs_dplrun .. " --device nonsense " .. path)
+  t:eq(rc, 1)
+  t:ok(out:find("unknown device 'nonsense'"), out)
+  os.remove(path)
+end)
+
+S:add("the device banner is printed once, and --quiet suppresses it", function(t)
+  local path = script('local dpl = require "dpl"\nlocal x = dpl.zeros(2) + 1\nprint(x:sum():item())\n')
+  local rc, out = run("env -u DPL_QUIET " .. abs_dplrun .. " --device cpu " .. path)
+  t:eq(rc, 0)
+  t:ok(out:find("dpl %d+%.%d+%.%d+ | cpu:"), out)
+  rc, out = run(abs_dplrun .. " --quiet --device cpu " .. path)
+  t:ok(not out:find("| cpu:", 1, true), out)
+  os.remove(path)
+end)
+
+S:add("scripts get --help from argparse", function(t)
+  local rc, out = run(abs_dplrun .. " --quiet examples/demo.lua --help")
+  t:eq(rc, 0)
+  t:ok(out:find("Usage:"), out)
+end)
+
+return S
