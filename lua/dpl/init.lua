@@ -154,10 +154,16 @@ function dpl.randn(...) return random(1, 0, 1, ...) end
 function dpl.uniform(lo, hi, ...) return random(0, lo, hi, ...) end
 function dpl.normal(mean, std, ...) return random(1, mean, std, ...) end
 
+-- ---- autograd ------------------------------------------------------------------------------------------------------
+local autograd = require "dpl.autograd"
+dpl.autograd = autograd
+dpl.no_grad = autograd.no_grad
+dpl.where = T.where
+
 -- ---- functions mirroring methods ----------------------------------------------------------------------------------
-for _, name in ipairs {"matmul", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sum", "mean", "max", "min",
+for _, name in ipairs {"matmul", "mm", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sum", "mean", "max", "min",
                        "argmax", "argmin", "var", "std", "clamp", "maximum", "minimum", "pow", "cat"} do
-  if T.Tensor[name] then dpl[name] = T.Tensor[name] end
+  if T.Tensor[name] then dpl[name] = function(...) return T.Tensor[name](...) end end
 end
 
 return dpl

@@ -22,7 +22,7 @@ local int_array = ffi.typeof("int[?]")
 local float_array = ffi.typeof("float[?]")
 local float_box = ffi.typeof("float[1]")
 
-local M = {Tensor = Tensor}
+local M = {Tensor = Tensor, C = C}
 
 -- ---- devices ------------------------------------------------------------------------------------------------------
 local default_device_handle

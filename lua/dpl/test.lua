@@ -97,6 +97,11 @@ function Check:close(a, b, opts, msg)
   end
 end
 
+-- ends the test early; it counts as passed and the runner prints the reason (e.g. "no Vulkan device")
+function Check:skip(reason)
+  error({msg = reason or "skipped", skip = true}, 2)
+end
+
 -- fn must raise an error whose message contains `pattern` (plain text)
 function Check:raises(fn, pattern, msg)
   local ok, err = pcall(fn)
@@ -125,6 +130,9 @@ function Suite:run(filter, out)
       if ok then
         passed = passed + 1
         out:write(("ok     %s: %s (%.0f ms)\n"):format(self.name, case.name, ms))
+      elseif err.skip then
+        passed = passed + 1
+        out:write(("skip   %s: %s (%s)\n"):format(self.name, case.name, err.msg))
       else
         failed = failed + 1
         out:write(("FAIL   %s: %s\n       %s\n"):format(self.name, case.name, err.msg))

@@ -164,4 +164,25 @@ dpl_tensor *dpl_matmul(dpl_tensor *a, dpl_tensor *b);
 /* C = alpha * op(A) op(B) + beta * C on 2-D tensors, op = transpose when the flag is set; C must be preallocated. */
 int dpl_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int trans_a, int trans_b, float alpha, float beta);
 
+/* ---- convolution ----------------------------------------------------------------------------------------------- */
+/* 2-D convolution with PyTorch's F.conv2d semantics (cross-correlation). input: N x C x H x W; weight: O x C/groups x
+ * kh x kw; bias: O (or NULL); output: N x O x OH x OW with OH = floor((H + 2 pad_h - dilation_h (kh - 1) - 1) /
+ * stride_h) + 1 (same for OW). params NULL means stride 1, padding 0, dilation 1, groups 1. */
+typedef struct dpl_conv2d_params {
+  int stride_h, stride_w;
+  int pad_h, pad_w;
+  int dilation_h, dilation_w;
+  int groups;
+} dpl_conv2d_params;
+
+dpl_tensor *dpl_conv2d_forward(dpl_tensor *input, dpl_tensor *weight, dpl_tensor *bias, const dpl_conv2d_params *params);
+/* Gradient with respect to the input (shape input_shape, 4 sizes: the output size alone does not determine it). */
+dpl_tensor *dpl_conv2d_backward_input(dpl_tensor *grad_output, dpl_tensor *weight, int ndim, const int64_t *input_shape,
+                                      const dpl_conv2d_params *params);
+/* Gradient with respect to the weight (shape weight_shape, 4 sizes). */
+dpl_tensor *dpl_conv2d_backward_weight(dpl_tensor *input, dpl_tensor *grad_output, int ndim, const int64_t *weight_shape,
+                                       const dpl_conv2d_params *params);
+/* Gradient with respect to the bias: grad_output summed over N, H and W (a tensor of O values). */
+dpl_tensor *dpl_conv2d_backward_bias(dpl_tensor *grad_output);
+
 #endif /* DPL_H */

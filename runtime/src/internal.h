@@ -76,6 +76,17 @@ typedef struct dpl_gemm_args {
   float alpha, beta;
 } dpl_gemm_args;
 
+/* 2-D convolution (ops/conv.c checks the shapes): every tensor is contiguous, on one device. Forward reads input,
+ * weight and bias (NULL: none) and writes output; backward_input reads output (= grad_output) and weight and writes
+ * input (= grad_input); backward_weight reads input and output (= grad_output) and writes weight (= grad_weight). */
+typedef struct dpl_conv2d_args {
+  int64_t n, c, h, w;                /* input: n x c x h x w */
+  int64_t o, kh, kw;                 /* weight: o x (c / groups) x kh x kw */
+  int64_t oh, ow;                    /* output: n x o x oh x ow */
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+  const dpl_tensor *input, *weight, *bias, *output;
+} dpl_conv2d_args;
+
 /* ---- backends: each device kind fills this table --------------------------------------------------------------- */
 typedef struct dpl_backend {
   const char *name;
@@ -94,6 +105,9 @@ typedef struct dpl_backend {
   int (*random)(dpl_device *dev, const dpl_tensor *out, int dist, float a, float b, uint64_t seed, uint64_t offset);
   int (*synchronize)(dpl_device *dev);
   void (*destroy)(dpl_device *dev);
+  int (*conv2d_forward)(dpl_device *dev, const dpl_conv2d_args *a);
+  int (*conv2d_backward_input)(dpl_device *dev, const dpl_conv2d_args *a);
+  int (*conv2d_backward_weight)(dpl_device *dev, const dpl_conv2d_args *a);
 } dpl_backend;
 
 struct dpl_device {
@@ -109,6 +123,10 @@ struct dpl_device {
 
 /* Backends */
 dpl_device *dpl_cpu_device_create(void);
+/* CPU convolution kernels (cpu/conv_cpu.c) */
+int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
+int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
+int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
 dpl_device *dpl_vulkan_device_create(int index);    /* NULL with an error set when unavailable */
 int64_t dpl_vulkan_stat(dpl_device *dev, const char *name);
 

@@ -300,6 +300,9 @@ static const dpl_backend cpu_backend = {
   .random = cpu_random,
   .synchronize = cpu_synchronize,
   .destroy = cpu_destroy,
+  .conv2d_forward = dpl_cpu_conv2d_forward,
+  .conv2d_backward_input = dpl_cpu_conv2d_backward_input,
+  .conv2d_backward_weight = dpl_cpu_conv2d_backward_weight,
 };
 
 dpl_device *dpl_cpu_device_create(void) {
