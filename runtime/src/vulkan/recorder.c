@@ -48,6 +48,8 @@ int vk_recorder_init(dpl_device *dev) {
 
 static void slot_recycle(dpl_device *dev, vk_slot *s) {
   vk_device *v = vkdev(dev);
+  /* the finished command buffer still references its views and descriptor sets: reset it before they go */
+  vkResetCommandBuffer(s->cmd, 0);
   for (int i = 0; i < s->nviews; i++) vkDestroyBufferView(v->device, s->views[i], NULL);
   s->nviews = 0;
   if (s->descriptor_pool) vkResetDescriptorPool(v->device, s->descriptor_pool, 0);
@@ -73,7 +75,7 @@ void vk_recorder_destroy(dpl_device *dev) {
   for (int i = 0; i < VK_RING; i++) {
     vk_slot *s = &v->slots[i];
     if (s->serial) slot_wait(dev, i);
-    slot_recycle(dev, s);
+    for (int k = 0; k < s->nviews; k++) vkDestroyBufferView(v->device, s->views[k], NULL);
     free(s->views);
     if (s->fence) vkDestroyFence(v->device, s->fence, NULL);
     if (s->descriptor_pool) vkDestroyDescriptorPool(v->device, s->descriptor_pool, NULL);
