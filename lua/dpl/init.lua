@@ -131,6 +131,18 @@ function dpl.from_pointer(ptr, shape, opts)
   return T.new(C.dpl_tensor_from_host, T.resolve_device(opts and opts.device), n, arr, ptr)
 end
 
+-- ---- files --------------------------------------------------------------------------------------------------------
+-- A .npy file (any numeric dtype) as a float32 tensor.
+function dpl.load_npy(path, opts)
+  return T.new(C.dpl_npy_load, T.resolve_device(opts and opts.device), path)
+end
+
+-- Writes a tensor as a float32 .npy file (atomically).
+function dpl.save_npy(t, path)
+  dffi.check(C.dpl_npy_save(T.handle(t), path), 2)
+end
+T.Tensor.save_npy = function(t, path) return dpl.save_npy(t, path) end
+
 -- ---- random numbers -----------------------------------------------------------------------------------------------
 -- A global counter-based stream: each call takes the next numel counters of the current seed, so a sequence of calls
 -- is reproducible and identical on every device. Pass {seed = s} to draw from a fixed stream instead.
@@ -165,5 +177,9 @@ for _, name in ipairs {"matmul", "mm", "exp", "log", "sqrt", "abs", "relu", "sig
                        "argmax", "argmin", "var", "std", "clamp", "maximum", "minimum", "pow", "cat"} do
   if T.Tensor[name] then dpl[name] = function(...) return T.Tensor[name](...) end end
 end
+
+-- ---- neural-network functions (lua/dpl/functional.lua): dpl.conv2d and its gradients, also as dpl.functional.X ----
+dpl.functional = require "dpl.functional"
+for name, fn in pairs(dpl.functional) do if dpl[name] == nil then dpl[name] = fn end end
 
 return dpl

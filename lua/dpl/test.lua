@@ -141,6 +141,7 @@ function Suite:run(filter, out)
       out:flush()
     end
   end
+  if self.teardown then pcall(self.teardown) end
   return passed, failed
 end
 

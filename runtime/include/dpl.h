@@ -185,4 +185,10 @@ dpl_tensor *dpl_conv2d_backward_weight(dpl_tensor *input, dpl_tensor *grad_outpu
 /* Gradient with respect to the bias: grad_output summed over N, H and W (a tensor of O values). */
 dpl_tensor *dpl_conv2d_backward_bias(dpl_tensor *grad_output);
 
+/* ---- files ------------------------------------------------------------------------------------------------------ */
+/* NumPy .npy: any float/int/uint/bool dtype, either byte order, C or Fortran order, read as float32. */
+dpl_tensor *dpl_npy_load(dpl_device *dev, const char *path);
+/* Writes float32, C order; the file appears whole or not at all (written to a temporary name, then renamed). */
+int dpl_npy_save(dpl_tensor *t, const char *path);
+
 #endif /* DPL_H */
