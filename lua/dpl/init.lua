@@ -172,9 +172,15 @@ dpl.autograd = autograd
 dpl.no_grad = autograd.no_grad
 dpl.where = T.where
 
+-- ---- joining and splitting ----------------------------------------------------------------------------------------
+local join = require "dpl.join"
+dpl.cat, dpl.split, dpl.chunk = join.cat, join.split, join.chunk
+T.Tensor.split = join.split
+T.Tensor.chunk = join.chunk
+
 -- ---- functions mirroring methods ----------------------------------------------------------------------------------
 for _, name in ipairs {"matmul", "mm", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sum", "mean", "max", "min",
-                       "argmax", "argmin", "var", "std", "clamp", "maximum", "minimum", "pow", "cat"} do
+                       "argmax", "argmin", "var", "std", "clamp", "maximum", "minimum", "pow"} do
   if T.Tensor[name] then dpl[name] = function(...) return T.Tensor[name](...) end end
 end
 
