@@ -62,6 +62,20 @@ static void find_lua_dir(char *out, size_t n) {
   snprintf(out, n, "%s", DPL_SOURCE_LUA_DIR);
 }
 
+/* os.exit replacement: release the devices before exit() runs the libraries' destructors (the Vulkan layers and
+ * drivers register theirs after our atexit handler, so theirs would run first and our cleanup would then touch
+ * freed state). */
+static int host_exit(lua_State *L) {
+  int code = 0;
+  if (lua_isboolean(L, 1)) code = lua_toboolean(L, 1) ? 0 : 1;
+  else if (!lua_isnoneornil(L, 1)) code = (int)luaL_checkinteger(L, 1);
+  fflush(stdout);
+  fflush(stderr);
+  dpl_shutdown();
+  exit(code);
+  return 0;
+}
+
 static int traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
@@ -104,6 +118,11 @@ int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "dplrun: cannot create a Lua state\n"); return 1; }
   luaL_openlibs(L);
+
+  lua_getglobal(L, "os");
+  lua_pushcfunction(L, host_exit);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
 
   char lua_dir[PATH_MAX];
   find_lua_dir(lua_dir, sizeof lua_dir);
