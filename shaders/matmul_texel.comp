@@ -2,68 +2,165 @@
 // matmul_texel.comp - batched C = alpha * A @ B + beta * C shaped for CPU Vulkan drivers (lavapipe/llvmpipe), see
 // shared/spec/lavapipe.md: no shared memory, no barriers, one subgroup (8 invocations) per workgroup, a large register
 // tile per invocation, and operands read as vec4s with imageLoad from rgba32f storage texel buffers (inlined and
-// branch-free there, unlike SSBO loads).
+// branch-free there, unlike SSBO loads). runtime/src/vulkan/gemm_texel.c prepares the operands and picks the variant.
 //
-// Operand layouts (vec4 = 4 consecutive k):
-//   A: m rows of k4 vec4s, row r of batch z at a_off + z * a_bs + r * a_rs (in vec4s)
-//   B: stored transposed, n rows (one per output column) of k4 vec4s, at b_off + z * b_bs + col * b_rs
-//   k is padded with zeros up to 4 * k4 in both operands; rows/columns beyond m/n are clamped, never read past.
-// C is a plain SSBO with any element strides (written once per output, so its load/store cost does not matter).
-// Invocation l of a workgroup computes a TM x TN tile: workgroups are LM x LN invocations (LM * LN = 8), covering
-// (LM * TM) rows x (LN * TN) columns of C; gl_WorkGroupID.z is the batch index.
-#extension GL_EXT_control_flow_attributes : require
+// Operand layouts (a vec4 holds 4 consecutive k; offsets and strides in vec4s):
+//   A: m lines of k4 vec4s, line r of batch z at a_off + z * a_bs + r * a_rs
+//   B: stored transposed, n lines (one per output column) of k4 vec4s, at b_off + z * b_bs + col * b_rs
+//   k is zero-padded up to 4 * k4 in both; rows and columns past m and n are clamped, never read past.
+// C: an r32f texel buffer with any element strides.
+// Invocation l of a workgroup computes a TM x TN tile; workgroups are LM x LN invocations (LM * LN = 8) covering
+// (LM * TM) rows x (LN * TN) columns of C. gl_WorkGroupID.x/y/z index row blocks, column blocks and batches: llvmpipe
+// runs workgroups in x-fastest order, so consecutive ones reuse the same B columns (the wider side) from cache.
+//
+// Defines: TM, TN (4, 8, 16 or 32), LN (1, 2, 4 or 8), KU (1, 2 or 4: vec4s along k summed per accumulator update).
+// Measured on a 2-core AVX-512 VM (llvmpipe 256-bit): 16 x 16, LN 8, KU 2 was best (8 x 16, 16 x 8, KU 4 and LN 4
+// within noise of it; smaller tiles and NVEC-style layouts vectorized along m and n were slower).
 #ifndef TM
 #define TM 16
 #endif
 #ifndef TN
-#define TN 8
+#define TN 16
 #endif
 #ifndef LN
 #define LN 8
 #endif
+#ifndef KU
+#define KU 2
+#endif
 #define LM (8 / LN)
 layout(local_size_x = 8) in;
-layout(std430, binding = 0) buffer Cbuf { float c[]; };
+layout(binding = 0, r32f) uniform coherent imageBuffer C;
 layout(binding = 1, rgba32f) uniform readonly imageBuffer A;
+#ifdef BN
+layout(binding = 2, r32f) uniform readonly imageBuffer B;
+#else
 layout(binding = 2, rgba32f) uniform readonly imageBuffer B;
+#endif
 layout(push_constant) uniform Params {
   int m, n, k4;
   int a_off, a_rs, a_bs;
   int b_off, b_rs, b_bs;
   int c_off, c_rs, c_cs, c_bs;
   float alpha, beta;
+  int k_tail;            // BN: k % 4 (k4 counts whole vec4s only)
 } pc;
+
+// Loops over the register tile are spelled out with these macros: NIR does not always unroll loops, and a tile
+// indexed by a loop variable would live in scratch memory. X(i, j) gets constant expressions.
+#define REP1(X, i, o) X(i, o)
+#define REP2(X, i, o) REP1(X, i, o) REP1(X, i, o + 1)
+#define REP4(X, i, o) REP2(X, i, o) REP2(X, i, o + 2)
+#define REP8(X, i, o) REP4(X, i, o) REP4(X, i, o + 4)
+#define REP16(X, i, o) REP8(X, i, o) REP8(X, i, o + 8)
+#define REP32(X, i, o) REP16(X, i, o) REP16(X, i, o + 16)
+#define IREP1(X, i, o) X(i, o)
+#define IREP2(X, i, o) IREP1(X, i, o) IREP1(X, i, o + 1)
+#define IREP4(X, i, o) IREP2(X, i, o) IREP2(X, i, o + 2)
+#define IREP8(X, i, o) IREP4(X, i, o) IREP4(X, i, o + 4)
+#define IREP16(X, i, o) IREP8(X, i, o) IREP8(X, i, o + 8)
+#define IREP32(X, i, o) IREP16(X, i, o) IREP16(X, i, o + 16)
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+// an outer repetition (REPM) may contain an inner one (REPN), never the reverse
+#define REPM(X, i) CAT(REP, TM)(X, i, 0)
+#define REPN(X, i) CAT(IREP, TN)(X, i, 0)
 
 void main() {
   int lane = int(gl_LocalInvocationID.x);
-  int row0 = (int(gl_WorkGroupID.y) * LM + lane / LN) * TM;
-  int col0 = (int(gl_WorkGroupID.x) * LN + lane % LN) * TN;
+  int row0 = (int(gl_WorkGroupID.x) * LM + lane / LN) * TM;
+  int col0 = (int(gl_WorkGroupID.y) * LN + lane % LN) * TN;
   int z = int(gl_WorkGroupID.z);
+  int m = pc.m, n = pc.n;
+  float alpha = pc.alpha, beta = pc.beta;
+
+  // Rows past m read row m - 1 and columns past n read column n - 1, so a clamped row or column of the tile holds
+  // exactly the values of a real one.
   int ai[TM], bi[TN];
-  [[unroll]] for (int i = 0; i < TM; i++) ai[i] = pc.a_off + z * pc.a_bs + min(row0 + i, pc.m - 1) * pc.a_rs;
-  [[unroll]] for (int j = 0; j < TN; j++) bi[j] = pc.b_off + z * pc.b_bs + min(col0 + j, pc.n - 1) * pc.b_rs;
+#define AIDX(_, i) ai[i] = pc.a_off + z * pc.a_bs + min(row0 + i, m - 1) * pc.a_rs;
+#ifdef BN
+  // B read in place, row-major (k rows of n floats, b_rs apart): a vec4 along k is 4 gathers
+#define BIDX(_, j) bi[j] = pc.b_off + z * pc.b_bs + min(col0 + j, n - 1);
+  int ld1 = pc.b_rs, ld2 = 2 * pc.b_rs, ld3 = 3 * pc.b_rs, ld4 = 4 * pc.b_rs;
+#define BLOAD(j, q) vec4(imageLoad(B, bi[j] + kb##q).x, imageLoad(B, bi[j] + kb##q + ld1).x, \
+                         imageLoad(B, bi[j] + kb##q + ld2).x, imageLoad(B, bi[j] + kb##q + ld3).x)
+#else
+#define BIDX(_, j) bi[j] = pc.b_off + z * pc.b_bs + min(col0 + j, n - 1) * pc.b_rs;
+#define BLOAD(j, q) imageLoad(B, bi[j] + kk + q)
+#endif
+  REPM(AIDX, 0)
+  REPN(BIDX, 0)
   float acc[TM][TN];
-  [[unroll]] for (int i = 0; i < TM; i++) [[unroll]] for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
-  for (int kk = 0; kk < pc.k4; kk++) {
-    vec4 bv[TN];
-    [[unroll]] for (int j = 0; j < TN; j++) bv[j] = imageLoad(B, bi[j] + kk);
-    [[unroll]] for (int i = 0; i < TM; i++) {
-      vec4 av = imageLoad(A, ai[i] + kk);
-      [[unroll]] for (int j = 0; j < TN; j++) acc[i][j] += dot(av, bv[j]);
-    }
+#define ZERO(i, j) acc[i][j] = 0.0;
+#define ZROW(_, i) REPN(ZERO, i)
+  REPM(ZROW, 0)
+
+  // Each accumulator update inside llvmpipe's loops is a masked load/blend/store: KU vec4s along k are summed first.
+  int kk = 0;
+#if KU >= 2
+  for (; kk + KU <= pc.k4; kk += KU) {
+#ifdef BN
+    int kb0 = 4 * kk * pc.b_rs, kb1 = kb0 + ld4, kb2 = kb1 + ld4, kb3 = kb2 + ld4;
+#endif
+    vec4 bv[TN], bw[TN];
+#define LOADB2(_, j) bv[j] = BLOAD(j, 0); bw[j] = BLOAD(j, 1);
+    REPN(LOADB2, 0)
+#if KU == 4
+    vec4 bx[TN], by[TN];
+#define LOADB4(_, j) bx[j] = BLOAD(j, 2); by[j] = BLOAD(j, 3);
+    REPN(LOADB4, 0)
+#define DOTU(i, j) acc[i][j] += (dot(av, bv[j]) + dot(aw, bw[j])) + (dot(ax, bx[j]) + dot(ay, by[j]));
+#define AROWU(_, i) { vec4 av = imageLoad(A, ai[i] + kk), aw = imageLoad(A, ai[i] + kk + 1), \
+                      ax = imageLoad(A, ai[i] + kk + 2), ay = imageLoad(A, ai[i] + kk + 3); REPN(DOTU, i) }
+#else
+#define DOTU(i, j) acc[i][j] += dot(av, bv[j]) + dot(aw, bw[j]);
+#define AROWU(_, i) { vec4 av = imageLoad(A, ai[i] + kk), aw = imageLoad(A, ai[i] + kk + 1); REPN(DOTU, i) }
+#endif
+    REPM(AROWU, 0)
   }
+#endif
+  for (; kk < pc.k4; kk++) {
+#ifdef BN
+    int kb0 = 4 * kk * pc.b_rs;
+#endif
+    vec4 bv[TN];
+#define LOADB(_, j) bv[j] = BLOAD(j, 0);
+    REPN(LOADB, 0)
+#define DOT(i, j) acc[i][j] += dot(av, bv[j]);
+#define AROW(_, i) { vec4 av = imageLoad(A, ai[i] + kk); REPN(DOT, i) }
+    REPM(AROW, 0)
+  }
+#ifdef BN
+  if (pc.k_tail > 0) {
+    // the last k % 4 rows of B; A is zero-padded there, but B's clamped rows must not bring NaNs or infinities
+    int t = pc.k_tail, kb0 = 4 * kk * pc.b_rs, r1 = t > 1 ? ld1 : 0, r2 = t > 2 ? ld2 : 0;
+    vec4 bv[TN];
+#define LOADT(_, j) bv[j] = vec4(imageLoad(B, bi[j] + kb0).x, t > 1 ? imageLoad(B, bi[j] + kb0 + r1).x : 0.0, \
+                             t > 2 ? imageLoad(B, bi[j] + kb0 + r2).x : 0.0, 0.0);
+    REPN(LOADT, 0)
+    REPM(AROW, 0)
+  }
+#endif
+
+  // Stores: with beta == 0 every invocation stores its whole tile at clamped positions, without conditions: the
+  // duplicates rewrite identical values, and llvmpipe needs no execution mask for them. With beta != 0 each element
+  // is read-modify-written exactly once. (Every store is a per-lane loop in llvmpipe, ~20 cycles per element: it
+  // matters only for small k.)
   int cb = pc.c_off + z * pc.c_bs;
-  [[unroll]] for (int i = 0; i < TM; i++) {
-    int r = row0 + i;
-    if (r < pc.m) {
-      [[unroll]] for (int j = 0; j < TN; j++) {
-        int col = col0 + j;
-        if (col < pc.n) {
-          int idx = cb + r * pc.c_rs + col * pc.c_cs;
-          float prev = pc.beta != 0.0 ? pc.beta * c[idx] : 0.0;
-          c[idx] = pc.alpha * acc[i][j] + prev;
-        }
-      }
-    }
+  int crow[TM];
+#define CROW(_, i) crow[i] = cb + min(row0 + i, m - 1) * pc.c_rs;
+  REPM(CROW, 0)
+  int ccol[TN];
+#define CCOL(_, j) ccol[j] = min(col0 + j, n - 1) * pc.c_cs;
+  REPN(CCOL, 0)
+#define STORE(i, j) imageStore(C, crow[i] + ccol[j], vec4(alpha * acc[i][j]));
+#define STOREB(i, j) if (row0 + i < m && col0 + j < n) \
+    imageStore(C, crow[i] + ccol[j], vec4(alpha * acc[i][j] + beta * imageLoad(C, crow[i] + ccol[j]).x));
+#define SROW(_, i) REPN(STORE, i)
+#define SROWB(_, i) REPN(STOREB, i)
+  if (beta == 0.0) {   // C may hold NaNs then: never read it
+    REPM(SROW, 0)
+  } else {
+    REPM(SROWB, 0)
   }
 }

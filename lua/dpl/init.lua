@@ -143,6 +143,10 @@ function dpl.save_npy(t, path)
 end
 T.Tensor.save_npy = function(t, path) return dpl.save_npy(t, path) end
 
+local checkpoint = require "dpl.checkpoint"
+dpl.checkpoint = checkpoint
+dpl.save_tensors, dpl.load_tensors = checkpoint.save_tensors, checkpoint.load_tensors
+
 -- ---- random numbers -----------------------------------------------------------------------------------------------
 -- A global counter-based stream: each call takes the next numel counters of the current seed, so a sequence of calls
 -- is reproducible and identical on every device. Pass {seed = s} to draw from a fixed stream instead.

@@ -140,12 +140,46 @@ local function shape_args(...)
 end
 M.shape_args = shape_args
 
--- 1-based (and negative) Lua dim -> 0-based C dim; C checks the range
-local function cdim(d, ndim)
-  if type(d) ~= "number" then error("dim must be a number, got " .. type(d), 3) end
-  if d > 0 then return d - 1 end
-  if d < 0 then return d end
-  error("dims are 1-based: dim 0 does not exist (use 1 for the first, -1 for the last)", 3)
+-- "[2, 3]": the shape of a handle, for error messages
+local function shape_str(c)
+  local parts = {}
+  for i = 0, C.dpl_tensor_ndim(c) - 1 do parts[#parts + 1] = tostring(tonumber(C.dpl_tensor_size(c, i))) end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+
+local function int_arg(fn, what, v)
+  if type(v) ~= "number" or v ~= math.floor(v) then
+    error(("%s: %s must be an integer, got %s"):format(fn, what, type(v) == "number" and tostring(v) or type(v)), 4)
+  end
+end
+
+-- 1-based (and negative) Lua dim -> 0-based C dim, checked here so that errors name the function and the dim as the
+-- user wrote it (C's messages count dims from 0). `extra` widens the range (unsqueeze may name one past the end).
+local function cdim(d, c, fn, extra)
+  fn = fn or "dim"
+  int_arg(fn, "dim", d)
+  if d == 0 then error(fn .. ": dims are 1-based: dim 0 does not exist (use 1 for the first, -1 for the last)", 3) end
+  if c ~= nil then
+    local n = C.dpl_tensor_ndim(c) + (extra or 0)
+    if d > n or d < -n then
+      error(("%s: dim %d out of range for a tensor of shape %s (dims are 1..%d or -%d..-1)"):format(
+        fn, d, shape_str(c), n, n), 3)
+    end
+  end
+  return d > 0 and d - 1 or d
+end
+
+-- 1-based (and negative) index along 0-based C dim cd of c -> 0-based index, checked against [0, size + extra)
+local function cindex(i, c, cd, fn, what, extra)
+  int_arg(fn, what, i)
+  if i == 0 then error(("%s: %s 0 does not exist: indices are 1-based (1 is the first, -1 the last)"):format(fn, what), 3) end
+  local size = tonumber(C.dpl_tensor_size(c, cd))
+  local n = size + (extra or 0)
+  if i > n or i < -size then
+    error(("%s: %s %d out of range for dim %d (size %d) of a tensor of shape %s"):format(
+      fn, what, i, cd < 0 and cd or cd + 1, size, shape_str(c)), 3)
+  end
+  return i > 0 and i - 1 or i
 end
 
 function Tensor.dim(t) return C.dpl_tensor_ndim(handle(t)) end
@@ -154,9 +188,7 @@ function Tensor.size(t, d)
   local c = handle(t)
   local n = C.dpl_tensor_ndim(c)
   if d then
-    local s = C.dpl_tensor_size(c, cdim(d, n))
-    if s < 0 then error(("size: dim %d out of range for a %d-d tensor"):format(d, n), 2) end
-    return tonumber(s)
+    return tonumber(C.dpl_tensor_size(c, cdim(d, c, "size")))
   end
   local s = setmetatable({}, Size)
   for i = 1, n do s[i] = tonumber(C.dpl_tensor_size(c, i - 1)) end
@@ -165,7 +197,7 @@ end
 function Tensor.stride(t, d)
   local c = handle(t)
   local n = C.dpl_tensor_ndim(c)
-  if d then return tonumber(C.dpl_tensor_stride(c, cdim(d, n))) end
+  if d then return tonumber(C.dpl_tensor_stride(c, cdim(d, c, "stride"))) end
   local s = {}
   for i = 1, n do s[i] = tonumber(C.dpl_tensor_stride(c, i - 1)) end
   return s
@@ -241,22 +273,48 @@ function Tensor.view_as(t, o) return Tensor.view(t, Tensor.size(o)) end
 function Tensor.flatten(t) return Tensor.reshape(t, -1) end
 function Tensor.narrow(t, d, start, length)
   local c = handle(t)
-  return new(C.dpl_tensor_narrow, c, cdim(d), start > 0 and start - 1 or start, length)
+  local cd = cdim(d, c, "narrow")
+  -- start may be one past the end for an empty narrow
+  local s0 = cindex(start, c, cd, "narrow", "start", 1)
+  int_arg("narrow", "length", length)
+  local size = tonumber(C.dpl_tensor_size(c, cd))
+  local first = s0 < 0 and s0 + size or s0
+  if length < 0 or first + length > size then
+    error(("narrow: start %d and length %d are out of range for dim %d (size %d) of a tensor of shape %s"):format(
+      start, length, d, size, shape_str(c)), 2)
+  end
+  return new(C.dpl_tensor_narrow, c, cd, s0, length)
 end
 function Tensor.select(t, d, index)
   local c = handle(t)
-  return new(C.dpl_tensor_select, c, cdim(d), index > 0 and index - 1 or index)
+  local cd = cdim(d, c, "select")
+  return new(C.dpl_tensor_select, c, cd, cindex(index, c, cd, "select", "index"))
 end
 function Tensor.permute(t, ...)
   local dims = type((...)) == "table" and (...) or {...}
   local c = handle(t)
   local n = C.dpl_tensor_ndim(c)
-  if #dims ~= n then error(("permute: %d dims given for a %d-d tensor"):format(#dims, n), 2) end
+  if #dims ~= n then error(("permute: %d dims given for a %d-d tensor of shape %s"):format(#dims, n, shape_str(c)), 2) end
   local arr = int_array(n > 0 and n or 1)
-  for i = 1, n do arr[i - 1] = cdim(dims[i]) end
+  local seen = {}
+  for i = 1, n do
+    local cd = cdim(dims[i], c, "permute")
+    cd = cd < 0 and cd + n or cd
+    if seen[cd] then
+      local list = {}
+      for j = 1, n do list[j] = tostring(dims[j]) end
+      error(("permute: {%s} is not a permutation of the dims of a tensor of shape %s"):format(
+        table.concat(list, ", "), shape_str(c)), 2)
+    end
+    seen[cd] = true
+    arr[i - 1] = cd
+  end
   return new(C.dpl_tensor_permute, c, arr)
 end
-function Tensor.transpose(t, d0, d1) return new(C.dpl_tensor_transpose, handle(t), cdim(d0), cdim(d1)) end
+function Tensor.transpose(t, d0, d1)
+  local c = handle(t)
+  return new(C.dpl_tensor_transpose, c, cdim(d0, c, "transpose"), cdim(d1, c, "transpose"))
+end
 function Tensor.t(t)
   if Tensor.dim(t) ~= 2 then error("t: needs a 2-d tensor, got " .. Tensor.dim(t) .. "-d", 2) end
   return Tensor.transpose(t, 1, 2)
@@ -266,11 +324,14 @@ function Tensor.expand(t, ...)
   return new(C.dpl_tensor_expand, handle(t), n, arr)
 end
 function Tensor.expand_as(t, o) return Tensor.expand(t, Tensor.size(o)) end
-function Tensor.squeeze(t, d) return new(C.dpl_tensor_squeeze, handle(t), d and cdim(d) or 127) end
+function Tensor.squeeze(t, d)
+  local c = handle(t)
+  return new(C.dpl_tensor_squeeze, c, d and cdim(d, c, "squeeze") or 127)
+end
 function Tensor.unsqueeze(t, d)
   local c = handle(t)
   -- unsqueeze(-1) appends a dim, as in torch
-  return new(C.dpl_tensor_unsqueeze, c, d > 0 and d - 1 or d)
+  return new(C.dpl_tensor_unsqueeze, c, cdim(d, c, "unsqueeze", 1))
 end
 
 -- ---- copies -------------------------------------------------------------------------------------------------------
@@ -295,13 +356,16 @@ local UNARY = {neg = 0, exp = 1, log = 2, sqrt = 3, abs = 4, square = 5, rsqrt =
                sigmoid = 9, tanh = 10, clamp = 11, affine = 12}
 M.BINARY, M.UNARY = BINARY, UNARY
 
+local BINARY_NAME = {}
+for name, op in pairs(BINARY) do BINARY_NAME[op] = name end
+
 local function binary(op, a, b)
   if is_tensor(a) then
     if is_tensor(b) then return new(C.dpl_binary, op, handle(a), handle(b)) end
-    if type(b) ~= "number" then error("expected a tensor or a number, got " .. type(b), 3) end
+    if type(b) ~= "number" then error(BINARY_NAME[op] .. ": expected a tensor or a number, got " .. type(b), 3) end
     return new(C.dpl_binary_scalar, op, handle(a), b, 0)
   end
-  if type(a) ~= "number" then error("expected a tensor or a number, got " .. type(a), 3) end
+  if type(a) ~= "number" then error(BINARY_NAME[op] .. ": expected a tensor or a number, got " .. type(a), 3) end
   return new(C.dpl_binary_scalar, op, handle(b), a, 1)
 end
 M.binary = binary
@@ -311,7 +375,8 @@ for name, op in pairs(BINARY) do
   -- in place: a:add_(b) writes into a
   Tensor[name .. "_"] = function(a, b)
     if is_tensor(b) then check(C.dpl_binary_into(op, handle(a), handle(a), handle(b)), 2)
-    else check(C.dpl_binary_scalar_into(op, handle(a), handle(a), b, 0), 2) end
+    elseif type(b) == "number" then check(C.dpl_binary_scalar_into(op, handle(a), handle(a), b, 0), 2)
+    else error(name .. "_: expected a tensor or a number, got " .. type(b), 2) end
     return a
   end
 end
@@ -345,11 +410,24 @@ local REDUCE = {sum = 0, mean = 1, max = 2, min = 3, argmax = 4, argmin = 5, var
 M.REDUCE = REDUCE
 
 -- t:sum(), t:sum(2), t:sum({2, 3}, true); keepdim defaults to false as in PyTorch
+local REDUCE_NAME = {}
+for name, op in pairs(REDUCE) do REDUCE_NAME[op] = name end
+
 local function reduce(op, t, dims, keepdim, unbiased)
   local c = handle(t)
   local list = type(dims) == "table" and dims or (dims and {dims} or {})
   local arr = int_array(#list > 0 and #list or 1)
-  for i = 1, #list do arr[i - 1] = cdim(list[i]) end
+  local n, seen = C.dpl_tensor_ndim(c), {}
+  for i = 1, #list do
+    local cd = cdim(list[i], c, REDUCE_NAME[op])
+    local pos = cd < 0 and cd + n or cd
+    if seen[pos] then
+      error(("%s: dim %d is repeated in the dims given for a tensor of shape %s"):format(REDUCE_NAME[op], pos + 1,
+            shape_str(c)), 3)
+    end
+    seen[pos] = true
+    arr[i - 1] = cd
+  end
   return new(C.dpl_reduce, op, c, #list, arr, keepdim and 1 or 0, unbiased and 1 or 0)
 end
 

@@ -191,4 +191,30 @@ dpl_tensor *dpl_npy_load(dpl_device *dev, const char *path);
 /* Writes float32, C order; the file appears whole or not at all (written to a temporary name, then renamed). */
 int dpl_npy_save(dpl_tensor *t, const char *path);
 
+/* Tensor files: PyTorch checkpoints (torch.save zip format and the legacy pre-1.6 format, read by a safe unpickler
+ * that accepts only what a state_dict needs), and safetensors. Opening reads the index only; tensors are read one
+ * at a time, converted to float32. Names are the state_dict keys, in file order. */
+typedef struct dpl_tensor_file dpl_tensor_file;
+
+dpl_tensor_file *dpl_tensor_file_open(const char *path);
+void dpl_tensor_file_close(dpl_tensor_file *f);
+/* "safetensors", "pth-zip" or "pth-legacy" */
+const char *dpl_tensor_file_format(const dpl_tensor_file *f);
+int dpl_tensor_file_count(const dpl_tensor_file *f);
+const char *dpl_tensor_file_name(const dpl_tensor_file *f, int index);
+/* Index of a name, or -1. */
+int dpl_tensor_file_find(const dpl_tensor_file *f, const char *name);
+/* Number of dims (shape written to `shape`, up to DPL_MAX_DIMS), or -1 for a bad index. */
+int dpl_tensor_file_shape(const dpl_tensor_file *f, int index, int64_t *shape);
+/* The stored element type: "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
+ * "bool". */
+const char *dpl_tensor_file_dtype(const dpl_tensor_file *f, int index);
+dpl_tensor *dpl_tensor_file_load(dpl_tensor_file *f, dpl_device *dev, int index);
+/* Writes tensors as a safetensors file (float32) with optional string metadata (keys[i] -> values[i]); the file
+ * appears whole or not at all. */
+int dpl_safetensors_save(const char *path, int n, const char *const *names, dpl_tensor *const *tensors,
+                         int nmeta, const char *const *meta_keys, const char *const *meta_values);
+/* A metadata value of a safetensors file ("" when absent). */
+const char *dpl_tensor_file_metadata(const dpl_tensor_file *f, const char *key);
+
 #endif /* DPL_H */

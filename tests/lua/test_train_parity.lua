@@ -11,7 +11,7 @@ local S = test.suite("training parity with PyTorch")
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 local refdir = os.tmpname() .. "_parity"
-local made = os.execute(("/usr/bin/python3 %s/tests/ref/train_parity.py %s >/dev/null 2>&1"):format(root, refdir))
+local made = os.execute(("/usr/bin/python3 %s/tests/ref/train_parity.py %s --conv >/dev/null 2>&1"):format(root, refdir))
 local function ref(name, device) return dpl.load_npy(refdir .. "/" .. name .. ".npy", {device = device}) end
 
 local function devices()
@@ -59,6 +59,30 @@ S:add("MLP + SGD (momentum, nesterov, weight decay) + MSE: 20 losses match", fun
     for i = 1, 20 do
       opt:zero_grad()
       local loss = nn.MSELoss()(m(x:select(1, i)), y:select(1, i))
+      loss:backward()
+      opt:step()
+      t:near(loss:item(), expected[i], 1e-4, dev .. " step " .. i)
+    end
+  end
+end)
+
+S:add("conv net with batch norm + Adam: 20 losses match PyTorch", function(t)
+  local names = {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+                 "3.weight", "3.bias", "4.weight", "4.bias", "4.running_mean", "4.running_var", "4.num_batches_tracked",
+                 "7.weight", "7.bias"}
+  for _, dev in ipairs(devices()) do
+    local net = nn.Sequential(nn.Conv2d(3, 8, 3, {padding = 1}), nn.BatchNorm2d(8), nn.ReLU(),
+                              nn.Conv2d(8, 4, 3, {stride = 2, padding = 1}), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.Flatten(), nn.Linear(4 * 5 * 5, 3)):to(dev)
+    local sd = {}
+    for _, n in ipairs(names) do sd[n] = ref("cnn_init_" .. n, dev) end
+    net:load_state_dict(sd)
+    local x, y = ref("cnn_x", dev), ref("cnn_y", dev)
+    local expected = ref("cnn_losses"):tolist()
+    local opt = optim.Adam(net:parameters(), {lr = 1e-2})
+    for i = 1, 20 do
+      opt:zero_grad()
+      local loss = nn.functional.cross_entropy(net(x:select(1, i)), y:select(1, i))
       loss:backward()
       opt:step()
       t:near(loss:item(), expected[i], 1e-4, dev .. " step " .. i)

@@ -22,7 +22,7 @@ torch.manual_seed(0)
 rng = np.random.RandomState(0)
 
 def save(name, a):
-    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
+    np.save(os.path.join(out, name + ".npy"), np.array(a, dtype=np.float32, order="C"))  # keeps 0-d arrays 0-d
 
 def mlp():
     return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))

@@ -4,6 +4,7 @@ local nn = {
   Container = require "dpl.nn.Container",
   Sequential = require "dpl.nn.Sequential",
   Linear = require "dpl.nn.Linear",
+  Conv2d = require "dpl.nn.Conv2d",
   Dropout = require "dpl.nn.Dropout",
   BatchNorm2d = require "dpl.nn.BatchNorm2d",
   functional = require "dpl.nn.functional",

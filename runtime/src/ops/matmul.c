@@ -2,6 +2,8 @@
 #include "internal.h"
 #include <stdio.h>
 
+enum { GEMM_MAX_K = 32768 };   /* longest inner dim of one Vulkan gemm dispatch */
+
 static int run_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int64_t batch, float alpha, float beta,
                     int trans_a, int trans_b) {
   /* a, b, c are 3-D (batch, rows, cols) views; a batch stride of 0 broadcasts */
@@ -23,7 +25,25 @@ static int run_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int64_t batch, 
   g.alpha = alpha;
   g.beta = beta;
   if (g.m == 0 || g.n == 0) return DPL_OK;
-  return c->storage->dev->backend->gemm(c->storage->dev, &g);
+  /* an empty inner dim with beta 0 gives zeros, whatever C held before (beta * C would keep NaN from fresh memory) */
+  if (g.k == 0 && beta == 0.0f) return dpl_tensor_fill_(c, 0.0f);
+  dpl_device *dev = c->storage->dev;
+  if (!dev->is_vulkan || g.k <= GEMM_MAX_K) return dev->backend->gemm(dev, &g);
+  /* Vulkan drivers may cut long shader loops short (lavapipe ends any loop after about 65535 iterations, which made
+   * 1 x 100000 @ 100000 x 1 give 65535): very long inner dims run as several products accumulated with beta = 1. */
+  for (int64_t k0 = 0; k0 < g.k; k0 += GEMM_MAX_K) {
+    dpl_tensor as = *a, bs = *b;   /* views for storage and offset only, as dpl_gemm_args wants */
+    as.offset += k0 * g.a_cs;
+    bs.offset += k0 * g.b_rs;
+    dpl_gemm_args h = g;
+    h.a = &as;
+    h.b = &bs;
+    h.k = g.k - k0 < GEMM_MAX_K ? g.k - k0 : GEMM_MAX_K;
+    h.beta = k0 ? 1.0f : beta;
+    int rc = dev->backend->gemm(dev, &h);
+    if (rc) return rc;
+  }
+  return DPL_OK;
 }
 
 int dpl_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int trans_a, int trans_b, float alpha, float beta) {
@@ -42,6 +62,22 @@ int dpl_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int trans_a, int trans
   dpl_tensor_free(a3); dpl_tensor_free(b3); dpl_tensor_free(c3);
   if (rc) dpl_error_prefix("gemm");
   return rc;
+}
+
+/* The (1, rows, cols) view of the first matrix of t, whose nb leading (batch) dims all have stride 0: the one matrix
+ * that every batch shares, whether it was broadcast here or expanded by the caller. */
+static dpl_tensor *first_matrix(dpl_tensor *t, int nb, int64_t rows, int64_t cols) {
+  dpl_tensor *v = dpl_tensor_ref(t);
+  for (int i = 0; i < nb && v; i++) {
+    dpl_tensor *one = dpl_tensor_narrow(v, i, 0, 1);
+    dpl_tensor_free(v);
+    v = one;
+  }
+  if (!v) return NULL;
+  int64_t s3[3] = {1, rows, cols};
+  dpl_tensor *r = dpl_tensor_view(v, 3, s3);
+  dpl_tensor_free(v);
+  return r;
 }
 
 dpl_tensor *dpl_matmul(dpl_tensor *a, dpl_tensor *b) {
@@ -70,7 +106,11 @@ dpl_tensor *dpl_matmul(dpl_tensor *a, dpl_tensor *b) {
   /* broadcast batch dims */
   int nb;
   int64_t bshape[DPL_MAX_DIMS];
-  if (dpl_broadcast_shapes("matmul", A->ndim - 2, A->shape, B->ndim - 2, B->shape, &nb, bshape)) goto done;
+  if (dpl_broadcast_shapes("matmul", A->ndim - 2, A->shape, B->ndim - 2, B->shape, &nb, bshape)) {
+    dpl_fail(DPL_ERR_ARGUMENT, "matmul: the batch dims of shapes %s and %s do not broadcast",
+             dpl_shape_str(b1, sizeof b1, a->ndim, a->shape), dpl_shape_str(b2, sizeof b2, b->ndim, b->shape));
+    goto done;
+  }
   if (nb + 2 > DPL_MAX_DIMS) { dpl_fail(DPL_ERR_ARGUMENT, "matmul: too many dims"); goto done; }
   int64_t batch = dpl_shape_numel(nb, bshape);
   int64_t full[DPL_MAX_DIMS];
@@ -84,14 +124,8 @@ dpl_tensor *dpl_matmul(dpl_tensor *a, dpl_tensor *b) {
   int64_t s3a[3] = {batch, m, k}, s3b[3] = {batch, k, n};
   bool a_bcast = true, b_bcast = true;
   for (int i = 0; i < nb; i++) { if (Ae->stride[i]) a_bcast = false; if (Be->stride[i]) b_bcast = false; }
-  if (a_bcast && batch > 1) {
-    A3 = dpl_tensor_unsqueeze(A->ndim == 2 ? A : (dpl_tensor *)A, 0);
-    if (A->ndim > 2) { dpl_tensor_free(A3); int64_t s2[3] = {1, m, k}; A3 = dpl_tensor_reshape(A, 3, s2); }
-  } else A3 = dpl_tensor_reshape(Ae, 3, s3a);
-  if (b_bcast && batch > 1) {
-    int64_t s2[3] = {1, k, n};
-    B3 = dpl_tensor_reshape(B, 3, s2);
-  } else B3 = dpl_tensor_reshape(Be, 3, s3b);
+  A3 = a_bcast && batch > 1 ? first_matrix(Ae, nb, m, k) : dpl_tensor_reshape(Ae, 3, s3a);
+  B3 = b_bcast && batch > 1 ? first_matrix(Be, nb, k, n) : dpl_tensor_reshape(Be, 3, s3b);
   if (!A3 || !B3) goto done;
   int64_t oshape[DPL_MAX_DIMS];
   int on = 0;

@@ -33,14 +33,17 @@ dpl_tensor *dpl_reduce(int op, dpl_tensor *t, int ndims, const int *dims, int ke
   }
   if (ndims == 0) { for (int d = 0; d < t->ndim; d++) red[d] = true; nred = t->ndim; }
   bool arg = op == DPL_ARGMAX || op == DPL_ARGMIN;
+  char sbuf[160];
   if (arg && ndims > 1) {
-    dpl_fail(DPL_ERR_ARGUMENT, "%s: takes one dim (or none for the flat index), got %d", fn, ndims);
+    dpl_fail(DPL_ERR_ARGUMENT, "%s: takes one dim (or none for the flat index), got %d for a tensor of shape %s", fn,
+             ndims, dpl_shape_str(sbuf, sizeof sbuf, t->ndim, t->shape));
     return NULL;
   }
   int64_t r = 1;
   for (int d = 0; d < t->ndim; d++) if (red[d]) r *= t->shape[d];
   if (r == 0 && op != DPL_SUM && op != DPL_MEAN) {
-    dpl_fail(DPL_ERR_ARGUMENT, "%s: cannot reduce over an empty dimension", fn);
+    dpl_fail(DPL_ERR_ARGUMENT, "%s: cannot reduce over an empty dimension of a tensor of shape %s", fn,
+             dpl_shape_str(sbuf, sizeof sbuf, t->ndim, t->shape));
     return NULL;
   }
   /* output shape */

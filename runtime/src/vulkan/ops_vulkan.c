@@ -3,6 +3,7 @@
  * than a shader takes is split along its outermost dim into several dispatches. */
 #include "vk_internal.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { ELT_LOCAL = 256, ELT_MAX_DIMS = 4 };
@@ -39,8 +40,17 @@ static int eltwise(dpl_device *dev, int shader, const uint32_t *spec, int nspec,
                    int extra_bindings_alias) {
   if (!fits(dev, it)) {
     /* split the outermost dim: in halves when it is the size problem, one slice at a time for too many dims */
-    if (it->shape[0] == 1) return dpl_fail(DPL_ERR_UNSUPPORTED, "an element is larger than a binding");
     dpl_iter sub = *it;
+    if (it->shape[0] == 1) {
+      /* an outer dim already split down to one slice (e.g. a transposed operand whose rows each span more than a
+       * binding): drop it and split the next dim */
+      if (it->ndim == 1) return dpl_fail(DPL_ERR_UNSUPPORTED, "an element is larger than a binding");
+      sub.ndim = it->ndim - 1;
+      for (int d = 0; d < sub.ndim; d++) sub.shape[d] = it->shape[d + 1];
+      for (int k = 0; k < it->nops; k++)
+        for (int d = 0; d < sub.ndim; d++) sub.op[k].stride[d] = it->op[k].stride[d + 1];
+      return eltwise(dev, shader, spec, nspec, &sub, p0, p1, extra_bindings_alias);
+    }
     int64_t n0 = it->shape[0];
     if (it->ndim > ELT_MAX_DIMS) {
       sub.ndim = it->ndim - 1;
@@ -124,12 +134,122 @@ static int vk_op_where(dpl_device *dev, const dpl_iter *it) {
 /* ---- reductions ------------------------------------------------------------------------------------------------- */
 typedef struct reduce_params { uint32_t outer, r, inner, in_off, out_off, unbiased; } reduce_params;
 
+static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_tensor *out, const dpl_tensor *in);
+
+/* A contiguous 3-D view of t's storage at `offset`, on the stack: valid while t is, never freed. */
+static dpl_tensor view3(const dpl_tensor *t, int64_t offset, int64_t d0, int64_t d1, int64_t d2) {
+  dpl_tensor v = *t;
+  v.offset = offset;
+  v.ndim = 3;
+  v.shape[0] = d0; v.shape[1] = d1; v.shape[2] = d2;
+  v.stride[0] = d1 * d2; v.stride[1] = d2; v.stride[2] = 1;
+  return v;
+}
+
+/* Reductions with long rows: the (r x inner) block of one outer index exceeds a binding, or r exceeds
+ * REDUCE_MAX_R, past which one workgroup per output would loop too long (lavapipe's loop limiter silently cuts
+ * shader loops near 65535 iterations, which gave wrong sums from r of about 4M on). Each row is reduced in chunks of
+ * a power of two of at most REDUCE_MAX_R indices (so chunk-local argmax indices and chunk offsets are exact floats)
+ * into partial results of shape (outer, chunks, inner), which ordinary ops then combine: sums add; max/min reduce
+ * again; argmax takes the first chunk holding the best value and adds its offset; var merges the chunks' means and
+ * variances (Chan et al.). When even one r-slice (inner elements) is too large for a binding, the input is first
+ * transposed to (outer, inner, r). */
+enum { REDUCE_MAX_R = 1 << 20 };
+
+static int reduce_long_rows(dpl_device *dev, const dpl_reduce_args *ra, const dpl_tensor *out, const dpl_tensor *in,
+                            int64_t max_elems) {
+  int64_t outer = ra->outer, r = ra->r, inner = ra->inner;
+  if (inner > max_elems / 2) {
+    dpl_tensor v = view3(in, in->offset, outer, r, inner);
+    int perm[3] = {0, 2, 1};
+    dpl_tensor *p = dpl_tensor_permute(&v, perm);
+    dpl_tensor *c = p ? dpl_tensor_contiguous(p) : NULL;
+    dpl_tensor_free(p);
+    if (!c) return dpl_last_status();
+    dpl_reduce_args a = *ra;
+    a.outer = outer * inner;
+    a.inner = 1;
+    int rc = vk_op_reduce(dev, &a, out, c);
+    dpl_tensor_free(c);
+    return rc;
+  }
+  int64_t chunk = 1;
+  while (chunk * 2 <= max_elems / inner && chunk * 2 <= REDUCE_MAX_R) chunk *= 2;
+  int64_t nfull = r / chunk, rem = r - nfull * chunk, nchunk = nfull + (rem ? 1 : 0);
+  int op = ra->op, arg = op == DPL_ARGMAX || op == DPL_ARGMIN;
+  int part_op = op == DPL_SUM || op == DPL_MEAN ? DPL_SUM
+              : op == DPL_VAR                    ? DPL_MEAN
+              : op == DPL_ARGMAX                 ? DPL_MAX
+              : op == DPL_ARGMIN                 ? DPL_MIN
+                                                 : op;
+  int64_t pshape[3] = {outer, nchunk, inner}, cshape[2] = {nchunk, 1};
+  int dim1[1] = {1};
+  dpl_tensor *P = dpl_tensor_alloc_like_shape(dev, 3, pshape);
+  dpl_tensor *Q = arg || op == DPL_VAR ? dpl_tensor_alloc_like_shape(dev, 3, pshape) : NULL;
+  dpl_tensor *R = NULL, *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL, *col = NULL;
+  int rc = !P || (!Q && (arg || op == DPL_VAR)) ? dpl_last_status() : DPL_OK;
+  /* partial results: P = sum / max / min / mean of each chunk, Q = its argmax / argmin / biased variance. The full
+   * chunks of a row are one (nfull, chunk, inner) reduction; without a remainder, those of all rows together. */
+  int64_t groups = rem ? outer : 1, full_per_group = rem ? nfull : outer * nfull;
+  for (int64_t g = 0; g < groups && !rc; g++)
+    for (int part = 0; part < 2 && !rc; part++) {
+      int64_t count = part ? 1 : full_per_group, len = part ? rem : chunk;
+      if (count == 0 || len == 0) continue;
+      int64_t first = part ? nfull : 0;   /* chunk index within the row */
+      dpl_tensor src = view3(in, in->offset + (g * r + first * chunk) * inner, count, len, inner);
+      dpl_reduce_args a = {part_op, 0, count, len, inner};
+      for (int which = 0; which < (Q ? 2 : 1) && !rc; which++) {
+        dpl_tensor *T = which ? Q : P;
+        dpl_tensor dst = view3(T, T->offset + (g * nchunk + first) * inner, count, 1, inner);
+        a.op = which == 0 ? part_op : arg ? op : DPL_VAR;
+        rc = vk_op_reduce(dev, &a, &dst, &src);
+      }
+    }
+  if (rc) goto done;
+  /* combine over the chunks (dim 1) into R of shape (outer, 1, inner) */
+  if (op == DPL_SUM || op == DPL_MAX || op == DPL_MIN) {
+    R = dpl_reduce(op, P, 1, dim1, 1, 0);
+  } else if (op == DPL_MEAN) {
+    if ((t1 = dpl_reduce(DPL_SUM, P, 1, dim1, 1, 0))) R = dpl_binary_scalar(DPL_DIV, t1, (float)r, 0);
+  } else if (arg) {
+    /* chunk offsets c * chunk; the first chunk with the best value; its local index plus its offset */
+    float *offs = malloc((size_t)nchunk * sizeof(float));
+    if (!offs) { rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
+    for (int64_t c = 0; c < nchunk; c++) offs[c] = (float)(c * chunk);
+    col = dpl_tensor_from_host(dev, 2, cshape, offs);
+    free(offs);
+    if (col && (t1 = dpl_reduce(op, P, 1, dim1, 1, 0)) && (t2 = dpl_binary_scalar(DPL_MUL, t1, (float)chunk, 0)) &&
+        (t3 = dpl_binary(DPL_EQ, col, t2)) && dpl_binary_into(DPL_ADD, Q, Q, col) == DPL_OK &&
+        (t4 = dpl_binary(DPL_MUL, t3, Q)))
+      R = dpl_reduce(DPL_SUM, t4, 1, dim1, 1, 0);
+  } else {
+    /* var: n = sum n_c; mean = sum n_c m_c / n; M2 = sum n_c (v_c + (m_c - mean)^2) */
+    float *lens = malloc((size_t)nchunk * sizeof(float));
+    if (!lens) { rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
+    for (int64_t c = 0; c < nchunk; c++) lens[c] = (float)(r - c * chunk < chunk ? r - c * chunk : chunk);
+    col = dpl_tensor_from_host(dev, 2, cshape, lens);
+    free(lens);
+    if (col && (t1 = dpl_binary(DPL_MUL, P, col)) && (t2 = dpl_reduce(DPL_SUM, t1, 1, dim1, 1, 0)) &&
+        dpl_binary_scalar_into(DPL_DIV, t2, t2, (float)r, 0) == DPL_OK && (t3 = dpl_binary(DPL_SUB, P, t2)) &&
+        dpl_binary_into(DPL_MUL, t3, t3, t3) == DPL_OK && dpl_binary_into(DPL_ADD, t3, t3, Q) == DPL_OK &&
+        dpl_binary_into(DPL_MUL, t3, t3, col) == DPL_OK && (t4 = dpl_reduce(DPL_SUM, t3, 1, dim1, 1, 0)))
+      R = dpl_binary_scalar(DPL_DIV, t4, (float)(ra->unbiased ? r - 1 : r), 0);
+  }
+  if (!R) { rc = dpl_last_status() ? dpl_last_status() : DPL_ERR_DEVICE; goto done; }
+  dpl_tensor dst = view3(out, out->offset, outer, 1, inner);
+  rc = dpl_tensor_copy_(&dst, R);
+done:
+  dpl_tensor_free(P); dpl_tensor_free(Q); dpl_tensor_free(R); dpl_tensor_free(col);
+  dpl_tensor_free(t1); dpl_tensor_free(t2); dpl_tensor_free(t3); dpl_tensor_free(t4);
+  return rc;
+}
+
 static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_tensor *out, const dpl_tensor *in) {
   vk_device *v = vkdev(dev);
   int64_t row = ra->r * ra->inner;           /* input elements per outer index */
-  int64_t per = (int64_t)((v->max_binding - v->alignment) / 4) / (row ? row : 1);
-  if (per < 1) return dpl_fail(DPL_ERR_UNSUPPORTED, "a reduction row of %lld elements exceeds one binding",
-                               (long long)row);
+  int64_t max_elems = (int64_t)((v->max_binding - v->alignment) / 4);
+  if (row > max_elems || ra->r > REDUCE_MAX_R) return reduce_long_rows(dev, ra, out, in, max_elems);
+  int64_t per = max_elems / (row ? row : 1);
   int mode = ra->r >= 64 ? 1 : 0;            /* long rows: a workgroup per output */
   uint32_t wg = 64;
   for (int64_t o0 = 0; o0 < ra->outer; o0 += per) {
@@ -178,6 +298,7 @@ static int vk_op_gemm(dpl_device *dev, const dpl_gemm_args *g) {
     uint32_t spec[3] = {ELT_LOCAL, DPL_MUL, 1};
     return eltwise(dev, DPL_SHADER_BINARY, spec, 3, &it, g->beta, 0, 1);
   }
+  if (vk_gemm_use_texel(dev, g)) return vk_gemm_texel(dev, g);
   for (int64_t b0 = 0; b0 < g->batch; b0 += 65535) {
     int64_t nb = g->batch - b0 < 65535 ? g->batch - b0 : 65535;
     matmul_params pc = {(uint32_t)g->m, (uint32_t)g->n, (uint32_t)g->k, 0,
@@ -243,6 +364,9 @@ const dpl_backend dpl_vulkan_backend = {
   .random = vk_op_random,
   .synchronize = vk_synchronize,
   .destroy = vk_destroy_device,
+  .conv2d_forward = vk_op_conv2d_forward,
+  .conv2d_backward_input = vk_op_conv2d_backward_input,
+  .conv2d_backward_weight = vk_op_conv2d_backward_weight,
 };
 
 /* defined in device_vulkan.c */

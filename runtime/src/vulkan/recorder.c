@@ -100,6 +100,19 @@ static int begin_if_needed(dpl_device *dev) {
   v->current = i;
   v->dispatches_in_cmd = 0;
   v->nwritten = v->nread = 0;
+  /* Separate submissions are not ordered by themselves, and the hazard lists start empty here: while earlier command
+   * buffers may still run (submitted at the dispatch limit without a wait), one barrier at the top orders this one
+   * after everything submitted before it. */
+  if (v->completed_serial + 1 < v->recording_serial) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
+                                           VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(s->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+    dev->n_barriers++;
+  }
   return DPL_OK;
 }
 

@@ -152,4 +152,14 @@ vk_pipeline *vk_get_pipeline(dpl_device *dev, int shader, const uint32_t *spec, 
 /* ops_vulkan.c */
 extern const dpl_backend dpl_vulkan_backend;
 
+/* conv_vulkan.c */
+int vk_op_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
+int vk_op_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
+int vk_op_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
+
+/* gemm_texel.c: the GEMM for CPU drivers (lavapipe). vk_gemm_use_texel picks it per device type and size;
+ * DPL_VK_MATMUL=portable|texel overrides (read at each call, so tests can switch). */
+int vk_gemm_use_texel(dpl_device *dev, const dpl_gemm_args *g);
+int vk_gemm_texel(dpl_device *dev, const dpl_gemm_args *g);
+
 #endif

@@ -1,0 +1,108 @@
+-- dpl.functional: neural-network functions over tensors, as PyTorch's torch.nn.functional. Also reachable as
+-- dpl.functional.X and, merged, as dpl.X.
+--
+--   local y  = dpl.conv2d(x, w, b, {stride = 2, padding = 1})          -- x: N x C x H x W, w: O x C/groups x kh x kw
+--   local gx = dpl.conv2d_backward_input(gy, w, x:size(), {stride = 2, padding = 1})
+--   local gw = dpl.conv2d_backward_weight(x, gy, w:size(), {stride = 2, padding = 1})
+--   local gb = dpl.conv2d_backward_bias(gy)                            -- gy summed over N, H, W
+--
+-- Options: stride, padding, dilation (a number or an {h, w} pair) and groups (a number); defaults 1, 0, 1, 1.
+local ffi = require "ffi"
+local dffi = require "dpl.ffi"
+local T = require "dpl.tensor"
+local C = dffi.C
+
+local M = {}
+
+local params_t = ffi.typeof("dpl_conv2d_params")
+local int64_4 = ffi.typeof("int64_t[4]")
+
+local function is_int(v) return type(v) == "number" and v == math.floor(v) end
+
+local function pair(fn, v, name, default)
+  if v == nil then return default, default end
+  if is_int(v) then return v, v end
+  if type(v) == "table" and #v == 2 and is_int(v[1]) and is_int(v[2]) then return v[1], v[2] end
+  error(("%s: %s must be an integer or a pair of integers {h, w}, got %s"):format(fn, name, tostring(v)), 4)
+end
+
+-- a dpl_conv2d_params from an options table
+local function conv_params(fn, opts)
+  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "stride" and k ~= "padding" and k ~= "dilation" and k ~= "groups" then
+      error(("%s: unknown option '%s' (stride, padding, dilation, groups)"):format(fn, tostring(k)), 3)
+    end
+  end
+  local p = params_t()
+  p.stride_h, p.stride_w = pair(fn, opts.stride, "stride", 1)
+  p.pad_h, p.pad_w = pair(fn, opts.padding, "padding", 0)
+  p.dilation_h, p.dilation_w = pair(fn, opts.dilation, "dilation", 1)
+  local g = opts.groups or 1
+  if not is_int(g) then error(fn .. ": groups must be an integer, got " .. tostring(g), 3) end
+  p.groups = g
+  return p
+end
+
+local function shape4(fn, s, what)
+  if T.is_tensor(s) then s = s:size() end
+  if type(s) ~= "table" or #s ~= 4 then
+    error(("%s: %s must be 4 sizes {N, C, H, W} or {O, C/groups, kh, kw}"):format(fn, what), 3)
+  end
+  local arr = int64_4()
+  for i = 1, 4 do
+    if not is_int(s[i]) then error(("%s: %s must hold integers"):format(fn, what), 3) end
+    arr[i - 1] = s[i]
+  end
+  return arr
+end
+
+-- conv2d(input, weight[, bias][, opts]): F.conv2d. bias may be nil (or left out, with opts in its place).
+function M.conv2d(input, weight, bias, opts)
+  if opts == nil and type(bias) == "table" then bias, opts = nil, bias end
+  local p = conv_params("conv2d", opts)
+  local bh = bias ~= nil and T.handle(bias, "conv2d bias") or nil
+  local y = T.new(C.dpl_conv2d_forward, T.handle(input, "conv2d input"), T.handle(weight, "conv2d weight"), bh, p)
+  -- differentiable: the gradients come from the backward kernels
+  local A = package.loaded["dpl.autograd"]
+  if A and A.needs_grad(input, weight, bias) then
+    A.record("conv2d", y, {input, weight, bias or false}, function(g)
+      return {input.requires_grad and M.conv2d_backward_input(g, weight, input:size(), opts) or nil,
+              weight.requires_grad and M.conv2d_backward_weight(input, g, weight:size(), opts) or nil,
+              bias and bias.requires_grad and M.conv2d_backward_bias(g) or nil}
+    end)
+  end
+  return y
+end
+
+-- Gradient of conv2d with respect to its input; input_size: the input's shape (a table, a Size or the tensor).
+function M.conv2d_backward_input(grad_output, weight, input_size, opts)
+  local p = conv_params("conv2d_backward_input", opts)
+  local s = shape4("conv2d_backward_input", input_size, "input_size")
+  return T.new(C.dpl_conv2d_backward_input, T.handle(grad_output, "conv2d_backward_input grad_output"),
+               T.handle(weight, "conv2d_backward_input weight"), 4, s, p)
+end
+
+-- Gradient of conv2d with respect to its weight; weight_size: the weight's shape (a table, a Size or the tensor).
+function M.conv2d_backward_weight(input, grad_output, weight_size, opts)
+  local p = conv_params("conv2d_backward_weight", opts)
+  local s = shape4("conv2d_backward_weight", weight_size, "weight_size")
+  return T.new(C.dpl_conv2d_backward_weight, T.handle(input, "conv2d_backward_weight input"),
+               T.handle(grad_output, "conv2d_backward_weight grad_output"), 4, s, p)
+end
+
+-- Gradient of conv2d with respect to its bias: grad_output summed over N, H and W.
+function M.conv2d_backward_bias(grad_output)
+  return T.new(C.dpl_conv2d_backward_bias, T.handle(grad_output, "conv2d_backward_bias grad_output"))
+end
+
+-- Output height and width of conv2d for an h x w input and a kh x kw kernel (may be <= 0 for invalid geometry).
+function M.conv2d_output_size(h, w, kh, kw, opts)
+  local p = conv_params("conv2d_output_size", opts)
+  local oh = math.floor((h + 2 * p.pad_h - p.dilation_h * (kh - 1) - 1) / p.stride_h) + 1
+  local ow = math.floor((w + 2 * p.pad_w - p.dilation_w * (kw - 1) - 1) / p.stride_w) + 1
+  return oh, ow
+end
+
+return M

@@ -1,0 +1,30 @@
+// conv2d.glsl - push constants and helpers shared by conv2d.comp, conv2d_backward_input.comp and
+// conv2d_backward_weight.comp (host side: runtime/src/vulkan/conv_vulkan.c, struct conv_params). All tensors are
+// contiguous NCHW / OIHW; the *_off fields are element offsets of each tensor within its binding.
+layout(push_constant) uniform ConvParams {
+  uint n, c, h, w;          // images in this dispatch, input channels, input height and width
+  uint o, oh, ow, groups;   // output channels, output height and width, groups
+  uint kh, kw, sh, sw;      // kernel size, stride
+  uint ph, pw, dh, dw;      // padding, dilation
+  uint out_off, a_off, b_off, bias_off;
+  uint flags;               // bit 0: add bias (forward); bit 1: add to the output's values (backward weight)
+} pc;
+
+// Reads go through r32f storage texel buffers (imageLoad: inlined and branch-free on llvmpipe) in the *_texel
+// variants, through plain SSBOs otherwise.
+#ifdef TEXEL
+layout(binding = 1, r32f) uniform readonly imageBuffer SrcA;
+layout(binding = 2, r32f) uniform readonly imageBuffer SrcB;
+#define LOAD_A(i) imageLoad(SrcA, int(i)).x
+#define LOAD_B(i) imageLoad(SrcB, int(i)).x
+#else
+layout(std430, binding = 1) readonly buffer SrcABuf { float src_a[]; };
+layout(std430, binding = 2) readonly buffer SrcBBuf { float src_b[]; };
+#define LOAD_A(i) src_a[i]
+#define LOAD_B(i) src_b[i]
+#endif
+
+// flat index of this invocation in a 2-D grid of 1-D workgroups (the x count is capped at 65535)
+uint conv_flat_index() {
+  return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+}

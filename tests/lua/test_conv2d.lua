@@ -1,0 +1,336 @@
+-- 2-D convolution (dpl.conv2d and its gradients, runtime/src/ops/conv.c):
+--  * a hand-computed 3x3 * 2x2 case;
+--  * the CPU forward against a naive Lua loop, and the CPU backward against the adjoint identity
+--    <conv(x, w), R> = <x, grad_input(R)> = <w, grad_weight(x, R)> (sums in double), on odd shapes, strides, paddings,
+--    dilations and groups;
+--  * CPU gradients against central finite differences of L = sum(conv(x, w, b) * R) for a fixed random R (so
+--    dL/doutput = R): step eps = 1e-2 in float32. The convolution is linear, so the difference quotient is exact up to
+--    the float32 rounding of the forward (about |L| * 2^-24 * sqrt(#outputs) / (2 eps), ~1e-4 here); the tolerance
+--    is 2e-3 absolute + 2e-3 relative;
+--  * Vulkan against the CPU for forward, grad input, grad weight and grad bias (tolerance 1e-4 relative plus 1e-4 x
+--    sqrt(reduction length) absolute for float32 sums in another order), through both the texel-buffer shaders and the
+--    portable SSBO ones (DPL_VK_CONV_PORTABLE=1), and with the batch split over several dispatches;
+--  * argument errors.
+-- No PyTorch comparison: /usr/bin/python3 has no torch here (tested with `python3 -c "import torch"`).
+local ffi = require "ffi"
+local dpl = require "dpl"
+local test = require "dpl.test"
+local suite = test.suite("conv2d")
+
+local vulkan = dpl.vulkan_available()
+
+-- Every test ends with the Vulkan queue drained: with DPL_VALIDATION=1, work still pending when the runner calls
+-- os.exit makes dpl_shutdown (run by atexit) crash inside the validation layer.
+local S = {}
+function S:add(name, fn)
+  suite:add(name, function(t)
+    local ok, err = pcall(fn, t)
+    if vulkan then dpl.synchronize("vulkan") end
+    if not ok then error(err, 0) end
+  end)
+end
+
+pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name);")
+local function with_env(name, value, fn)
+  ffi.C.setenv(name, value, 1)
+  local ok, err = pcall(fn)
+  ffi.C.unsetenv(name)
+  if not ok then error(err, 0) end
+end
+
+local seed = 100
+local function randn(shape, device)
+  seed = seed + 1
+  return dpl.randn(shape, {seed = seed, device = device or "cpu"})
+end
+
+local function pair(v, d)
+  if v == nil then return d, d end
+  if type(v) == "number" then return v, v end
+  return v[1], v[2]
+end
+
+-- naive F.conv2d on flat Lua arrays (1-based, row-major)
+local function ref_conv(x, xs, w, ws, b, opts)
+  local N, Ci, H, W = xs[1], xs[2], xs[3], xs[4]
+  local O, Cg, KH, KW = ws[1], ws[2], ws[3], ws[4]
+  local sh, sw = pair(opts.stride, 1)
+  local ph, pw = pair(opts.padding, 0)
+  local dh, dw = pair(opts.dilation, 1)
+  local G = opts.groups or 1
+  local OH = math.floor((H + 2 * ph - dh * (KH - 1) - 1) / sh) + 1
+  local OW = math.floor((W + 2 * pw - dw * (KW - 1) - 1) / sw) + 1
+  local Og = O / G
+  local y = {}
+  for n = 0, N - 1 do
+    for o = 0, O - 1 do
+      local g = math.floor(o / Og)
+      for oy = 0, OH - 1 do
+        for ox = 0, OW - 1 do
+          local acc = b and b[o + 1] or 0
+          for cl = 0, Cg - 1 do
+            local c = g * Cg + cl
+            for ky = 0, KH - 1 do
+              local iy = oy * sh - ph + ky * dh
+              if iy >= 0 and iy < H then
+                for kx = 0, KW - 1 do
+                  local ix = ox * sw - pw + kx * dw
+                  if ix >= 0 and ix < W then
+                    acc = acc + x[((n * Ci + c) * H + iy) * W + ix + 1] * w[((o * Cg + cl) * KH + ky) * KW + kx + 1]
+                  end
+                end
+              end
+            end
+          end
+          y[#y + 1] = acc
+        end
+      end
+    end
+  end
+  return y, {N, O, OH, OW}
+end
+
+local function dot(a, b)
+  local s = 0
+  for i = 1, #a do s = s + a[i] * b[i] end
+  return s
+end
+
+-- The geometries: input shape, weight shape, options, bias or not.
+local cases = {
+  {name = "3x3 pad 1, 13 channels, 9x7, batch 1", x = {1, 13, 9, 7}, w = {5, 13, 3, 3}, opts = {padding = 1}, bias = true},
+  {name = "3x3 stride 2 pad 1, batch 3", x = {3, 13, 9, 7}, w = {8, 13, 3, 3}, opts = {stride = 2, padding = 1}, bias = true},
+  {name = "3x3 pad 2 dilation 2", x = {3, 6, 9, 7}, w = {9, 6, 3, 3}, opts = {padding = 2, dilation = 2}, bias = true},
+  {name = "3x2 kernel, stride {2,1}, pad {1,2}, dilation {1,2}", x = {2, 5, 9, 7}, w = {4, 5, 3, 2},
+   opts = {stride = {2, 1}, padding = {1, 2}, dilation = {1, 2}}, bias = false},
+  {name = "groups 3", x = {2, 12, 9, 7}, w = {6, 4, 3, 3}, opts = {padding = 1, groups = 3}, bias = true},
+  {name = "groups 3, 13 outputs per group, stride 2", x = {3, 9, 9, 7}, w = {39, 3, 3, 3},
+   opts = {stride = 2, padding = 1, groups = 3}, bias = true},
+  {name = "depthwise (groups = C = 13)", x = {3, 13, 9, 7}, w = {13, 1, 3, 3}, opts = {padding = 1, groups = 13}, bias = true},
+  {name = "depthwise x2 multiplier, stride 2, dilation 2", x = {2, 4, 9, 7}, w = {8, 1, 3, 3},
+   opts = {stride = 2, padding = 2, dilation = 2, groups = 4}, bias = false},
+  {name = "1x1", x = {3, 13, 9, 7}, w = {7, 13, 1, 1}, opts = {}, bias = true},
+  {name = "1x1 stride 2", x = {3, 13, 9, 7}, w = {7, 13, 1, 1}, opts = {stride = 2}, bias = false},
+  {name = "1x1 pad 1 groups 13", x = {1, 13, 9, 7}, w = {13, 1, 1, 1}, opts = {padding = 1, groups = 13}, bias = true},
+  {name = "11x11 stride 4 pad 2 (AlexNet conv1 on 35x35)", x = {2, 3, 35, 35}, w = {16, 3, 11, 11},
+   opts = {stride = 4, padding = 2}, bias = true},
+  {name = "kernel as large as the padded input", x = {2, 3, 4, 5}, w = {4, 3, 6, 7}, opts = {padding = 1}, bias = true},
+  {name = "5x5 stride 3, 40 outputs", x = {1, 7, 13, 11}, w = {40, 7, 5, 5}, opts = {stride = 3, padding = 2}, bias = true},
+}
+
+local function make(case, device)
+  local x, w = randn(case.x, device), randn(case.w, device)
+  local b = case.bias and randn({case.w[1]}, device) or nil
+  return x, w, b
+end
+
+-- ---- hand-computed ----------------------------------------------------------------------------------------------
+S:add("hand-computed 1x1x3x3 input, 2x2 kernel", function(t)
+  for _, dev in ipairs(vulkan and {"cpu", "vulkan"} or {"cpu"}) do
+    local x = dpl.tensor({{{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}}}}, {device = dev})
+    local w = dpl.tensor({{{{1, 2}, {3, 4}}}}, {device = dev})
+    local b = dpl.tensor({10}, {device = dev})
+    -- 1*1 + 2*2 + 4*3 + 5*4 = 37, ...
+    local y = dpl.conv2d(x, w, b)
+    t:shape(y, {1, 1, 2, 2})
+    t:close(y, {47, 57, 77, 87}, {atol = 0, rtol = 0}, dev .. " forward")
+    t:close(dpl.conv2d(x, w), {37, 47, 67, 77}, {atol = 0, rtol = 0}, dev .. " forward without bias")
+    -- padding 1: a 4x4 output whose corner sees only x[1][1] * w[2][2]
+    local yp = dpl.conv2d(x, w, nil, {padding = 1})
+    t:shape(yp, {1, 1, 4, 4})
+    t:close(yp, {4, 11, 18, 9, 18, 37, 47, 21, 36, 67, 77, 33, 14, 23, 26, 9}, {atol = 0, rtol = 0}, dev .. " padding 1")
+    -- stride 2 with padding 1: rows/cols {-1, 1} -> 2x2 output
+    t:close(dpl.conv2d(x, w, nil, {stride = 2, padding = 1}), {4, 18, 36, 77}, {atol = 0, rtol = 0}, dev .. " stride 2")
+    local gy = dpl.tensor({{{{1, 2}, {3, 4}}}}, {device = dev})
+    -- grad input: each output's gradient spread over its window by w
+    t:close(dpl.conv2d_backward_input(gy, w, x:size()), {1, 4, 4, 6, 20, 16, 9, 24, 16}, {atol = 0, rtol = 0},
+            dev .. " grad input")
+    -- grad weight: w[i][j] gets sum over outputs of gy * x shifted by (i, j)
+    t:close(dpl.conv2d_backward_weight(x, gy, w:size()), {37, 47, 67, 77}, {atol = 0, rtol = 0}, dev .. " grad weight")
+    t:close(dpl.conv2d_backward_bias(gy), {10}, {atol = 0, rtol = 0}, dev .. " grad bias")
+  end
+end)
+
+-- ---- CPU against a naive loop and the adjoint identity ------------------------------------------------------------
+S:add("cpu forward vs naive loop, backward vs adjoint identity", function(t)
+  for _, case in ipairs(cases) do
+    local x, w, b = make(case, "cpu")
+    local y = dpl.conv2d(x, w, b, case.opts)
+    local ref, rshape = ref_conv(x:tolist(), case.x, w:tolist(), case.w, b and b:tolist(), case.opts)
+    t:shape(y, rshape, case.name)
+    t:close(y, ref, {atol = 1e-4, rtol = 1e-4}, case.name .. ": forward")
+    local R = randn(rshape)
+    local yl = b and dpl.conv2d(x, w, nil, case.opts):tolist() or y:tolist()
+    local rl = R:tolist()
+    local lhs = dot(yl, rl)
+    local gx = dpl.conv2d_backward_input(R, w, x:size(), case.opts)
+    local gw = dpl.conv2d_backward_weight(x, R, w:size(), case.opts)
+    t:shape(gx, case.x, case.name .. ": grad input shape")
+    t:shape(gw, case.w, case.name .. ": grad weight shape")
+    local tol = 1e-4 * (1 + math.sqrt(#rl))
+    t:near(dot(x:tolist(), gx:tolist()), lhs, tol, case.name .. ": <x, grad_input(R)> = <conv(x), R>")
+    t:near(dot(w:tolist(), gw:tolist()), lhs, tol, case.name .. ": <w, grad_weight(x, R)> = <conv(x), R>")
+    if b then
+      local gb = dpl.conv2d_backward_bias(R)
+      t:close(gb, R:sum({1, 3, 4}), {atol = 1e-5, rtol = 1e-5}, case.name .. ": grad bias")
+    end
+  end
+end)
+
+-- ---- CPU gradients against finite differences --------------------------------------------------------------------
+local function fd_check(t, name, xs, ws, opts)
+  local x, w, b = randn(xs), randn(ws), randn({ws[1]})
+  local y = dpl.conv2d(x, w, b, opts)
+  local R = randn(y:size())
+  local rl = R:tolist()
+  local function loss(xt, wt, bt) return dot(dpl.conv2d(xt, wt, bt, opts):tolist(), rl) end
+  local eps = 1e-2
+  -- numeric gradient with respect to one of the three tensors (k = 1, 2, 3)
+  local function numeric(k)
+    local args = {x, w, b}
+    local base = args[k]
+    local vals = base:tolist()
+    local shape = base:size()
+    local buf = ffi.new("float[?]", #vals)
+    for i = 1, #vals do buf[i - 1] = vals[i] end
+    local g = {}
+    for i = 1, #vals do
+      local a = {x, w, b}
+      buf[i - 1] = vals[i] + eps
+      a[k] = dpl.from_pointer(buf, shape, {device = "cpu"})
+      local lp = loss(a[1], a[2], a[3])
+      buf[i - 1] = vals[i] - eps
+      a[k] = dpl.from_pointer(buf, shape, {device = "cpu"})
+      local lm = loss(a[1], a[2], a[3])
+      buf[i - 1] = vals[i]
+      g[i] = (lp - lm) / (2 * eps)
+    end
+    return g
+  end
+  local tol = {atol = 2e-3, rtol = 2e-3}
+  t:close(dpl.conv2d_backward_input(R, w, x:size(), opts), numeric(1), tol, name .. ": grad input")
+  t:close(dpl.conv2d_backward_weight(x, R, w:size(), opts), numeric(2), tol, name .. ": grad weight")
+  t:close(dpl.conv2d_backward_bias(R), numeric(3), tol, name .. ": grad bias")
+end
+
+S:add("cpu gradients vs finite differences: stride 2, pad 1, groups 2", function(t)
+  fd_check(t, "s2 p1 g2", {2, 4, 5, 4}, {4, 2, 3, 3}, {stride = 2, padding = 1, groups = 2})
+end)
+
+S:add("cpu gradients vs finite differences: dilation 2, pad {2,1}, 2x3 kernel", function(t)
+  fd_check(t, "d2", {1, 3, 6, 5}, {2, 3, 2, 3}, {padding = {2, 1}, dilation = 2})
+end)
+
+S:add("cpu gradients vs finite differences: depthwise, stride {1,2}", function(t)
+  fd_check(t, "depthwise", {2, 3, 4, 5}, {3, 1, 3, 3}, {stride = {1, 2}, padding = 1, groups = 3})
+end)
+
+-- ---- Vulkan against the CPU ---------------------------------------------------------------------------------------
+local function vulkan_vs_cpu(t, case, label)
+  label = (label or "") .. case.name
+  local x, w, b = make(case, "cpu")
+  local y = dpl.conv2d(x, w, b, case.opts)
+  local R = randn(y:size())
+  local gx = dpl.conv2d_backward_input(R, w, x:size(), case.opts)
+  local gw = dpl.conv2d_backward_weight(x, R, w:size(), case.opts)
+  local vx, vw, vb, vR = x:to("vulkan"), w:to("vulkan"), b and b:to("vulkan"), R:to("vulkan")
+  local vy = dpl.conv2d(vx, vw, vb, case.opts)
+  t:eq(vy:device(), "vulkan:0")
+  local kred = case.w[2] * case.w[3] * case.w[4]
+  local tol = {atol = 1e-4 * math.sqrt(kred), rtol = 1e-4}
+  t:close(vy:cpu(), y, tol, label .. ": forward")
+  local og = case.w[1] / (case.opts.groups or 1)
+  tol.atol = 1e-4 * math.sqrt(og * case.w[3] * case.w[4])
+  t:close(dpl.conv2d_backward_input(vR, vw, vx:size(), case.opts):cpu(), gx, tol, label .. ": grad input")
+  tol.atol = 1e-4 * math.sqrt(y:numel() / case.w[1])
+  t:close(dpl.conv2d_backward_weight(vx, vR, vw:size(), case.opts):cpu(), gw, tol, label .. ": grad weight")
+  if b then
+    t:close(dpl.conv2d_backward_bias(vR):cpu(), dpl.conv2d_backward_bias(R), tol, label .. ": grad bias")
+  end
+end
+
+if vulkan then
+  S:add("vulkan vs cpu: forward, grad input, grad weight on odd shapes", function(t)
+    for _, case in ipairs(cases) do vulkan_vs_cpu(t, case) end
+  end)
+
+  S:add("vulkan vs cpu: portable SSBO shaders (DPL_VK_CONV_PORTABLE=1)", function(t)
+    with_env("DPL_VK_CONV_PORTABLE", "1", function()
+      for _, i in ipairs {2, 4, 6, 7, 12} do vulkan_vs_cpu(t, cases[i], "portable: ") end
+    end)
+  end)
+
+  S:add("vulkan vs cpu: batch split over several dispatches (DPL_VK_CONV_MAX_IMAGES=2)", function(t)
+    local d0 = dpl.stat("dispatches", "vulkan")
+    with_env("DPL_VK_CONV_MAX_IMAGES", "2", function()
+      vulkan_vs_cpu(t, {name = "batch 5 in chunks of 2", x = {5, 6, 9, 7}, w = {4, 3, 3, 3},
+                        opts = {stride = 2, padding = 1, groups = 2}, bias = true}, "split: ")
+    end)
+    -- forward, grad input and grad weight: 3 dispatches each
+    t:ok(dpl.stat("dispatches", "vulkan") - d0 >= 9, "expected the work to be split into several dispatches")
+  end)
+
+  S:add("vulkan: non-contiguous operands and results reused in later ops", function(t)
+    local big = randn({3, 8, 9, 7})
+    local x = big:narrow(2, 2, 5)                        -- 3 x 5 x 9 x 7, not contiguous
+    local w = randn({4, 3, 5, 3}):transpose(2, 3)         -- 4 x 5 x 3 x 3, not contiguous
+    local y = dpl.conv2d(x, w, nil, {padding = 1})
+    local ref = ref_conv(x:contiguous():tolist(), {3, 5, 9, 7}, w:contiguous():tolist(), {4, 5, 3, 3}, nil, {padding = 1})
+    t:close(y, ref, {atol = 1e-4, rtol = 1e-4}, "cpu")
+    local vy = dpl.conv2d(x:to("vulkan"), w:to("vulkan"), nil, {padding = 1})
+    t:close((vy * 2):cpu(), (y * 2), {atol = 2e-4, rtol = 1e-4}, "vulkan")
+  end)
+
+  S:add("vulkan: one image larger than a binding is a clear error", function(t)
+    local x = dpl.empty({1, 1, 4100, 8192}, {device = "vulkan"})  -- 134.3 MB > 128 MiB
+    local w = dpl.ones({1, 1, 1, 1}, {device = "vulkan"})
+    t:raises(function() return dpl.conv2d(x, w, nil, {stride = 8}) end, "exceeds the device's maximum binding")
+    x:free()
+  end)
+end
+
+-- ---- errors -------------------------------------------------------------------------------------------------------
+S:add("argument errors name the op and the shapes", function(t)
+  local x = randn({1, 4, 5, 5})
+  t:raises(function() return dpl.conv2d(x, randn({2, 3, 3, 3})) end, "conv2d: input [1, 4, 5, 5] has 4 channels but weight [2, 3, 3, 3]")
+  t:raises(function() return dpl.conv2d(randn({1, 6, 5, 5}), randn({4, 2, 3, 3}), nil, {groups = 3}) end,
+           "groups=3 must divide")
+  t:raises(function() return dpl.conv2d(x, randn({3, 2, 3, 3}), nil, {groups = 2}) end, "output channels (3")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {groups = 0}) end, "groups must be positive")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 6, 3})) end, "larger than the padded input")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {dilation = 3}) end, "kernel 3x3 (dilated 7x7)")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {stride = 0}) end, "stride and dilation must be positive")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {stride = {1, -1}}) end, "must be positive")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {dilation = {0, 1}}) end, "must be positive")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {padding = -1}) end, "padding must be non-negative")
+  t:raises(function() return dpl.conv2d(randn({4, 5, 5}), randn({2, 4, 3, 3})) end, "conv2d: input must be 4-D")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3})) end, "conv2d: weight must be 4-D")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), randn({3})) end, "bias must have shape [2]")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {strides = 2}) end, "unknown option 'strides'")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {stride = 1.5}) end, "stride must be an integer")
+  t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), nil, {padding = {1, 2, 3}}) end, "pair of integers")
+  -- gradients: grad_output must match the geometry
+  local w = randn({2, 4, 3, 3})
+  t:raises(function() return dpl.conv2d_backward_input(randn({1, 2, 4, 3}), w, {1, 4, 5, 5}) end,
+           "conv2d_backward_input: grad_output is [1, 2, 4, 3] but the convolution's output is [1, 2, 3, 3]")
+  t:raises(function() return dpl.conv2d_backward_input(randn({1, 2, 3, 3}), w, {1, 5, 5, 5}) end, "has 5 channels")
+  t:raises(function() return dpl.conv2d_backward_input(randn({1, 2, 3, 3}), w, {1, 4, 5}) end, "input_size must be 4 sizes")
+  t:raises(function() return dpl.conv2d_backward_weight(x, randn({1, 3, 3, 3}), {2, 4, 3, 3}) end,
+           "conv2d_backward_weight: grad_output is [1, 3, 3, 3]")
+  t:raises(function() return dpl.conv2d_backward_weight(x, randn({1, 2, 3, 3}), {2, 4, 0, 3}) end, "zero-size dim")
+  t:raises(function() return dpl.conv2d_backward_bias(randn({2, 3})) end, "conv2d_backward_bias: grad_output must be 4-D")
+  if vulkan then
+    t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}, "vulkan")) end,
+             "conv2d: input is on cpu but weight is on vulkan:0")
+    t:raises(function() return dpl.conv2d(x, randn({2, 4, 3, 3}), randn({2}, "vulkan")) end, "bias is on vulkan:0")
+    t:raises(function() return dpl.conv2d_backward_weight(x:to("vulkan"), randn({1, 2, 3, 3}), {2, 4, 3, 3}) end,
+             "conv2d_backward_weight: input is on vulkan:0 but grad_output is on cpu")
+  end
+  -- an empty batch gives an empty output and a zero weight gradient
+  local e = dpl.conv2d(randn({0, 4, 5, 5}), w)
+  t:shape(e, {0, 2, 3, 3})
+  t:close(dpl.conv2d_backward_weight(randn({0, 4, 5, 5}), e, w:size()), dpl.zeros(2, 4, 3, 3), {}, "empty batch")
+  t:eq(select(1, dpl.conv2d_output_size(224, 224, 11, 11, {stride = 4, padding = 2})), 55)
+end)
+
+return suite
