@@ -32,18 +32,13 @@
 layout(local_size_x = 8) in;
 layout(binding = 0, r32f) uniform coherent imageBuffer C;
 layout(binding = 1, rgba32f) uniform readonly imageBuffer A;
-#ifdef BN
-layout(binding = 2, r32f) uniform readonly imageBuffer B;
-#else
 layout(binding = 2, rgba32f) uniform readonly imageBuffer B;
-#endif
 layout(push_constant) uniform Params {
   int m, n, k4;
   int a_off, a_rs, a_bs;
   int b_off, b_rs, b_bs;
   int c_off, c_rs, c_cs, c_bs;
   float alpha, beta;
-  int k_tail;            // BN: k % 4 (k4 counts whole vec4s only)
 } pc;
 
 // Loops over the register tile are spelled out with these macros: NIR does not always unroll loops, and a tile
@@ -74,20 +69,11 @@ void main() {
   int m = pc.m, n = pc.n;
   float alpha = pc.alpha, beta = pc.beta;
 
-  // Rows past m read row m - 1 and columns past n read column n - 1, so a clamped row or column of the tile holds
-  // exactly the values of a real one.
+  // Rows past m read row m - 1 and columns past n read column n - 1 (their results are not stored).
   int ai[TM], bi[TN];
 #define AIDX(_, i) ai[i] = pc.a_off + z * pc.a_bs + min(row0 + i, m - 1) * pc.a_rs;
-#ifdef BN
-  // B read in place, row-major (k rows of n floats, b_rs apart): a vec4 along k is 4 gathers
-#define BIDX(_, j) bi[j] = pc.b_off + z * pc.b_bs + min(col0 + j, n - 1);
-  int ld1 = pc.b_rs, ld2 = 2 * pc.b_rs, ld3 = 3 * pc.b_rs, ld4 = 4 * pc.b_rs;
-#define BLOAD(j, q) vec4(imageLoad(B, bi[j] + kb##q).x, imageLoad(B, bi[j] + kb##q + ld1).x, \
-                         imageLoad(B, bi[j] + kb##q + ld2).x, imageLoad(B, bi[j] + kb##q + ld3).x)
-#else
 #define BIDX(_, j) bi[j] = pc.b_off + z * pc.b_bs + min(col0 + j, n - 1) * pc.b_rs;
 #define BLOAD(j, q) imageLoad(B, bi[j] + kk + q)
-#endif
   REPM(AIDX, 0)
   REPN(BIDX, 0)
   float acc[TM][TN];
@@ -99,9 +85,6 @@ void main() {
   int kk = 0;
 #if KU >= 2
   for (; kk + KU <= pc.k4; kk += KU) {
-#ifdef BN
-    int kb0 = 4 * kk * pc.b_rs, kb1 = kb0 + ld4, kb2 = kb1 + ld4, kb3 = kb2 + ld4;
-#endif
     vec4 bv[TN], bw[TN];
 #define LOADB2(_, j) bv[j] = BLOAD(j, 0); bw[j] = BLOAD(j, 1);
     REPN(LOADB2, 0)
@@ -120,9 +103,6 @@ void main() {
   }
 #endif
   for (; kk < pc.k4; kk++) {
-#ifdef BN
-    int kb0 = 4 * kk * pc.b_rs;
-#endif
     vec4 bv[TN];
 #define LOADB(_, j) bv[j] = BLOAD(j, 0);
     REPN(LOADB, 0)
@@ -130,30 +110,17 @@ void main() {
 #define AROW(_, i) { vec4 av = imageLoad(A, ai[i] + kk); REPN(DOT, i) }
     REPM(AROW, 0)
   }
-#ifdef BN
-  if (pc.k_tail > 0) {
-    // the last k % 4 rows of B; A is zero-padded there, but B's clamped rows must not bring NaNs or infinities
-    int t = pc.k_tail, kb0 = 4 * kk * pc.b_rs, r1 = t > 1 ? ld1 : 0, r2 = t > 2 ? ld2 : 0;
-    vec4 bv[TN];
-#define LOADT(_, j) bv[j] = vec4(imageLoad(B, bi[j] + kb0).x, t > 1 ? imageLoad(B, bi[j] + kb0 + r1).x : 0.0, \
-                             t > 2 ? imageLoad(B, bi[j] + kb0 + r2).x : 0.0, 0.0);
-    REPN(LOADT, 0)
-    REPM(AROW, 0)
-  }
-#endif
 
-  // Stores: with beta == 0 every invocation stores its whole tile at clamped positions, without conditions: the
-  // duplicates rewrite identical values, and llvmpipe needs no execution mask for them. With beta != 0 each element
-  // is read-modify-written exactly once. (Every store is a per-lane loop in llvmpipe, ~20 cycles per element: it
-  // matters only for small k.)
+  // Stores: each element of C once. (Every store is a per-lane loop in llvmpipe, ~20 cycles per element: it matters
+  // only for small k.)
   int cb = pc.c_off + z * pc.c_bs;
   int crow[TM];
-#define CROW(_, i) crow[i] = cb + min(row0 + i, m - 1) * pc.c_rs;
+#define CROW(_, i) crow[i] = cb + (row0 + i) * pc.c_rs;
   REPM(CROW, 0)
   int ccol[TN];
-#define CCOL(_, j) ccol[j] = min(col0 + j, n - 1) * pc.c_cs;
+#define CCOL(_, j) ccol[j] = (col0 + j) * pc.c_cs;
   REPN(CCOL, 0)
-#define STORE(i, j) imageStore(C, crow[i] + ccol[j], vec4(alpha * acc[i][j]));
+#define STORE(i, j) if (row0 + i < m && col0 + j < n) imageStore(C, crow[i] + ccol[j], vec4(alpha * acc[i][j]));
 #define STOREB(i, j) if (row0 + i < m && col0 + j < n) \
     imageStore(C, crow[i] + ccol[j], vec4(alpha * acc[i][j] + beta * imageLoad(C, crow[i] + ccol[j]).x));
 #define SROW(_, i) REPN(STORE, i)

@@ -56,6 +56,21 @@ function M.load_tensors(path, device)
   return out, order, meta
 end
 
+-- Reads only the named tensors (missing names are left out of the result): loading a truncated network from a full
+-- checkpoint never reads the parts that were not built.
+function M.load_named(path, names, device)
+  local f = C.dpl_tensor_file_open(path)
+  if f == nil then dffi.raise(2) end
+  f = ffi.gc(f, C.dpl_tensor_file_close)
+  local dev = T.resolve_device(device)
+  local out = {}
+  for _, name in ipairs(names) do
+    local i = C.dpl_tensor_file_find(f, name)
+    if i >= 0 then out[name] = T.new(C.dpl_tensor_file_load, f, dev, i) end
+  end
+  return out
+end
+
 -- ---- optimizer state ----------------------------------------------------------------------------------------------
 local function optimizer_tensors(opt, out, meta)
   for i, st in pairs(opt.state) do

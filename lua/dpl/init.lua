@@ -192,4 +192,7 @@ end
 dpl.functional = require "dpl.functional"
 for name, fn in pairs(dpl.functional) do if dpl[name] == nil then dpl[name] = fn end end
 
+-- ---- pooling, padding and resizing (lua/dpl/spatial.lua): dpl.max_pool2d, avg_pool2d, adaptive_avg_pool2d, pad2d, upsample2d
+for k, v in pairs(require "dpl.spatial") do dpl[k] = v end
+
 return dpl

@@ -44,6 +44,9 @@ function M.cat(list, dim)
     return o
   end)
   if A.needs_grad(unpack(list)) then
+    -- the node keeps its own copy of the list: the caller may append to its table afterwards (DenseNet's feature
+    -- list does), which would otherwise add inputs to this node and a cycle to the graph
+    list = {unpack(list)}
     local sizes = {}
     for i, t in ipairs(list) do sizes[i] = t:size(d) end
     A.record("cat", out, list, function(g)

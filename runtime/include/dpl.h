@@ -185,6 +185,59 @@ dpl_tensor *dpl_conv2d_backward_weight(dpl_tensor *input, dpl_tensor *grad_outpu
 /* Gradient with respect to the bias: grad_output summed over N, H and W (a tensor of O values). */
 dpl_tensor *dpl_conv2d_backward_bias(dpl_tensor *grad_output);
 
+/* ---- spatial ops ------------------------------------------------------------------------------------------------ */
+/* Pooling, padding and resizing of N x C x H x W tensors with PyTorch's semantics (F.max_pool2d, F.avg_pool2d,
+ * F.adaptive_avg_pool2d, F.pad, F.interpolate with align_corners=False). Each forward returns a new tensor; each
+ * backward takes grad_output (and what else it needs) and returns the gradient with respect to the input, whose shape
+ * it is given as input_shape (ndim = 4 sizes). */
+typedef struct dpl_pool2d_params {
+  int kernel_h, kernel_w;
+  int stride_h, stride_w;        /* 0: the kernel size (PyTorch's default) */
+  int pad_h, pad_w;              /* implicit padding (-inf for max, 0 for average), at most half the kernel */
+  int dilation_h, dilation_w;    /* max pooling only; 0 means 1 */
+  int ceil_mode;                 /* OH = ceil(...) instead of floor(...); the last window must start inside the input
+                                    or its left padding */
+  int count_include_pad;         /* average pooling only: the divisor counts the padding */
+} dpl_pool2d_params;
+
+/* OH = floor((H + 2 pad_h - dilation_h (kernel_h - 1) - 1 [+ stride_h - 1 with ceil_mode]) / stride_h) + 1, same for
+ * OW. indices (may be NULL) receives a new N x C x OH x OW tensor of the argmax positions (y * W + x within each
+ * plane, as floats), which the backward needs. */
+dpl_tensor *dpl_max_pool2d_forward(dpl_tensor *input, const dpl_pool2d_params *params, dpl_tensor **indices);
+/* Each input position receives the sum of the output gradients whose argmax it is. */
+dpl_tensor *dpl_max_pool2d_backward(dpl_tensor *grad_output, dpl_tensor *indices, int ndim, const int64_t *input_shape,
+                                    const dpl_pool2d_params *params);
+dpl_tensor *dpl_avg_pool2d_forward(dpl_tensor *input, const dpl_pool2d_params *params);
+dpl_tensor *dpl_avg_pool2d_backward(dpl_tensor *grad_output, int ndim, const int64_t *input_shape,
+                                    const dpl_pool2d_params *params);
+
+/* Output (i, j) averages rows floor(i H / out_h) .. ceil((i + 1) H / out_h) - 1, and the same for columns. */
+dpl_tensor *dpl_adaptive_avg_pool2d_forward(dpl_tensor *input, int64_t out_h, int64_t out_w);
+dpl_tensor *dpl_adaptive_avg_pool2d_backward(dpl_tensor *grad_output, int ndim, const int64_t *input_shape);
+
+typedef enum dpl_pad_mode {
+  DPL_PAD_CONSTANT = 0,          /* the padding holds `value`; negative pads crop */
+  DPL_PAD_REFLECT = 1,           /* mirrored without repeating the edge; each pad must be smaller than its dim */
+  DPL_PAD_REPLICATE = 2          /* the edge repeated */
+} dpl_pad_mode;
+
+/* Output: N x C x (top + H + bottom) x (left + W + right). */
+dpl_tensor *dpl_pad2d_forward(dpl_tensor *input, int left, int right, int top, int bottom, int mode, float value);
+dpl_tensor *dpl_pad2d_backward(dpl_tensor *grad_output, int ndim, const int64_t *input_shape, int left, int right, int top,
+                               int bottom, int mode);
+
+typedef enum dpl_upsample_mode {
+  DPL_UPSAMPLE_NEAREST = 0,      /* source index floor(dst * ratio) */
+  DPL_UPSAMPLE_BILINEAR = 1      /* align_corners=False: source position max((dst + 0.5) * ratio - 0.5, 0) */
+} dpl_upsample_mode;
+
+/* Resizes to out_h x out_w. ratio = 1 / scale when the scale (F.interpolate's scale_factor) is > 0, else in / out;
+ * pass 0 for sizes given directly. The backward takes the output size from grad_output. */
+dpl_tensor *dpl_upsample2d_forward(dpl_tensor *input, int64_t out_h, int64_t out_w, int mode, double scale_h,
+                                   double scale_w);
+dpl_tensor *dpl_upsample2d_backward(dpl_tensor *grad_output, int ndim, const int64_t *input_shape, int mode,
+                                    double scale_h, double scale_w);
+
 /* ---- files ------------------------------------------------------------------------------------------------------ */
 /* NumPy .npy: any float/int/uint/bool dtype, either byte order, C or Fortran order, read as float32. */
 dpl_tensor *dpl_npy_load(dpl_device *dev, const char *path);

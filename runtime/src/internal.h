@@ -87,6 +87,25 @@ typedef struct dpl_conv2d_args {
   const dpl_tensor *input, *weight, *bias, *output;
 } dpl_conv2d_args;
 
+/* Spatial ops (ops/spatial.c): a separable gather over `planes` planes, from src (planes x sh x sw) into dst (planes x
+ * dh x dw), every tensor contiguous. Destination (y, x) reads the source elements listed for row y times those listed
+ * for column x. `table` is a float tensor holding both axes' lists in CSR form: entry numbers ptr_y[0..dh] and
+ * ptr_x[0..dw], and entries (source index, weight) as float pairs at ent_y + 2e and ent_x + 2e (offsets in elements).
+ *   DPL_SPATIAL_SUM:      dst = sum wy * wx * src, or `value` when fill is set and a list is empty;
+ *   DPL_SPATIAL_MAX:      dst = the max of the listed elements (the last NaN if any, else the first max), -inf for
+ *                         empty lists; idx (dst's shape) receives its position sy * sw + sx (-1 for empty lists);
+ *   DPL_SPATIAL_MAX_GRAD: dst = sum of the listed src elements whose idx (src's shape) equals dst's position
+ *                         y * dw + x. */
+enum { DPL_SPATIAL_SUM = 0, DPL_SPATIAL_MAX = 1, DPL_SPATIAL_MAX_GRAD = 2 };
+typedef struct dpl_spatial_args {
+  int mode;
+  int fill;
+  float value;
+  int64_t planes, sh, sw, dh, dw;
+  int64_t ptr_y, ptr_x, ent_y, ent_x;
+  const dpl_tensor *dst, *src, *idx, *table;
+} dpl_spatial_args;
+
 /* ---- backends: each device kind fills this table --------------------------------------------------------------- */
 typedef struct dpl_backend {
   const char *name;
@@ -108,6 +127,7 @@ typedef struct dpl_backend {
   int (*conv2d_forward)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*conv2d_backward_input)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*conv2d_backward_weight)(dpl_device *dev, const dpl_conv2d_args *a);
+  int (*spatial2d)(dpl_device *dev, const dpl_spatial_args *a);
 } dpl_backend;
 
 struct dpl_device {
@@ -127,6 +147,8 @@ dpl_device *dpl_cpu_device_create(void);
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
+/* CPU spatial kernel (cpu/spatial_cpu.c) */
+int dpl_cpu_spatial2d(dpl_device *dev, const dpl_spatial_args *a);
 dpl_device *dpl_vulkan_device_create(int index);    /* NULL with an error set when unavailable */
 int64_t dpl_vulkan_stat(dpl_device *dev, const char *name);
 

@@ -10,5 +10,6 @@ local nn = {
   functional = require "dpl.nn.functional",
 }
 for name, cls in pairs(require "dpl.nn.activations") do nn[name] = cls end
+for name, cls in pairs(require "dpl.nn.pooling") do nn[name] = cls end
 for name, cls in pairs(require "dpl.nn.losses") do nn[name] = cls end
 return nn

@@ -241,8 +241,8 @@ static int cpu_gemm(dpl_device *dev, const dpl_gemm_args *g) {
   int rc = DPL_OK;
   for (int64_t bi = 0; bi < g->batch; bi++) {
     float *sa = NULL, *sb = NULL;
-    CBLAS_TRANSPOSE ta, tb;
-    int64_t lda, ldb;
+    CBLAS_TRANSPOSE ta = CblasNoTrans, tb = CblasNoTrans;
+    int64_t lda = 0, ldb = 0;
     const float *A = blas_operand(A0 + bi * g->a_bs, g->m, g->k, g->a_rs, g->a_cs, &ta, &lda, &sa);
     const float *B = blas_operand(B0 + bi * g->b_bs, g->k, g->n, g->b_rs, g->b_cs, &tb, &ldb, &sb);
     float *C = C0 + bi * g->c_bs;
@@ -303,6 +303,7 @@ static const dpl_backend cpu_backend = {
   .conv2d_forward = dpl_cpu_conv2d_forward,
   .conv2d_backward_input = dpl_cpu_conv2d_backward_input,
   .conv2d_backward_weight = dpl_cpu_conv2d_backward_weight,
+  .spatial2d = dpl_cpu_spatial2d,
 };
 
 dpl_device *dpl_cpu_device_create(void) {

@@ -34,20 +34,30 @@ tf_entry *tf_add(dpl_tensor_file *f, const char *name) {
 }
 
 int tf_check_entry(dpl_tensor_file *f, const tf_entry *e) {
+  /* every bound below keeps the arithmetic far from overflow: sizes, strides and the offset are at most 2^40, each
+   * dim's reach (size - 1) * stride at most 2^40, so the last element index is below 2^44 */
+  const int64_t lim = 1ll << 40;
   int es = tf_element_size(e->dtype);
+  if (es == 0) return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has an unknown element type", f->path, e->name);
   if (e->ndim < 0 || e->ndim > DPL_MAX_DIMS)
     return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has %d dims", f->path, e->name, e->ndim);
-  int64_t lo = e->storage_offset, hi = e->storage_offset, n = 1;
+  int64_t reach = 0, n = 1;
   for (int d = 0; d < e->ndim; d++) {
-    if (e->shape[d] < 0 || e->shape[d] > (1ll << 40) || e->stride[d] < 0 || e->stride[d] > (1ll << 40))
+    if (e->shape[d] < 0 || e->shape[d] > lim || e->stride[d] < 0 || e->stride[d] > lim)
       return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has an invalid size or stride", f->path, e->name);
     if (e->shape[d] == 0) n = 0;
-    else if (n > 0 && e->shape[d] > (1ll << 40) / n) return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' is too large", f->path, e->name);
+    else if (n > 0 && e->shape[d] > lim / n)
+      return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' is too large", f->path, e->name);
     else n *= e->shape[d];
-    if (e->shape[d] > 0) hi += (e->shape[d] - 1) * e->stride[d];
+    if (e->shape[d] > 1 && e->stride[d] > 0) {
+      if (e->shape[d] - 1 > lim / e->stride[d])
+        return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has an invalid size or stride", f->path, e->name);
+      reach += (e->shape[d] - 1) * e->stride[d];
+    }
   }
   if (n == 0) return DPL_OK;
-  if (lo < 0 || (uint64_t)(hi + 1) * (uint64_t)es > e->data_bytes || e->data_offset > f->file_size ||
+  if (e->storage_offset < 0 || e->storage_offset > lim ||
+      (uint64_t)(e->storage_offset + reach + 1) * (uint64_t)es > e->data_bytes || e->data_offset > f->file_size ||
       e->data_bytes > f->file_size - e->data_offset)
     return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' lies outside its data (file truncated or corrupt)", f->path, e->name);
   return DPL_OK;

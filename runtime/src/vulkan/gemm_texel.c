@@ -4,9 +4,15 @@
  * k4 = ceil(k / 4) vec4s, B transposed (n rows of k4 vec4s), zero-padded in k. An operand already in that layout (unit
  * stride along k, k, row/batch strides and offset multiples of 4 elements) is bound in place; any other is first
  * repacked into a temporary tensor by shaders/matmul_pack.comp (the cost is O(mk + kn) against the product's O(mnk)).
- * C is written through an r32f texel buffer with its own strides, so it never needs a copy.
+ * A pack costs about 20 cycles per element on lavapipe (every store is a per-lane loop there): ~6% of a 2048^3 product
+ * with a row-major B, but most of a product with few rows. C is written through an r32f texel buffer with its own
+ * strides, so it never needs a copy. The product may run transposed (C^T = B^T A^T: the kernel treats A and B alike)
+ * when that wastes less of the 16 x 128 workgroup tile.
  * Work whose bindings would exceed maxStorageBufferRange / maxTexelBufferElements, or whose grid would exceed
- * maxComputeWorkGroupCount, is split over batches, then rows, then columns. */
+ * maxComputeWorkGroupCount, is split over batches, then rows or columns (packing too: rows or column blocks).
+ *
+ * Chosen per device type by vk_gemm_use_texel (CPU devices, products of at least 40^3); DPL_VK_MATMUL=portable|texel
+ * overrides. */
 #include "vk_internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +30,17 @@ typedef struct texel_params {
 typedef struct pack_params {
   int32_t rows, cols, cols4;
   int32_t src_off, src_rs, src_cs, src_bs;
-  int32_t dst_off, dst_bs;
+  int32_t dst_off, dst_rs, dst_bs;
 } pack_params;
 
 /* The kernel's tile (the TM, TN, LN defaults of shaders/matmul_texel.comp): TM x TN outputs per invocation, LN
  * invocations along n. */
 enum { TEX_TM = 16, TEX_TN = 16, TEX_LN = 8, TEX_WG_ROWS = (8 / TEX_LN) * TEX_TM, TEX_WG_COLS = TEX_LN * TEX_TN };
 
-enum { PACK_LOCAL = 64, MAX_GROUPS = 65535 };
+enum { MAX_GROUPS = 65535 };
 
 /* Products smaller than this (m * n * k) go to the portable kernel unless DPL_VK_MATMUL=texel. */
-static const double TEXEL_MIN_WORK = 48.0 * 48.0 * 48.0;
+static const double TEXEL_MIN_WORK = 40.0 * 40.0 * 40.0;   /* measured crossover: between 32^3 and 48^3 */
 
 int vk_gemm_use_texel(dpl_device *dev, const dpl_gemm_args *g) {
   const char *e = getenv("DPL_VK_MATMUL");
@@ -63,7 +69,8 @@ typedef struct packed_operand {
   dpl_tensor *temp;                  /* the packed copy, when one was made */
 } packed_operand;
 
-/* A strided source matrix (batch x rows x cols, cols along the vectorized dim) and where its packed form goes. */
+/* A strided source matrix (batch x rows x cols, cols along the vectorized dim) and where its packed form goes: rows of
+ * cols4 vec4s. */
 typedef struct pack_job {
   dpl_storage *src;
   int64_t src_off, src_bs, src_rs, src_cs, rows, cols, cols4;
@@ -71,27 +78,37 @@ typedef struct pack_job {
   int64_t dst_off;                   /* element offset of the packed batch 0 */
 } pack_job;
 
-static int pack_part(dpl_device *dev, const pack_job *j, int64_t b0, int64_t nb, int64_t r0, int64_t nr) {
+/* Packs batches [b0, b0 + nb), rows [r0, r0 + nr) and vec4 columns [q0, q0 + nq), split until the bindings fit. */
+static int pack_part(dpl_device *dev, const pack_job *j, int64_t b0, int64_t nb, int64_t r0, int64_t nr, int64_t q0,
+                     int64_t nq) {
   vk_device *v = vkdev(dev);
-  int64_t src_lo = j->src_off + b0 * j->src_bs + r0 * j->src_rs;
-  int64_t src_hi = src_lo + (nb - 1) * j->src_bs + (nr - 1) * j->src_rs + (j->cols - 1) * j->src_cs;
-  int64_t dst_lo = j->dst_off + (b0 * j->rows + r0) * j->cols4 * 4;
-  int64_t dst_vec4 = ((nb - 1) * j->rows + nr) * j->cols4;
-  uint64_t groups = (uint64_t)cdiv(nr * j->cols4, PACK_LOCAL);
-  int fit = src_hi - src_lo + 1 <= texel_limit(v, 1) && dst_vec4 <= texel_limit(v, 4) && nb <= MAX_GROUPS &&
-            groups <= (uint64_t)MAX_GROUPS * MAX_GROUPS;
-  if (!fit) {
+  int64_t cols = j->cols - 4 * q0 < 4 * nq ? j->cols - 4 * q0 : 4 * nq;   /* source columns in this part */
+  int64_t src_lo = j->src_off + b0 * j->src_bs + r0 * j->src_rs + 4 * q0 * j->src_cs;
+  int64_t src_hi = src_lo + (nb - 1) * j->src_bs + (nr - 1) * j->src_rs + (cols - 1) * j->src_cs;
+  int64_t dst_lo = j->dst_off + ((b0 * j->rows + r0) * j->cols4 + q0) * 4;
+  int64_t dst_vec4 = ((nb - 1) * j->rows + nr - 1) * j->cols4 + nq;
+  int64_t gx = cdiv(nq, 4), gy = cdiv(nr, 16);     /* workgroups of 16 rows x 4 vec4s */
+  int src_fits = src_hi - src_lo + 1 <= texel_limit(v, 1), dst_fits = dst_vec4 <= texel_limit(v, 4);
+  if (!src_fits || !dst_fits || nb > MAX_GROUPS || gx > MAX_GROUPS || gy > MAX_GROUPS) {
+    /* halve the batches, else the dim that spans more of the source (rows when only the destination is too big) */
+    int by_rows = nr > 1 && (nq == 1 || gy > MAX_GROUPS ||
+                             (gx <= MAX_GROUPS && (src_fits || (nr - 1) * j->src_rs >= (cols - 1) * j->src_cs)));
     if (nb > 1) {
       int64_t h = nb / 2;
-      int rc = pack_part(dev, j, b0, h, r0, nr);
-      return rc ? rc : pack_part(dev, j, b0 + h, nb - h, r0, nr);
+      int rc = pack_part(dev, j, b0, h, r0, nr, q0, nq);
+      return rc ? rc : pack_part(dev, j, b0 + h, nb - h, r0, nr, q0, nq);
     }
-    if (nr > 1) {
+    if (by_rows) {
       int64_t h = nr / 2;
-      int rc = pack_part(dev, j, b0, nb, r0, h);
-      return rc ? rc : pack_part(dev, j, b0, nb, r0 + h, nr - h);
+      int rc = pack_part(dev, j, b0, nb, r0, h, q0, nq);
+      return rc ? rc : pack_part(dev, j, b0, nb, r0 + h, nr - h, q0, nq);
     }
-    return dpl_fail(DPL_ERR_UNSUPPORTED, "matmul: a row of %lld elements exceeds one binding", (long long)j->cols);
+    if (nq > 1) {
+      int64_t h = nq / 2;
+      int rc = pack_part(dev, j, b0, nb, r0, nr, q0, h);
+      return rc ? rc : pack_part(dev, j, b0, nb, r0, nr, q0 + h, nq - h);
+    }
+    return dpl_fail(DPL_ERR_UNSUPPORTED, "matmul: 4 elements of an operand span more than one binding");
   }
   vk_binding b[2];
   uint32_t dst_elem, src_elem;
@@ -100,12 +117,11 @@ static int pack_part(dpl_device *dev, const pack_job *j, int64_t b0, int64_t nb,
   if (rc) return rc;
   b[0].texel = 4;
   b[1].texel = 1;
-  pack_params pc = {(int32_t)nr, (int32_t)j->cols, (int32_t)j->cols4, (int32_t)src_elem,
-                    (int32_t)(nr > 1 ? j->src_rs : 0), (int32_t)j->src_cs, (int32_t)(nb > 1 ? j->src_bs : 0),
-                    (int32_t)(dst_elem / 4), (int32_t)(nb > 1 ? j->rows * j->cols4 : 0)};
-  uint32_t gx = groups > MAX_GROUPS ? MAX_GROUPS : (uint32_t)groups;
-  uint32_t gy = (uint32_t)cdiv((int64_t)groups, gx);
-  return vk_dispatch(dev, DPL_SHADER_MATMUL_PACK, NULL, 0, b, 2, &pc, sizeof pc, gx, gy, (uint32_t)nb);
+  pack_params pc = {(int32_t)nr, (int32_t)cols, (int32_t)nq, (int32_t)src_elem, (int32_t)(nr > 1 ? j->src_rs : 0),
+                    (int32_t)(cols > 1 ? j->src_cs : 0), (int32_t)(nb > 1 ? j->src_bs : 0), (int32_t)(dst_elem / 4),
+                    (int32_t)(nr > 1 ? j->cols4 : 0), (int32_t)(nb > 1 ? j->rows * j->cols4 : 0)};
+  return vk_dispatch(dev, DPL_SHADER_MATMUL_PACK, NULL, 0, b, 2, &pc, sizeof pc, (uint32_t)gx, (uint32_t)gy,
+                     (uint32_t)nb);
 }
 
 /* Fills `out` with the operand as the kernel reads it: in place when its layout allows, else a packed copy.
@@ -138,7 +154,7 @@ static int prepare_operand(dpl_device *dev, const dpl_tensor *t, int64_t batch, 
   out->ls = out->vlen;
   out->bs = nb > 1 ? lines * out->vlen : 0;
   pack_job j = {t->storage, off, bs, ls, es, lines, len, len4, out->storage, out->off};
-  return pack_part(dev, &j, 0, nb, 0, lines);
+  return pack_part(dev, &j, 0, nb, 0, lines, 0, len4);
 }
 
 /* ---- the product ------------------------------------------------------------------------------------------------ */
@@ -167,18 +183,25 @@ static int gemm_part(dpl_device *dev, const gemm_job *j, int64_t b0, int64_t nb,
     int rc = gemm_part(dev, j, b0, h, r0, nr, c0, nc);
     return rc ? rc : gemm_part(dev, j, b0 + h, nb - h, r0, nr, c0, nc);
   }
-  /* split points stay multiples of the workgroup tile */
-  if (nr > wg_rows && (gy > MAX_GROUPS || !a_fits || (!c_fits && (nc <= wg_cols || nr >= nc)))) {
+  /* rows for A or the grid's row count, columns for B or its column count; for C the dim that spans more of it.
+   * Split points stay multiples of the workgroup tile. */
+  int can_rows = nr > wg_rows, can_cols = nc > wg_cols;
+  int want_rows = gy > MAX_GROUPS || !a_fits, want_cols = gx > MAX_GROUPS || !b_fits;
+  if (!c_fits && !want_rows && !want_cols) {
+    if ((nr - 1) * g->c_rs >= (nc - 1) * g->c_cs ? can_rows : !can_cols) want_rows = 1;
+    else want_cols = 1;
+  }
+  if (want_rows && can_rows) {
     int64_t h = imax64(wg_rows, nr / 2 / wg_rows * wg_rows);
     int rc = gemm_part(dev, j, b0, nb, r0, h, c0, nc);
     return rc ? rc : gemm_part(dev, j, b0, nb, r0 + h, nr - h, c0, nc);
   }
-  if (nc > wg_cols && (gx > MAX_GROUPS || !b_fits || !c_fits)) {
+  if (want_cols && can_cols) {
     int64_t h = imax64(wg_cols, nc / 2 / wg_cols * wg_cols);
     int rc = gemm_part(dev, j, b0, nb, r0, nr, c0, h);
     return rc ? rc : gemm_part(dev, j, b0, nb, r0, nr, c0 + h, nc - h);
   }
-  if (!c_fits || !a_fits || !b_fits || gx > MAX_GROUPS || gy > MAX_GROUPS)
+  if (want_rows || want_cols)
     return dpl_fail(DPL_ERR_UNSUPPORTED, "matmul: a block of %lldx%lld (k %lld) exceeds one binding", (long long)nr,
                     (long long)nc, (long long)g->k);
   vk_binding b[3];
@@ -200,9 +223,26 @@ static int gemm_part(dpl_device *dev, const gemm_job *j, int64_t b0, int64_t nb,
                      (uint32_t)nb);
 }
 
-int vk_gemm_texel(dpl_device *dev, const dpl_gemm_args *g) {
+/* Outputs computed, counting the padding of partial workgroup tiles. */
+static double padded_work(int64_t m, int64_t n) {
+  return (double)(cdiv(m, TEX_WG_ROWS) * TEX_WG_ROWS) * (double)(cdiv(n, TEX_WG_COLS) * TEX_WG_COLS);
+}
+
+int vk_gemm_texel(dpl_device *dev, const dpl_gemm_args *g0) {
+  /* The kernel treats A and B alike (both as lines along k), so C^T = B^T A^T costs the same: take the orientation
+   * that wastes less of the 16 x 128 workgroup tile (a product with few columns and many rows, say). */
+  dpl_gemm_args swapped = *g0;
+  if (padded_work(g0->n, g0->m) < padded_work(g0->m, g0->n)) {
+    swapped.m = g0->n; swapped.n = g0->m;
+    swapped.a = g0->b; swapped.a_bs = g0->b_bs; swapped.a_rs = g0->b_cs; swapped.a_cs = g0->b_rs;
+    swapped.b = g0->a; swapped.b_bs = g0->a_bs; swapped.b_rs = g0->a_cs; swapped.b_cs = g0->a_rs;
+    swapped.c_rs = g0->c_cs; swapped.c_cs = g0->c_rs;
+  }
+  const dpl_gemm_args *g = &swapped;
   gemm_job j = {g, {0}, {0}};
-  /* A and B^T: m and n lines along k */
+  /* A and B^T: m and n lines along k, in place when they are so already, else packed. (Reading a row-major B in
+   * place with r32f gathers instead of packing it was tried: 4% faster at 1024, 6% slower at 2048. Reading it with a
+   * kernel vectorized along n would avoid the pack for products with few rows: not done.) */
   int rc = prepare_operand(dev, g->a, g->batch, g->a_bs, g->m, g->a_rs, g->k, g->a_cs, &j.a);
   if (!rc) rc = prepare_operand(dev, g->b, g->batch, g->b_bs, g->n, g->b_cs, g->k, g->b_rs, &j.b);
   if (!rc) rc = gemm_part(dev, &j, 0, g->batch, 0, g->m, 0, g->n);

@@ -367,6 +367,7 @@ const dpl_backend dpl_vulkan_backend = {
   .conv2d_forward = vk_op_conv2d_forward,
   .conv2d_backward_input = vk_op_conv2d_backward_input,
   .conv2d_backward_weight = vk_op_conv2d_backward_weight,
+  .spatial2d = vk_op_spatial2d,
 };
 
 /* defined in device_vulkan.c */

@@ -157,6 +157,9 @@ int vk_op_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
 int vk_op_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
 int vk_op_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
 
+/* spatial_vulkan.c: pooling, padding and resizing (shaders/spatial2d.comp) */
+int vk_op_spatial2d(dpl_device *dev, const dpl_spatial_args *a);
+
 /* gemm_texel.c: the GEMM for CPU drivers (lavapipe). vk_gemm_use_texel picks it per device type and size;
  * DPL_VK_MATMUL=portable|texel overrides (read at each call, so tests can switch). */
 int vk_gemm_use_texel(dpl_device *dev, const dpl_gemm_args *g);

@@ -1,0 +1,187 @@
+-- dpl.lossnet: the loss networks of the paper: an ImageNet architecture truncated after an extraction layer, with
+-- its weights, input normalisation, mode and frozen parameters.
+--
+--   local lossnet = require "dpl.lossnet"
+--   local net = lossnet.new("vgg16", "M", {weights = "weights/vgg16-397923af.pth", normalize = "imagenet"})
+--   local f = net:forward(x)        -- features at relu3_3; gradients flow to x, never to the weights
+--
+-- Layers are E, S, M, L (spec/benchmarks.md section 0.1, the paper's Table II) or a raw 0-based child index. As in
+-- the reference implementation, the network is the list of children of `features` (or of the model itself), run in
+-- order up to the layer; nothing after it is built or run.
+local dpl = require "dpl"
+local class = require "dpl.class"
+local Module = require "dpl.nn.Module"
+
+local M = {}
+
+-- family, constructor module, list attribute and the E/S/M/L child indices (spec section 0.1)
+local ARCHS = {
+  alexnet = {family = "AlexNet", module = "dpl.models.alexnet", list = "features", layers = {1, 4, 7, 11}},
+  vgg11 = {family = "VGG", module = "dpl.models.vgg", list = "features", layers = {1, 4, 9, 19}},
+  vgg16 = {family = "VGG", module = "dpl.models.vgg", list = "features", layers = {3, 8, 15, 29}},
+  vgg16_bn = {family = "VGG", module = "dpl.models.vgg", list = "features", layers = {5, 12, 22, 42}},
+  vgg19 = {family = "VGG", module = "dpl.models.vgg", list = "features", layers = {3, 8, 17, 35}},
+  resnet18 = {family = "ResNet", module = "dpl.models.resnet", list = "model", layers = {2, 4, 5, 7}},
+  resnet50 = {family = "ResNet", module = "dpl.models.resnet", list = "model", layers = {2, 4, 5, 7}},
+  resnext50_32x4d = {family = "ResNet", module = "dpl.models.resnet", list = "model", layers = {2, 4, 5, 7}},
+  googlenet = {family = "Inception", module = "dpl.models.googlenet", list = "model", layers = {0, 5, 8, 15}},
+  inception_v3 = {family = "Inception", module = "dpl.models.inception", list = "model", layers = {2, 7, 9, 14}},
+  efficientnet_b0 = {family = "EfficientNet", module = "dpl.models.efficientnet", list = "features", layers = {0, 1, 4, 7}},
+  efficientnet_b7 = {family = "EfficientNet", module = "dpl.models.efficientnet", list = "features", layers = {0, 1, 4, 7}},
+  densenet121 = {family = "DenseNet", module = "dpl.models.densenet", list = "features", layers = {2, 4, 6, 10}},
+  squeezenet1_1 = {family = "SqueezeNet", module = "dpl.models.squeezenet", list = "features", layers = {1, 3, 7, 12}},
+}
+M.ARCHS = ARCHS
+-- the order of the paper's tables: by family
+M.ORDER = {"alexnet", "vgg11", "vgg16", "vgg16_bn", "vgg19", "resnet18", "resnet50", "resnext50_32x4d", "googlenet",
+           "inception_v3", "efficientnet_b0", "efficientnet_b7", "densenet121", "squeezenet1_1"}
+M.LAYER_NAMES = {"E", "S", "M", "L"}
+
+local IMAGENET_MEAN = {0.485, 0.456, 0.406}
+local IMAGENET_STD = {0.229, 0.224, 0.225}
+
+local function arch_info(arch)
+  local a = ARCHS[arch]
+  if not a then
+    error(("unknown architecture '%s' (known: %s)"):format(tostring(arch), table.concat(M.ORDER, ", ")), 3)
+  end
+  return a
+end
+
+-- 0-based child index of a layer name (E/S/M/L) or a raw index
+function M.layer_index(arch, layer)
+  local a = arch_info(arch)
+  if type(layer) == "number" or (type(layer) == "string" and layer:match("^%d+$")) then
+    local i = tonumber(layer)
+    if i < 0 or i ~= math.floor(i) then error(("layer index %s must be a non-negative integer"):format(layer), 2) end
+    return i
+  end
+  for k, name in ipairs(M.LAYER_NAMES) do
+    if layer == name then return a.layers[k] end
+  end
+  error(("unknown layer '%s' for %s (E, S, M, L or a child index)"):format(tostring(layer), arch), 2)
+end
+
+-- Builds the architecture truncated after child `upto` (or whole when upto is nil).
+function M.build(arch, upto, opts)
+  local a = arch_info(arch)
+  local ok, family = pcall(require, a.module)
+  if not ok then error(("architecture %s is not available: %s"):format(arch, tostring(family)), 2) end
+  local ctor = family[arch]
+  if not ctor then error(("%s does not define %s"):format(a.module, arch), 2) end
+  local model = ctor({upto = upto, device = opts and opts.device})
+  if upto and #model.extract_list < upto + 1 then
+    error(("%s has %d children in its %s list; layer index %d does not exist"):format(arch, #model.extract_list,
+      a.list, upto), 2)
+  end
+  return model
+end
+
+-- ---- weights ------------------------------------------------------------------------------------------------------
+-- Loads a name -> tensor table into `model` (truncated): every parameter and buffer of the model must be present;
+-- checkpoint entries for parts that were not built are ignored.
+local function load_into(model, tensors, source)
+  local own, order = model:state_dict()
+  local sd, missing = {}, {}
+  for _, name in ipairs(order) do
+    if tensors[name] then sd[name] = tensors[name] else missing[#missing + 1] = name end
+  end
+  if #missing > 0 then
+    error(("%s lacks %d tensors the model needs: %s%s"):format(source, #missing,
+      table.concat(missing, ", ", 1, math.min(#missing, 8)), #missing > 8 and ", ..." or ""), 3)
+  end
+  model:load_state_dict(sd)
+  return own
+end
+
+-- weights: a file (PyTorch .pth, safetensors), "random:SEED" (untrained, as torchvision initialises them), or nil
+-- for the torchvision checkpoint in the weights directory (an error naming the fetch command if it is missing).
+local function resolve_weights(arch, weights)
+  if weights == nil or weights == "" or weights == "imagenet" then
+    return require("dpl.weights_store").path_for(arch)
+  end
+  return weights
+end
+
+-- ---- the loss network -------------------------------------------------------------------------------------------
+local LossNet = class("dpl.LossNet", Module)
+M.LossNet = LossNet
+
+function LossNet:__init(arch, layer, opts)
+  Module.__init(self)
+  opts = opts or {}
+  self.arch = arch
+  self.layer = layer
+  self.index = M.layer_index(arch, layer)
+  self.normalize = opts.normalize or "none"
+  if self.normalize ~= "none" and self.normalize ~= "imagenet" then
+    error("lossnet: normalize must be 'none' or 'imagenet', got " .. tostring(self.normalize), 2)
+  end
+  self.device = opts.device
+  local weights = resolve_weights(arch, opts.weights)
+  local seed = type(weights) == "string" and weights:match("^random:(%d+)$")
+  if seed then dpl.manual_seed(tonumber(seed)) end
+  local net = M.build(arch, self.index, {device = opts.device})
+  self.untrained = seed ~= nil
+  if not seed then
+    local _, names = net:state_dict()
+    local tensors = require("dpl.checkpoint").load_named(weights, names, opts.device)
+    load_into(net, tensors, weights)
+    self.weights_file = weights
+  else
+    self.weights_file = weights
+  end
+  self.net = self:add_module("net", net)
+  if self.normalize == "imagenet" then
+    local dev = {device = opts.device}
+    self.mean = dpl.tensor(IMAGENET_MEAN, dev):reshape(1, 3, 1, 1)
+    self.std = dpl.tensor(IMAGENET_STD, dev):reshape(1, 3, 1, 1)
+  end
+  if opts.frozen ~= false then self:freeze() end
+  if (opts.mode or "eval") == "train" then self:training() else self:evaluate() end
+end
+
+-- Loads a name -> tensor table (e.g. from an .npy directory with a name map) into the truncated network.
+function LossNet:load_tensors(tensors, source)
+  load_into(self.net, tensors, source or "weights")
+  self.untrained = false
+  return self
+end
+
+function LossNet:updateOutput(x)
+  if x:dim() ~= 4 or x:size(2) ~= 3 then
+    error(("lossnet %s: expected images N x 3 x H x W, got %s"):format(self.arch, tostring(x:size())), 2)
+  end
+  local h = x
+  if self.normalize == "imagenet" then h = (h - self.mean) / self.std end
+  local list = self.net.extract_list
+  for i = 1, self.index + 1 do
+    local child = list[i]
+    local ok, res = pcall(child.updateOutput, child, h)
+    if not ok then
+      error(("lossnet %s layer %s: child %d (%s) failed: %s"):format(self.arch, tostring(self.layer), i - 1,
+        child.__typename or "?", tostring(res)), 0)
+    end
+    h = res
+  end
+  return h
+end
+
+function LossNet:extra_repr()
+  return ("%s layer %s (child %d), normalize %s%s"):format(self.arch, tostring(self.layer), self.index, self.normalize,
+    self.untrained and ", UNTRAINED weights" or "")
+end
+
+-- Convenience: lossnet.new(arch, layer, opts)
+function M.new(arch, layer, opts) return LossNet(arch, layer, opts) end
+
+-- Every (arch, layer name) pair in table order: the 56 loss networks.
+function M.all()
+  local out = {}
+  for _, arch in ipairs(M.ORDER) do
+    for _, l in ipairs(M.LAYER_NAMES) do out[#out + 1] = {arch = arch, layer = l} end
+  end
+  return out
+end
+
+return M
