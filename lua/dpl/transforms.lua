@@ -10,6 +10,7 @@
 --   tf.center_crop(x, 288)                       -- torchvision CenterCrop (zero padding when the image is smaller)
 --   tf.random_crop(x, 224, rng)                  -- rng = tf.rng(seed); returns the crop, top, left (1-based)
 --   tf.hflip(x)                                  -- mirror left-right
+--   tf.random_hflip(x, rng)                      -- mirrored with probability 0.5; returns the image, flipped?
 --   tf.pad_reflect(x, 16)                        -- torchvision Pad(16, padding_mode="reflect")
 --   tf.resize_tensor(x, 224)                     -- torchvision F.resize on a tensor: bilinear, no antialias
 --   tf.imresize(x, 1/4)                          -- MATLAB imresize(x, 1/4, 'bicubic') on the 8-bit image
@@ -17,7 +18,8 @@
 --
 -- Sizes follow torchvision: a number means "shorter side" for resize and a square for crops; a table is {h, w}.
 -- uint8 = true (the default for the Pillow and MATLAB functions) treats x as the 8-bit image round(255 x) and returns
--- the 8-bit result / 255, exactly as the reference computes it on 8-bit images.
+-- the 8-bit result / 255, exactly as the reference computes it on 8-bit images. Channels are processed independently
+-- (Pillow does the same for L and RGB; for RGBA it would premultiply alpha first, which these functions do not).
 local ffi = require "ffi"
 local T = require "dpl.tensor"
 local spatial = require "dpl.spatial"
@@ -164,6 +166,12 @@ function M.hflip(x)
   end
   local nd, shape = T.shape_args(x:size())
   return T.new(C.dpl_tensor_from_host, C.dpl_tensor_device(T.handle(x)), nd, shape, out)
+end
+
+function M.random_hflip(x, rng, p)
+  if getmetatable(rng) ~= Rng then error("random_hflip: rng must come from dpl.transforms.rng(seed)", 2) end
+  if rng:random() < (p or 0.5) then return M.hflip(x), true end
+  return x, false
 end
 
 function M.pad_reflect(x, pad)

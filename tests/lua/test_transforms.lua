@@ -148,6 +148,22 @@ S:add("random crop: seeded, in bounds, equal to the crop it reports", function(t
   t:ok(tf.rng(1):randint(1, 1e9) ~= tf.rng(2):randint(1, 1e9))
 end)
 
+S:add("random horizontal flip: seeded, about half the time, flips exactly", function(t)
+  local x = dpl.image.load(data .. "/Set5/image_SRF_4/img_003_SRF_4_LR.png", {device = "cpu"})
+  local flipped_ref = tf.hflip(x)
+  local a, b, count = tf.rng(7), tf.rng(7), 0
+  for _ = 1, 400 do
+    local y, f = tf.random_hflip(x, a)
+    local _, f2 = tf.random_hflip(x, b)
+    t:eq(f, f2)
+    t:eq((y - (f and flipped_ref or x)):abs():max():item(), 0)
+    if f then count = count + 1 end
+  end
+  t:ok(count > 150 and count < 250, "flipped " .. count .. " of 400")
+  t:eq(select(2, tf.random_hflip(x, tf.rng(1), 0)), false)
+  t:eq(select(2, tf.random_hflip(x, tf.rng(1), 1)), true)
+end)
+
 S:add("bad arguments give clear errors", function(t)
   local x = dpl.zeros({3, 8, 8})
   t:raises(function() tf.random_crop(x, 9, tf.rng(0)) end, "larger than the 8x8 image")

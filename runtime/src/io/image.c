@@ -23,11 +23,13 @@ typedef struct raw_image {
   unsigned char *data;                  /* 16-bit samples are stored as native uint16_t */
 } raw_image;
 
-enum { MAX_SIDE = 1 << 16 };            /* refuse absurd sizes from a malformed header before allocating */
+/* refuse absurd sizes from a malformed header before allocating: 65536 per side, 2^27 pixels in all */
+enum { MAX_SIDE = 1 << 16 };
+static const long long MAX_PIXELS = 1LL << 27;
 
 static int check_size(const char *path, long w, long h) {
-  if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE)
-    return dpl_fail(DPL_ERR_IO, "%s: invalid image size %ld x %ld", path, w, h);
+  if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE || (long long)w * h > MAX_PIXELS)
+    return dpl_fail(DPL_ERR_IO, "%s: invalid or unsupported image size %ld x %ld", path, w, h);
   return DPL_OK;
 }
 
