@@ -35,6 +35,17 @@ local function fixtures(t)
     lines[#lines + 1] = table.concat({name, f.sr, f.hr, f.ysr, f.yhr, "4"}, "\t")
     pairs_data[name] = {sr = up, hr = hr, ysr = sr.rgb_to_y(up), yhr = sr.rgb_to_y(hr)}
   end
+  -- a batch of two 64 x 64 crops (RGB) for REF's validation PSNR
+  local function crops(key)
+    local list = {}
+    for k, name in ipairs {"Set5_1", "Set14_5"} do
+      list[k] = pairs_data[name][key]:narrow(2, 20, 64):narrow(3, 30, 64):contiguous():reshape({1, 3, 64, 64})
+    end
+    return dpl.cat(list, 1)
+  end
+  pairs_data.batch_sr, pairs_data.batch_hr = crops("sr"), crops("hr")
+  pairs_data.batch_sr:save_npy(dir .. "/batch_sr.npy")
+  pairs_data.batch_hr:save_npy(dir .. "/batch_hr.npy")
   local fh = io.open(dir .. "/pairs.txt", "w")
   fh:write(table.concat(lines, "\n") .. "\n")
   fh:close()
@@ -73,6 +84,12 @@ S:add("REF's four test numbers (spec 2.4)", function(t)
     t:near(r.psnr_2, ref("ref_psnr_2"), 1e-9, name .. " Test PSNR_2 (skimage)")
     t:near(r.tensor_ssim, ref("ref_tensor_ssim"), 1e-9, name .. " Tensor MSSIM")
   end)
+end)
+
+S:add("REF's validation PSNR over a batch (spec 2.3)", function(t)
+  local d = fixtures(t)
+  t:near(sr.batch_psnr(d.batch_sr, d.batch_hr), d.expected["batch/batch_psnr"], 1e-9)
+  t:raises(function() sr.batch_psnr(d.batch_sr, d.batch_hr:narrow(1, 1, 1)) end, "batches differ in shape")
 end)
 
 S:add("generic psnr / ssim on luminance planes (default ranges, uniform window, shave)", function(t)

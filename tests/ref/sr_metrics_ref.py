@@ -85,6 +85,12 @@ for line in open(os.path.join(d, "pairs.txt")):
     out.append((name, "ssim_uniform_shave", structural_similarity(shave(ysr, s), shave(yhr, s), data_range=255)))
     out.append((name, "ssim_gauss_default", tm_ssim(ysr, yhr)))
 
+# REF's validation PSNR on a batch (spec 2.3): one MSE over the batch, data range of the whole HR batch's Y
+bsr, bhr = np.load(os.path.join(d, "batch_sr.npy")).astype(np.float64), np.load(os.path.join(d, "batch_hr.npy")).astype(np.float64)
+fyb = lambda x: 16 + 65.481 * x[:, 0] + 128.553 * x[:, 1] + 24.966 * x[:, 2]
+ya, yb = fyb(bsr), fyb(bhr)
+out.append(("batch", "batch_psnr", 10 * math.log10((yb.max() - yb.min()) ** 2 / np.mean((ya - yb) ** 2))))
+
 with open(os.path.join(d, "expected.txt"), "w") as f:
     for name, metric, v in out:
         f.write("%s\t%s\t%.17g\n" % (name, metric, v))

@@ -8,6 +8,7 @@
 --   sr.ssim(a, b, {window = "uniform", data_range = 1})  -- 7x7 uniform, sample covariance (skimage's default)
 --   local p, s = sr.sr_scores(sr_img, hr_img, 4)    -- the usual SR protocol (see below)
 --   local r = sr.reference_scores(sr_img, hr_img)   -- the four numbers REF's test.py prints (spec 2.4)
+--   sr.batch_psnr(sr_batch, hr_batch)               -- REF's validation PSNR of one N x 3 x H x W batch (spec 2.3)
 --
 -- Images are C x H x W (or 1 x C x H x W) tensors in [0, 1], RGB or single-channel; a single-channel image is its own
 -- luminance (R = G = B). 2-D tensors are taken as an already converted channel.
@@ -269,6 +270,33 @@ function M.reference_scores(sr, hr)
     psnr_2 = psnr_planes(qa, qb, 1),
     tensor_ssim = ssim_planes(ya, yb, {}),
   }
+end
+
+-- REF's validation PSNR for one batch (spec 2.3): torchmetrics PeakSignalNoiseRatio() on the float Y (16..235) of
+-- N x 3 x H x W (or N x 1 x H x W) batches: one MSE over every pixel of the batch, data range max - min of the whole
+-- HR batch's Y. (REF then averages these per-batch values weighted by batch size.)
+function M.batch_psnr(sr, hr)
+  local fn = "batch_psnr"
+  if not (T.is_tensor(sr) and T.is_tensor(hr)) or sr:dim() ~= 4 or hr:dim() ~= 4 then
+    error(fn .. ": expected two N x C x H x W tensors", 2)
+  end
+  if not (sr:size() == hr:size()) then
+    error(("%s: batches differ in shape: %s vs %s"):format(fn, tostring(sr:size()), tostring(hr:size())), 2)
+  end
+  local sse, n, lo, hi = 0, 0, math.huge, -math.huge
+  for i = 1, sr:size(1) do
+    local a = y_plane(sr:select(1, i), {variant = "matlab"}, fn)
+    local b = y_plane(hr:select(1, i), {variant = "matlab"}, fn)
+    for k = 0, a.h * a.w - 1 do
+      local d = a.data[k] - b.data[k]
+      sse = sse + d * d
+      local v = b.data[k]
+      if v < lo then lo = v end
+      if v > hi then hi = v end
+    end
+    n = n + a.h * a.w
+  end
+  return 10 * math.log10((hi - lo) ^ 2 / (sse / n))
 end
 
 return M
