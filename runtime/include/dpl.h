@@ -270,4 +270,31 @@ int dpl_safetensors_save(const char *path, int n, const char *const *names, dpl_
 /* A metadata value of a safetensors file ("" when absent). */
 const char *dpl_tensor_file_metadata(const dpl_tensor_file *f, const char *key);
 
+/* ---- background file loading (runtime/src/io/loader.c) ---------------------------------------------------------- */
+/* A pool of threads that decode files into CPU tensors while the caller does other work (LuaJIT has no threads; the
+ * dataset iterators use this to prefetch the next batch). A job is a list of files of one kind; results come back
+ * as C x H x W (images, as dpl_image_load with `channels`) or as stored (.npy) CPU tensors. */
+typedef struct dpl_loader dpl_loader;
+typedef struct dpl_load_job dpl_load_job;
+enum { DPL_LOAD_IMAGE = 0, DPL_LOAD_NPY = 1 };
+
+dpl_loader *dpl_loader_new(int nthreads);
+int dpl_loader_threads(const dpl_loader *l);
+/* Finishes the queued files, stops the threads and drops the caller's reference (jobs stay valid until freed). */
+void dpl_loader_free(dpl_loader *l);
+/* Queues n files (the paths are copied); returns at once. */
+dpl_load_job *dpl_loader_submit(dpl_loader *l, int n, const char *const *paths, int kind, int channels);
+int dpl_load_job_count(const dpl_load_job *j);
+/* Nonzero when every file of the job has been decoded (or has failed); never blocks. */
+int dpl_load_job_done(dpl_load_job *j);
+/* Waits for the job; DPL_OK, or the status and message of the first file that failed (the message names it). */
+int dpl_load_job_wait(dpl_load_job *j);
+/* Waits, then hands over file `index`'s tensor (once; the caller frees it), or NULL with that file's error. */
+dpl_tensor *dpl_load_job_take(dpl_load_job *j, int index);
+/* Waits for the job's files, then frees the job and the tensors not taken. */
+void dpl_load_job_free(dpl_load_job *j);
+/* The entries of a directory (without . and ..), sorted bytewise, each followed by '\n', directories with a trailing
+ * '/'. Returns the bytes the listing needs (written to buf only when cap is large enough), or -1 on error. */
+int64_t dpl_dir_list(const char *path, char *buf, int64_t cap);
+
 #endif /* DPL_H */
