@@ -296,5 +296,17 @@ void dpl_load_job_free(dpl_load_job *j);
 /* The entries of a directory (without . and ..), sorted bytewise, each followed by '\n', directories with a trailing
  * '/'. Returns the bytes the listing needs (written to buf only when cap is large enough), or -1 on error. */
 int64_t dpl_dir_list(const char *path, char *buf, int64_t cap);
+/* ---- images (runtime/src/io/image.c) ----------------------------------------------------------------------------- */
+/* Reads a PNG (1-16 bit; gray, gray+alpha, palette, RGB, RGBA; interlaced), JPEG (baseline or progressive, gray or
+ * colour; decoded by libjpeg-turbo as Pillow does) or TIFF (anything libtiff reads, at 8 bits) into a new
+ * C x H x W float tensor with values sample / (2^bits - 1) in [0, 1]. The format is taken from the file's content.
+ * channels: 0 keeps the file's channels (1 L, 2 LA, 3 RGB, 4 RGBA; a palette gives RGB, or RGBA with transparency),
+ * 1 converts to luminance as Pillow's convert("L") (integer ITU-R 601-2 weights), 3 converts to RGB (gray repeated,
+ * alpha dropped, as Pillow's convert("RGB")). A corrupt or truncated file is an error that names it. */
+dpl_tensor *dpl_image_load(dpl_device *dev, const char *path, int channels);
+/* Writes an 8-bit PNG from a C x H x W, 1 x C x H x W or H x W tensor with C in 1..4 (L, LA, RGB, RGBA). Each value
+ * is clamped to [0, 1] and stored as floor(255 v + 0.5), as torchvision.utils.save_image does. The file appears whole
+ * or not at all. */
+int dpl_image_save(dpl_tensor *t, const char *path);
 
 #endif /* DPL_H */
