@@ -296,6 +296,7 @@ void dpl_load_job_free(dpl_load_job *j);
 /* The entries of a directory (without . and ..), sorted bytewise, each followed by '\n', directories with a trailing
  * '/'. Returns the bytes the listing needs (written to buf only when cap is large enough), or -1 on error. */
 int64_t dpl_dir_list(const char *path, char *buf, int64_t cap);
+
 /* ---- images (runtime/src/io/image.c) ----------------------------------------------------------------------------- */
 /* Reads a PNG (1-16 bit; gray, gray+alpha, palette, RGB, RGBA; interlaced), JPEG (baseline or progressive, gray or
  * colour; decoded by libjpeg-turbo as Pillow does) or TIFF (anything libtiff reads, at 8 bits) into a new

@@ -20,6 +20,7 @@ local dpl = require "dpl"
 local T = require "dpl.tensor"
 local mt = require "dpl.data.mt19937"
 local Loader = require "dpl.data.loader"
+local dffi = require "dpl.ffi"
 local C = dpl.C
 
 local M = {}
@@ -51,7 +52,7 @@ function M.collate(samples, device)
           error(("collate: sample %d's '%s' has shape %s, sample 1's %s (resize or crop to one size first)")
             :format(i, key, T.is_tensor(t) and tostring(t:size()) or type(t), tostring(shape)), 2)
         end
-        dpl.ffi.check(C.dpl_tensor_to_host(T.handle(t), buf + (i - 1) * per))
+        dffi.check(C.dpl_tensor_to_host(T.handle(t), buf + (i - 1) * per))
       end
       local dims = {#samples}
       for d = 1, #shape do dims[d + 1] = shape[d] end
@@ -98,7 +99,7 @@ local function submit(ds, idx, loader)
   return {idx = idx, groups = groups, order = order}
 end
 
-local function finish(ds, pending, device)
+local function decode_samples(ds, pending)
   local decoded = {}
   for k = 1, #pending.idx do decoded[k] = {} end
   for _, key in ipairs(pending.order) do
@@ -115,20 +116,19 @@ local function finish(ds, pending, device)
     if ds.transform then s = ds.transform(s, i) end
     samples[k] = s
   end
-  local batch = M.collate(samples, device)
+  return samples
+end
+
+local function finish(ds, pending, device)
+  local batch = M.collate(decode_samples(ds, pending), device)
   batch.index = pending.idx
   return batch
 end
 
--- A single sample, decoded on the calling thread's loader and waited for.
+-- A single sample (CPU tensors), decoded on the loader's threads and waited for.
 function M.get(ds, i, opts)
   if ds.get then return ds:get(i) end
-  local b = finish(ds, submit(ds, {i}, (opts and opts.loader) or default_loader()), "cpu")
-  local s = {}
-  for k, v in pairs(b) do
-    if T.is_tensor(v) then s[k] = v:select(1, 1) elseif type(v) == "table" then s[k] = v[1] end
-  end
-  return s
+  return decode_samples(ds, submit(ds, {i}, (opts and opts.loader) or default_loader()))[1]
 end
 
 function M.batches(ds, opts)

@@ -1,0 +1,160 @@
+-- Dataset layer: the background loader (C thread pool), directory listings, numpy-compatible seeded shuffles and
+-- subsets (MT19937, checked against numpy), BAPPS 2AFC/JND trees built here from the LPIPS example patches in
+-- ../shared/data with judge/same .npy files written by numpy, batching with prefetch, and the errors for missing or
+-- malformed datasets.
+local dpl = require "dpl"
+local image = require "dpl.image"
+local test = require "dpl.test"
+local Loader = require "dpl.data.loader"
+local files = require "dpl.data.files"
+local mt = require "dpl.data.mt19937"
+local dataset = require "dpl.data.dataset"
+local bapps = require "dpl.data.bapps"
+local S = test.suite("datasets")
+
+local shared = os.getenv("DPL_SHARED") or "../shared"
+local imgs = shared .. "/data/BAPPS/imgs"
+local work = os.tmpname() .. "_datasets"
+os.execute(("mkdir -p '%s'"):format(work))
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+local function py(code) return sh("/usr/bin/python3 -c '" .. code .. "' 2>&1") end
+
+-- A BAPPS-format tree: 2afc/val/<subset>/{ref,p0,p1,judge} and jnd/val/<subset>/{p0,p1,same}; n triplets per subset
+-- made from the three example patches (rotated so that the triplets differ), judge/same values k/5 written by numpy.
+local function make_bapps(root, n)
+  local src = {imgs .. "/ex_ref.png", imgs .. "/ex_p0.png", imgs .. "/ex_p1.png"}
+  for _, sub in ipairs {"cnn", "traditional"} do
+    local a = root .. "/2afc/val/" .. sub
+    local j = root .. "/jnd/val/" .. sub
+    os.execute(("mkdir -p %s/ref %s/p0 %s/p1 %s/judge %s/p0 %s/p1 %s/same"):format(a, a, a, a, j, j, j))
+    for i = 0, n - 1 do
+      local stem = ("%06d"):format(i)
+      local r = i % 3
+      os.execute(("cp '%s' %s/ref/%s.png && cp '%s' %s/p0/%s.png && cp '%s' %s/p1/%s.png && cp '%s' %s/p0/%s.png && cp '%s' %s/p1/%s.png")
+        :format(src[r + 1], a, stem, src[(r + 1) % 3 + 1], a, stem, src[(r + 2) % 3 + 1], a, stem,
+                src[r + 1], j, stem, src[(r + 1) % 3 + 1], j, stem))
+    end
+    py(("import numpy as np\nfor i in range(%d):\n np.save(\"%s/judge/%%06d.npy\" %% i, np.array([(i %% 6) / 5.0], dtype=np.float32))\n np.save(\"%s/same/%%06d.npy\" %% i, np.array([((i * 7) %% 4) / 3.0], dtype=np.float32))"):format(n, a, j))
+  end
+end
+
+local bapps_root = work .. "/BAPPS"
+make_bapps(bapps_root, 10)
+
+S:add("directory listings are sorted and split into files and directories", function(t)
+  local d = work .. "/listing"
+  os.execute(("mkdir -p %s/sub && touch %s/b.png %s/a.png %s/B.txt"):format(d, d, d, d))
+  local f, dirs = files.list(d)
+  t:eq(table.concat(f, ","), "B.txt,a.png,b.png")
+  t:eq(table.concat(dirs, ","), "sub")
+  local none, err = files.list(d .. "/nope")
+  t:eq(none, nil)
+  t:ok(err:find("nope", 1, true) and err:find("cannot list", 1, true), err)
+end)
+
+S:add("MT19937 permutations and train_test_split subsets equal numpy's", function(t)
+  local got = py("import numpy as np; p = np.random.RandomState(42).permutation(40504); print(p[0], p[1], p[-100], p[-1]); q = np.random.RandomState(7).permutation(1000); print(\" \".join(map(str, q[:20])))")
+  local a, b, c, d = got:match("(%d+) (%d+) (%d+) (%d+)")
+  t:ok(a, "numpy is needed: " .. got)
+  local p = mt.permutation(40504, 42)
+  t:eq(p[1], tonumber(a)); t:eq(p[2], tonumber(b)); t:eq(p[40504 - 99], tonumber(c)); t:eq(p[40504], tonumber(d))
+  local q = mt.permutation(1000, 7)
+  local first = {}
+  for i = 1, 20 do first[i] = q[i] end
+  t:eq(table.concat(first, " "), got:match("\n(.-)\n"))
+  -- sklearn's train_test_split(train_size=100, random_state=42) keeps the last 100 entries of the permutation
+  local sub = mt.train_split(40504, 100, 42)
+  t:eq(#sub, 100); t:eq(sub[1], tonumber(c)); t:eq(sub[100], tonumber(d))
+  t:raises(function() mt.new(-1) end, "seed must be an integer")
+end)
+
+S:add("the background loader decodes images and .npy files on its threads", function(t)
+  local L = Loader.new(3)
+  local paths = {}
+  for i = 1, 30 do paths[i] = ({imgs .. "/ex_ref.png", imgs .. "/ex_p0.png", imgs .. "/ex_p1.png"})[(i - 1) % 3 + 1] end
+  local job = L:submit(paths, "image", 3)
+  local npy = L:submit({bapps_root .. "/2afc/val/cnn/judge/000004.npy"}, "npy")
+  local got = job:take_all()
+  t:eq(#got, 30)
+  for i = 1, 3 do
+    t:eq(got[i]:device(), "cpu")
+    t:close(got[i], image.load(paths[i], {device = "cpu"}), {atol = 0, rtol = 0})
+  end
+  t:close(got[30], got[3], {atol = 0, rtol = 0})
+  t:near(npy:take(1):reshape(-1):tolist()[1], 0.8, 1e-7)
+  t:ok(job:done())
+  t:raises(function() job:take(1) end, "already taken")
+  t:raises(function() job:take(31) end, "out of range")
+  -- a missing and a corrupt file: errors name the file; the good files of the job are still there
+  local bad = work .. "/corrupt.png"
+  local f = io.open(bad, "wb"); f:write("\137PNG\r\n\26\n garbage"); f:close()
+  local j2 = L:submit({paths[1], work .. "/missing.png", bad}, "image", 3)
+  t:raises(function() j2:wait() end, "missing.png")
+  t:shape(j2:take(1), {3, 64, 64})
+  t:raises(function() j2:take(3) end, "corrupt.png")
+  t:raises(function() L:submit(paths, "tiff") end, "kind must be")
+  L:close()
+  t:raises(function() Loader.new(0) end, "nthreads must be 1..256")
+end)
+
+S:add("BAPPS 2AFC: files paired by stem, judge from .npy, RGB patches", function(t)
+  local ds = bapps.twoafc("cnn", {root = bapps_root})
+  t:eq(ds:len(), 10)
+  local s = dataset.get(ds, 5)
+  t:eq(s.name, "000004")
+  t:shape(s.ref, {3, 64, 64})
+  t:close(s.ref, image.load(imgs .. "/ex_p0.png", {device = "cpu"}), {atol = 0, rtol = 0})   -- 4 % 3 = 1
+  t:close(s.p1, image.load(imgs .. "/ex_ref.png", {device = "cpu"}), {atol = 0, rtol = 0})
+  t:near(s.judge, 0.8, 1e-7)
+  local j = bapps.jnd("traditional", {root = bapps_root})
+  local js = dataset.get(j, 3)
+  t:near(js.same, ((2 * 7) % 4) / 3, 1e-7)
+  t:eq(js.ref, nil)
+end)
+
+S:add("batches: NCHW on the device, seeded shuffle as numpy, prefetch, last partial batch", function(t)
+  local ds = bapps.twoafc("traditional", {root = bapps_root, transform = bapps.imagenet_normalize})
+  local seen, sizes = {}, {}
+  for batch, k in dataset.batches(ds, {batch_size = 4, shuffle = true, seed = 3, prefetch = 2}) do
+    sizes[k] = batch.ref:size(1)
+    t:shape(batch.p0, {batch.ref:size(1), 3, 64, 64})
+    t:eq(batch.judge:size(1), batch.ref:size(1))
+    for i, idx in ipairs(batch.index) do seen[#seen + 1] = idx - 1; t:eq(batch.name[i], ("%06d"):format(idx - 1)) end
+    if k == 1 then
+      -- the normalisation transform ran: (x - mean) / std of the first sample's ref
+      local raw = dataset.get(bapps.twoafc("traditional", {root = bapps_root}), batch.index[1]).ref
+      local mean = dpl.tensor(bapps.IMAGENET_MEAN, {device = "cpu"}):view(3, 1, 1)
+      local std = dpl.tensor(bapps.IMAGENET_STD, {device = "cpu"}):view(3, 1, 1)
+      t:close(batch.ref:select(1, 1):cpu(), (raw - mean) / std, {atol = 1e-6, rtol = 1e-6})
+      t:near(batch.judge:cpu():tolist()[1], ((batch.index[1] - 1) % 6) / 5, 1e-6)
+    end
+  end
+  t:eq(table.concat(sizes, ","), "4,4,2")
+  local want = py("import numpy as np; print(\" \".join(map(str, np.random.RandomState(3).permutation(10))))"):gsub("%s+$", "")
+  t:eq(table.concat(seen, " "), want)
+  local n = 0
+  for _ in dataset.batches(ds, {batch_size = 4, drop_last = true}) do n = n + 1 end
+  t:eq(n, 2)
+end)
+
+S:add("BAPPS: a missing tree, an unpaired stem and a malformed .npy give clear errors", function(t)
+  local msg = t:raises(function() bapps.twoafc("deblur", {root = bapps_root}) end, "dplrun data/fetch.lua bapps")
+  t:ok(msg:find(bapps_root .. "/2afc/val/deblur", 1, true), msg)
+  local broken = work .. "/BAPPS_broken"
+  make_bapps(broken, 3)
+  os.remove(broken .. "/2afc/val/cnn/p1/000001.png")
+  t:raises(function() bapps.twoafc("cnn", {root = broken}) end, "p1 has no file for stem '000001'")
+  py(("import numpy as np; np.save(\"%s/jnd/val/cnn/same/000002.npy\", np.zeros(2))"):format(broken))
+  local j = bapps.jnd("cnn", {root = broken})
+  t:raises(function() dataset.get(j, 3) end, "holds 2 values, expected 1")
+  os.execute(("rm -rf %s/jnd/val/traditional/same"):format(broken))
+  t:raises(function() bapps.jnd("traditional", {root = broken}) end, "same/")
+end)
+
+return S
