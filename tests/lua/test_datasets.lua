@@ -157,4 +157,65 @@ S:add("BAPPS: a missing tree, an unpaired stem and a malformed .npy give clear e
   t:raises(function() bapps.jnd("traditional", {root = broken}) end, "same/")
 end)
 
+local folders = require "dpl.data.folders"
+local mrd = require "dpl.data.mrd"
+
+S:add("Set5 and Set14 (SelfExSR layout, real files): HR/LR pairs in name order, gray converted to RGB", function(t)
+  local s5 = folders.set5({root = shared .. "/data/Set5", scale = 4})
+  t:eq(s5:len(), 5)
+  local b = dataset.get(s5, 3)
+  t:eq(b.name, "img_003_SRF_4_HR")
+  t:close(b.hr, image.load(shared .. "/data/Set5/image_SRF_4/img_003_SRF_4_HR.png", {device = "cpu"}), {atol = 0, rtol = 0})
+  t:eq(b.lr:size(2) * 4, b.hr:size(2))
+  local s14 = folders.set14({root = shared .. "/data/Set14", scale = 4})
+  t:eq(s14:len(), 14)
+  t:eq(dataset.get(s14, 3).hr:size(1), 3, "bridge (mode L) as RGB")
+  t:raises(function() folders.set5({root = shared .. "/data/Set5"}) end, "dplrun data/fetch.lua set5")
+  t:raises(function() folders.bsd100({root = work .. "/nothing"}) end, "dplrun data/fetch.lua bsd100")
+end)
+
+S:add("MS-COCO subsets: sorted listing, last k of numpy's RandomState(42).permutation", function(t)
+  local root = work .. "/coco"
+  os.execute(("mkdir -p %s/val2014"):format(root))
+  py(("from PIL import Image\nimport numpy as np\nfor i in np.random.RandomState(0).permutation(150):\n Image.new(\"RGB\", (8 + i %% 5, 6), (i, 2 * i %% 256, 7)).save(\"%s/val2014/COCO_val2014_%%012d.jpg\" %% (i * 37))"):format(root))
+  local want = py(("import os, numpy as np\nnames = sorted(os.listdir(\"%s/val2014\"))\nidx = np.random.RandomState(42).permutation(len(names))[-100:]\nprint(\" \".join(names[i][:-4] for i in idx[:5]), names[idx[-1]][:-4])"):format(root)):gsub("%s+$", "")
+  local ds = folders.coco("val", {root = root})
+  t:eq(ds:len(), 100)
+  local got = {}
+  for i = 1, 5 do got[i] = ds.names[i]:sub(1, -5) end
+  got[6] = ds.names[100]:sub(1, -5)
+  t:eq(table.concat(got, " "), want)
+  local x = dataset.get(ds, 1)
+  t:eq(x.image:size(1), 3)
+  t:raises(function() folders.coco("train", {root = root}) end, "dplrun data/fetch.lua coco")
+  t:raises(function() folders.coco("val", {root = root, size = 1000}) end, "fewer than the 1000")
+end)
+
+S:add("Massachusetts Roads: the PNG mirror (real files) and the original TIFF tree", function(t)
+  local ds = mrd.dataset("train", {root = shared .. "/data/MassachusettsRoads"})
+  t:eq(ds:len(), 4)
+  t:eq(ds.stems[1], "10078735_15")
+  local s = dataset.get(ds, 1)
+  t:shape(s.image, {3, 1500, 1500})
+  t:shape(s.mask, {1, 1500, 1500})
+  local m = s.mask
+  t:near((m * (m - 1)):abs():sum():item(), 0, 0, "mask values are 0 or 1")
+  t:ok(m:sum():item() > 1000, "some road pixels")
+  -- the original layout: {train,valid,test}/{sat,map} with .tiff / .tif, written by Pillow from the real files
+  local root = work .. "/mass_roads"
+  os.execute(("mkdir -p %s/valid/sat %s/valid/map"):format(root, root))
+  py(("from PIL import Image\nsrc = \"%s/data/MassachusettsRoads\"\nfor s in [\"10078735_15\", \"18478975_15\"]:\n Image.open(src + \"/images/\" + s + \".png\").crop((0, 0, 100, 80)).save(\"%s/valid/sat/\" + s + \".tiff\")\n Image.open(src + \"/masks/\" + s + \".png\").crop((0, 0, 100, 80)).save(\"%s/valid/map/\" + s + \".tif\")"):format(shared, root, root))
+  local v = mrd.dataset("valid", {root = root})
+  t:eq(v:len(), 2)
+  local b
+  for batch in dataset.batches(v, {batch_size = 2, device = "cpu"}) do b = batch end
+  t:shape(b.image, {2, 3, 80, 100})
+  t:shape(b.mask, {2, 1, 80, 100})
+  t:close(b.image:select(1, 1), s.image:narrow(2, 1, 80):narrow(3, 1, 100), {atol = 0, rtol = 0})
+  t:close(b.mask:select(1, 1), m:narrow(2, 1, 80):narrow(3, 1, 100), {atol = 0, rtol = 0})
+  t:raises(function() mrd.dataset("test", {root = root}) end, "dplrun data/fetch.lua mrd")
+  os.remove(root .. "/valid/map/18478975_15.tif")
+  t:raises(function() mrd.dataset("valid", {root = root}) end, "no mask for image '18478975_15'")
+end)
+
 return S
