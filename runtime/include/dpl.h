@@ -297,6 +297,22 @@ void dpl_load_job_free(dpl_load_job *j);
  * '/'. Returns the bytes the listing needs (written to buf only when cap is large enough), or -1 on error. */
 int64_t dpl_dir_list(const char *path, char *buf, int64_t cap);
 
+/* ---- in-memory 8-bit image sets (runtime/src/io/imageset.c) ----------------------------------------------------- */
+/* SVHN format-2 .mat files (MATLAB 5 with zlib-compressed elements: X is H x W x 3 x N uint8, y is N x 1 with 1..10,
+ * 10 meaning the digit 0) and STL-10 binaries (N records of 3 x 96 x 96 bytes, planes stored column by column; labels
+ * one byte each, 1..10). Images are kept as bytes; batches come out as N x 3 x H x W floats v / 255, as ToTensor.
+ * Labels are class indices 0..9 (SVHN 10 -> 0, STL-10 k -> k - 1, as torchvision). */
+typedef struct dpl_image_set dpl_image_set;
+dpl_image_set *dpl_svhn_open(const char *mat_path);
+/* labels_path NULL: unlabeled (the "unlabeled" split). */
+dpl_image_set *dpl_stl10_open(const char *images_path, const char *labels_path);
+int64_t dpl_image_set_count(const dpl_image_set *s);
+int dpl_image_set_shape(const dpl_image_set *s, int64_t *chw);
+/* The label of image index (0-based), or -1 when unlabeled or out of range. */
+int dpl_image_set_label(const dpl_image_set *s, int64_t index);
+dpl_tensor *dpl_image_set_batch(dpl_image_set *s, dpl_device *dev, int n, const int64_t *indices);
+void dpl_image_set_free(dpl_image_set *s);
+
 /* ---- images (runtime/src/io/image.c) ----------------------------------------------------------------------------- */
 /* Reads a PNG (1-16 bit; gray, gray+alpha, palette, RGB, RGBA; interlaced), JPEG (baseline or progressive, gray or
  * colour; decoded by libjpeg-turbo as Pillow does) or TIFF (anything libtiff reads, at 8 bits) into a new

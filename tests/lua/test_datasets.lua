@@ -218,4 +218,72 @@ S:add("Massachusetts Roads: the PNG mirror (real files) and the original TIFF tr
   t:raises(function() mrd.dataset("valid", {root = root}) end, "no mask for image '18478975_15'")
 end)
 
+local sets = require "dpl.data.imagesets"
+
+S:add("SVHN .mat (scipy savemat, compressed or not) and STL-10 binaries match torchvision's reading", function(t)
+  local dir = work .. "/sets"
+  local root = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
+  local ok = os.execute(("/usr/bin/python3 '%s/tests/ref/imagesets_ref.py' '%s'"):format(root, dir))
+  t:ok(ok == 0 or ok == true, "python3-scipy writes the fixtures")
+  local want = dpl.load_npy(dir .. "/svhn_images.npy", {device = "cpu"})
+  local labels = dpl.load_npy(dir .. "/svhn_labels.npy", {device = "cpu"})
+  for _, name in ipairs {"svhn_c.mat", "svhn_u.mat"} do
+    local ds = sets.svhn("train", {path = dir .. "/" .. name})
+    t:eq(ds:len(), 37, name)
+    local b = ds:get_batch({1, 2, 3, 37}, "cpu")
+    t:shape(b.image, {4, 3, 32, 32})
+    t:close(b.image:select(1, 4), want:select(1, 37), {atol = 0, rtol = 0}, name)
+    t:close(b.image:select(1, 1), want:select(1, 1), {atol = 0, rtol = 0}, name)
+    t:eq(b.label:tolist()[1], 0, "label 10 is the digit 0")
+    local all = {}
+    for i = 1, 37 do all[i] = ds:get(i).label end
+    t:close(all, labels, {atol = 0, rtol = 0}, name)
+  end
+  -- batches through the common iterator, shuffled, on the default device, with a batch transform
+  local ds = sets.svhn("test", {path = dir .. "/svhn_c.mat", batch_transform = function(b) b.seen = true return b end})
+  local count = 0
+  for b in dataset.batches(ds, {batch_size = 16, shuffle = true, seed = 1}) do
+    count = count + b.image:size(1)
+    t:ok(b.seen)
+    t:close(b.image:select(1, 1):cpu(), want:select(1, b.index[1]), {atol = 0, rtol = 0})
+  end
+  t:eq(count, 37)
+  -- STL-10: column-major planes
+  t:raises(function() sets.stl10("train", {dir = work}) end, "dplrun data/fetch.lua stl10")
+  os.execute(("cp %s/stl_X.bin %s/train_X.bin && cp %s/stl_y.bin %s/train_y.bin && cp %s/stl_X.bin %s/unlabeled_X.bin"):format(dir, dir, dir, dir, dir, dir))
+  local stl = sets.stl10("train", {dir = dir})
+  t:eq(stl:len(), 5)
+  local sb = stl:get_batch({1, 2, 3, 4, 5}, "cpu")
+  t:close(sb.image, dpl.load_npy(dir .. "/stl_images.npy", {device = "cpu"}), {atol = 0, rtol = 0})
+  t:close(sb.label, dpl.load_npy(dir .. "/stl_labels.npy", {device = "cpu"}), {atol = 0, rtol = 0})
+  local un = sets.stl10("unlabeled", {dir = dir})
+  t:eq(un:get_batch({2}, "cpu").label, nil)
+  t:raises(function() stl:get_batch({6}) end, "out of range")
+end)
+
+S:add("SVHN / STL-10: missing, truncated and malformed files give errors naming them", function(t)
+  local dir = work .. "/sets"
+  t:raises(function() sets.svhn("extra", {root = work .. "/none"}) end, "dplrun data/fetch.lua svhn")
+  t:raises(function() sets.svhn("val") end, "split must be train, test or extra")
+  t:raises(function() sets.svhn("train", {path = dir .. "/svhn_noy.mat"}) end, "found X only")
+  t:raises(function() sets.svhn("train", {path = dir .. "/svhn_badx.mat"}) end, "X must be a numeric H x W x 3 x N")
+  local src = io.open(dir .. "/svhn_c.mat", "rb")
+  local bytes = src:read("*a")
+  src:close()
+  local cut = dir .. "/svhn_cut.mat"
+  local f = io.open(cut, "wb"); f:write(bytes:sub(1, #bytes - 3000)); f:close()
+  t:raises(function() sets.svhn("train", {path = cut}) end, "svhn_cut.mat")
+  local bad = dir .. "/svhn_bad.mat"
+  f = io.open(bad, "wb"); f:write(bytes:sub(1, 200) .. ("\0"):rep(64) .. bytes:sub(265)); f:close()
+  t:raises(function() sets.svhn("train", {path = bad}) end, "svhn_bad.mat")
+  local h5 = dir .. "/svhn_h5.mat"
+  f = io.open(h5, "wb"); f:write("MATLAB 7.3 MAT-file" .. ("\0"):rep(200)); f:close()
+  t:raises(function() sets.svhn("train", {path = h5}) end, "HDF5")
+  f = io.open(dir .. "/short_X.bin", "wb"); f:write(("\1"):rep(1000)); f:close()
+  os.execute(("cp %s/short_X.bin %s/test_X.bin && cp %s/stl_y.bin %s/test_y.bin"):format(dir, dir, dir, dir))
+  t:raises(function() sets.stl10("test", {dir = dir}) end, "not a whole number of STL-10 images")
+  os.execute(("cp %s/stl_X.bin %s/test_X.bin && head -c 3 %s/stl_y.bin > %s/test_y.bin"):format(dir, dir, dir, dir))
+  t:raises(function() sets.stl10("test", {dir = dir}) end, "3 labels for the 5 images")
+end)
+
 return S
