@@ -104,7 +104,17 @@ int main(void) {
   }
   int64_t bytes1 = dpl_device_stat(cpu, "bytes");
   CHECK(bytes1 == bytes0, "CPU bytes back to %lld, got %lld", (long long)bytes0, (long long)bytes1);
+  /* shutdown with files still queued: they fail (nobody waits forever) and the threads are stopped before the CPU
+     device goes. Nothing created before the shutdown may be freed after it, so the job and loader are left. */
+  dpl_loader *late = dpl_loader_new(1);
+  const char *many[200];
+  for (int k = 0; k < 200; k++) many[k] = img[k % 3];
+  dpl_load_job *pending = dpl_loader_submit(late, 200, many, DPL_LOAD_IMAGE, 3);
   dpl_shutdown();
+  int rc = dpl_load_job_wait(pending);
+  CHECK(rc == DPL_OK || strstr(dpl_last_error(), "shut down"), "after shutdown: %s", dpl_last_error());
+  CHECK(!dpl_loader_submit(late, 1, many, DPL_LOAD_IMAGE, 3) && strstr(dpl_last_error(), "closed"),
+        "submit after shutdown: %s", dpl_last_error());
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -286,4 +286,22 @@ S:add("SVHN / STL-10: missing, truncated and malformed files give errors naming 
   t:raises(function() sets.stl10("test", {dir = dir}) end, "3 labels for the 5 images")
 end)
 
+S:add("os.exit while batches are still being decoded exits cleanly", function(t)
+  local script = work .. "/exit_mid.lua"
+  local f = io.open(script, "w")
+  f:write(([[
+local dataset = require "dpl.data.dataset"
+local paths = {}
+for i = 1, 40 do paths[i] = %q end
+local ds = {len = function() return #paths end, files = function(_, i) return {{paths[i], kind = "image", channels = 3}} end,
+  make = function(_, _, d) return {image = d[1]} end}
+for b in dataset.batches(ds, {batch_size = 4, prefetch = 3, device = "cpu"}) do print("got " .. b.image:size(1)); os.exit(3) end
+]]):format(shared .. "/data/MassachusettsRoads/images/10078735_15.png"))
+  f:close()
+  local i = -1
+  while arg[i - 1] do i = i - 1 end
+  local out = sh(("%s --quiet '%s' 2>&1; echo rc=$?"):format(arg[i], script))
+  t:ok(out:find("got 4") and out:find("rc=3"), out)
+end)
+
 return S

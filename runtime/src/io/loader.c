@@ -37,13 +37,23 @@ struct dpl_loader {
   int refs;                       /* the user's reference plus one per live job */
   dpl_device *cpu;
   dpl_load_job *head, *tail;      /* jobs with items not yet claimed, in submission order */
+  struct dpl_loader *next_live;   /* the registry of live loaders, which dpl_shutdown stops */
 };
+
+/* Live loaders, so that dpl_shutdown can stop their threads before it destroys the CPU device they write to (a
+ * script may call os.exit while a batch is being decoded). */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static dpl_loader *registry;
 
 static void loader_unref_locked(dpl_loader *l, int *destroy) {
   if (--l->refs == 0) *destroy = 1;
 }
 
 static void loader_destroy(dpl_loader *l) {
+  pthread_mutex_lock(&registry_lock);
+  for (dpl_loader **p = &registry; *p; p = &(*p)->next_live)
+    if (*p == l) { *p = l->next_live; break; }
+  pthread_mutex_unlock(&registry_lock);
   pthread_mutex_destroy(&l->lock);
   pthread_cond_destroy(&l->work);
   free(l->threads);
@@ -112,7 +122,35 @@ dpl_loader *dpl_loader_new(int nthreads) {
     }
     l->nthreads = i + 1;
   }
+  pthread_mutex_lock(&registry_lock);
+  l->next_live = registry;
+  registry = l;
+  pthread_mutex_unlock(&registry_lock);
   return l;
+}
+
+void dpl_loader_stop_all(void) {
+  pthread_mutex_lock(&registry_lock);
+  for (dpl_loader *l = registry; l; l = l->next_live) {
+    pthread_mutex_lock(&l->lock);
+    l->stopping = 1;
+    /* files not yet started fail instead of being decoded; waiting callers wake up with that error */
+    for (dpl_load_job *j = l->head; j; j = j->queue_next) {
+      for (int i = j->next; i < j->n; i++) {
+        j->items[i].status = DPL_ERR_DEVICE;
+        j->items[i].error = strdup("dpl_load_job: cancelled, the runtime was shut down");
+        j->done++;
+      }
+      j->next = j->n;
+      if (j->done == j->n) pthread_cond_broadcast(&j->finished);
+    }
+    l->head = l->tail = NULL;
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->lock);
+    for (int i = 0; i < l->nthreads; i++) pthread_join(l->threads[i], NULL);   /* in-flight files finish */
+    l->nthreads = 0;
+  }
+  pthread_mutex_unlock(&registry_lock);
 }
 
 int dpl_loader_threads(const dpl_loader *l) { return l ? l->nthreads : 0; }
