@@ -70,6 +70,16 @@ S:add("delineation completeness, correctness and quality per image, averaged", f
   t:near(m2.quality, E.del_quality, 1e-12)
 end)
 
+S:add("delineation: the published script's accumulation over iterations", function(t)
+  need(t)
+  local g = load("del_gt")
+  local pub = delin.published_scores({load("del_pred"), load("del_pred2"), load("del_pred3")}, g)
+  t:near(pub.completeness, E.del_pub_completeness, 1e-12)
+  t:near(pub.correctness, E.del_pub_correctness, 1e-12)
+  t:near(pub.quality, E.del_pub_quality, 1e-12)
+  t:ok(pub.completeness > 1, "the published numbers can exceed 1")
+end)
+
 S:add("delineation: thresholds, empty ground truth and shape errors", function(t)
   -- exactly 0.3 is not a road pixel; 0.31 is; a GT of exactly 0.5 is background
   local s = delin.scores({0.3, 0.31, 0.9, 0.0}, {1, 1, 0.5, 1})

@@ -104,6 +104,23 @@ for p, g in zip(P, G):
     qual.append(tp / (tp + fp + fn))
     if len(comp) == 1:
         expected["del_tp0"], expected["del_fp0"], expected["del_fn0"] = int(tp), int(fp), int(fn)
+# the published test.py: for k in 1..K, for i in 1..k: add metric(iteration i); then divide by the image count
+iters = [P, np.clip(P + 0.1, 0, 1).astype(np.float32), np.clip(P - 0.2, 0, 1).astype(np.float32)]
+save("del_pred2", iters[1])
+save("del_pred3", iters[2])
+tot = np.zeros(3)
+for img in range(len(P)):
+    g = G[img] > 0.5
+    per_iter = []
+    for it in iters:
+        pb = it[img] > np.float32(0.3)
+        tp = np.sum(pb & g); fn = np.sum(~pb & g); fp = np.sum(pb & ~g)
+        per_iter.append(np.array([tp / (tp + fn), tp / (tp + fp), tp / (tp + fp + fn)]))
+    for k in range(len(iters)):
+        for i in range(k + 1):
+            tot += per_iter[i]
+tot /= len(P)
+expected["del_pub_completeness"], expected["del_pub_correctness"], expected["del_pub_quality"] = tot
 expected["del_completeness"] = np.mean(comp)
 expected["del_correctness"] = np.mean(corr)
 expected["del_quality"] = np.mean(qual)

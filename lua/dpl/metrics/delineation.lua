@@ -78,4 +78,26 @@ function M.mean_scores(preds, gts, opts)
   return out
 end
 
+-- The numbers the published test script prints (spec §3.4 [quirk]): at iteration k it adds the metrics of iterations
+-- 1..k again, and divides the totals by the number of images only, so with K iterations iteration i is counted
+-- K - i + 1 times and the result can exceed 1. preds_by_iteration[k] holds the K-th iteration's maps (a list or an
+-- N x 1 x H x W batch, as for mean_scores). Use mean_scores on the last iteration for the intended metric.
+function M.published_scores(preds_by_iteration, gts, opts)
+  local K = #preds_by_iteration
+  if K == 0 then error("delineation.published_scores: no iterations", 2) end
+  local total = {completeness = 0, correctness = 0, quality = 0}
+  local n
+  for i = 1, K do
+    local m = M.mean_scores(preds_by_iteration[i], gts, opts)
+    n = #m.images
+    for k in pairs(total) do
+      local sum = 0
+      for _, s in ipairs(m.images) do sum = sum + s[k] end
+      total[k] = total[k] + (K - i + 1) * sum
+    end
+  end
+  for k in pairs(total) do total[k] = total[k] / n end
+  return total
+end
+
 return M
