@@ -88,6 +88,7 @@ int64_t dpl_device_stat(dpl_device *dev, const char *name) {
 }
 
 void dpl_shutdown(void) {
+  dpl_loader_stop_all();   /* loader threads create CPU tensors: stop them before the devices go */
   for (int i = 0; i < MAX_VULKAN_DEVICES; i++)
     if (vulkan_devices[i]) {
       vulkan_devices[i]->backend->destroy(vulkan_devices[i]);

@@ -17,6 +17,10 @@ void dpl_error_prefix(const char *fn);
 /* "[2, 3, 4]" into buf (for error messages). */
 const char *dpl_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 
+/* ---- background loader (io/loader.c) --------------------------------------------------------------------------- */
+/* Stops every loader's threads (queued files fail, files being decoded finish); dpl_shutdown calls it first. */
+void dpl_loader_stop_all(void);
+
 /* ---- storage and tensors --------------------------------------------------------------------------------------- */
 struct dpl_vk_allocation;
 
