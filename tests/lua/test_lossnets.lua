@@ -11,6 +11,13 @@
 --    suite short on small machines, so every combination is still covered (without Vulkan the CPU reads both).
 --  * A file that lacks tensors the network needs is refused with the file and the missing names; random:SEED
 --    networks are labelled untrained; normalize = "imagenet" standardises the input with ImageNet's statistics.
+--  * Real weights: the ImageNet SqueezeNet 1.1 of $DPL_SHARED/data/SqueezeNet1.1 (a directory of Gluon-named .npy
+--    files) loads through the public path (weights = the directory, name_map = "gluon_squeezenet1_1", or the same map
+--    as a text file); the full model reproduces the model zoo's three shipped outputs, and on Set14 monarch, pepper
+--    and zebra - preprocessed as torchvision's classification transform (shorter side to 256, PIL bilinear; centre
+--    crop 224; done by tests/ref/squeezenet_real_ref.py with Pillow, which also computes torchvision's references)
+--    and normalised by the loss network's normalize = "imagenet" - the L features and the logits match torchvision
+--    and the top-1 classes are ImageNet 323 (monarch), 945 (bell pepper) and 340 (zebra). On CPU and Vulkan.
 local dpl = require "dpl"
 local test = require "dpl.test"
 local lossnet = require "dpl.lossnet"
@@ -162,6 +169,92 @@ S:add("normalize = imagenet standardises the input with ImageNet's mean and std"
   local got = dpl.no_grad(function() return norm:forward(x) end)
   check_close(t, got, want, "imagenet normalisation")
   t:raises(function() lossnet.new("squeezenet1_1", "M", {weights = file, normalize = "bgr"}) end, "normalize")
+end)
+
+-- ---- ImageNet SqueezeNet 1.1 from a directory of .npy files -------------------------------------------------------
+local shared = os.getenv("DPL_SHARED") or (root .. "/../shared")
+local SQZ = shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw"
+local SQZ_W = SQZ .. "/weights"
+local IMAGES = {{"img_011", "monarch", 323}, {"img_012", "pepper", 945}, {"img_014", "zebra", 340}}
+local sqref = tmp .. "_squeezenet"
+local sq_made
+local function squeezenet_refs(t)
+  if not exists(SQZ_W .. "/squeezenet0_conv0_weight.npy") then t:skip("no " .. SQZ .. " (set DPL_SHARED)") end
+  if sq_made == nil then
+    local r = os.execute(("/usr/bin/python3 %s/tests/ref/squeezenet_real_ref.py %s/data %s >%s.log 2>&1"):format(root,
+      shared, sqref, sqref))
+    sq_made = r == 0 or r == true
+  end
+  t:ok(sq_made, "tests/ref/squeezenet_real_ref.py failed: " .. read(sqref .. ".log"):sub(-600))
+end
+local teardown = suite.teardown
+suite.teardown = function()
+  teardown()
+  os.execute(("rm -rf '%s' '%s.log'"):format(sqref, sqref))
+end
+
+local function real_squeezenet(t, device)
+  squeezenet_refs(t)
+  local W = require "dpl.weights"
+  -- the full model (classifier included) through the same directory loader
+  local model = lossnet.build("squeezenet1_1", nil, {device = device})
+  local _, names = model:state_dict()
+  model:load_state_dict(W.load_npy_dir(SQZ_W, names, {name_map = "gluon_squeezenet1_1", device = device}))
+  model:evaluate()
+  for k = 0, 2 do
+    local dir = ("%s/test_data_set_%d/"):format(SQZ, k)
+    local y = dpl.no_grad(function() return model:forward(dpl.load_npy(dir .. "input_0.npy", {device = device})) end)
+    check_close(t, y, dpl.load_npy(dir .. "output_0.npy"), ("model zoo test_data_set_%d on %s"):format(k, device))
+  end
+  local net = lossnet.new("squeezenet1_1", "L", {weights = SQZ_W, name_map = "gluon_squeezenet1_1",
+                                                 normalize = "imagenet", device = device})
+  t:eq(net.untrained, false, "ImageNet weights are not untrained")
+  local mean = dpl.tensor({0.485, 0.456, 0.406}, {device = device}):reshape(1, 3, 1, 1)
+  local std = dpl.tensor({0.229, 0.224, 0.225}, {device = device}):reshape(1, 3, 1, 1)
+  for _, im in ipairs(IMAGES) do
+    local x = dpl.load_npy(("%s/%s_input.npy"):format(sqref, im[1]), {device = device})
+    t:shape(x, {1, 3, 224, 224}, im[2] .. " input")
+    local f = dpl.no_grad(function() return net:forward(x) end)
+    check_close(t, f, dpl.load_npy(("%s/%s_features.npy"):format(sqref, im[1])),
+      ("%s L features on %s"):format(im[2], device))
+    local y = dpl.no_grad(function() return model:forward((x - mean) / std) end)
+    check_close(t, y, dpl.load_npy(("%s/%s_logits.npy"):format(sqref, im[1])), ("%s logits on %s"):format(im[2], device))
+    local top1 = y:to("cpu"):argmax():item()
+    t:eq(tonumber(read(("%s/%s_class.txt"):format(sqref, im[1]))), im[3], im[2] .. ": torchvision's top-1 class")
+    t:eq(top1, im[3], ("%s: top-1 ImageNet class on %s"):format(im[2], device))
+  end
+end
+
+S:add("squeezenet1_1: ImageNet .npy directory with a name map; Set14 monarch, pepper, zebra on cpu", function(t)
+  real_squeezenet(t, "cpu")
+end)
+S:add("squeezenet1_1: ImageNet .npy directory with a name map; Set14 monarch, pepper, zebra on vulkan", function(t)
+  if not vulkan then t:skip("no Vulkan device") end
+  real_squeezenet(t, "vulkan")
+end)
+
+S:add("name maps: text files, unknown maps and directories without a map are clear errors", function(t)
+  if not exists(SQZ_W .. "/squeezenet0_conv0_weight.npy") then t:skip("no " .. SQZ .. " (set DPL_SHARED)") end
+  local W = require "dpl.weights"
+  local mapfile = tmp .. "_map.txt"
+  local f = assert(io.open(mapfile, "w"))
+  f:write("# Gluon stem -> torchvision key\n\n")
+  for stem, key in pairs(W.name_maps.gluon_squeezenet1_1()) do f:write(stem, " ", key, "\n") end
+  f:close()
+  local x = dpl.rand({1, 3, 48, 48}, {seed = 5})
+  local a = lossnet.new("squeezenet1_1", "S", {weights = SQZ_W, name_map = mapfile})
+  local b = lossnet.new("squeezenet1_1", "S", {weights = SQZ_W, name_map = "gluon_squeezenet1_1"})
+  t:eq((a:forward(x) - b:forward(x)):abs():max():item(), 0, "text-file map = built-in map")
+  f = assert(io.open(mapfile, "w"))
+  f:write("squeezenet0_conv0_weight\n")
+  f:close()
+  t:raises(function() lossnet.new("squeezenet1_1", "E", {weights = SQZ_W, name_map = mapfile}) end, "line 1")
+  os.remove(mapfile)
+  t:raises(function() lossnet.new("squeezenet1_1", "E", {weights = SQZ_W, name_map = "nope"}) end,
+    "gluon_squeezenet1_1")
+  local msg = t:raises(function() lossnet.new("squeezenet1_1", "E", {weights = SQZ_W}) end, SQZ_W)
+  t:ok(msg:find("features.0.weight", 1, true) ~= nil, "names the missing key: " .. msg)
+  t:raises(function() lossnet.new("squeezenet1_1", "E", {weights = "random:1", name_map = "gluon_squeezenet1_1"}) end)
 end)
 
 return suite
