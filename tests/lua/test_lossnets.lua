@@ -157,6 +157,27 @@ S:add("random:SEED networks are labelled untrained and are reproducible", functi
   t:ok((ya - yc):abs():max():item() > 0, "another seed, other weights")
 end)
 
+S:add("experiments/features.lua labels random:SEED runs untrained and writes that network's features", function(t)
+  local i = -1
+  while arg[i - 1] do i = i - 1 end
+  local dplrun = arg[i]
+  local x = dpl.rand({1, 3, 40, 40}, {seed = 6})
+  local inp, outp = tmp .. "_in.npy", tmp .. "_out.npy"
+  x:save_npy(inp)
+  local p = io.popen(("DPL_NO_VULKAN=1 %s --quiet %s/experiments/features.lua --arch resnet18 --layer S " ..
+    "--weights random:11 --input '%s' --out '%s' 2>&1; echo rc=$?"):format(dplrun, root, inp, outp))
+  local log = p:read("*a")
+  p:close()
+  t:ok(log:find("rc=0", 1, true), log)
+  t:ok(log:find("UNTRAINED weights (random:11)", 1, true), "features.lua output labels the run untrained: " .. log)
+  local want = dpl.no_grad(function()
+    return lossnet.new("resnet18", "S", {weights = "random:11", device = "cpu"}):forward(x)
+  end)
+  check_close(t, dpl.load_npy(outp), want, "features.lua random:11 output")
+  os.remove(inp)
+  os.remove(outp)
+end)
+
 S:add("normalize = imagenet standardises the input with ImageNet's mean and std", function(t)
   local dir = wait_for(t, "squeezenet1_1")
   local file = dir .. "zip.pth"
