@@ -5,6 +5,7 @@ local nn = {
   Sequential = require "dpl.nn.Sequential",
   Linear = require "dpl.nn.Linear",
   Conv2d = require "dpl.nn.Conv2d",
+  ConvTranspose2d = require "dpl.nn.ConvTranspose2d",
   Dropout = require "dpl.nn.Dropout",
   BatchNorm2d = require "dpl.nn.BatchNorm2d",
   functional = require "dpl.nn.functional",
