@@ -1,0 +1,155 @@
+-- Activations, softmax, normalisation and losses (lua/dpl/nn/functional.lua, lua/dpl/nn/activations.lua,
+-- lua/dpl/nn/losses.lua), forward and input gradient through dpl.autograd:
+--  * against PyTorch: references made at test time by tests/ref/nn_ops_ref.py with Debian's python3-torch, on odd
+--    shapes (2 x 13 x 9 x 7): relu and leaky_relu (inputs with exact zeros, where PyTorch's gradient is 0 and the
+--    slope), silu, sigmoid, tanh, softmax and log_softmax (large logits), F.normalize (an all-zero pixel and one below
+--    eps, where the gradient is x's 1/eps, not NaN), mse, binary cross-entropy (logs clamped at -100 for
+--    probabilities 0 and 1), bce with logits (logits up to +-80) and cross-entropy; tolerance 1e-5 absolute + 2e-5
+--    relative (float32 exp/log and sums in another order);
+--  * on Vulkan against the same references and against the CPU;
+--  * the nn modules (nn.LeakyReLU, nn.SiLU, nn.BCELoss, ...) against the same references;
+--  * argument errors.
+local dpl = require "dpl"
+local nn = require "dpl.nn"
+local F = nn.functional
+local test = require "dpl.test"
+local suite = test.suite("nn ops")
+
+local vulkan = dpl.vulkan_available()
+
+local S = {}
+function S:add(name, fn)
+  suite:add(name, function(t)
+    local ok, err = pcall(fn, t)
+    if vulkan then dpl.synchronize("vulkan") end
+    if not ok then error(err, 0) end
+  end)
+end
+
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local root = here .. "/.."
+local refdir = os.tmpname() .. "_nn_ops"
+local have_torch = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
+have_torch = have_torch == 0 or have_torch == true
+local made = have_torch and os.execute(("/usr/bin/python3 %s/tests/ref/nn_ops_ref.py %s"):format(root, refdir))
+local cases = {}
+do
+  local chunk = loadfile(refdir .. "/cases.lua")
+  if chunk then cases = chunk() end
+end
+local function ref(c, name, device) return dpl.load_npy(refdir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
+
+-- the dpl function of case c: functional (use_module false) or through the nn module
+local function op_fn(c, use_module)
+  if c.op == "leaky_relu" then
+    return use_module and nn.LeakyReLU(c.slope) or function(x) return F.leaky_relu(x, c.slope) end
+  elseif c.op == "softmax" or c.op == "log_softmax" then
+    return function(x) return F[c.op](x, c.dim) end
+  elseif c.op == "normalize" then
+    return function(x) return F.normalize(x, {dim = c.dim, eps = c.eps}) end
+  elseif c.target then
+    if use_module then
+      local names = {mse_loss = "MSELoss", binary_cross_entropy = "BCELoss",
+                     binary_cross_entropy_with_logits = "BCEWithLogitsLoss", cross_entropy = "CrossEntropyLoss"}
+      return nn[names[c.op]](c.reduction)
+    end
+    return function(x, t) return F[c.op](x, t, c.reduction) end
+  end
+  if use_module then
+    return ({relu = nn.ReLU, silu = nn.SiLU, sigmoid = nn.Sigmoid, tanh = nn.Tanh})[c.op]()
+  end
+  return F[c.op]
+end
+
+local function run_case(c, device, use_module)
+  local x = ref(c, "x", device):requires_grad_()
+  local fn = op_fn(c, use_module)
+  local y
+  if c.target then y = fn(x, ref(c, "t", device)) else y = fn(x) end
+  if c.grad then
+    if c.scalar then y:backward() else y:backward(ref(c, "g", device)) end
+  end
+  return y, x.grad
+end
+
+local TOL = {atol = 1e-5, rtol = 2e-5}
+
+local function check(t, c, y, gx, label)
+  if c.scalar then
+    t:eq(y:numel(), 1, label .. ": a one-element loss")
+    t:near(y:item(), ref(c, "y"):item(), 1e-5 + 2e-5 * math.abs(ref(c, "y"):item()), label .. " output")
+  else
+    t:close(y:cpu(), ref(c, "y"), TOL, label .. " output")
+  end
+  if c.grad then
+    t:ok(gx ~= nil, label .. ": no input gradient")
+    t:close(gx:cpu(), ref(c, "gx"), TOL, label .. " grad input")
+  end
+end
+
+S:add("reference generation with python3-torch", function(t)
+  if not have_torch then t:skip("/usr/bin/python3 cannot import torch (install python3-torch)") end
+  t:ok(made == 0 or made == true, "tests/ref/nn_ops_ref.py failed")
+  t:ok(#cases >= 21, "expected the reference cases, got " .. #cases)
+end)
+
+S:add("cpu matches PyTorch: output and input gradient", function(t)
+  if not have_torch then t:skip("/usr/bin/python3 cannot import torch") end
+  for _, c in ipairs(cases) do
+    local y, gx = run_case(c, "cpu")
+    check(t, c, y, gx, c.id)
+  end
+end)
+
+S:add("nn modules match PyTorch", function(t)
+  if not have_torch then t:skip("/usr/bin/python3 cannot import torch") end
+  local n = 0
+  for _, c in ipairs(cases) do
+    if c.op ~= "softmax" and c.op ~= "log_softmax" and c.op ~= "normalize" then
+      local y, gx = run_case(c, "cpu", true)
+      check(t, c, y, gx, c.id .. " (module)")
+      n = n + 1
+    end
+  end
+  t:ok(n >= 15, "modules tested: " .. n)
+end)
+
+S:add("vulkan matches PyTorch and the CPU", function(t)
+  if not vulkan then t:skip("no Vulkan device") end
+  if not have_torch then t:skip("/usr/bin/python3 cannot import torch") end
+  for _, c in ipairs(cases) do
+    local y, gx = run_case(c, "vulkan")
+    t:eq(y:device():sub(1, 6), "vulkan", c.id)
+    check(t, c, y, gx, c.id .. " vulkan")
+    local yc, gc = run_case(c, "cpu")
+    t:close(y:cpu(), yc, TOL, c.id .. " vulkan vs cpu output")
+    if c.grad then t:close(gx:cpu(), gc, TOL, c.id .. " vulkan vs cpu grad input") end
+  end
+end)
+
+S:add("hand-computed values", function(t)
+  local x = dpl.tensor({-2, -0.5, 0, 3}):requires_grad_()
+  local y = F.leaky_relu(x, 0.1)
+  t:close(y, {-0.2, -0.05, 0, 3}, {atol = 1e-7})
+  y:sum():backward()
+  t:close(x.grad, {0.1, 0.1, 0.1, 1}, {atol = 1e-7, rtol = 0}, "the slope at 0, as PyTorch")
+  t:close(F.silu(dpl.tensor({0, 1})), {0, 1 / (1 + math.exp(-1))}, {atol = 1e-7})
+  -- unit vectors along the channels; a zero vector stays zero
+  local v = dpl.tensor({{{{3}}, {{4}}}, {{{0}}, {{0}}}})    -- 2 x 2 x 1 x 1
+  t:close(F.normalize(v), {0.6, 0.8, 0, 0}, {atol = 1e-7})
+  local s = F.softmax(dpl.tensor({{1000, 1000}, {0, math.log(3)}}), 2)
+  t:close(s, {0.5, 0.5, 0.25, 0.75}, {atol = 1e-7}, "softmax is stable for large logits")
+end)
+
+S:add("argument errors", function(t)
+  t:raises(function() F.normalize(dpl.ones(2, 3), {p = 1}) end, "normalize: only p = 2 is supported")
+  t:raises(function() F.normalize(dpl.ones(2, 3), {dim = 3}) end, "normalize: dim 3 out of range for a 2-d tensor")
+  t:raises(function() F.normalize(dpl.ones(2, 3), {eps = 0}) end, "eps must be a positive number")
+  t:raises(function() F.binary_cross_entropy(dpl.ones(2, 3), dpl.ones(3, 2)) end,
+           "binary_cross_entropy: input shape 2x3 and target shape 3x2 differ")
+  t:raises(function() F.binary_cross_entropy_with_logits(dpl.ones(2), dpl.ones(3)) end, "target shape 3 differ")
+  t:raises(function() F.cross_entropy(dpl.ones(2, 3), dpl.ones(3)) end, "cross_entropy: expected input (N, C)")
+  t:raises(function() F.mse_loss(dpl.ones(2), dpl.ones(2), "avg") end, "unknown reduction 'avg'")
+end)
+
+return suite
