@@ -267,4 +267,5 @@ S:add("argument errors name the op and the shapes", function(t)
   t:eq(select(1, dpl.conv_transpose2d_output_size(5, 4, 3, 3, {stride = 2, padding = 1, output_padding = 1})), 10)
 end)
 
+suite.teardown = function() os.execute("rm -rf '" .. refdir .. "'") end
 return suite

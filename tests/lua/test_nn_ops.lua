@@ -32,10 +32,12 @@ local refdir = os.tmpname() .. "_nn_ops"
 local have_torch = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
 have_torch = have_torch == 0 or have_torch == true
 local made = have_torch and os.execute(("/usr/bin/python3 %s/tests/ref/nn_ops_ref.py %s"):format(root, refdir))
-local cases = {}
+local cases, mods = {}, {}   -- functional cases; layers with parameters (op "module")
 do
   local chunk = loadfile(refdir .. "/cases.lua")
-  if chunk then cases = chunk() end
+  for _, c in ipairs(chunk and chunk() or {}) do
+    if c.op == "module" then mods[#mods + 1] = c else cases[#cases + 1] = c end
+  end
 end
 local function ref(c, name, device) return dpl.load_npy(refdir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
 
@@ -91,6 +93,7 @@ S:add("reference generation with python3-torch", function(t)
   if not have_torch then t:skip("/usr/bin/python3 cannot import torch (install python3-torch)") end
   t:ok(made == 0 or made == true, "tests/ref/nn_ops_ref.py failed")
   t:ok(#cases >= 21, "expected the reference cases, got " .. #cases)
+  t:ok(#mods >= 4, "expected the layer cases, got " .. #mods)
 end)
 
 S:add("cpu matches PyTorch: output and input gradient", function(t)
@@ -127,6 +130,47 @@ S:add("vulkan matches PyTorch and the CPU", function(t)
   end
 end)
 
+-- layers with parameters: output, input and parameter gradients, and the state after the forward (running stats)
+local function run_module(c, device)
+  local m
+  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, nil, c.momentum)
+  elseif c.kind == "Linear" then m = nn.Linear(c.in_features, c.out_features)
+  else m = nn.ConvTranspose2d(c.in_channels, c.out_channels, c.kernel, c.opts) end
+  m = m:to(device)
+  local sd = {}
+  -- (the .npy reader gives PyTorch's 0-d num_batches_tracked as 1 element: shape it as the module's)
+  for _, k in ipairs(c.state) do sd[k] = ref(c, "p_" .. k, device):reshape(m[k]:size()) end
+  m:load_state_dict(sd)
+  if c.train == false then m:evaluate() end
+  local x = ref(c, "x", device):requires_grad_()
+  local y = m(x)
+  y:backward(ref(c, "g", device))
+  return m, y, x.grad
+end
+
+S:add("layers (batch norm in training and evaluation, linear, transposed conv) match PyTorch, with gradients",
+      function(t)
+  if not have_torch then t:skip("/usr/bin/python3 cannot import torch") end
+  t:ok(#mods > 0, "no layer cases")
+  -- batch norm's gradients sum over N x H x W = 252 elements per channel: 1e-4 relative
+  local tol = {atol = 1e-4, rtol = 1e-4}
+  for _, dev in ipairs(dpl.devices()) do
+    for _, c in ipairs(mods) do
+      local label = dev .. " " .. c.id
+      local m, y, gx = run_module(c, dev)
+      t:close(y:cpu(), ref(c, "y"), tol, label .. " output")
+      t:close(gx:cpu(), ref(c, "gx"), tol, label .. " grad input")
+      for _, p in ipairs(c.params) do
+        t:ok(m[p].grad ~= nil, label .. ": no gradient for " .. p)
+        t:close(m[p].grad:cpu(), ref(c, "gp_" .. p), tol, label .. " grad " .. p)
+      end
+      for _, k in ipairs(c.state) do
+        t:close(m[k]:cpu():reshape(-1), ref(c, "after_" .. k):reshape(-1), {atol = 1e-5, rtol = 1e-5}, label .. " " .. k .. " after forward")
+      end
+    end
+  end
+end)
+
 S:add("hand-computed values", function(t)
   local x = dpl.tensor({-2, -0.5, 0, 3}):requires_grad_()
   local y = F.leaky_relu(x, 0.1)
@@ -152,4 +196,5 @@ S:add("argument errors", function(t)
   t:raises(function() F.mse_loss(dpl.ones(2), dpl.ones(2), "avg") end, "unknown reduction 'avg'")
 end)
 
+suite.teardown = function() os.execute("rm -rf '" .. refdir .. "'") end
 return suite

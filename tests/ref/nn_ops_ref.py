@@ -115,6 +115,48 @@ case("cross_entropy", "cross_entropy", randn(7, 13) * 3, lambda x, t: F.cross_en
 case("cross_entropy_sum_large", "cross_entropy", randn(5, 4) * 50, lambda x, t: F.cross_entropy(x, t.long(), reduction="sum"),
      target=np.array([0, 3, 1, 2, 3], dtype=np.float32), reduction="sum")
 
+# layers with parameters: output and the gradients of sum(y * g) for the input and each parameter, saved as
+# <id>_x, <id>_y, <id>_g, <id>_gx and <id>_p_<name> / <id>_gp_<name> (listed in cases.lua as op "module")
+def module_case(cid, module, x, kind, **args):
+    xt = torch.from_numpy(x.astype(np.float32)).requires_grad_()
+    for name, p in module.named_parameters():
+        with torch.no_grad():
+            p.copy_(torch.from_numpy(rng.randn(*p.shape).astype(np.float32) * 0.5 + (1 if name == "weight" else 0)))
+    for name, b in module.named_buffers():
+        if name == "running_mean":
+            b.copy_(torch.from_numpy(rng.randn(*b.shape).astype(np.float32)))
+        elif name == "running_var":
+            b.copy_(torch.from_numpy(rng.uniform(0.5, 2, b.shape).astype(np.float32)))
+    state = {k: v.detach().clone().numpy() for k, v in module.state_dict().items()}
+    y = module(xt)
+    g = rng.randn(*y.shape).astype(np.float32)
+    y.backward(torch.from_numpy(g))
+    save(cid + "_x", x)
+    save(cid + "_y", y.detach().numpy())
+    save(cid + "_g", g)
+    save(cid + "_gx", xt.grad.numpy())
+    for k, v in state.items():
+        save(cid + "_p_" + k, v)
+    for k, v in module.state_dict().items():
+        save(cid + "_after_" + k, v.numpy())
+    names = []
+    for name, p in module.named_parameters():
+        save(cid + "_gp_" + name, p.grad.numpy())
+        names.append(name)
+    d = dict(id=cid, op="module", kind=kind, params=names, state=list(state.keys()))
+    d.update(args)
+    cases.append(d)
+
+
+module_case("bn_train", torch.nn.BatchNorm2d(13, momentum=0.3).train(), randn(4, 13, 9, 7) * 2 + 1, "BatchNorm2d",
+            num_features=13, momentum=0.3, train=True)
+module_case("bn_eval", torch.nn.BatchNorm2d(13).eval(), randn(2, 13, 9, 7) * 2 + 1, "BatchNorm2d",
+            num_features=13, momentum=0.1, train=False)
+module_case("linear", torch.nn.Linear(13, 7), randn(5, 13), "Linear", in_features=13, out_features=7)
+module_case("conv_transpose", torch.nn.ConvTranspose2d(6, 9, 3, stride=2, padding=1, output_padding=1, groups=3),
+            randn(2, 6, 5, 4), "ConvTranspose2d", in_channels=6, out_channels=9, kernel=3,
+            opts=dict(stride=2, padding=1, output_padding=1, groups=3))
+
 with open(os.path.join(out, "cases.lua"), "w") as f:
     f.write("return {\n")
     for c in cases:
