@@ -13,6 +13,8 @@ local ConvTranspose2d = class("nn.ConvTranspose2d", Module)
 local function pair(v) if type(v) == "table" then return v[1], v[2] end return v, v end
 
 function ConvTranspose2d:__init(in_channels, out_channels, kernel_size, opts)
+  Module.check_sizes("nn.ConvTranspose2d", {{"in_channels", in_channels}, {"out_channels", out_channels},
+                                            {"kernel_size", kernel_size}, {"groups", (opts or {}).groups or 1}})
   Module.__init(self)
   opts = opts or {}
   self.in_channels, self.out_channels = in_channels, out_channels
