@@ -9,6 +9,7 @@
 --  * CPU gradients against central finite differences of L = sum(conv_transpose2d(x, w, b) * R) for a fixed random
 --    R: the op is linear in each operand, so with step eps = 1e-2 the quotient is exact up to the float32 rounding of
 --    the forward (~|L| 2^-24 sqrt(#outputs) / (2 eps), ~1e-4 here); tolerance 2e-3 absolute + 2e-3 relative;
+--  * strided (non-contiguous) operands give the contiguous results exactly, on each device;
 --  * nn.ConvTranspose2d: PyTorch's parameter names, shapes and default initialisation bound, forward with an
 --    output_size, and loading a PyTorch state_dict;
 --  * argument errors.
@@ -135,6 +136,25 @@ S:add("hand-computed 2x2 input, 2x2 kernel: each input scatters w times itself",
     local b = dpl.tensor({10}, {device = dev})
     t:close(dpl.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1}),
             {14, 16, 18, 16, 14, 18, 22, 22, 26}, E, dev .. " padding 1, output_padding 1, bias")
+  end
+end)
+
+S:add("non-contiguous operands give the same results as contiguous ones", function(t)
+  local opts = {stride = 2, padding = 1, output_padding = 1, groups = 2}
+  for _, dev in ipairs(dpl.devices()) do
+    local x = randn({2, 7, 5, 4}, dev):narrow(2, 2, 4)                 -- 2 x 4 x 5 x 4, strided
+    local w = randn({4, 3, 3, 3}, dev):transpose(3, 4)                 -- 4 x 3 x 3 x 3, transposed
+    local b = randn({12}, dev):narrow(1, 3, 6)
+    local y = dpl.conv_transpose2d(x, w, b, opts)
+    local yc = dpl.conv_transpose2d(x:contiguous(), w:contiguous(), b:contiguous(), opts)
+    t:close(y:cpu(), yc:cpu(), {atol = 0, rtol = 0}, dev .. " forward")
+    local gy = randn(y:size(), dev):transpose(3, 4):contiguous():transpose(3, 4)
+    t:close(dpl.conv_transpose2d_backward_input(gy, w, x:size(), opts):cpu(),
+            dpl.conv_transpose2d_backward_input(gy:contiguous(), w:contiguous(), x:size(), opts):cpu(),
+            {atol = 0, rtol = 0}, dev .. " grad input")
+    t:close(dpl.conv_transpose2d_backward_weight(x, gy, w:size(), opts):cpu(),
+            dpl.conv_transpose2d_backward_weight(x:contiguous(), gy:contiguous(), w:size(), opts):cpu(),
+            {atol = 0, rtol = 0}, dev .. " grad weight")
   end
 end)
 
