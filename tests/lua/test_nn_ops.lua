@@ -8,7 +8,14 @@
 --    relative (float32 exp/log and sums in another order);
 --  * on Vulkan against the same references and against the CPU;
 --  * the nn modules (nn.LeakyReLU, nn.SiLU, nn.BCELoss, ...) against the same references;
---  * argument errors.
+--  * layers with parameters against PyTorch on both devices, with parameter gradients and the state after the
+--    forward: BatchNorm2d in training (batch statistics, running-stat update with momentum 0.3) and evaluation,
+--    Linear, ConvTranspose2d (tolerance 1e-4: batch norm's gradients sum 252 terms per channel);
+--  * composite graphs against PyTorch on both devices, every input's gradient: EfficientNet's squeeze-and-excitation
+--    (adaptive pooling, 1x1 convs, SiLU, sigmoid, broadcast multiply), broadcast add/multiply residuals, cat/split
+--    with mean/sum reductions, an MLP head with leaky_relu and log_softmax;
+--  * CPU gradients against central finite differences (step and tolerance documented at the test);
+--  * argument errors and bad input (zero and negative sizes).
 local dpl = require "dpl"
 local nn = require "dpl.nn"
 local F = nn.functional
@@ -32,11 +39,13 @@ local refdir = os.tmpname() .. "_nn_ops"
 local have_torch = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
 have_torch = have_torch == 0 or have_torch == true
 local made = have_torch and os.execute(("/usr/bin/python3 %s/tests/ref/nn_ops_ref.py %s"):format(root, refdir))
-local cases, mods = {}, {}   -- functional cases; layers with parameters (op "module")
+local cases, mods, graphs = {}, {}, {}   -- functional cases; layers with parameters; composite graphs
 do
   local chunk = loadfile(refdir .. "/cases.lua")
   for _, c in ipairs(chunk and chunk() or {}) do
-    if c.op == "module" then mods[#mods + 1] = c else cases[#cases + 1] = c end
+    if c.op == "module" then mods[#mods + 1] = c
+    elseif c.op == "graph" then graphs[#graphs + 1] = c
+    else cases[#cases + 1] = c end
   end
 end
 local function ref(c, name, device) return dpl.load_npy(refdir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
@@ -94,6 +103,7 @@ S:add("reference generation with python3-torch", function(t)
   t:ok(made == 0 or made == true, "tests/ref/nn_ops_ref.py failed")
   t:ok(#cases >= 21, "expected the reference cases, got " .. #cases)
   t:ok(#mods >= 4, "expected the layer cases, got " .. #mods)
+  t:ok(#graphs >= 4, "expected the graph cases, got " .. #graphs)
 end)
 
 S:add("cpu matches PyTorch: output and input gradient", function(t)
@@ -166,6 +176,45 @@ S:add("layers (batch norm in training and evaluation, linear, transposed conv) m
       end
       for _, k in ipairs(c.state) do
         t:close(m[k]:cpu():reshape(-1), ref(c, "after_" .. k):reshape(-1), {atol = 1e-5, rtol = 1e-5}, label .. " " .. k .. " after forward")
+      end
+    end
+  end
+end)
+
+-- composite graphs, written as in tests/ref/nn_ops_ref.py
+local graph_fns = {
+  squeeze_excitation = function(i)
+    local s = dpl.adaptive_avg_pool2d(i.x, 1)
+    s = F.silu(dpl.conv2d(s, i.w1, i.b1))
+    return i.x * dpl.conv2d(s, i.w2, i.b2):sigmoid()
+  end,
+  broadcast_residual = function(i) return (i.x + i.b) * i.s + i.r end,
+  cat_split_reduce = function(i)
+    local parts = dpl.cat({i.a * 2, i.b:relu(), i.a:narrow(2, 2, 2)}, 2):split({4, 6, 2}, 2)
+    return parts[2]:mean({3, 4}) + dpl.cat({i.a, i.b}, 2):sum(2, true):mean()
+  end,
+  mlp_head = function(i)
+    local h = F.leaky_relu(i.x:matmul(i.w1:t()) + i.b1, 0.01)
+    return F.log_softmax(h:matmul(i.w2:t()), 2)
+  end,
+}
+
+S:add("composite graphs (squeeze-excitation, broadcasting, cat/split, MLP head) match PyTorch, all gradients",
+      function(t)
+  if not have_torch then t:skip("/usr/bin/python3 cannot import torch") end
+  t:ok(#graphs > 0, "no graph cases")
+  local tol = {atol = 2e-5, rtol = 1e-4}
+  for _, dev in ipairs(dpl.devices()) do
+    for _, c in ipairs(graphs) do
+      local label = dev .. " " .. c.id
+      local inputs = {}
+      for _, k in ipairs(c.inputs) do inputs[k] = ref(c, "in_" .. k, dev):requires_grad_() end
+      local y = graph_fns[c.id](inputs)
+      t:close(y:cpu(), ref(c, "y"), tol, label .. " output")
+      y:backward(ref(c, "g", dev))
+      for _, k in ipairs(c.inputs) do
+        t:ok(inputs[k].grad ~= nil, label .. ": no gradient for " .. k)
+        t:close(inputs[k].grad:cpu(), ref(c, "grad_" .. k), tol, label .. " grad " .. k)
       end
     end
   end

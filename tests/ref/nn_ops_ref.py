@@ -157,6 +157,38 @@ module_case("conv_transpose", torch.nn.ConvTranspose2d(6, 9, 3, stride=2, paddin
             randn(2, 6, 5, 4), "ConvTranspose2d", in_channels=6, out_channels=9, kernel=3,
             opts=dict(stride=2, padding=1, output_padding=1, groups=3))
 
+# composite graphs (the same function is written in the Lua test): every input requires grad; saves <id>_in_<name>,
+# <id>_y, <id>_g and <id>_grad_<name> (listed in cases.lua as op "graph")
+def graph_case(cid, fn, **inputs):
+    ts = {k: torch.from_numpy(v.astype(np.float32)).requires_grad_() for k, v in inputs.items()}
+    y = fn(**ts)
+    g = rng.randn(*y.shape).astype(np.float32)
+    y.backward(torch.from_numpy(g))
+    for k, v in inputs.items():
+        save(cid + "_in_" + k, v)
+        save(cid + "_grad_" + k, ts[k].grad.numpy())
+    save(cid + "_y", y.detach().numpy())
+    save(cid + "_g", g)
+    cases.append(dict(id=cid, op="graph", inputs=sorted(inputs.keys())))
+
+
+# EfficientNet's squeeze-and-excitation: adaptive average pooling, 1x1 convs, SiLU, sigmoid, broadcast multiply
+graph_case("squeeze_excitation",
+           lambda x, w1, b1, w2, b2: x * torch.sigmoid(F.conv2d(F.silu(F.conv2d(F.adaptive_avg_pool2d(x, 1), w1, b1)),
+                                                                w2, b2)),
+           x=randn(2, 13, 9, 7), w1=randn(4, 13, 1, 1) * 0.3, b1=randn(4), w2=randn(13, 4, 1, 1) * 0.3, b2=randn(13))
+# residual add and multiply with broadcasting (gradients summed back to the operands' shapes)
+graph_case("broadcast_residual", lambda x, b, s, r: (x + b) * s + r,
+           x=randn(2, 13, 9, 7), b=randn(1, 13, 1, 1), s=randn(9, 1), r=randn(2, 13, 9, 7))
+# concat and split along the channels (Inception / DenseNet / Fire), then mean and sum reductions
+graph_case("cat_split_reduce",
+           lambda a, b: torch.cat([a * 2, torch.relu(b), a[:, 1:3]], 1).split([4, 6, 2], 1)[1].mean((2, 3)) +
+           torch.cat([a, b], 1).sum(1, keepdim=True).mean(),
+           a=randn(2, 5, 9, 7), b=randn(2, 5, 9, 7))
+# linear layers with leaky_relu and a log_softmax head (the MLP benchmark's shape of computation)
+graph_case("mlp_head", lambda x, w1, b1, w2: F.log_softmax(F.linear(F.leaky_relu(F.linear(x, w1, b1), 0.01), w2), 1),
+           x=randn(6, 13), w1=randn(9, 13) * 0.3, b1=randn(9), w2=randn(4, 9) * 0.3)
+
 with open(os.path.join(out, "cases.lua"), "w") as f:
     f.write("return {\n")
     for c in cases:
