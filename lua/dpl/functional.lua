@@ -105,4 +105,77 @@ function M.conv2d_output_size(h, w, kh, kw, opts)
   return oh, ow
 end
 
+-- ---- transposed convolution (F.conv_transpose2d) ----------------------------------------------------------------
+--   local y  = dpl.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1})
+--                                                   -- x: N x C_in x H x W, w: C_in x C_out/groups x kh x kw
+--   local gx = dpl.conv_transpose2d_backward_input(gy, w, x:size(), opts)
+--   local gw = dpl.conv_transpose2d_backward_weight(x, gy, w:size(), opts)
+--   local gb = dpl.conv2d_backward_bias(gy)
+-- Options: stride, padding, output_padding, dilation (numbers or {h, w} pairs) and groups; defaults 1, 0, 0, 1, 1.
+local tparams_t = ffi.typeof("dpl_conv_transpose2d_params")
+local tkeys = {stride = true, padding = true, output_padding = true, dilation = true, groups = true}
+
+local function transpose_params(fn, opts)
+  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not tkeys[k] then
+      error(("%s: unknown option '%s' (stride, padding, output_padding, dilation, groups)"):format(fn, tostring(k)), 3)
+    end
+  end
+  local p = tparams_t()
+  p.stride_h, p.stride_w = pair(fn, opts.stride, "stride", 1)
+  p.pad_h, p.pad_w = pair(fn, opts.padding, "padding", 0)
+  p.output_pad_h, p.output_pad_w = pair(fn, opts.output_padding, "output_padding", 0)
+  p.dilation_h, p.dilation_w = pair(fn, opts.dilation, "dilation", 1)
+  local g = opts.groups or 1
+  if not is_int(g) then error(fn .. ": groups must be an integer, got " .. tostring(g), 3) end
+  p.groups = g
+  return p
+end
+
+-- conv_transpose2d(input, weight[, bias][, opts]): F.conv_transpose2d, differentiable.
+function M.conv_transpose2d(input, weight, bias, opts)
+  if opts == nil and type(bias) == "table" and not T.is_tensor(bias) then bias, opts = nil, bias end
+  local p = transpose_params("conv_transpose2d", opts)
+  local bh = bias ~= nil and T.handle(bias, "conv_transpose2d bias") or nil
+  local y = T.new(C.dpl_conv_transpose2d_forward, T.handle(input, "conv_transpose2d input"),
+                  T.handle(weight, "conv_transpose2d weight"), bh, p)
+  local A = package.loaded["dpl.autograd"]
+  if A and A.needs_grad(input, weight, bias) then
+    A.record("conv_transpose2d", y, {input, weight, bias or false}, function(g)
+      return {input.requires_grad and M.conv_transpose2d_backward_input(g, weight, input:size(), opts) or nil,
+              weight.requires_grad and M.conv_transpose2d_backward_weight(input, g, weight:size(), opts) or nil,
+              bias and bias.requires_grad and M.conv2d_backward_bias(g) or nil}
+    end)
+  end
+  return y
+end
+
+-- Gradient of conv_transpose2d with respect to its input; input_size: the input's shape (a table, a Size or a tensor).
+function M.conv_transpose2d_backward_input(grad_output, weight, input_size, opts)
+  local fn = "conv_transpose2d_backward_input"
+  local p = transpose_params(fn, opts)
+  local s = shape4(fn, input_size, "input_size")
+  return T.new(C.dpl_conv_transpose2d_backward_input, T.handle(grad_output, fn .. " grad_output"),
+               T.handle(weight, fn .. " weight"), 4, s, p)
+end
+
+-- Gradient of conv_transpose2d with respect to its weight; weight_size: the weight's shape.
+function M.conv_transpose2d_backward_weight(input, grad_output, weight_size, opts)
+  local fn = "conv_transpose2d_backward_weight"
+  local p = transpose_params(fn, opts)
+  local s = shape4(fn, weight_size, "weight_size")
+  return T.new(C.dpl_conv_transpose2d_backward_weight, T.handle(input, fn .. " input"),
+               T.handle(grad_output, fn .. " grad_output"), 4, s, p)
+end
+
+-- Output height and width of conv_transpose2d for an h x w input and a kh x kw kernel.
+function M.conv_transpose2d_output_size(h, w, kh, kw, opts)
+  local p = transpose_params("conv_transpose2d_output_size", opts)
+  local oh = (h - 1) * p.stride_h - 2 * p.pad_h + p.dilation_h * (kh - 1) + p.output_pad_h + 1
+  local ow = (w - 1) * p.stride_w - 2 * p.pad_w + p.dilation_w * (kw - 1) + p.output_pad_w + 1
+  return oh, ow
+end
+
 return M

@@ -65,9 +65,14 @@ end
 function M.split(t, sizes, dim)
   dim = dim or 1
   local d = norm(dim, t:dim())
+  if d < 1 or d > t:dim() then error(("split: dim %d out of range for a %d-d tensor"):format(dim, t:dim()), 2) end
   local n = t:size(d)
   local list = {}
   if type(sizes) == "number" then
+    if sizes < 1 or sizes ~= math.floor(sizes) then
+      error(("split: the split size must be a positive integer, got %s (shape %s)"):format(tostring(sizes),
+        tostring(t:size())), 2)
+    end
     local at = 1
     while at <= n do
       local len = math.min(sizes, n - at + 1)
@@ -76,7 +81,12 @@ function M.split(t, sizes, dim)
     end
   else
     local at, sum = 1, 0
-    for _, s in ipairs(sizes) do sum = sum + s end
+    for _, s in ipairs(sizes) do
+      if type(s) ~= "number" or s < 0 or s ~= math.floor(s) then
+        error(("split: sizes must be non-negative integers, got %s"):format(tostring(s)), 2)
+      end
+      sum = sum + s
+    end
     if sum ~= n then error(("split: sizes add up to %d but dim %d has %d"):format(sum, d, n), 2) end
     for _, s in ipairs(sizes) do
       list[#list + 1] = t:narrow(d, at, s)
@@ -88,8 +98,11 @@ end
 
 function M.chunk(t, chunks, dim)
   dim = dim or 1
+  if type(chunks) ~= "number" or chunks < 1 or chunks ~= math.floor(chunks) then
+    error(("chunk: the number of chunks must be a positive integer, got %s"):format(tostring(chunks)), 2)
+  end
   local n = t:size(norm(dim, t:dim()))
-  return M.split(t, math.ceil(n / chunks), dim)
+  return M.split(t, math.max(math.ceil(n / chunks), 1), dim)
 end
 
 return M

@@ -185,6 +185,29 @@ dpl_tensor *dpl_conv2d_backward_weight(dpl_tensor *input, dpl_tensor *grad_outpu
 /* Gradient with respect to the bias: grad_output summed over N, H and W (a tensor of O values). */
 dpl_tensor *dpl_conv2d_backward_bias(dpl_tensor *grad_output);
 
+/* ---- transposed convolution ------------------------------------------------------------------------------------ */
+/* 2-D transposed convolution with PyTorch's F.conv_transpose2d semantics (the gradient of conv2d with respect to its
+ * input). input: N x C_in x H x W; weight: C_in x C_out/groups x kh x kw (PyTorch's layout); bias: C_out (or NULL);
+ * output: N x C_out x OH x OW with OH = (H - 1) stride_h - 2 pad_h + dilation_h (kh - 1) + output_pad_h + 1 (same for
+ * OW). output_pad must be smaller than the stride or the dilation. params NULL means stride 1, padding 0,
+ * output_padding 0, dilation 1, groups 1. The bias gradient is dpl_conv2d_backward_bias(grad_output). */
+typedef struct dpl_conv_transpose2d_params {
+  int stride_h, stride_w;
+  int pad_h, pad_w;
+  int output_pad_h, output_pad_w;
+  int dilation_h, dilation_w;
+  int groups;
+} dpl_conv_transpose2d_params;
+
+dpl_tensor *dpl_conv_transpose2d_forward(dpl_tensor *input, dpl_tensor *weight, dpl_tensor *bias,
+                                         const dpl_conv_transpose2d_params *params);
+/* Gradient with respect to the input (shape input_shape, 4 sizes). */
+dpl_tensor *dpl_conv_transpose2d_backward_input(dpl_tensor *grad_output, dpl_tensor *weight, int ndim,
+                                                const int64_t *input_shape, const dpl_conv_transpose2d_params *params);
+/* Gradient with respect to the weight (shape weight_shape, 4 sizes). */
+dpl_tensor *dpl_conv_transpose2d_backward_weight(dpl_tensor *input, dpl_tensor *grad_output, int ndim,
+                                                 const int64_t *weight_shape, const dpl_conv_transpose2d_params *params);
+
 /* ---- spatial ops ------------------------------------------------------------------------------------------------ */
 /* Pooling, padding and resizing of N x C x H x W tensors with PyTorch's semantics (F.max_pool2d, F.avg_pool2d,
  * F.adaptive_avg_pool2d, F.pad, F.interpolate with align_corners=False). Each forward returns a new tensor; each

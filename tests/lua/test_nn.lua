@@ -115,4 +115,68 @@ S:add("loss functions match their formulas", function(t)
   t:raises(function() nn.MSELoss()(dpl.zeros(2), dpl.zeros(3)) end, "mse_loss: input shape 2 and target shape 3 differ")
 end)
 
+S:add("nn.Concat joins its children's outputs; errors name the failing child", function(t)
+  for _, dev in ipairs(dpl.devices()) do
+    dpl.manual_seed(11)
+    local m = nn.Sequential(nn.Concat(2, nn.Conv2d(3, 4, 1), nn.Sequential(nn.Conv2d(3, 2, 3, {padding = 1}), nn.ReLU()),
+      nn.Identity())):to(dev)
+    local _, order = m:state_dict()
+    t:eq(table.concat(order, " "), "0.0.weight 0.0.bias 0.1.0.weight 0.1.0.bias")
+    local x = dpl.randn({2, 3, 5, 4}, {device = dev}):requires_grad_()
+    local y = m(x)
+    t:shape(y, {2, 9, 5, 4})
+    local c = m:get(1)
+    t:close(y:narrow(2, 1, 4), c:get(1)(x), {atol = 0, rtol = 0}, dev .. ": first child")
+    t:close(y:narrow(2, 5, 2), c:get(2)(x), {atol = 0, rtol = 0}, dev .. ": second child")
+    t:close(y:narrow(2, 7, 3), x, {atol = 0, rtol = 0}, dev .. ": identity child")
+    -- the input gradient is the sum of the children's
+    local g = dpl.randn({2, 9, 5, 4}, {device = dev})
+    y:backward(g)
+    local w1 = c:get(1).weight:detach()
+    local want = dpl.conv2d_backward_input(g:narrow(2, 1, 4):contiguous(), w1, x:size()) + g:narrow(2, 7, 3)
+    local h = c:get(2):get(1)(x:detach())
+    local g2 = g:narrow(2, 5, 2) * h:gt(0)
+    want = want + dpl.conv2d_backward_input(g2:contiguous(), c:get(2):get(1).weight:detach(), x:size(), {padding = 1})
+    t:close(x.grad, want, {atol = 1e-5, rtol = 1e-5}, dev .. ": input gradient")
+  end
+  local bad = nn.Sequential(nn.Concat(2, nn.Conv2d(3, 4, 1), nn.Conv2d(3, 2, 3)))
+  t:raises(function() bad(dpl.randn(1, 3, 5, 5)) end,
+           "the output of child 2 (1: nn.Conv2d) has shape 1x2x3x3, which cannot be joined along dim 2 with child 1's "
+           .. "1x4x5x5")
+  local failing = nn.Concat(2, nn.Identity(), nn.Sequential(nn.Linear(3, 2)))
+  t:raises(function() failing(dpl.randn(1, 4)) end, "In child 2 (1: nn.Sequential) of nn.Concat")
+  t:raises(function() nn.Concat(nn.Identity()) end, "the first argument must be the (1-based) dim")
+end)
+
+S:add("nn.Residual adds body and shortcut; errors name the failing child", function(t)
+  for _, dev in ipairs(dpl.devices()) do
+    dpl.manual_seed(12)
+    local body = nn.Sequential(nn.Conv2d(4, 4, 3, {padding = 1, bias = false}), nn.BatchNorm2d(4), nn.ReLU(),
+      nn.Conv2d(4, 4, 3, {padding = 1}))
+    local m = nn.Sequential(nn.Residual(body), nn.ReLU()):to(dev)
+    local _, order = m:state_dict()
+    t:eq(order[1], "0.body.0.weight")
+    t:eq(order[3], "0.body.1.bias")
+    local x = dpl.randn({2, 4, 6, 5}, {device = dev}):requires_grad_()
+    local y = m(x)
+    t:close(y, (body(x:detach()) + x:detach()):relu(), {atol = 1e-6, rtol = 1e-6}, dev .. ": relu(body(x) + x)")
+    y:sum():backward()
+    t:shape(x.grad, {2, 4, 6, 5})
+    t:shape(body:get(1).weight.grad, {4, 4, 3, 3})
+    -- with a projection shortcut
+    local r = nn.Residual(nn.Conv2d(4, 6, 3, {stride = 2, padding = 1}), nn.Conv2d(4, 6, 1, {stride = 2})):to(dev)
+    local _, names = r:state_dict()
+    t:eq(table.concat(names, " "), "body.weight body.bias shortcut.weight shortcut.bias")
+    local yr = r(x:detach())
+    t:close(yr, r:get(1)(x:detach()) + r:get(2)(x:detach()), {atol = 1e-6, rtol = 1e-6}, dev .. ": body + shortcut")
+  end
+  local bad = nn.Residual(nn.Conv2d(4, 6, 1))
+  t:raises(function() bad(dpl.randn(1, 4, 3, 3)) end,
+           "nn.Residual: child 1 (body: nn.Conv2d) gives 1x6x3x3 but the identity shortcut (the input) gives 1x4x3x3")
+  local bad2 = nn.Sequential(nn.Residual(nn.Identity(), nn.Sequential(nn.Conv2d(5, 4, 1))))
+  local msg = t:raises(function() bad2(dpl.randn(1, 4, 3, 3)) end, "In child 1 (0: nn.Residual) of nn.Sequential")
+  t:ok(msg:find("In child 2 (shortcut: nn.Sequential) of nn.Residual", 1, true), msg)
+  t:ok(msg:find("has 4 channels", 1, true), msg)
+end)
+
 return S

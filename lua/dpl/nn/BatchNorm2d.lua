@@ -9,6 +9,7 @@ local Module = require "dpl.nn.Module"
 local BatchNorm2d = class("nn.BatchNorm2d", Module)
 
 function BatchNorm2d:__init(num_features, eps, momentum, affine, opts)
+  Module.check_sizes("nn.BatchNorm2d", {{"num_features", num_features}})
   Module.__init(self)
   opts = opts or {}
   self.num_features = num_features

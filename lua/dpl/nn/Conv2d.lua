@@ -9,6 +9,8 @@ local Conv2d = class("nn.Conv2d", Module)
 local function pair(v) if type(v) == "table" then return v[1], v[2] end return v, v end
 
 function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
+  Module.check_sizes("nn.Conv2d", {{"in_channels", in_channels}, {"out_channels", out_channels},
+                                   {"kernel_size", kernel_size}, {"groups", (opts or {}).groups or 1}})
   Module.__init(self)
   opts = opts or {}
   self.in_channels, self.out_channels = in_channels, out_channels

@@ -7,6 +7,7 @@ local Module = require "dpl.nn.Module"
 local Linear = class("nn.Linear", Module)
 
 function Linear:__init(in_features, out_features, bias, opts)
+  Module.check_sizes("nn.Linear", {{"in_features", in_features}, {"out_features", out_features}})
   Module.__init(self)
   opts = opts or {}
   self.in_features, self.out_features = in_features, out_features

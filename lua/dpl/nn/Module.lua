@@ -49,6 +49,24 @@ function Module:children()
   return out
 end
 
+-- Constructor argument check: each {name, value} must be a positive integer (a kernel size may be an {h, w} pair of
+-- them), else an error naming the module type, e.g. "nn.Conv2d: in_channels must be a positive integer, got 0".
+function Module.check_sizes(typename, list)
+  for _, e in ipairs(list) do
+    local name, v = e[1], e[2]
+    local vals = type(v) == "table" and v or {v}
+    local ok = #vals >= 1 and #vals <= 2
+    for _, x in ipairs(vals) do
+      if type(x) ~= "number" or x < 1 or x ~= math.floor(x) then ok = false end
+    end
+    if not ok then
+      local shown = type(v) == "table" and ("{" .. table.concat(vals, ", ") .. "}") or tostring(v)
+      error(("%s: %s must be a positive integer%s, got %s"):format(typename, name,
+        type(v) == "table" and " or a pair of them" or "", shown), 3)
+    end
+  end
+end
+
 -- ---- running ------------------------------------------------------------------------------------------------------
 function Module:updateOutput(input)
   error(self.__typename .. ": updateOutput is not implemented", 2)

@@ -1,6 +1,7 @@
 -- Parameter-free elementwise modules: ReLU, LeakyReLU, SiLU, Sigmoid, Tanh, Identity, Flatten.
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
+local F = require "dpl.nn.functional"
 
 local M = {}
 
@@ -18,12 +19,9 @@ end
 simple("ReLU", function(x) return x:relu() end)
 simple("Sigmoid", function(x) return x:sigmoid() end)
 simple("Tanh", function(x) return x:tanh() end)
-simple("SiLU", function(x) return x * x:sigmoid() end)
--- leaky_relu(x) = max(x, 0) + slope * min(x, 0)
-simple("LeakyReLU", function(x, slope)
-  slope = slope or 0.01
-  return x:relu() + (x:minimum(x * 0)) * slope
-end, function(slope) return "negative_slope=" .. tostring(slope or 0.01) end)
+simple("SiLU", F.silu)
+simple("LeakyReLU", F.leaky_relu,
+       function(slope) return "negative_slope=" .. tostring(slope or 0.01) end)
 simple("Identity", function(x) return x end)
 -- flattens dims start..end (1-based, default 2..-1) as torch.nn.Flatten
 simple("Flatten", function(x, start_dim)

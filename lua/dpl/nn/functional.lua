@@ -1,6 +1,7 @@
 -- dpl.nn.functional: stateless functions built from differentiable dpl ops (they run on any device and get their
 -- gradients from autograd).
 local dpl = require "dpl"
+local autograd = require "dpl.autograd"
 
 local F = {}
 
@@ -17,6 +18,38 @@ function F.softmax(x, dim)
   local m = x:detach():max(dim, true)
   local e = (x - m):exp()
   return e / e:sum(dim, true)
+end
+
+-- ---- activations (differentiable; gradients as PyTorch's, also at 0) ---------------------------------------------
+function F.relu(x) return x:relu() end
+function F.sigmoid(x) return x:sigmoid() end
+function F.tanh(x) return x:tanh() end
+
+-- x for x > 0, slope * x otherwise (PyTorch's gradient at 0 is the slope, which `where` gives)
+function F.leaky_relu(x, negative_slope)
+  negative_slope = negative_slope or 0.01
+  return dpl.where(x:detach():gt(0), x, x * negative_slope)
+end
+
+-- x * sigmoid(x) (EfficientNet's activation)
+function F.silu(x) return x * x:sigmoid() end
+
+-- ---- normalisation ------------------------------------------------------------------------------------------------
+-- F.normalize(x, {p = 2, dim = 2, eps = 1e-12}): x / max(||x||_2 along dim, eps), PyTorch's F.normalize with its
+-- defaults (dim 2 here is PyTorch's dim 1, the channels of N x C x H x W: the BAPPS distance's unit-normalisation).
+-- The norm is computed as sqrt(max(sum x^2, eps^2)): the same value, and where the whole vector is 0 (a pixel where
+-- every ReLU channel is off) the gradient is x's 1/eps as in PyTorch instead of the NaN of sqrt'(0).
+function F.normalize(x, opts)
+  opts = opts or {}
+  local p, dim, eps = opts.p or 2, opts.dim or 2, opts.eps or 1e-12
+  if p ~= 2 then error("normalize: only p = 2 is supported, got " .. tostring(p), 2) end
+  if type(eps) ~= "number" or eps <= 0 then error("normalize: eps must be a positive number, got " .. tostring(eps), 2) end
+  local nd = x:dim()
+  local d = dim < 0 and nd + dim + 1 or dim
+  if d < 1 or d > nd then error(("normalize: dim %d out of range for a %d-d tensor %s"):format(dim, nd,
+    tostring(x:size())), 2) end
+  local norm = x:square():sum(d, true):clamp(eps * eps):sqrt()
+  return x / norm
 end
 
 local function reduce(loss, reduction)
@@ -51,10 +84,18 @@ function F.binary_cross_entropy(input, target, reduction)
   return reduce(-(target * logp + (1 - target) * log1mp), reduction)
 end
 
--- stable: max(x, 0) - x t + log(1 + exp(-|x|))
+-- stable: max(x, 0) - x t + log(1 + exp(-|x|)). The gradient is recorded as one node, (sigmoid(x) - t) for the
+-- input and -x for the target, as PyTorch's: composing it from relu and abs would give -t at x = 0 (their gradients
+-- are 0 there) instead of 0.5 - t.
 function F.binary_cross_entropy_with_logits(input, target, reduction)
   same_shape("binary_cross_entropy_with_logits", input, target)
-  local loss = input:relu() - input * target + ((-input:abs()):exp() + 1):log()
+  local x, t = input:detach(), target:detach()
+  local loss = dpl.no_grad(function() return x:relu() - x * t + ((-x:abs()):exp() + 1):log() end)
+  if autograd.needs_grad(input, target) then
+    autograd.record("binary_cross_entropy_with_logits", loss, {input, target}, function(g)
+      return {input.requires_grad and g * (x:sigmoid() - t) or nil, target.requires_grad and -(g * x) or nil}
+    end)
+  end
   return reduce(loss, reduction)
 end
 
