@@ -128,7 +128,10 @@ static void col2im_par(const dpl_conv2d_args *a, const geom *g, const float *col
 }
 
 static float *alloc_cols(const dpl_conv2d_args *a, const geom *g, int copies) {
-  return malloc(sizeof(float) * col_floats(a, g) * (size_t)copies);
+  return dpl_host_alloc(sizeof(float) * col_floats(a, g) * (size_t)copies);
+}
+static void free_cols(const dpl_conv2d_args *a, const geom *g, int copies, float *cols) {
+  dpl_host_free(cols, sizeof(float) * col_floats(a, g) * (size_t)copies);
 }
 
 /* ---- forward ---------------------------------------------------------------------------------------------------- */
@@ -179,7 +182,7 @@ int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
     forward_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, W + gi * g.og * g.ksz, B ? B + gi * g.og : NULL,
                  Y + (n * a->o + gi * g.og) * g.ohw, col, !g.across);
   }
-  free(cols);
+  free_cols(a, &g, copies, cols);
   return DPL_OK;
 }
 
@@ -230,7 +233,7 @@ int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
     backward_input_item(a, &g, GY + (n * a->o + gi * g.og) * g.ohw, W + gi * g.og * g.ksz,
                         GX + (n * a->c + gi * g.cg) * g.hw, col, !g.across);
   }
-  free(cols);
+  free_cols(a, &g, copies, cols);
   return DPL_OK;
 }
 
@@ -275,22 +278,24 @@ int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
       backward_weight_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, GY + (n * a->o + gi * g.og) * g.ohw,
                            GW + gi * g.og * g.ksz, col, true);
     }
-    free(col);
+    free_cols(a, &g, 1, col);
     return DPL_OK;
   }
   /* across items: every thread sums its items' gradients into its own buffer (thread 0 into GW), then they add up */
   float *cols = g.direct ? NULL : alloc_cols(a, &g, g.threads);
-  float *part = calloc((size_t)(g.threads - 1) * wsize, sizeof(float));
+  size_t part_bytes = sizeof(float) * (size_t)(g.threads - 1) * wsize;
+  float *part = dpl_host_alloc(part_bytes);
   if ((!g.direct && !cols) || !part) {
-    free(cols);
-    free(part);
+    if (cols) free_cols(a, &g, g.threads, cols);
+    dpl_host_free(part, part_bytes);
     return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the weight gradient's buffers");
   }
   #pragma omp parallel num_threads(g.threads)
   {
-    int t = omp_get_thread_num();
+    int t = omp_get_thread_num(), T = omp_get_num_threads();   /* T may be below g.threads */
     float *col = cols ? cols + (size_t)t * col_floats(a, &g) : NULL;
     float *gw = t == 0 ? GW : part + (size_t)(t - 1) * wsize;
+    if (t > 0) memset(gw, 0, sizeof(float) * wsize);
     #pragma omp for schedule(static)
     for (int64_t it = 0; it < g.items; it++) {
       int64_t n = it / a->groups, gi = it % a->groups;
@@ -300,9 +305,9 @@ int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
     /* the implicit barrier of `omp for` above: every part is complete */
     #pragma omp for schedule(static)
     for (int64_t i = 0; i < (int64_t)wsize; i++)
-      for (int p = 0; p < g.threads - 1; p++) GW[i] += part[(size_t)p * wsize + (size_t)i];
+      for (int p = 0; p < T - 1; p++) GW[i] += part[(size_t)p * wsize + (size_t)i];
   }
-  free(cols);
-  free(part);
+  if (cols) free_cols(a, &g, g.threads, cols);
+  dpl_host_free(part, part_bytes);
   return DPL_OK;
 }

@@ -14,15 +14,14 @@ enum { PARALLEL_MIN = 32768 };   /* below this many elements, threads cost more 
 /* ---- memory ----------------------------------------------------------------------------------------------------- */
 static int cpu_storage_alloc(dpl_device *dev, dpl_storage *s) {
   DPL_UNUSED(dev);
-  size_t bytes = (s->bytes + 63) & ~(size_t)63;
-  s->host = aligned_alloc(64, bytes);
+  s->host = dpl_host_alloc(s->bytes);
   if (!s->host) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes", s->bytes);
   return DPL_OK;
 }
 
 static void cpu_storage_free(dpl_device *dev, dpl_storage *s) {
   DPL_UNUSED(dev);
-  free(s->host);
+  dpl_host_free(s->host, s->bytes);
   s->host = NULL;
 }
 
@@ -282,7 +281,10 @@ static int cpu_random(dpl_device *dev, const dpl_tensor *out, int dist, float a,
 }
 
 static int cpu_synchronize(dpl_device *dev) { DPL_UNUSED(dev); return DPL_OK; }
-static void cpu_destroy(dpl_device *dev) { free(dev); }
+static void cpu_destroy(dpl_device *dev) {
+  dpl_host_cache_release();
+  free(dev);
+}
 
 static const dpl_backend cpu_backend = {
   .name = "cpu",
