@@ -49,20 +49,26 @@ for _, d in ipairs(devices) do print(dpl.device_banner and dpl.device_banner(d) 
 print(("threads: %d, repeat: %d, load: %s"):format(nets.threads(), repeat_n,
   (io.open("/proc/loadavg") or {read = function() return "?" end}):read("*l") or "?"))
 
+local peer, peer_info
+if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n) end
+local torch_times = {}
+
+-- job by job, each device then PyTorch, so that a shared machine's changing load touches all of them alike
 local times = {}
-for _, d in ipairs(devices) do
-  times[d] = {}
-  for _, j in ipairs(jobs) do
+for _, d in ipairs(devices) do times[d] = {} end
+for _, j in ipairs(jobs) do
+  for _, d in ipairs(devices) do
     io.stderr:write(("  %s on %s ...\n"):format(j.name, d))
     times[d][j.name] = nets.time_dpl(j, d, repeat_n).best
   end
+  if peer then
+    io.stderr:write(("  %s in PyTorch ...\n"):format(j.name))
+    local r, err = peer:time(j)
+    torch_times[j.name] = r and r.best
+    if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
+  end
 end
-
-local peer, peer_info
-if not args.no_torch then
-  io.stderr:write("  PyTorch peer ...\n")
-  peer, peer_info = nets.time_torch(jobs, repeat_n)
-end
+if peer then peer:close() end
 print(peer and ("PyTorch %s, %d threads"):format(peer_info, nets.threads()) or
       ("PyTorch: not run (%s)"):format(args.no_torch and "--no-torch" or tostring(peer_info)))
 
@@ -77,7 +83,7 @@ for _, j in ipairs(jobs) do
   local r = {j.name}
   for _, d in ipairs(devices) do r[#r + 1] = ("%.1f"):format(times[d][j.name] * 1e3) end
   if peer then
-    local p = peer[j.name] and peer[j.name].best
+    local p = torch_times[j.name]
     r[#r + 1] = p and ("%.1f"):format(p * 1e3) or "?"
     for _, d in ipairs(devices) do r[#r + 1] = nets.ratio(times[d][j.name], p) end
   end

@@ -1,8 +1,10 @@
 """bench/torch_peer.py - the PyTorch side of bench/conv.lua and bench/lossnets.lua.
 
-    /usr/bin/python3 bench/torch_peer.py --threads 2 --repeat 3 JOBS.json
+    /usr/bin/python3 bench/torch_peer.py --threads 2 --repeat 3 JOBS
 
-JOBS.json is a list of jobs written by the Lua benchmark: {"name", "arch", "upto", "shape": [N, C, H, W], "kind"},
+JOBS is a file (or FIFO) of jobs written by the Lua benchmark, one JSON object a line, read and run one at a time so
+that the benchmark can interleave its own runs with ours (a shared machine's load then touches both alike):
+{"name", "arch", "upto", "shape": [N, C, H, W], "kind"},
 kind being "fwd" (no autograd), "fwd_gin" (forward + gradient to the input through a frozen network: a loss network)
 or "fwd_all" (forward + gradients to the input and every parameter). The network is the reference implementation's
 truncation (spec section 0): the children of torchvision's list attribute ("features", or the model itself) run in
@@ -73,11 +75,16 @@ def main():
     ap.add_argument("jobs")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    with open(a.jobs) as f:
-        jobs = json.load(f)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-    for job in jobs:
-        print(json.dumps(run_job(job, a.repeat)), flush=True)
+    with open(a.jobs) as f:
+        for line in f:
+            if line.strip():
+                job = json.loads(line)
+                try:
+                    res = run_job(job, a.repeat)
+                except Exception as e:  # report and go on: the benchmark is still writing jobs to us
+                    res = {"name": job.get("name"), "error": "%s: %s" % (type(e).__name__, e)}
+                print(json.dumps(res), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 --   local nets = require "dpl.bench_nets"
 --   local job = {name = "vgg16 fwd", arch = "vgg16", upto = 30, shape = {1, 3, 224, 224}, kind = "fwd"}
 --   local r = nets.time_dpl(job, "cpu", 3)          -- {best = seconds, ...} (dpl.bench.measure's result)
---   local peer = nets.time_torch({job}, 3)          -- {["vgg16 fwd"] = {best = seconds}} or nil, reason
+--   local peer = nets.torch_peer(3)                 -- a PyTorch child process (nil, reason without torch)
+--   local p = peer:time(job)                        -- {best = seconds}; peer:close() at the end
 --
 -- kind: "fwd" (no autograd), "fwd_gin" (forward + gradient to the input through a frozen network, as a loss network
 -- is used), "fwd_all" (forward + gradients to the input and to every parameter). The network is the reference
@@ -79,39 +80,52 @@ end
 
 local function json_string(s) return '"' .. tostring(s):gsub('[%c"\\]', function(c) return ("\\u%04x"):format(c:byte()) end) .. '"' end
 
-local function jobs_json(jobs)
-  local parts = {}
-  for _, j in ipairs(jobs) do
-    parts[#parts + 1] = ('{"name": %s, "arch": %s, "upto": %d, "shape": [%s], "kind": %s}'):format(
-      json_string(j.name), json_string(j.arch), j.upto, table.concat(j.shape, ", "), json_string(j.kind))
-  end
-  return "[" .. table.concat(parts, ",\n") .. "]\n"
+local function job_json(j)
+  return ('{"name": %s, "arch": %s, "upto": %d, "shape": [%s], "kind": %s}'):format(json_string(j.name),
+    json_string(j.arch), j.upto, table.concat(j.shape, ", "), json_string(j.kind))
 end
 
--- Times the jobs in PyTorch (one child process, threads = M.threads()). Returns name -> {best = seconds}, and the
--- torch version; or nil, reason.
-function M.time_torch(jobs, reps, script_dir)
+-- Starts the PyTorch peer (one child process, threads = M.threads()) that runs jobs one at a time, so that its runs
+-- can be interleaved with dpl's. Returns peer, version, or nil, reason. peer:time(job) -> {best = seconds} or nil,
+-- reason; peer:close().
+function M.torch_peer(reps, script_dir)
   local ok, why = M.torch_available()
   if not ok then return nil, why end
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(jobs_json(jobs))
-  f:close()
-  local script = (script_dir or (DPL_SOURCE_ROOT .. "/bench")) .. "/torch_peer.py"
-  local cmd = ("%s %s --threads %d --repeat %d %s 2>&1"):format(PYTHON, script, M.threads(), reps, path)
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  p:close()
-  os.remove(path)
-  local res, version = {}, nil
-  for line in out:gmatch("[^\n]+") do
-    local v = line:match('^{"torch": "([^"]+)"')
-    if v then version = v end
-    local name, best = line:match('^{"name": "(.-)", "best_ms": ([%d%.eE%+%-]+)')
-    if name then res[name] = {best = tonumber(best) * 1e-3} end
+  local fifo = os.tmpname()
+  os.remove(fifo)
+  if not (os.execute("mkfifo " .. fifo) == 0 or os.execute("test -p " .. fifo) == 0) then
+    return nil, "mkfifo failed"
   end
-  if not version then return nil, "the PyTorch child failed: " .. out:sub(-800) end
-  return res, version
+  local script = (script_dir or (DPL_SOURCE_ROOT .. "/bench")) .. "/torch_peer.py"
+  local p = io.popen(("%s %s --threads %d --repeat %d %s 2>&1"):format(PYTHON, script, M.threads(), reps, fifo))
+  local first = p:read("*l")
+  local version = first and first:match('^{"torch": "([^"]+)"')
+  if not version then
+    local rest = p:read("*a") or ""
+    p:close()
+    os.remove(fifo)
+    return nil, "the PyTorch child failed: " .. tostring(first) .. "\n" .. rest:sub(-800)
+  end
+  local jobs = assert(io.open(fifo, "w"))      -- the child opens it for reading right after its first line
+  local peer = {}
+  function peer:time(job)
+    jobs:write(job_json(job), "\n")
+    jobs:flush()
+    while true do
+      local line = p:read("*l")
+      if not line then return nil, "the PyTorch child exited" end
+      local name, best = line:match('^{"name": "(.-)", "best_ms": ([%d%.eE%+%-]+)')
+      if name then return {best = tonumber(best) * 1e-3} end
+      local err = line:match('^{"name": .-, "error": "(.*)"}$')
+      if err then return nil, err end
+    end
+  end
+  function peer:close()
+    jobs:close()
+    p:close()
+    os.remove(fifo)
+  end
+  return peer, version
 end
 
 -- "1.23x" (dpl time / torch time), or "" when either is missing
