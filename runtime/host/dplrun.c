@@ -1,8 +1,10 @@
 /* dplrun.c - the host program: `dplrun [options] script.lua [args...]` runs a Lua script under LuaJIT with the dpl
  * Lua library on package.path, `arg` set as the luajit command line does, and a stack trace plus a non-zero exit
  * status on error. */
+#define _GNU_SOURCE   /* RTLD_DEFAULT */
 #include "dpl.h"
 #include "dpl_header_text.h"
+#include <dlfcn.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -11,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -26,7 +32,8 @@ static void usage(FILE *f) {
           "  --version    print the version and exit\n"
           "  --help       print this help and exit\n"
           "\n"
-          "environment: DPL_DEVICE, DPL_VALIDATION=1 (Khronos validation layer), DPL_NO_VULKAN=1, DPL_CACHE_DIR\n"
+          "environment: DPL_DEVICE, DPL_VALIDATION=1 (Khronos validation layer), DPL_NO_VULKAN=1, DPL_CACHE_DIR,\n"
+          "  OPENBLAS_CORETYPE (default: chosen from the CPU's AVX-512/AVX2 support when OpenBLAS does not know it)\n"
           "Every script accepts --help for its own options.\n");
 }
 
@@ -39,6 +46,51 @@ static int list_devices(void) {
   dpl_device *d = dpl_device_open(NULL);
   printf("default: %s\n", d ? dpl_device_spec(d) : "none");
   return 0;
+}
+
+/* OpenBLAS (Debian's DYNAMIC_ARCH build, 0.3.21) chooses its kernels from the CPU model when it loads and falls back
+ * to the SSE3 "Prescott" kernels for a model it does not know (e.g. Emerald Rapids, family 6 model 0xCF): sgemm then
+ * runs about 4x slower. OPENBLAS_CORETYPE, read once at load time, overrides the choice. OpenBLAS is already loaded
+ * when main() runs, so when it picked a generic core on a CPU that has AVX-512 (or AVX2 + FMA) usable by the OS, we
+ * set the variable and re-execute ourselves; the new process loads OpenBLAS with the right kernels. A user-set
+ * OPENBLAS_CORETYPE is never touched, and the set variable stops a second re-exec. */
+static const char *best_coretype(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return NULL;
+  int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+  if (!osxsave || !avx) return NULL;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  int os_ymm = (lo & 0x6) == 0x6, os_zmm = (lo & 0xe6) == 0xe6;   /* XMM|YMM state; plus opmask|ZMM_Hi256|Hi16_ZMM */
+  if (!os_ymm || __get_cpuid_max(0, NULL) < 7) return NULL;
+  __cpuid_count(7, 0, a, b, c, d);
+  int avx2 = (b >> 5) & 1, f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+  if (os_zmm && f && dq && bw && vl) return "SkylakeX";
+  if (avx2 && fma) return "Haswell";
+#endif
+  return NULL;
+}
+
+static void choose_blas_kernels(char **argv) {
+  const char *set = getenv("OPENBLAS_CORETYPE");
+  if (set && *set) return;
+  const char *want = best_coretype();
+  /* looked up, not linked: OpenBLAS is libdpl's dependency, not ours */
+  char *(*corename)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_corename");
+  const char *have = corename ? corename() : NULL;
+  if (!want || !have) return;
+  static const char *generic[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                                  "coppermine", "northwood", "banias", "unknown", NULL};
+  int weak = 0;
+  for (int k = 0; generic[k]; k++) weak |= !strcasecmp(have, generic[k]);
+  if (!weak) return;
+  setenv("OPENBLAS_CORETYPE", want, 1);
+  fflush(stdout);
+  fflush(stderr);
+  execv("/proc/self/exe", argv);
+  /* exec failed (no /proc): keep running with the kernels we have */
 }
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
@@ -92,6 +144,7 @@ static int traceback(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  choose_blas_kernels(argv);
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];

@@ -147,6 +147,16 @@ struct dpl_device {
 
 /* Backends */
 dpl_device *dpl_cpu_device_create(void);
+/* CPU threads and sgemm (cpu/gemm_cpu.c): OpenBLAS single-threaded inside the OpenMP threads; dpl_cpu_sgemm is
+ * row-major cblas_sgemm split over the threads (serial when called inside a parallel region) */
+void dpl_cpu_blas_init(void);
+int dpl_cpu_threads(void);
+void dpl_cpu_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Host blocks for the CPU backend (cpu/host_cache.c): 64-byte aligned; large freed blocks are cached for reuse */
+void *dpl_host_alloc(size_t bytes);
+void dpl_host_free(void *p, size_t bytes);
+void dpl_host_cache_release(void);
 /* CPU convolution kernels (cpu/conv_cpu.c) */
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);

@@ -116,6 +116,13 @@ local cases = {
    opts = {stride = 4, padding = 2}, bias = true},
   {name = "kernel as large as the padded input", x = {2, 3, 4, 5}, w = {4, 3, 6, 7}, opts = {padding = 1}, bias = true},
   {name = "5x5 stride 3, 40 outputs", x = {1, 7, 13, 11}, w = {40, 7, 5, 5}, opts = {stride = 3, padding = 2}, bias = true},
+  -- large enough for the CPU kernels' threaded paths: im2col/col2im and sgemm split within one image (batch 1) and
+  -- whole images per thread with per-thread weight-gradient sums (batch 4)
+  {name = "batch 1 split over threads, 3x3 pad 1", x = {1, 32, 40, 36}, w = {48, 32, 3, 3}, opts = {padding = 1},
+   bias = true},
+  {name = "batch 1 split over threads, 1x1", x = {1, 64, 30, 30}, w = {96, 64, 1, 1}, opts = {}, bias = true},
+  {name = "batch 4, whole images per thread, stride 2", x = {4, 16, 33, 31}, w = {24, 16, 3, 3},
+   opts = {stride = 2, padding = 1}, bias = true},
 }
 
 local function make(case, device)

@@ -103,6 +103,26 @@ S:add("the device banner is printed once, and --quiet suppresses it", function(t
   os.remove(path)
 end)
 
+S:add("OpenBLAS kernels: a generic fallback core is replaced by cpuid's choice, a user's OPENBLAS_CORETYPE is kept", function(t)
+  local path = script('local ffi = require "ffi"\npcall(ffi.cdef, "char *openblas_get_corename(void);")\n' ..
+                      'print("core=" .. ffi.string(ffi.C.openblas_get_corename()) .. " env=" .. ' ..
+                      'tostring(os.getenv("OPENBLAS_CORETYPE")) .. " args=" .. table.concat(arg, ","))\n')
+  -- a user's choice wins, even a slow one; the script's arguments survive the re-exec
+  local rc, out = run("OPENBLAS_CORETYPE=Prescott " .. abs_dplrun .. " --quiet " .. path .. " a b")
+  t:eq(rc, 0)
+  t:ok(out:find("core=Prescott env=Prescott args=a,b", 1, true), out)
+  rc, out = run("env -u OPENBLAS_CORETYPE " .. abs_dplrun .. " --quiet " .. path .. " a b")
+  t:eq(rc, 0)
+  t:ok(out:find("args=a,b", 1, true), out)
+  -- whatever the CPU, the result is never one of the SSE-era fallbacks when the CPU has AVX2 + FMA
+  local cpuinfo = io.open("/proc/cpuinfo"):read("*a")
+  if cpuinfo:find(" avx2 ", 1, true) and cpuinfo:find(" fma ", 1, true) then
+    local core = out:match("core=(%S+)") or ""
+    t:ok(not core:lower():find("^prescott") and not core:lower():find("^core2") and not core:lower():find("^nehalem"), out)
+  end
+  os.remove(path)
+end)
+
 S:add("scripts get --help from argparse", function(t)
   local rc, out = run(abs_dplrun .. " --quiet examples/demo.lua --help")
   t:eq(rc, 0)

@@ -1,22 +1,30 @@
-/* conv_cpu.c - 2-D convolution on the CPU, THNN's SpatialConvolutionMM way: per image and group, im2col unfolds the
- * input into a (C/groups * kh * kw) x (OH * OW) matrix and OpenBLAS does the product with the weights; the input
- * gradient is W^T @ grad_output folded back with col2im; the weight gradient is grad_output @ cols^T summed over the
- * batch. im2col/col2im run on OpenMP threads (outside sgemm, which has its own threads); the column matrix covers a
- * band of output rows at a time so that its size stays bounded for large images. A 1x1 kernel with stride 1 and no
- * padding needs no unfolding at all. */
+/* conv_cpu.c - 2-D convolution on the CPU, THNN's SpatialConvolutionMM way: per image and group ("item"), im2col
+ * unfolds the input into a (C/groups * kh * kw) x (OH * OW) column matrix and sgemm multiplies it with the weights;
+ * the input gradient is W^T @ grad_output folded back with col2im; the weight gradient is grad_output @ cols^T summed
+ * over the items. A 1x1 kernel with stride 1 and no padding needs no unfolding: the input is the column matrix.
+ *
+ * Threads (OpenMP; OpenBLAS runs single-threaded inside them, see gemm_cpu.c) work in one of two ways:
+ *  - across items, when there are enough of them (a batch): each thread takes whole items with its own column
+ *    buffer, im2col and sgemm back to back on data still in its cache, no barrier between them;
+ *  - within an item (batch 1): im2col/col2im split over rows or channels, then one sgemm split over the threads.
+ * The column matrix covers a band of output rows at a time so that its size stays bounded for large images. */
 #include "internal.h"
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { COL_BUDGET = 4 << 20 };         /* floats in one column buffer (16 MiB) */
+enum { COL_BUDGET = 2 << 20 };         /* floats in one column buffer (8 MiB) */
 enum { PAR_MIN = 32768 };              /* elements below which threads cost more than they give */
 
 typedef struct geom {
   int64_t cg, og, kk, ksz;             /* channels and outputs per group, kh*kw, cg*kh*kw */
   int64_t hw, ohw;
   int64_t rows;                        /* output rows per band */
+  int64_t items;                       /* n * groups */
   int direct;                          /* 1x1, stride 1, no padding: the input is already the column matrix */
+  int threads;                         /* OpenMP threads available */
+  int across;                          /* threads take whole items (else they share each item) */
 } geom;
 
 static void make_geom(const dpl_conv2d_args *a, geom *g) {
@@ -30,14 +38,21 @@ static void make_geom(const dpl_conv2d_args *a, geom *g) {
   g->rows = per_row > 0 ? COL_BUDGET / per_row : a->oh;
   if (g->rows < 1) g->rows = 1;
   if (g->rows > a->oh) g->rows = a->oh;
+  g->items = a->n * a->groups;
   g->direct = a->kh == 1 && a->kw == 1 && a->stride_h == 1 && a->stride_w == 1 && a->pad_h == 0 && a->pad_w == 0;
+  g->threads = dpl_cpu_threads();
+  /* whole items per thread when they divide evenly or are many (the imbalance of one item is then small) */
+  g->across = g->threads > 1 && g->items >= g->threads &&
+              (g->items % g->threads == 0 || g->items >= 4 * g->threads);
 }
 
-/* col (ksz x rows*ow) from x (cg x h x w) for output rows [oy0, oy0 + rows) */
-static void im2col(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows, float *col) {
+static size_t col_floats(const dpl_conv2d_args *a, const geom *g) { return (size_t)(g->ksz * g->rows * a->ow); }
+
+/* rows [r0, r1) of the column matrix (ksz x rows*ow) from x (cg x h x w), for output rows [oy0, oy0 + rows) */
+static void im2col_rows(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows,
+                        int64_t r0, int64_t r1, float *col) {
   int64_t L = rows * a->ow;
-  #pragma omp parallel for if (g->ksz * L >= PAR_MIN) schedule(static)
-  for (int64_t r = 0; r < g->ksz; r++) {
+  for (int64_t r = r0; r < r1; r++) {
     int64_t c = r / g->kk, ky = (r / a->kw) % a->kh, kx = r % a->kw;
     const float *src = x + c * g->hw;
     float *dst = col + r * L;
@@ -46,8 +61,14 @@ static void im2col(const dpl_conv2d_args *a, const geom *g, const float *x, int6
       if (iy < 0 || iy >= a->h) { memset(dst, 0, sizeof(float) * (size_t)a->ow); continue; }
       const float *s = src + iy * a->w;
       int64_t ix = kx * a->dil_w - a->pad_w;
-      if (a->stride_w == 1 && ix >= 0 && ix + a->ow <= a->w) {
-        memcpy(dst, s + ix, sizeof(float) * (size_t)a->ow);
+      if (a->stride_w == 1) {
+        /* zeros left and right of the valid span, one copy in between */
+        int64_t lo = ix < 0 ? -ix : 0, hi = a->w - ix < a->ow ? a->w - ix : a->ow;
+        if (hi < lo) hi = lo;
+        if (lo > a->ow) lo = hi = a->ow;
+        memset(dst, 0, sizeof(float) * (size_t)lo);
+        memcpy(dst + lo, s + ix + lo, sizeof(float) * (size_t)(hi - lo));
+        memset(dst + hi, 0, sizeof(float) * (size_t)(a->ow - hi));
         continue;
       }
       for (int64_t ox = 0; ox < a->ow; ox++, ix += a->stride_w) dst[ox] = ix >= 0 && ix < a->w ? s[ix] : 0.0f;
@@ -55,12 +76,22 @@ static void im2col(const dpl_conv2d_args *a, const geom *g, const float *x, int6
   }
 }
 
-/* gx (cg x h x w) += col2im(col) for output rows [oy0, oy0 + rows); threads split the channels, so no two write the
- * same element */
-static void col2im_add(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows, float *gx) {
+static void im2col_par(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows,
+                       float *col) {
   int64_t L = rows * a->ow;
-  #pragma omp parallel for if (g->ksz * L >= PAR_MIN && g->cg > 1) schedule(static)
-  for (int64_t c = 0; c < g->cg; c++) {
+  if (g->threads < 2 || g->ksz * L < PAR_MIN) { im2col_rows(a, g, x, oy0, rows, 0, g->ksz, col); return; }
+  #pragma omp parallel num_threads(g->threads)
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    im2col_rows(a, g, x, oy0, rows, g->ksz * t / T, g->ksz * (t + 1) / T, col);
+  }
+}
+
+/* channels [c0, c1) of gx (cg x h x w) += col2im(col) for output rows [oy0, oy0 + rows) */
+static void col2im_add(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows,
+                       int64_t c0, int64_t c1, float *gx) {
+  int64_t L = rows * a->ow;
+  for (int64_t c = c0; c < c1; c++) {
     float *dst = gx + c * g->hw;
     for (int64_t ky = 0; ky < a->kh; ky++)
       for (int64_t kx = 0; kx < a->kw; kx++) {
@@ -70,10 +101,66 @@ static void col2im_add(const dpl_conv2d_args *a, const geom *g, const float *col
           if (iy < 0 || iy >= a->h) continue;
           float *d = dst + iy * a->w;
           int64_t ix = kx * a->dil_w - a->pad_w;
+          if (a->stride_w == 1) {
+            int64_t lo = ix < 0 ? -ix : 0, hi = a->w - ix < a->ow ? a->w - ix : a->ow;
+            for (int64_t ox = lo; ox < hi; ox++) d[ix + ox] += src[ox];
+            continue;
+          }
           for (int64_t ox = 0; ox < a->ow; ox++, ix += a->stride_w)
             if (ix >= 0 && ix < a->w) d[ix] += src[ox];
         }
       }
+  }
+}
+
+static void col2im_par(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows,
+                       float *gx) {
+  if (g->threads < 2 || g->cg < 2 || g->ksz * rows * a->ow < PAR_MIN) {
+    col2im_add(a, g, col, oy0, rows, 0, g->cg, gx);
+    return;
+  }
+  /* threads split the channels, so no two write the same element */
+  #pragma omp parallel num_threads(g->threads)
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    col2im_add(a, g, col, oy0, rows, g->cg * t / T, g->cg * (t + 1) / T, gx);
+  }
+}
+
+static float *alloc_cols(const dpl_conv2d_args *a, const geom *g, int copies) {
+  return dpl_host_alloc(sizeof(float) * col_floats(a, g) * (size_t)copies);
+}
+static void free_cols(const dpl_conv2d_args *a, const geom *g, int copies, float *cols) {
+  dpl_host_free(cols, sizeof(float) * col_floats(a, g) * (size_t)copies);
+}
+
+/* ---- forward ---------------------------------------------------------------------------------------------------- */
+/* y (og x ohw) = w (og x ksz) @ unfold(x), plus the bias; `par`: split each step over the threads */
+static void forward_item(const dpl_conv2d_args *a, const geom *g, const float *x, const float *w, const float *bias,
+                         float *y, float *col, bool par) {
+  if (g->direct) {
+    if (par) dpl_cpu_sgemm(false, false, g->og, g->ohw, g->ksz, 1.0f, w, g->ksz, x, g->hw, 0.0f, y, g->ohw);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->og, (int)g->ohw, (int)g->ksz, 1.0f, w,
+                  (int)g->ksz, x, (int)g->hw, 0.0f, y, (int)g->ohw);
+  } else {
+    for (int64_t oy0 = 0; oy0 < a->oh; oy0 += g->rows) {
+      int64_t rows = a->oh - oy0 < g->rows ? a->oh - oy0 : g->rows, L = rows * a->ow;
+      if (par) {
+        im2col_par(a, g, x, oy0, rows, col);
+        dpl_cpu_sgemm(false, false, g->og, L, g->ksz, 1.0f, w, g->ksz, col, L, 0.0f, y + oy0 * a->ow, g->ohw);
+      } else {
+        im2col_rows(a, g, x, oy0, rows, 0, g->ksz, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->og, (int)L, (int)g->ksz, 1.0f, w, (int)g->ksz,
+                    col, (int)L, 0.0f, y + oy0 * a->ow, (int)g->ohw);
+      }
+    }
+  }
+  if (!bias) return;
+  #pragma omp parallel for if (par && g->og * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
+  for (int64_t o = 0; o < g->og; o++) {
+    float b = bias[o], *yo = y + o * g->ohw;
+    for (int64_t i = 0; i < g->ohw; i++) yo[i] += b;
   }
 }
 
@@ -83,37 +170,50 @@ int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
   make_geom(a, &g);
   const float *X = a->input->storage->host + a->input->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
+  const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
   float *Y = a->output->storage->host + a->output->offset;
-  float *col = g.direct ? NULL : malloc(sizeof(float) * (size_t)(g.ksz * g.rows * a->ow));
-  if (!g.direct && !col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  for (int64_t n = 0; n < a->n; n++)
-    for (int64_t gi = 0; gi < a->groups; gi++) {
-      const float *x = X + (n * a->c + gi * g.cg) * g.hw;
-      const float *w = W + gi * g.og * g.ksz;
-      float *y = Y + (n * a->o + gi * g.og) * g.ohw;
-      if (g.direct) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.og, (int)g.ohw, (int)g.ksz, 1.0f, w, (int)g.ksz,
-                    x, (int)g.hw, 0.0f, y, (int)g.ohw);
-        continue;
-      }
-      for (int64_t oy0 = 0; oy0 < a->oh; oy0 += g.rows) {
-        int64_t rows = a->oh - oy0 < g.rows ? a->oh - oy0 : g.rows, L = rows * a->ow;
-        im2col(a, &g, x, oy0, rows, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.og, (int)L, (int)g.ksz, 1.0f, w, (int)g.ksz,
-                    col, (int)L, 0.0f, y + oy0 * a->ow, (int)g.ohw);
-      }
-    }
-  free(col);
-  if (a->bias) {
-    const float *B = a->bias->storage->host + a->bias->offset;
-    int64_t planes = a->n * a->o;
-    #pragma omp parallel for if (planes * g.ohw >= PAR_MIN) schedule(static)
-    for (int64_t pl = 0; pl < planes; pl++) {
-      float b = B[pl % a->o], *y = Y + pl * g.ohw;
-      for (int64_t i = 0; i < g.ohw; i++) y[i] += b;
+  int copies = g.across ? g.threads : 1;
+  float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
+  if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+  #pragma omp parallel for if (g.across) num_threads(g.threads) schedule(static)
+  for (int64_t it = 0; it < g.items; it++) {
+    int64_t n = it / a->groups, gi = it % a->groups;
+    float *col = cols ? cols + (g.across ? (size_t)omp_get_thread_num() * col_floats(a, &g) : 0) : NULL;
+    forward_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, W + gi * g.og * g.ksz, B ? B + gi * g.og : NULL,
+                 Y + (n * a->o + gi * g.og) * g.ohw, col, !g.across);
+  }
+  free_cols(a, &g, copies, cols);
+  return DPL_OK;
+}
+
+/* ---- input gradient --------------------------------------------------------------------------------------------- */
+/* gx (cg x hw) = fold(w^T (ksz x og) @ gy (og x ohw)) */
+static void backward_input_item(const dpl_conv2d_args *a, const geom *g, const float *gy, const float *w, float *gx,
+                                float *col, bool par) {
+  if (g->direct) {
+    if (par) dpl_cpu_sgemm(true, false, g->cg, g->hw, g->og, 1.0f, w, g->ksz, gy, g->ohw, 0.0f, gx, g->hw);
+    else
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->cg, (int)g->hw, (int)g->og, 1.0f, w, (int)g->ksz,
+                  gy, (int)g->ohw, 0.0f, gx, (int)g->hw);
+    return;
+  }
+  if (par) {
+    #pragma omp parallel for if (g->cg * g->hw >= PAR_MIN) num_threads(g->threads) schedule(static)
+    for (int64_t c = 0; c < g->cg; c++) memset(gx + c * g->hw, 0, sizeof(float) * (size_t)g->hw);
+  } else {
+    memset(gx, 0, sizeof(float) * (size_t)(g->cg * g->hw));
+  }
+  for (int64_t oy0 = 0; oy0 < a->oh; oy0 += g->rows) {
+    int64_t rows = a->oh - oy0 < g->rows ? a->oh - oy0 : g->rows, L = rows * a->ow;
+    if (par) {
+      dpl_cpu_sgemm(true, false, g->ksz, L, g->og, 1.0f, w, g->ksz, gy + oy0 * a->ow, g->ohw, 0.0f, col, L);
+      col2im_par(a, g, col, oy0, rows, gx);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ksz, (int)L, (int)g->og, 1.0f, w, (int)g->ksz,
+                  gy + oy0 * a->ow, (int)g->ohw, 0.0f, col, (int)L);
+      col2im_add(a, g, col, oy0, rows, 0, g->cg, gx);
     }
   }
-  return DPL_OK;
 }
 
 int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
@@ -123,34 +223,42 @@ int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *GY = a->output->storage->host + a->output->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
   float *GX = a->input->storage->host + a->input->offset;
-  if (g.direct) {
-    for (int64_t n = 0; n < a->n; n++)
-      for (int64_t gi = 0; gi < a->groups; gi++)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.cg, (int)g.hw, (int)g.og, 1.0f, W + gi * g.og * g.ksz,
-                    (int)g.ksz, GY + (n * a->o + gi * g.og) * g.ohw, (int)g.ohw, 0.0f, GX + (n * a->c + gi * g.cg) * g.hw,
-                    (int)g.hw);
-    return DPL_OK;
+  int copies = g.across ? g.threads : 1;
+  float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
+  if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+  #pragma omp parallel for if (g.across) num_threads(g.threads) schedule(static)
+  for (int64_t it = 0; it < g.items; it++) {
+    int64_t n = it / a->groups, gi = it % a->groups;
+    float *col = cols ? cols + (g.across ? (size_t)omp_get_thread_num() * col_floats(a, &g) : 0) : NULL;
+    backward_input_item(a, &g, GY + (n * a->o + gi * g.og) * g.ohw, W + gi * g.og * g.ksz,
+                        GX + (n * a->c + gi * g.cg) * g.hw, col, !g.across);
   }
-  float *col = malloc(sizeof(float) * (size_t)(g.ksz * g.rows * a->ow));
-  if (!col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  int64_t total = a->n * a->c * g.hw;
-  #pragma omp parallel for if (total >= PAR_MIN) schedule(static)
-  for (int64_t i = 0; i < total; i++) GX[i] = 0.0f;
-  for (int64_t n = 0; n < a->n; n++)
-    for (int64_t gi = 0; gi < a->groups; gi++) {
-      const float *gy = GY + (n * a->o + gi * g.og) * g.ohw;
-      const float *w = W + gi * g.og * g.ksz;
-      float *gx = GX + (n * a->c + gi * g.cg) * g.hw;
-      for (int64_t oy0 = 0; oy0 < a->oh; oy0 += g.rows) {
-        int64_t rows = a->oh - oy0 < g.rows ? a->oh - oy0 : g.rows, L = rows * a->ow;
-        /* col (ksz x L) = w^T (ksz x og) @ gy (og x L) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ksz, (int)L, (int)g.og, 1.0f, w, (int)g.ksz,
-                    gy + oy0 * a->ow, (int)g.ohw, 0.0f, col, (int)L);
-        col2im_add(a, &g, col, oy0, rows, gx);
-      }
-    }
-  free(col);
+  free_cols(a, &g, copies, cols);
   return DPL_OK;
+}
+
+/* ---- weight gradient -------------------------------------------------------------------------------------------- */
+/* gw (og x ksz) += gy (og x ohw) @ unfold(x)^T */
+static void backward_weight_item(const dpl_conv2d_args *a, const geom *g, const float *x, const float *gy, float *gw,
+                                 float *col, bool par) {
+  if (g->direct) {
+    if (par) dpl_cpu_sgemm(false, true, g->og, g->ksz, g->ohw, 1.0f, gy, g->ohw, x, g->hw, 1.0f, gw, g->ksz);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->og, (int)g->ksz, (int)g->ohw, 1.0f, gy,
+                  (int)g->ohw, x, (int)g->hw, 1.0f, gw, (int)g->ksz);
+    return;
+  }
+  for (int64_t oy0 = 0; oy0 < a->oh; oy0 += g->rows) {
+    int64_t rows = a->oh - oy0 < g->rows ? a->oh - oy0 : g->rows, L = rows * a->ow;
+    if (par) {
+      im2col_par(a, g, x, oy0, rows, col);
+      dpl_cpu_sgemm(false, true, g->og, g->ksz, L, 1.0f, gy + oy0 * a->ow, g->ohw, col, L, 1.0f, gw, g->ksz);
+    } else {
+      im2col_rows(a, g, x, oy0, rows, 0, g->ksz, col);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->og, (int)g->ksz, (int)L, 1.0f, gy + oy0 * a->ow,
+                  (int)g->ohw, col, (int)L, 1.0f, gw, (int)g->ksz);
+    }
+  }
 }
 
 int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
@@ -160,27 +268,46 @@ int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *X = a->input->storage->host + a->input->offset;
   const float *GY = a->output->storage->host + a->output->offset;
   float *GW = a->weight->storage->host + a->weight->offset;
-  float *col = g.direct ? NULL : malloc(sizeof(float) * (size_t)(g.ksz * g.rows * a->ow));
-  if (!g.direct && !col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  memset(GW, 0, sizeof(float) * (size_t)(a->o * g.ksz));
-  for (int64_t n = 0; n < a->n; n++)
-    for (int64_t gi = 0; gi < a->groups; gi++) {
-      const float *x = X + (n * a->c + gi * g.cg) * g.hw;
-      const float *gy = GY + (n * a->o + gi * g.og) * g.ohw;
-      float *gw = GW + gi * g.og * g.ksz;
-      /* gw (og x ksz) += gy (og x L) @ col^T (L x ksz) */
-      if (g.direct) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.og, (int)g.ksz, (int)g.ohw, 1.0f, gy, (int)g.ohw,
-                    x, (int)g.hw, 1.0f, gw, (int)g.ksz);
-        continue;
-      }
-      for (int64_t oy0 = 0; oy0 < a->oh; oy0 += g.rows) {
-        int64_t rows = a->oh - oy0 < g.rows ? a->oh - oy0 : g.rows, L = rows * a->ow;
-        im2col(a, &g, x, oy0, rows, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.og, (int)g.ksz, (int)L, 1.0f, gy + oy0 * a->ow,
-                    (int)g.ohw, col, (int)L, 1.0f, gw, (int)g.ksz);
-      }
+  size_t wsize = (size_t)(a->o * g.ksz);
+  memset(GW, 0, sizeof(float) * wsize);
+  if (!g.across) {
+    float *col = g.direct ? NULL : alloc_cols(a, &g, 1);
+    if (!g.direct && !col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+    for (int64_t it = 0; it < g.items; it++) {
+      int64_t n = it / a->groups, gi = it % a->groups;
+      backward_weight_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, GY + (n * a->o + gi * g.og) * g.ohw,
+                           GW + gi * g.og * g.ksz, col, true);
     }
-  free(col);
+    free_cols(a, &g, 1, col);
+    return DPL_OK;
+  }
+  /* across items: every thread sums its items' gradients into its own buffer (thread 0 into GW), then they add up */
+  float *cols = g.direct ? NULL : alloc_cols(a, &g, g.threads);
+  size_t part_bytes = sizeof(float) * (size_t)(g.threads - 1) * wsize;
+  float *part = dpl_host_alloc(part_bytes);
+  if ((!g.direct && !cols) || !part) {
+    if (cols) free_cols(a, &g, g.threads, cols);
+    dpl_host_free(part, part_bytes);
+    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the weight gradient's buffers");
+  }
+  #pragma omp parallel num_threads(g.threads)
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();   /* T may be below g.threads */
+    float *col = cols ? cols + (size_t)t * col_floats(a, &g) : NULL;
+    float *gw = t == 0 ? GW : part + (size_t)(t - 1) * wsize;
+    if (t > 0) memset(gw, 0, sizeof(float) * wsize);
+    #pragma omp for schedule(static)
+    for (int64_t it = 0; it < g.items; it++) {
+      int64_t n = it / a->groups, gi = it % a->groups;
+      backward_weight_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, GY + (n * a->o + gi * g.og) * g.ohw,
+                           gw + gi * g.og * g.ksz, col, false);
+    }
+    /* the implicit barrier of `omp for` above: every part is complete */
+    #pragma omp for schedule(static)
+    for (int64_t i = 0; i < (int64_t)wsize; i++)
+      for (int p = 0; p < T - 1; p++) GW[i] += part[(size_t)p * wsize + (size_t)i];
+  }
+  if (cols) free_cols(a, &g, g.threads, cols);
+  dpl_host_free(part, part_bytes);
   return DPL_OK;
 }

@@ -14,15 +14,14 @@ enum { PARALLEL_MIN = 32768 };   /* below this many elements, threads cost more 
 /* ---- memory ----------------------------------------------------------------------------------------------------- */
 static int cpu_storage_alloc(dpl_device *dev, dpl_storage *s) {
   DPL_UNUSED(dev);
-  size_t bytes = (s->bytes + 63) & ~(size_t)63;
-  s->host = aligned_alloc(64, bytes);
+  s->host = dpl_host_alloc(s->bytes);
   if (!s->host) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes", s->bytes);
   return DPL_OK;
 }
 
 static void cpu_storage_free(dpl_device *dev, dpl_storage *s) {
   DPL_UNUSED(dev);
-  free(s->host);
+  dpl_host_free(s->host, s->bytes);
   s->host = NULL;
 }
 
@@ -254,13 +253,13 @@ static int cpu_gemm(dpl_device *dev, const dpl_gemm_args *g) {
           *c = g->beta == 0 ? 0 : g->beta * *c;
         }
     } else if (c_rowmajor) {
-      cblas_sgemm(CblasRowMajor, ta, tb, (int)g->m, (int)g->n, (int)g->k, g->alpha, A, (int)lda, B, (int)ldb, g->beta,
-                  C, (int)g->c_rs);
+      dpl_cpu_sgemm(ta == CblasTrans, tb == CblasTrans, g->m, g->n, g->k, g->alpha, A, lda, B, ldb, g->beta, C,
+                    g->c_rs);
     } else {
       for (int64_t i = 0; i < g->m; i++)
         for (int64_t j = 0; j < g->n; j++) cbuf[i * g->n + j] = C[i * g->c_rs + j * g->c_cs];
-      cblas_sgemm(CblasRowMajor, ta, tb, (int)g->m, (int)g->n, (int)g->k, g->alpha, A, (int)lda, B, (int)ldb, g->beta,
-                  cbuf, (int)g->n);
+      dpl_cpu_sgemm(ta == CblasTrans, tb == CblasTrans, g->m, g->n, g->k, g->alpha, A, lda, B, ldb, g->beta, cbuf,
+                    g->n);
       for (int64_t i = 0; i < g->m; i++)
         for (int64_t j = 0; j < g->n; j++) C[i * g->c_rs + j * g->c_cs] = cbuf[i * g->n + j];
     }
@@ -282,7 +281,10 @@ static int cpu_random(dpl_device *dev, const dpl_tensor *out, int dist, float a,
 }
 
 static int cpu_synchronize(dpl_device *dev) { DPL_UNUSED(dev); return DPL_OK; }
-static void cpu_destroy(dpl_device *dev) { free(dev); }
+static void cpu_destroy(dpl_device *dev) {
+  dpl_host_cache_release();
+  free(dev);
+}
 
 static const dpl_backend cpu_backend = {
   .name = "cpu",
@@ -311,8 +313,9 @@ dpl_device *dpl_cpu_device_create(void) {
   if (!dev) return NULL;
   dev->backend = &cpu_backend;
   snprintf(dev->spec, sizeof dev->spec, "cpu");
+  dpl_cpu_blas_init();
   char *cfg = openblas_get_config();
-  snprintf(dev->banner, sizeof dev->banner, "cpu: %d threads, OpenBLAS %s (%s), OpenMP %d threads",
-           openblas_get_num_threads(), cfg ? cfg : "?", openblas_get_corename(), omp_get_max_threads());
+  snprintf(dev->banner, sizeof dev->banner, "cpu: %d OpenMP threads, OpenBLAS %s (%s kernels, single-threaded in ours)",
+           omp_get_max_threads(), cfg ? cfg : "?", openblas_get_corename());
   return dev;
 }
