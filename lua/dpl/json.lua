@@ -143,8 +143,10 @@ parse = function(s, i)
     local arr = M.array({})
     i = skip(s, i + 1)
     if s:sub(i, i) == "]" then return arr, i + 1 end
+    local n = 0
     while true do
-      arr[#arr + 1], i = parse(s, i)
+      n = n + 1                  -- an explicit index: null leaves a hole
+      arr[n], i = parse(s, i)
       i = skip(s, i)
       local d = s:sub(i, i)
       if d == "]" then return arr, i + 1 end
