@@ -57,7 +57,8 @@ Metric.__index = Metric
 
 -- opts: arch + layer (a name E/S/M/L, a 0-based child index, or a list of them; summed) for the paper's distance, or
 -- lpips = "alex" | "vgg" | "squeeze" (with lpips_version "0.1" | "0.0", lin_weights = a .pth path);
--- weights (backbone checkpoint, "random:SEED", default the torchvision file), device, normalize ("imagenet" default
+-- weights (backbone checkpoint, "random:SEED", default the torchvision file; name_map for a folder of .npy files, as
+-- lossnet.new), device, normalize ("imagenet" default
 -- for the baseline, "none" to feed the input as is).
 function M.new(opts)
   opts = opts or {}
@@ -102,7 +103,8 @@ function M.new(opts)
   local top = 0
   for _, i in ipairs(self.indices) do top = math.max(top, i) end
   -- the loss network up to the deepest layer, unnormalised (the input transform is done here), eval mode, frozen
-  self.net = lossnet.new(self.arch, top, {weights = opts.weights, normalize = "none", device = opts.device})
+  self.net = lossnet.new(self.arch, top, {weights = opts.weights, name_map = opts.name_map, normalize = "none",
+                                          device = opts.device})
   self.weights_file = self.net.weights_file
   self.untrained = self.net.untrained
   self.want = {}

@@ -122,6 +122,14 @@ function M.code_version()
   return (git and git ~= "" and git .. " " or "") .. "(dpl " .. v .. ")"
 end
 
+-- the Unix time with sub-second precision (CLOCK_REALTIME)
+require "dpl.progress"   -- declares struct dpl_timespec and clock_gettime
+local ts = ffi.new("struct dpl_timespec")
+function M.now()
+  ffi.C.clock_gettime(0, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
+
 -- ISO 8601 UTC time of a Unix time
 function M.iso_time(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 

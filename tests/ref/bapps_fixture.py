@@ -8,8 +8,9 @@ Layout (LPIPS's tarballs; spec/benchmarks.md 1.1):
   OUTDIR/jnd/val/{traditional,cnn}/{p0,p1}/NNNNNN.png, same/NNNNNN.npy
 Patches are 64 x 64 RGB: the three LPIPS example patches and crops of the Set5/Set14 HR images (Set14 bridge is
 greyscale and becomes RGB). Each p0/p1 is the reference with a known distortion of random strength (Gaussian blur,
-noise, JPEG, x4 down/up-sampling, colour shift, a shifted crop). judge (fraction of raters preferring p1, in fifths)
-and same (fraction judging the pair identical, in thirds) are seeded random numbers, shaped (1,) float32 as in BAPPS.
+noise, JPEG, down/up-sampling, colour shift, a shifted crop). judge (fraction of 5 raters preferring p1) and same
+(fraction of 3 raters judging the pair identical) are seeded binomial draws that follow the distortion strengths, so
+that a good metric scores above chance; shaped (1,) float32 as in BAPPS.
 """
 import glob
 import io
@@ -44,26 +45,26 @@ def patch():
 
 
 def distort(p, origin):
-    kind = rng.randint(6)
+    """p with a random distortion of random strength; returns the image and the strength in [0, 1]"""
+    kind, k = rng.randint(6 if origin else 5), rng.rand()   # the shifted crop needs the source image
     a = np.asarray(p, dtype=np.float32)
     if kind == 0:
-        return p.filter(ImageFilter.GaussianBlur(radius=0.5 + 2.5 * rng.rand()))
+        return p.filter(ImageFilter.GaussianBlur(radius=0.3 + 2.7 * k)), k
     if kind == 1:
-        return Image.fromarray(np.clip(a + rng.randn(*a.shape) * (5 + 40 * rng.rand()), 0, 255).astype(np.uint8))
+        return Image.fromarray(np.clip(a + rng.randn(*a.shape) * (3 + 45 * k), 0, 255).astype(np.uint8)), k
     if kind == 2:
         buf = io.BytesIO()
-        p.save(buf, format="JPEG", quality=int(5 + 60 * rng.rand()))
-        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        p.save(buf, format="JPEG", quality=int(70 - 65 * k))
+        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), k
     if kind == 3:
-        return p.resize((16, 16), Image.BICUBIC).resize((64, 64), Image.BILINEAR)
+        s = 48 - int(36 * k)
+        return p.resize((s, s), Image.BICUBIC).resize((64, 64), Image.BILINEAR), k
     if kind == 4:
-        shift = (rng.rand(3) - 0.5) * 80
-        return Image.fromarray(np.clip(a + shift, 0, 255).astype(np.uint8))
-    if origin is None:
-        return p.transpose(Image.FLIP_LEFT_RIGHT)
+        shift = (rng.rand(3) - 0.5) * 2 * (5 + 60 * k)
+        return Image.fromarray(np.clip(a + shift, 0, 255).astype(np.uint8)), k
     img, x, y = origin
-    d = rng.randint(1, 4)
-    return img.crop((x + 4 + d, y + 4 + d, x + 68 + d, y + 68 + d))
+    d = 1 + int(3 * k)
+    return img.crop((x + 4 + d, y + 4 + d, x + 68 + d, y + 68 + d)), k
 
 
 def save_png(img, path):
@@ -82,15 +83,23 @@ for subset in ["traditional", "cnn", "superres", "deblur", "color", "frameinterp
         ref, origin = patch()
         stem = "%06d" % i
         save_png(ref, os.path.join(d, "ref", stem + ".png"))
-        save_png(distort(ref, origin), os.path.join(d, "p0", stem + ".png"))
-        save_png(distort(ref, origin), os.path.join(d, "p1", stem + ".png"))
-        save_npy(rng.randint(0, 6) / 5.0, os.path.join(d, "judge", stem + ".npy"))
+        p0, k0 = distort(ref, origin)
+        p1, k1 = distort(ref, origin)
+        while np.array_equal(np.asarray(p0), np.asarray(p1)):   # an exact tie would test rounding, not the metric
+            p1, k1 = distort(ref, origin)
+        save_png(p0, os.path.join(d, "p0", stem + ".png"))
+        save_png(p1, os.path.join(d, "p1", stem + ".png"))
+        # 5 raters, each preferring the milder distortion with probability 0.5 + (k0 - k1)
+        prob = min(max(0.5 + (k0 - k1), 0.0), 1.0)
+        save_npy(rng.binomial(5, prob) / 5.0, os.path.join(d, "judge", stem + ".npy"))
 for subset in ["traditional", "cnn"]:
     d = os.path.join(out, "jnd", "val", subset)
     for i in range(njnd):
         p0, origin = patch()
         stem = "%06d" % i
         save_png(p0, os.path.join(d, "p0", stem + ".png"))
-        save_png(distort(p0, origin), os.path.join(d, "p1", stem + ".png"))
-        save_npy(rng.randint(0, 4) / 3.0, os.path.join(d, "same", stem + ".npy"))
+        p1, k = distort(p0, origin)
+        save_png(p1, os.path.join(d, "p1", stem + ".png"))
+        # 3 raters, each calling the pair identical with probability 1 - k
+        save_npy(rng.binomial(3, 1.0 - k) / 3.0, os.path.join(d, "same", stem + ".npy"))
 print("ok")

@@ -6,7 +6,9 @@ Usage: bapps_ref.py FIXTURE_DIR OUTDIR ARCH:LAYER[,LAYER...] ...
 
 Writes OUTDIR/ARCH.pth (a seeded random state_dict, torch.save; BatchNorm statistics randomised too, the classifier
 left out) and OUTDIR/ref.json: a list of {"arch", "layer", "2afc": {subset: score, "mean": x}, "jnd": {subset: mAP,
-"pooled": x}} in the order given, the shape experiments/bapps.lua --json writes.
+"pooled": x}} in the order given, the shape experiments/bapps.lua --json writes; and OUTDIR/margins.json: per
+network and 2AFC subset the smallest |d0 - d1| / max(d0, d1) (a float32 implementation can flip a comparison only
+where this is tiny).
 """
 import glob
 import json
@@ -91,7 +93,7 @@ def jnd_map(d, s):
     return voc_ap(tp / (tp + fn), tp / (tp + fp))
 
 
-models, results = {}, []
+models, results, margins = {}, [], []
 for i, spec in enumerate(sys.argv[3:]):
     arch, layers = spec.split(":")
     attr, idxs = INDEX[arch]
@@ -115,6 +117,8 @@ for i, spec in enumerate(sys.argv[3:]):
                 d0 = distance(children, idx, ref, p0).numpy().astype(np.float64)
                 d1 = distance(children, idx, ref, p1).numpy().astype(np.float64)
                 score = np.where(d0 < d1, 1 - h, np.where(d1 < d0, h, 0.5))
+                gap = float(np.min(np.abs(d0 - d1) / np.maximum(np.maximum(d0, d1), 1e-30)))
+                margins.append({"arch": arch, "layer": layer, "subset": subset, "min_relative_gap": gap})
                 res["2afc"][subset] = float(score.mean())
             res["2afc"]["mean"] = float(np.mean([v for k, v in res["2afc"].items()]))
             ds, ss = [], []
@@ -135,4 +139,6 @@ for i, spec in enumerate(sys.argv[3:]):
         results.append(res)
 with open(os.path.join(out, "ref.json"), "w") as f:
     json.dump(results, f, indent=1)
+with open(os.path.join(out, "margins.json"), "w") as f:
+    json.dump(margins, f, indent=1)
 print("ok")
