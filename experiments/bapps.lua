@@ -173,7 +173,8 @@ local function evaluate(net)
   for _, subset in ipairs(data.subsets_2afc) do n2 = n2 + 1; scores["2afc.mean"] = (scores["2afc.mean"] or 0) + scores["2afc." .. subset] end
   if n2 > 0 then scores["2afc.mean"] = scores["2afc.mean"] / n2 end
   if #all_d > 0 then scores["jnd.pooled"] = bapps.jnd_map(all_d, all_s) end
-  local elapsed = bar:finish()
+  bar:finish()
+  local elapsed = progress.now() - clock0 - t_build
   return scores, {build_s = t_build, network_s = t_net, data_s = t_load, total_s = progress.now() - clock0,
                   images = data:image_count(), images_per_s = data:image_count() / math.max(elapsed, 1e-9),
                   batch = args.batch}

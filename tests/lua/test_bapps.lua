@@ -223,6 +223,9 @@ suite:add("kill -9 mid-sweep: finished networks recorded once, the interrupted o
       n = ok and cnt or 0
     end
     if n >= 2 then break end
+    if os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= 0 and os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= true then
+      break                                     -- the child is gone (it failed): stop waiting
+    end
     os.execute("sleep 0.05")
     waited = waited + 0.05
   end
