@@ -195,4 +195,9 @@ for name, fn in pairs(dpl.functional) do if dpl[name] == nil then dpl[name] = fn
 -- ---- pooling, padding and resizing (lua/dpl/spatial.lua): dpl.max_pool2d, avg_pool2d, adaptive_avg_pool2d, pad2d, upsample2d
 for k, v in pairs(require "dpl.spatial") do dpl[k] = v end
 
+-- ---- images (lua/dpl/image.lua): dpl.image.load(path, {mode = "RGB" | "L" | "keep", device = ...}), dpl.image.save
+dpl.image = require "dpl.image"
+-- preprocessing matching Pillow / torchvision / MATLAB (lua/dpl/transforms.lua)
+dpl.transforms = require "dpl.transforms"
+
 return dpl
