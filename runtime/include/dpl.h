@@ -270,6 +270,49 @@ int dpl_safetensors_save(const char *path, int n, const char *const *names, dpl_
 /* A metadata value of a safetensors file ("" when absent). */
 const char *dpl_tensor_file_metadata(const dpl_tensor_file *f, const char *key);
 
+/* ---- background file loading (runtime/src/io/loader.c) ---------------------------------------------------------- */
+/* A pool of threads that decode files into CPU tensors while the caller does other work (LuaJIT has no threads; the
+ * dataset iterators use this to prefetch the next batch). A job is a list of files of one kind; results come back
+ * as C x H x W (images, as dpl_image_load with `channels`) or as stored (.npy) CPU tensors. */
+typedef struct dpl_loader dpl_loader;
+typedef struct dpl_load_job dpl_load_job;
+enum { DPL_LOAD_IMAGE = 0, DPL_LOAD_NPY = 1 };
+
+dpl_loader *dpl_loader_new(int nthreads);
+int dpl_loader_threads(const dpl_loader *l);
+/* Finishes the queued files, stops the threads and drops the caller's reference (jobs stay valid until freed). */
+void dpl_loader_free(dpl_loader *l);
+/* Queues n files (the paths are copied); returns at once. */
+dpl_load_job *dpl_loader_submit(dpl_loader *l, int n, const char *const *paths, int kind, int channels);
+int dpl_load_job_count(const dpl_load_job *j);
+/* Nonzero when every file of the job has been decoded (or has failed); never blocks. */
+int dpl_load_job_done(dpl_load_job *j);
+/* Waits for the job; DPL_OK, or the status and message of the first file that failed (the message names it). */
+int dpl_load_job_wait(dpl_load_job *j);
+/* Waits, then hands over file `index`'s tensor (once; the caller frees it), or NULL with that file's error. */
+dpl_tensor *dpl_load_job_take(dpl_load_job *j, int index);
+/* Waits for the job's files, then frees the job and the tensors not taken. */
+void dpl_load_job_free(dpl_load_job *j);
+/* The entries of a directory (without . and ..), sorted bytewise, each followed by '\n', directories with a trailing
+ * '/'. Returns the bytes the listing needs (written to buf only when cap is large enough), or -1 on error. */
+int64_t dpl_dir_list(const char *path, char *buf, int64_t cap);
+
+/* ---- in-memory 8-bit image sets (runtime/src/io/imageset.c) ----------------------------------------------------- */
+/* SVHN format-2 .mat files (MATLAB 5 with zlib-compressed elements: X is H x W x 3 x N uint8, y is N x 1 with 1..10,
+ * 10 meaning the digit 0) and STL-10 binaries (N records of 3 x 96 x 96 bytes, planes stored column by column; labels
+ * one byte each, 1..10). Images are kept as bytes; batches come out as N x 3 x H x W floats v / 255, as ToTensor.
+ * Labels are class indices 0..9 (SVHN 10 -> 0, STL-10 k -> k - 1, as torchvision). */
+typedef struct dpl_image_set dpl_image_set;
+dpl_image_set *dpl_svhn_open(const char *mat_path);
+/* labels_path NULL: unlabeled (the "unlabeled" split). */
+dpl_image_set *dpl_stl10_open(const char *images_path, const char *labels_path);
+int64_t dpl_image_set_count(const dpl_image_set *s);
+int dpl_image_set_shape(const dpl_image_set *s, int64_t *chw);
+/* The label of image index (0-based), or -1 when unlabeled or out of range. */
+int dpl_image_set_label(const dpl_image_set *s, int64_t index);
+dpl_tensor *dpl_image_set_batch(dpl_image_set *s, dpl_device *dev, int n, const int64_t *indices);
+void dpl_image_set_free(dpl_image_set *s);
+
 /* ---- images (runtime/src/io/image.c) ----------------------------------------------------------------------------- */
 /* Reads a PNG (1-16 bit; gray, gray+alpha, palette, RGB, RGBA; interlaced), JPEG (baseline or progressive, gray or
  * colour; decoded by libjpeg-turbo as Pillow does) or TIFF (anything libtiff reads, at 8 bits) into a new

@@ -48,14 +48,17 @@ static dpl_storage *storage_new(dpl_device *dev, size_t bytes) {
   s->dev = dev;
   s->bytes = bytes ? bytes : 4; /* never a zero-sized allocation */
   if (dev->backend->storage_alloc(dev, s) != DPL_OK) { free(s); return NULL; }
-  dev->bytes += (int64_t)s->bytes;
-  if (dev->bytes > dev->peak_bytes) dev->peak_bytes = dev->bytes;
+  /* atomic: the background file loader (io/loader.c) creates CPU tensors on its worker threads */
+  int64_t now = __atomic_add_fetch(&dev->bytes, (int64_t)s->bytes, __ATOMIC_RELAXED);
+  int64_t peak = __atomic_load_n(&dev->peak_bytes, __ATOMIC_RELAXED);
+  while (now > peak &&
+         !__atomic_compare_exchange_n(&dev->peak_bytes, &peak, now, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
   return s;
 }
 
 static void storage_release(dpl_storage *s) {
   if (!s || --s->refcount > 0) return;
-  s->dev->bytes -= (int64_t)s->bytes;
+  __atomic_sub_fetch(&s->dev->bytes, (int64_t)s->bytes, __ATOMIC_RELAXED);
   s->dev->backend->storage_free(s->dev, s);
   free(s);
 }

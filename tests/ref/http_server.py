@@ -16,7 +16,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        path = os.path.join(root, os.path.basename(self.path))
+        # the file at the URL's path under DIR if there is one (mirrored trees), else DIR/<basename>
+        path = os.path.join(root, self.path.lstrip("/"))
+        if not os.path.isfile(path):
+            path = os.path.join(root, os.path.basename(self.path))
         rng = self.headers.get("Range")
         log.write("GET %s %s\n" % (self.path, rng or "-"))
         if not os.path.isfile(path):

@@ -1,0 +1,81 @@
+-- Road delineation scores as the reference test script computes them (spec benchmarks.md §3.4): the prediction is
+-- binarised at > 0.3 and the ground truth at > 0.5 (both on the 224x224 resized maps), pixels are counted strictly
+-- (no tolerance buffer), and each score is computed per image, then averaged over images.
+--   completeness = TP / (TP + FN), correctness = TP / (TP + FP), quality = TP / (TP + FP + FN)
+--
+--   local delin = require "dpl.metrics.delineation"
+--   local s = delin.scores(pred, gt)                 -- one image: {completeness=, correctness=, quality=, tp=, fp=, fn=}
+--   local m = delin.mean_scores(preds, gts)          -- lists of per-image maps, or N x 1 x H x W batches
+local ffi = require "ffi"
+local util = require "dpl.metrics.util"
+local M = {}
+
+-- The reference compares float32 maps with a Python float, which numpy/torch cast to float32 first: a prediction of
+-- exactly float32(0.3) is therefore not above 0.3. Thresholds are rounded to float32 here for the same result.
+local function f32(x) return tonumber(ffi.new("float[1]", x)[0]) end
+
+M.PRED_THRESHOLD = 0.3
+M.GT_THRESHOLD = 0.5
+
+-- Scores of one image. pred, gt: tensors of the same shape (or flat lists). A denominator of 0 (e.g. no road pixel
+-- in the ground truth for completeness) gives NaN, as the reference's array division does.
+function M.scores(pred, gt, opts)
+  opts = opts or {}
+  local pt, gtt = f32(opts.pred_threshold or M.PRED_THRESHOLD), f32(opts.gt_threshold or M.GT_THRESHOLD)
+  if util.is_tensor(pred) and util.is_tensor(gt) then
+    local a, b = pred:size(), gt:size()
+    if not (a == b) then
+      error(("delineation.scores: prediction shape %s differs from ground truth shape %s"):format(tostring(a), tostring(b)), 2)
+    end
+  end
+  local p, g = util.values(pred, "delineation.scores pred"), util.values(gt, "delineation.scores gt")
+  util.same_length("delineation.scores", {"pred", "gt"}, {p, g})
+  local tp, fp, fn = 0, 0, 0
+  for i = 1, #p do
+    local pi, gi = p[i] > pt, g[i] > gtt
+    if pi and gi then tp = tp + 1 elseif gi then fn = fn + 1 elseif pi then fp = fp + 1 end
+  end
+  return {
+    tp = tp, fp = fp, fn = fn,
+    completeness = tp / (tp + fn),
+    correctness = tp / (tp + fp),
+    quality = tp / (tp + fp + fn),
+  }
+end
+
+-- Splits an N x 1 x H x W (or N x H x W) tensor into its N images; a list is returned unchanged.
+local function images(x)
+  if util.is_tensor(x) then
+    local list = {}
+    for i = 1, x:size(1) do list[i] = x:select(1, i) end
+    return list
+  end
+  return x
+end
+
+-- Per-image scores averaged over images. opts.skip_undefined = true leaves NaN scores (empty denominators) out of
+-- the mean instead of letting them make it NaN.
+function M.mean_scores(preds, gts, opts)
+  opts = opts or {}
+  preds, gts = images(preds), images(gts)
+  if #preds ~= #gts then
+    error(("delineation.mean_scores: %d predictions but %d ground-truth maps"):format(#preds, #gts), 2)
+  end
+  if #preds == 0 then error("delineation.mean_scores: no images", 2) end
+  local keys = {"completeness", "correctness", "quality"}
+  local sum, count = {}, {}
+  for _, k in ipairs(keys) do sum[k], count[k] = 0, 0 end
+  local per_image = {}
+  for i = 1, #preds do
+    local s = M.scores(preds[i], gts[i], opts)
+    per_image[i] = s
+    for _, k in ipairs(keys) do
+      if not (opts.skip_undefined and s[k] ~= s[k]) then sum[k], count[k] = sum[k] + s[k], count[k] + 1 end
+    end
+  end
+  local out = {images = per_image}
+  for _, k in ipairs(keys) do out[k] = sum[k] / count[k] end
+  return out
+end
+
+return M
