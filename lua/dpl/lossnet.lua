@@ -94,8 +94,10 @@ local function load_into(model, tensors, source)
   return own
 end
 
--- weights: a file (PyTorch .pth, safetensors), "random:SEED" (untrained, as torchvision initialises them), or nil
--- for the torchvision checkpoint in the weights directory (an error naming the fetch command if it is missing).
+-- weights: a file (PyTorch .pth, safetensors), a directory of per-tensor .npy files (opts.name_map: file stem ->
+-- state_dict key, see dpl.weights.name_map), "random:SEED" (untrained, as torchvision initialises them; the network's
+-- `untrained` field is true and it prints as UNTRAINED), or nil for the torchvision checkpoint in the weights
+-- directory (an error naming the fetch command if it is missing).
 local function resolve_weights(arch, weights)
   if weights == nil or weights == "" or weights == "imagenet" then
     return require("dpl.weights_store").path_for(arch)
@@ -121,15 +123,22 @@ function LossNet:__init(arch, layer, opts)
   local weights = resolve_weights(arch, opts.weights)
   local seed = type(weights) == "string" and weights:match("^random:(%d+)$")
   if seed then dpl.manual_seed(tonumber(seed)) end
+  if opts.name_map and (seed or not require("dpl.weights").is_dir(weights)) then
+    error("lossnet: name_map applies to a directory of .npy files, not to " .. tostring(weights), 2)
+  end
   local net = M.build(arch, self.index, {device = opts.device})
   self.untrained = seed ~= nil
+  self.weights_file = weights
   if not seed then
     local _, names = net:state_dict()
-    local tensors = require("dpl.checkpoint").load_named(weights, names, opts.device)
+    local W = require "dpl.weights"
+    local tensors
+    if W.is_dir(weights) then
+      tensors = W.load_npy_dir(weights, names, {device = opts.device, name_map = opts.name_map})
+    else
+      tensors = require("dpl.checkpoint").load_named(weights, names, opts.device)
+    end
     load_into(net, tensors, weights)
-    self.weights_file = weights
-  else
-    self.weights_file = weights
   end
   self.net = self:add_module("net", net)
   if self.normalize == "imagenet" then

@@ -16,8 +16,9 @@
  *     /tmp/fuzz_pth_corpus tests/fuzz/corpus_pth
  *
  * (the first corpus directory receives the new inputs; tests/fuzz/corpus_pth holds the small seeds, written by
- * `tests/ref/make_pth.py OUT "" tests/fuzz/corpus_pth`). Tensors of more than 2^22 elements are not loaded: a few
- * bytes can describe a huge tensor with zero strides, and its float32 copy would only measure the machine's memory. */
+ * `tests/ref/make_pth.py OUT "" tests/fuzz/corpus_pth`). Tensors of more than 2^22 elements are not loaded: the
+ * reader refuses tensors with more than 16x (and 2^24) the elements they store (zero-stride bombs), but a legitimate
+ * 2^24-element tensor described by a few hundred bytes still only measures the machine's memory. */
 #include "dpl.h"
 #include <stdint.h>
 #include <stdio.h>

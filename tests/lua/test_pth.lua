@@ -163,6 +163,7 @@ S:add("hostile and malformed files are refused with an error naming the file", f
     view_past_storage = "lies outside its data",
     too_many_dims = "9 dims",
     huge_stride = "invalid size or stride",
+    zero_stride_bomb = "274877906944 elements over only 1 stored ones",
     legacy_truncated_data = "truncated",
     legacy_bad_magic = "magic number",
     legacy_not_torch = "magic number",

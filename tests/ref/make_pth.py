@@ -287,6 +287,12 @@ bad("huge_stride", zipped(
     b"((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x02tQ"
     b"K\x00(J\x00\x00\x00\x01K\x02t(K\x00\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40t\x89NtRs.",
     extra=[("archive/data/0", b"\x00" * 8)]))
+# one stored float expanded by zero strides to 2^38 elements (a 1 TiB float32 copy): refused before any allocation
+bad("zero_stride_bomb", zipped(
+    b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n"
+    b"((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQ"
+    b"K\x00(J\x00\x00\x08\x00J\x00\x00\x08\x00t(K\x00K\x00t\x89NtRs.",
+    extra=[("archive/data/0", b"\x00" * 4)]))
 # legacy: a storage listed but its data cut short; a wrong element count; the magic number wrong
 lg = open(os.path.join(out, "sd_legacy.pth"), "rb").read()
 bad("legacy_truncated_data", lg[:-3])

@@ -49,7 +49,7 @@ function BasicBlock:updateOutput(x)
   local out = self.relu:updateOutput(self.bn1:updateOutput(self.conv1:updateOutput(x)))
   out = self.bn2:updateOutput(self.conv2:updateOutput(out))
   local identity = self.downsample and self.downsample:updateOutput(x) or x
-  return (out + identity):relu()
+  return self.relu:updateOutput(out + identity)   -- the module, as torchvision (so per-module counts match)
 end
 
 -- Bottleneck (expansion 4): conv1x1 bn relu, conv3x3 (stride, groups) bn relu, conv1x1 bn, plus the input, relu
@@ -75,7 +75,7 @@ function Bottleneck:updateOutput(x)
   out = self.relu:updateOutput(self.bn2:updateOutput(self.conv2:updateOutput(out)))
   out = self.bn3:updateOutput(self.conv3:updateOutput(out))
   local identity = self.downsample and self.downsample:updateOutput(x) or x
-  return (out + identity):relu()
+  return self.relu:updateOutput(out + identity)   -- the module, as torchvision (so per-module counts match)
 end
 
 local CHILDREN = {"conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"}

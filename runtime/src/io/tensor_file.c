@@ -56,6 +56,11 @@ int tf_check_entry(dpl_tensor_file *f, const tf_entry *e) {
     }
   }
   if (n == 0) return DPL_OK;
+  /* zero or overlapping strides let a few stored bytes describe terabytes of elements, and loading makes a dense
+   * float32 copy: refuse tensors with more than 16x as many elements as the data they read (and more than 2^24) */
+  if (n > (1ll << 24) && n / 16 > reach + 1)
+    return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has %lld elements over only %lld stored ones (zero or overlapping "
+                    "strides); refusing to expand it", f->path, e->name, (long long)n, (long long)(reach + 1));
   if (e->storage_offset < 0 || e->storage_offset > lim ||
       (uint64_t)(e->storage_offset + reach + 1) * (uint64_t)es > e->data_bytes || e->data_offset > f->file_size ||
       e->data_bytes > f->file_size - e->data_offset)
