@@ -17,8 +17,7 @@ local progress = require "dpl.progress"
 local json = require "dpl.json"
 local bapps = require "dpl.bapps"
 
-local ROOT = DPL_SOURCE_ROOT or "."
-local default_data = (os.getenv("DPL_DATA") or (ROOT .. "/data")) .. "/BAPPS"
+local default_data = bapps.default_dir()
 
 local parser = argparse("dplrun experiments/bapps.lua",
   "Benchmark 1: 2AFC and JND scores of deep perceptual similarity on BAPPS for any of the 56 loss networks.")
@@ -115,8 +114,8 @@ end
 local ok_data, data = pcall(bapps.open, args.data, {subsets = args.subsets and list_of(args.subsets, nil, "subsets"),
                                                     limit = args.limit})
 if not ok_data then
-  fail(("%s\nBAPPS was expected at %s (2afc/val/<subset>/{ref,p0,p1,judge} and jnd/val/<subset>/{p0,p1,same}).\n" ..
-    "Fetch it with: dplrun data/fetch.lua bapps   (or pass --data DIR)"):format(tostring(data), args.data))
+  fail(("%s\n(--data %s: BAPPS is expected as 2afc/val/<subset>/{ref,p0,p1,judge} and jnd/val/<subset>/{p0,p1,same};" ..
+    " fetch it with: dplrun data/fetch.lua bapps, or pass --data DIR)"):format(tostring(data), args.data))
 end
 
 if args.device then dpl.device(args.device) end
@@ -162,17 +161,17 @@ local function evaluate(net)
     local d0, d1, judge = distances("2afc", subset)
     scores["2afc." .. subset] = bapps.score_2afc(d0, d1, judge)
   end
-  local all_d, all_s = {}, {}
+  local parts = {}
   for _, subset in ipairs(data.subsets_jnd) do
     local d, same = distances("jnd", subset)
     scores["jnd." .. subset] = bapps.jnd_map(d, same)
-    for i = 1, #d do all_d[#all_d + 1] = d[i]; all_s[#all_s + 1] = same[i] end
+    parts[#parts + 1] = {d, same}
   end
   t_load = progress.now() - t_data0 - t_net
   local n2 = 0
   for _, subset in ipairs(data.subsets_2afc) do n2 = n2 + 1; scores["2afc.mean"] = (scores["2afc.mean"] or 0) + scores["2afc." .. subset] end
   if n2 > 0 then scores["2afc.mean"] = scores["2afc.mean"] / n2 end
-  if #all_d > 0 then scores["jnd.pooled"] = bapps.jnd_map(all_d, all_s) end
+  if #parts > 0 then scores["jnd.pooled"] = bapps.jnd_map_pooled(parts) end   -- REF's one mAP over cnn + traditional
   bar:finish()
   local elapsed = progress.now() - clock0 - t_build
   return scores, {build_s = t_build, network_s = t_net, data_s = t_load, total_s = progress.now() - clock0,
