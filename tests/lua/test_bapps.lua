@@ -52,9 +52,10 @@ end
 
 local fixture_rc, fixture_log = sh(("/usr/bin/python3 %s/tests/ref/bapps_fixture.py %s %s/data"):format(root, fixture,
   shared))
-local NETS = {"alexnet:E,S,M,L", "resnet18:E,L", "squeezenet1_1:M"}
-local ref_rc, ref_log = sh(("/usr/bin/python3 %s/tests/ref/bapps_ref.py %s %s %s"):format(root, fixture, refdir,
-  table.concat(NETS, " ")))
+-- alexnet E..L, resnet18 E and L, squeezenet1_1 M, and LPIPS v0.1 on the seeded squeezenet1_1 (--lpips)
+local NETS = {"alexnet:E,S,M,L", "resnet18:E,L", "squeezenet1_1:M", "squeezenet1_1:lpips"}
+local ref_rc, ref_log = sh(("LPIPS_WEIGHTS=%s/data/LPIPS/weights /usr/bin/python3 %s/tests/ref/bapps_ref.py %s %s %s"):format(
+  shared, root, fixture, refdir, table.concat(NETS, " ")))
 
 local function need_fixture(t)
   if fixture_rc ~= 0 then
@@ -98,7 +99,7 @@ suite:add("fixture and PyTorch reference; no 2AFC comparison of the fixture is a
 end)
 
 for _, device in ipairs {"cpu", "vulkan"} do
-  suite:add("2AFC and JND mAP of 7 loss networks equal the PyTorch reference on " .. device, function(t)
+  suite:add("2AFC and JND mAP of 7 loss networks and LPIPS equal the PyTorch reference on " .. device, function(t)
     if device == "vulkan" and not dpl.vulkan_available() then t:skip("no Vulkan device") end
     need_ref(t)
     local ref = json.decode(slurp(refdir .. "/ref.json"))
@@ -107,10 +108,11 @@ for _, device in ipairs {"cpu", "vulkan"} do
     local got = {}
     for _, spec in ipairs(NETS) do
       local arch, layers = spec:match("^(.-):(.*)$")
-      local rc, out = bapps(("--data %s --arch %s --layer %s --weights %s --device %s --batch 7 --db %s --json %s.%s"):format(
-        fixture, arch, layers, refdir, device, db, out_json, arch))
+      local which = layers == "lpips" and "--lpips" or "--layer " .. layers
+      local rc, out = bapps(("--data %s --arch %s %s --weights %s --device %s --batch 7 --db %s --json %s.%s"):format(
+        fixture, arch, which, refdir, device, db, out_json, arch .. layers))
       t:eq(rc, 0, out)
-      local j = json.decode(slurp(out_json .. "." .. arch))
+      local j = json.decode(slurp(out_json .. "." .. arch .. layers))
       if j.arch then j = {j} end       -- one network: one object
       for _, e in ipairs(j) do got[#got + 1] = e end
       if arch == "alexnet" then
@@ -127,6 +129,8 @@ for _, device in ipairs {"cpu", "vulkan"} do
     local store = results.open(db, {readonly = true})
     local runs = store:runs({experiment = "bapps"})
     t:eq(#runs, #ref, "finished runs in the store")
+    t:eq(runs[#runs].layer, "lpips")
+    t:ok(json.decode(runs[#runs].config).distance:find("lpips", 1, true) ~= nil, "LPIPS runs are told apart")
     local timing = json.decode(runs[1].timing)
     t:ok(timing.images_per_s > 0 and timing.images == 6 * 10 * 3 + 2 * 12 * 2, "timing: " .. runs[1].timing)
     t:eq(#runs[1].weights_sha256, 64)

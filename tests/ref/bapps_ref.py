@@ -3,6 +3,9 @@
 tree, with seeded random torchvision weights; written from the spec, with torchvision models.
 
 Usage: bapps_ref.py FIXTURE_DIR OUTDIR ARCH:LAYER[,LAYER...] ...
+LAYER is E, S, M, L, or lpips: LPIPS v0.1 (alexnet, vgg16, squeezenet1_1 backbones) with the linear layers read from
+$LPIPS_WEIGHTS/v0.1/{alex,vgg,squeeze}.pth, written here from LPIPS's definition ([-1,1] input, ScalingLayer, unit
+normalisation with eps 1e-10, learned channel weights, spatial mean, sum over LPIPS's layers).
 
 Writes OUTDIR/ARCH.pth (a seeded random state_dict, torch.save; BatchNorm statistics randomised too, the classifier
 left out) and OUTDIR/ref.json: a list of {"arch", "layer", "2afc": {subset: score, "mean": x}, "jnd": {subset: mAP,
@@ -75,6 +78,29 @@ def distance(children, idx, a, b):
     return ((feats(a) - feats(b)) ** 2).sum(1).mean((1, 2))
 
 
+LPIPS = {"alexnet": ("alex", [1, 4, 7, 9, 11]), "vgg16": ("vgg", [3, 8, 15, 22, 29]),
+         "squeezenet1_1": ("squeeze", [1, 4, 7, 9, 10, 11, 12])}
+SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+
+def lpips_distance(arch, children, a, b):
+    net, layers = LPIPS[arch]
+    lin = torch.load(os.path.join(os.environ["LPIPS_WEIGHTS"], "v0.1", net + ".pth"), map_location="cpu")
+
+    def feats(x):
+        h, out = (x * 2 - 1 - SHIFT) / SCALE, []
+        for j, child in enumerate(children[: max(layers) + 1]):
+            h = child(h)
+            if j in layers:
+                out.append(h / (torch.sqrt((h ** 2).sum(1, keepdim=True)) + 1e-10))
+        return out
+    d = 0
+    for k, (x, y) in enumerate(zip(feats(a), feats(b))):
+        d = d + F.conv2d((x - y) ** 2, lin["lin%d.model.1.weight" % k]).mean((2, 3)).view(-1)
+    return d
+
+
 def voc_ap(rec, prec):
     mrec = np.concatenate(([0.0], rec, [1.0]))
     mpre = np.concatenate(([0.0], prec, [0.0]))
@@ -102,7 +128,10 @@ for i, spec in enumerate(sys.argv[3:]):
     model = models[arch]
     children = list((getattr(model, attr) if attr else model).children())
     for layer in layers.split(","):
-        idx = idxs["ESML".index(layer)]
+        if layer == "lpips":
+            dist_fn = lambda a, b: lpips_distance(arch, children, a, b)
+        else:
+            dist_fn = (lambda i: lambda a, b: distance(children, i, a, b))(idxs["ESML".index(layer)])
         res = {"arch": arch, "layer": layer, "2afc": {}, "jnd": {}}
         with torch.no_grad():
             for subset in SUBSETS_2AFC:
@@ -114,8 +143,8 @@ for i, spec in enumerate(sys.argv[3:]):
                 p0 = torch.stack([load_img(os.path.join(d, "p0", n + ".png")) for n in names])
                 p1 = torch.stack([load_img(os.path.join(d, "p1", n + ".png")) for n in names])
                 h = np.array([np.load(os.path.join(d, "judge", n + ".npy")).reshape(-1)[0] for n in names], np.float64)
-                d0 = distance(children, idx, ref, p0).numpy().astype(np.float64)
-                d1 = distance(children, idx, ref, p1).numpy().astype(np.float64)
+                d0 = dist_fn(ref, p0).numpy().astype(np.float64)
+                d1 = dist_fn(ref, p1).numpy().astype(np.float64)
                 score = np.where(d0 < d1, 1 - h, np.where(d1 < d0, h, 0.5))
                 gap = float(np.min(np.abs(d0 - d1) / np.maximum(np.maximum(d0, d1), 1e-30)))
                 margins.append({"arch": arch, "layer": layer, "subset": subset, "min_relative_gap": gap})
@@ -130,7 +159,7 @@ for i, spec in enumerate(sys.argv[3:]):
                 p0 = torch.stack([load_img(os.path.join(d, "p0", n + ".png")) for n in names])
                 p1 = torch.stack([load_img(os.path.join(d, "p1", n + ".png")) for n in names])
                 s = np.array([np.load(os.path.join(d, "same", n + ".npy")).reshape(-1)[0] for n in names], np.float64)
-                dist = distance(children, idx, p0, p1).numpy().astype(np.float64)
+                dist = dist_fn(p0, p1).numpy().astype(np.float64)
                 res["jnd"][subset] = jnd_map(dist, s)
                 ds.append(dist)
                 ss.append(s)
