@@ -1,0 +1,76 @@
+-- experiments/results.lua - lists, filters and exports the runs in the results store (lua/dpl/results.lua).
+--   dplrun experiments/results.lua                                  every finished run, one line each
+--   dplrun experiments/results.lua --experiment bapps --table        the paper's Table V from the stored runs
+--   dplrun experiments/results.lua --experiment bapps --detail       per-subset scores
+--   dplrun experiments/results.lua --arch alexnet --csv out.csv      CSV: architecture, layer, attributes, scores
+--   dplrun experiments/results.lua --status any                      failed runs too
+-- Only the newest run of each configuration is shown unless --all-runs is given.
+local argparse = require "argparse"
+local results = require "dpl.results"
+local report = require "dpl.report"
+local bench = require "dpl.bench"
+
+local parser = argparse("dplrun experiments/results.lua", "List, filter and export stored experiment results.")
+parser:option("--db", "Results database.", results.DEFAULT_PATH)
+parser:option("--experiment", "Only this experiment (e.g. bapps).")
+parser:option("--arch", "Only this architecture.")
+parser:option("--layer", "Only this layer (E, S, M, L).")
+parser:option("--status", "finished, failed or any.", "finished"):choices({"finished", "failed", "any"})
+parser:flag("--all-runs", "Every run, not only the newest of each configuration.")
+parser:flag("--table", "Print the benchmark's table (Table V for bapps).")
+parser:flag("--detail", "Print per-subset scores.")
+parser:option("--csv", "Write the selected runs as CSV to this file ('-' for stdout).")
+local args = parser:parse(arg)
+
+local db = results.open(args.db, {readonly = true})
+local runs = db:runs({experiment = args.experiment, arch = args.arch, layer = args.layer, status = args.status,
+                      latest = not args.all_runs})
+db:close()
+
+if args.csv then
+  local text = report.csv(runs)
+  if args.csv == "-" then io.write(text)
+  else
+    local f = assert(io.open(args.csv, "w"))
+    f:write(text)
+    f:close()
+    io.stderr:write(("results.lua: %d runs -> %s\n"):format(#runs, args.csv))
+  end
+end
+
+local experiments = {}
+for _, r in ipairs(runs) do experiments[r.experiment] = true end
+if args.table then
+  for exp in pairs(experiments) do
+    local sel = {}
+    for _, r in ipairs(runs) do if r.experiment == exp then sel[#sel + 1] = r end end
+    if exp == "bapps" then
+      print("BAPPS: 2AFC score (mean of the subsets) and JND mAP (pooled), as the paper's Table V")
+      print(report.bapps_table(sel))
+    else
+      print(("%s: no table layout for this experiment yet (use the list or --csv)"):format(exp))
+    end
+  end
+end
+if args.detail then
+  local sel = {}
+  for _, r in ipairs(runs) do if r.experiment == "bapps" then sel[#sel + 1] = r end end
+  if #sel > 0 then print(report.bapps_detail(sel)) end
+end
+if not args.table and not args.detail and not args.csv then
+  local rows = {}
+  for _, r in ipairs(runs) do
+    local keys = {}
+    for k in pairs(r.scores) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local shown = {}
+    for _, k in ipairs(keys) do
+      if k:match("mean$") or k:match("pooled$") or #keys <= 4 then shown[#shown + 1] = ("%s=%.4f"):format(k, r.scores[k]) end
+    end
+    rows[#rows + 1] = {r.id, r.experiment, r.arch or "", r.layer or "", r.status, r.started or "",
+                       r.seconds and bench.format_time(r.seconds) or "", r.device or "",
+                       r.status == "failed" and (r.error or ""):sub(1, 60) or table.concat(shown, " ")}
+  end
+  print(bench.format_table({"id", "experiment", "arch", "layer", "status", "started", "time", "device", "scores"}, rows))
+  io.stderr:write(("%d runs in %s\n"):format(#runs, args.db))
+end

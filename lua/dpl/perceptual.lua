@@ -1,0 +1,201 @@
+-- dpl.perceptual: deep perceptual distance between images, as in the paper (spec/benchmarks.md section 1.3) and as in
+-- LPIPS (Zhang et al. 2018).
+--
+--   local perceptual = require "dpl.perceptual"
+--   local d = perceptual.distance(img_a, img_b, {arch = "alexnet", layer = "M"})   -- images 3 x H x W in [0,1]: a number
+--   local metric = perceptual.new({arch = "vgg16", layer = {"E", "S"}})             -- reuse one network for many pairs
+--   local d = metric:distance(batch_a, batch_b)                                    -- N x 3 x H x W: a tensor of N
+--   local lp = perceptual.new({lpips = "alex"})                                     -- LPIPS v0.1 (alex, vgg, squeeze)
+--
+-- Baseline (the paper): ImageNet mean/std normalisation of [0,1] input; at each extraction layer the features are
+-- unit-normalised over channels (x / max(||x||, 1e-12), F.normalize), the squared difference is summed over channels
+-- and averaged over space; layers are summed. No square root.
+-- LPIPS: the input is mapped to [-1,1] and through LPIPS's ScalingLayer (shift -.030,-.088,-.188, scale .458,.448,
+-- .450); features are unit-normalised with x / (||x|| + 1e-10); the squared difference is weighted per channel by the
+-- learned 1x1 linear layer (lin<k>.model.1.weight in LPIPS's .pth files), summed over channels, averaged over space,
+-- and summed over LPIPS's layers.
+local dpl = require "dpl"
+local lossnet = require "dpl.lossnet"
+
+local M = {}
+
+local IMAGENET_MEAN = {0.485, 0.456, 0.406}
+local IMAGENET_STD = {0.229, 0.224, 0.225}
+local LPIPS_SHIFT = {-0.030, -0.088, -0.188}
+local LPIPS_SCALE = {0.458, 0.448, 0.450}
+
+-- LPIPS backbones: the torchvision architecture and the 0-based `features` children whose outputs LPIPS compares
+-- (LPIPS's pretrained_networks.py slices: AlexNet relu1..relu5, VGG-16 relu1_2..relu5_3, SqueezeNet relu1 and fire2..9
+-- without fire3's pool).
+M.LPIPS = {
+  alex = {arch = "alexnet", layers = {1, 4, 7, 9, 11}},
+  vgg = {arch = "vgg16", layers = {3, 8, 15, 22, 29}},
+  squeeze = {arch = "squeezenet1_1", layers = {1, 4, 7, 9, 10, 11, 12}},
+}
+
+-- where LPIPS's linear layers are looked for: $DPL_LPIPS_WEIGHTS, then ../shared/data/LPIPS/weights next to the
+-- source tree ($DPL_SHARED)
+function M.lpips_weights_path(net, version)
+  version = version or "0.1"
+  local dirs = {}
+  if os.getenv("DPL_LPIPS_WEIGHTS") then dirs[#dirs + 1] = os.getenv("DPL_LPIPS_WEIGHTS") end
+  local shared = os.getenv("DPL_SHARED") or ((DPL_SOURCE_ROOT or ".") .. "/../shared")
+  dirs[#dirs + 1] = shared .. "/data/LPIPS/weights"
+  for _, d in ipairs(dirs) do
+    local p = ("%s/v%s/%s.pth"):format(d, version, net)
+    local f = io.open(p, "rb")
+    if f then f:close(); return p end
+  end
+  error(("LPIPS linear weights v%s/%s.pth not found in %s (set DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(
+    version, net, table.concat(dirs, ", ")), 3)
+end
+
+local function const(values, device) return dpl.tensor(values, {device = device}):reshape(1, #values, 1, 1) end
+
+local Metric = {}
+Metric.__index = Metric
+
+-- opts: arch + layer (a name E/S/M/L, a 0-based child index, or a list of them; summed) for the paper's distance, or
+-- lpips = "alex" | "vgg" | "squeeze" (with lpips_version "0.1" | "0.0", lin_weights = a .pth path);
+-- weights (backbone checkpoint, "random:SEED", default the torchvision file; name_map for a folder of .npy files, as
+-- lossnet.new), device, normalize ("imagenet" default
+-- for the baseline, "none" to feed the input as is).
+function M.new(opts)
+  opts = opts or {}
+  local self = setmetatable({device = opts.device}, Metric)
+  if opts.lpips then
+    local spec = M.LPIPS[opts.lpips]
+    if not spec then
+      error(("perceptual: unknown LPIPS network '%s' (alex, vgg, squeeze)"):format(tostring(opts.lpips)), 2)
+    end
+    self.lpips, self.arch, self.indices = opts.lpips, spec.arch, spec.layers
+    self.layer_names = spec.layers
+    self.lin_file = opts.lin_weights or M.lpips_weights_path(opts.lpips, opts.lpips_version)
+    local lin = require("dpl.weights").load(self.lin_file, {device = opts.device})
+    self.lin = {}
+    for k = 1, #spec.layers do
+      local w = lin[("lin%d.model.1.weight"):format(k - 1)]
+      if not w then error(("perceptual: %s has no lin%d.model.1.weight"):format(self.lin_file, k - 1), 2) end
+      self.lin[k] = w
+    end
+    -- LPIPS: [0,1] -> [-1,1] -> (x - shift) / scale, i.e. x * (2 / scale) + (-1 - shift) / scale
+    local a, b = {}, {}
+    for c = 1, 3 do a[c] = 2 / LPIPS_SCALE[c]; b[c] = (-1 - LPIPS_SHIFT[c]) / LPIPS_SCALE[c] end
+    self.in_scale, self.in_shift = const(a, opts.device), const(b, opts.device)
+    self.eps_mode = "lpips"
+  else
+    if not opts.arch then error("perceptual: give opts.arch (and opts.layer) or opts.lpips", 2) end
+    self.arch = opts.arch
+    local layers = opts.layer or "M"
+    if type(layers) ~= "table" then layers = {layers} end
+    self.layer_names, self.indices = layers, {}
+    for k, l in ipairs(layers) do self.indices[k] = lossnet.layer_index(opts.arch, l) end
+    local normalize = opts.normalize or "imagenet"
+    if normalize == "imagenet" then
+      local a, b = {}, {}
+      for c = 1, 3 do a[c] = 1 / IMAGENET_STD[c]; b[c] = -IMAGENET_MEAN[c] / IMAGENET_STD[c] end
+      self.in_scale, self.in_shift = const(a, opts.device), const(b, opts.device)
+    elseif normalize ~= "none" then
+      error("perceptual: normalize must be 'imagenet' or 'none', got " .. tostring(normalize), 2)
+    end
+    self.eps_mode = "normalize"
+  end
+  local top = 0
+  for _, i in ipairs(self.indices) do top = math.max(top, i) end
+  -- the loss network up to the deepest layer, unnormalised (the input transform is done here), eval mode, frozen
+  self.net = lossnet.new(self.arch, top, {weights = opts.weights, name_map = opts.name_map, normalize = "none",
+                                          device = opts.device})
+  self.weights_file = self.net.weights_file
+  self.untrained = self.net.untrained
+  self.want = {}
+  for k, i in ipairs(self.indices) do self.want[i] = self.want[i] or {}; table.insert(self.want[i], k) end
+  return self
+end
+
+-- The unit-normalised features of a batch (N x 3 x H x W in [0,1]): a list, one tensor per layer.
+function Metric:features(x)
+  if x:dim() ~= 4 or x:size(2) ~= 3 then
+    error(("perceptual: expected images N x 3 x H x W, got %s"):format(tostring(x:size())), 2)
+  end
+  return dpl.no_grad(function()
+    local h = x
+    if self.in_scale then h = h * self.in_scale + self.in_shift end
+    local out = {}
+    local list = self.net.net.extract_list
+    for i = 1, #list do
+      local idx = i - 1
+      if idx > self.net.index then break end
+      h = list[i]:forward(h)
+      for _, k in ipairs(self.want[idx] or {}) do
+        local norm = (h * h):sum(2, true):sqrt()
+        if self.eps_mode == "lpips" then norm = norm + 1e-10 else norm = norm:clamp(1e-12) end
+        out[k] = h / norm
+      end
+    end
+    return out
+  end)
+end
+
+-- Distance between two lists of normalised features (from :features): a tensor of N.
+function Metric:feature_distance(fa, fb)
+  return dpl.no_grad(function()
+    local d
+    for k = 1, #fa do
+      local diff = fa[k] - fb[k]
+      local sq = diff * diff
+      if self.lin then sq = sq * self.lin[k] end
+      local dk = sq:sum(2):mean({2, 3})
+      d = d and d + dk or dk
+    end
+    return d
+  end)
+end
+
+local function batch_of(x, what)
+  if not dpl.is_tensor(x) then error(("perceptual: %s must be a tensor, got %s"):format(what, type(x)), 3) end
+  if x:dim() == 3 then return x:unsqueeze(1), true end
+  if x:dim() ~= 4 then
+    error(("perceptual: %s must be 3 x H x W or N x 3 x H x W, got %s"):format(what, tostring(x:size())), 3)
+  end
+  return x, false
+end
+
+-- Distance between images a and b (3 x H x W -> a number; N x 3 x H x W -> a tensor of N).
+function Metric:distance(a, b)
+  local ba, single = batch_of(a, "image a")
+  local bb = batch_of(b, "image b")
+  if not (ba:size() == bb:size()) then
+    error(("perceptual: images of different shapes %s and %s"):format(tostring(ba:size()), tostring(bb:size())), 2)
+  end
+  local n = ba:size(1)
+  -- one forward pass for both
+  local f = self:features(dpl.cat({ba, bb:to(ba:device())}, 1))
+  local fa, fb = {}, {}
+  for k, t in ipairs(f) do fa[k] = t:narrow(1, 1, n); fb[k] = t:narrow(1, n + 1, n) end
+  local d = self:feature_distance(fa, fb)
+  if single then return d:item() end
+  return d
+end
+
+function Metric:describe()
+  if self.lpips then return ("LPIPS %s (%s, lin %s)"):format(self.lpips, self.arch, self.lin_file) end
+  local names = {}
+  for k, l in ipairs(self.layer_names) do names[k] = tostring(l) end
+  return ("%s layer %s"):format(self.arch, table.concat(names, "+"))
+end
+
+-- perceptual.distance(a, b, opts): a one-off distance; the metric is kept for the next call with the same options.
+local cache = {}
+function M.distance(a, b, opts)
+  opts = opts or {}
+  local key = require("dpl.json").encode(opts)
+  local m = cache[key]
+  if not m then
+    m = M.new(opts)
+    cache = {[key] = m}    -- keep only the latest network
+  end
+  return m:distance(a, b)
+end
+
+M.Metric = Metric
+return M

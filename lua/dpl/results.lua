@@ -1,0 +1,366 @@
+-- dpl.results: the results store, an SQLite database (libsqlite3 through LuaJIT's FFI) that keeps one row per run of
+-- an experiment on one loss network, so that long sweeps survive interruption and results can be listed and exported.
+--
+--   local results = require "dpl.results"
+--   local db = results.open()                          -- results/dpl.sqlite under the working directory, or a path
+--   local config = {experiment = "bapps", arch = "alexnet", layer = "M", ...}
+--   if not db:finished("bapps", results.config_hash(config)) then
+--     ... compute ...
+--     db:record({experiment = "bapps", arch = "alexnet", layer = "M", config = config, device = "cpu",
+--                weights = path, weights_sha256 = db:file_sha256(path), started = t0, ended = t1,
+--                timing = {forward_s = 12.5}, scores = {["2afc.mean"] = 0.69, ...}})
+--   end
+--
+-- A run is written only when it is over, with all of its scores, in ONE transaction: a process killed half-way
+-- leaves nothing behind, and the next invocation (which skips runs whose configuration hash already has a finished
+-- row) redoes it. The database is in WAL mode with a busy timeout, so a reader (experiments/results.lua) can look at
+-- it while a sweep writes.
+local ffi = require "ffi"
+local json = require "dpl.json"
+require "dpl.download"   -- declares libcrypto's EVP functions (used for the config hash)
+
+pcall(ffi.cdef, [[
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs);
+int sqlite3_close_v2(sqlite3 *db);
+int sqlite3_exec(sqlite3 *db, const char *sql, void *cb, void *arg, char **errmsg);
+void sqlite3_free(void *p);
+const char *sqlite3_errmsg(sqlite3 *db);
+int sqlite3_busy_timeout(sqlite3 *db, int ms);
+int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int nbyte, sqlite3_stmt **stmt, const char **tail);
+int sqlite3_bind_text(sqlite3_stmt *stmt, int i, const char *text, int n, intptr_t destructor);
+int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double v);
+int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, int64_t v);
+int sqlite3_bind_null(sqlite3_stmt *stmt, int i);
+int sqlite3_step(sqlite3_stmt *stmt);
+int sqlite3_column_count(sqlite3_stmt *stmt);
+const char *sqlite3_column_name(sqlite3_stmt *stmt, int i);
+int sqlite3_column_type(sqlite3_stmt *stmt, int i);
+double sqlite3_column_double(sqlite3_stmt *stmt, int i);
+int64_t sqlite3_column_int64(sqlite3_stmt *stmt, int i);
+const unsigned char *sqlite3_column_text(sqlite3_stmt *stmt, int i);
+int sqlite3_finalize(sqlite3_stmt *stmt);
+int64_t sqlite3_last_insert_rowid(sqlite3 *db);
+const char *sqlite3_libversion(void);
+]])
+
+-- statx has one layout on every architecture (struct stat does not): used for the mtime of weight files
+pcall(ffi.cdef, [[
+struct dpl_statx_ts { int64_t tv_sec; uint32_t tv_nsec; int32_t reserved; };
+struct dpl_statx {
+  uint32_t mask, blksize; uint64_t attributes; uint32_t nlink, uid, gid; uint16_t mode, spare0;
+  uint64_t ino, size, blocks, attributes_mask;
+  struct dpl_statx_ts atime, btime, ctime, mtime;
+  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+  uint64_t spare2[14];
+};
+int statx(int dirfd, const char *path, int flags, unsigned int mask, struct dpl_statx *buf);
+]])
+
+local M = {}
+M.DEFAULT_PATH = "results/dpl.sqlite"
+local SCHEMA_VERSION = 1
+
+local SQLITE_OK, SQLITE_ROW, SQLITE_DONE = 0, 100, 101
+local SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_NULL = 1, 2, 5
+local OPEN_RW_CREATE = 0x2 + 0x4          -- SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+local OPEN_RO = 0x1
+local TRANSIENT = -1                       -- SQLITE_TRANSIENT: SQLite copies bound strings
+
+local lib
+local function sqlite()
+  if not lib then
+    local ok, l = pcall(ffi.load, "sqlite3")
+    if not ok then ok, l = pcall(ffi.load, "libsqlite3.so.0") end
+    if not ok then error("results: libsqlite3 is not installed (Debian: apt-get install libsqlite3-0)", 3) end
+    lib = l
+  end
+  return lib
+end
+
+-- ---- hashing ------------------------------------------------------------------------------------------------------
+local crypto
+local function sha256_string(s)
+  if not crypto then
+    local ok, l = pcall(ffi.load, "crypto")
+    if not ok then ok, l = pcall(ffi.load, "libcrypto.so.3") end
+    if not ok then error("results: OpenSSL's libcrypto is not installed (Debian: apt-get install libssl3)", 3) end
+    crypto = l
+  end
+  local ctx = crypto.EVP_MD_CTX_new()
+  crypto.EVP_DigestInit_ex(ctx, crypto.EVP_sha256(), nil)
+  crypto.EVP_DigestUpdate(ctx, s, #s)
+  local md, n = ffi.new("unsigned char[32]"), ffi.new("unsigned int[1]")
+  crypto.EVP_DigestFinal_ex(ctx, md, n)
+  crypto.EVP_MD_CTX_free(ctx)
+  local hex = {}
+  for i = 0, 31 do hex[#hex + 1] = ("%02x"):format(md[i]) end
+  return table.concat(hex)
+end
+M.sha256_string = sha256_string
+
+-- The configuration as canonical JSON (sorted keys) and its SHA-256: the identity of a run for resuming.
+function M.config_json(config) return json.encode(config) end
+function M.config_hash(config) return sha256_string(json.encode(config)) end
+
+-- size and mtime ("seconds.nanoseconds", exact) of a file, or nil
+function M.file_stat(path)
+  local st = ffi.new("struct dpl_statx")
+  if ffi.C.statx(-100, path, 0, 0x240, st) ~= 0 then return nil end   -- AT_FDCWD, STATX_SIZE | STATX_MTIME
+  return tonumber(st.size), ("%d.%09d"):format(tonumber(st.mtime.tv_sec), st.mtime.tv_nsec)
+end
+
+-- "v0.3-12-gabc1234 (dpl 0.1.0)": git describe of the source tree if it is a git checkout, and the library version
+function M.code_version()
+  local root = DPL_SOURCE_ROOT or "."
+  local p = io.popen(("git -C '%s' describe --always --dirty --tags 2>/dev/null"):format(root:gsub("'", "'\\''")))
+  local git = p and p:read("*l") or nil
+  if p then p:close() end
+  local ok, dpl = pcall(require, "dpl")
+  local v = ok and dpl.version or "?"
+  return (git and git ~= "" and git .. " " or "") .. "(dpl " .. v .. ")"
+end
+
+-- the Unix time with sub-second precision (CLOCK_REALTIME)
+require "dpl.progress"   -- declares struct dpl_timespec and clock_gettime
+local ts = ffi.new("struct dpl_timespec")
+function M.now()
+  ffi.C.clock_gettime(0, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
+
+-- ISO 8601 UTC time of a Unix time
+function M.iso_time(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
+
+-- ---- the database -------------------------------------------------------------------------------------------------
+local DB = {}
+DB.__index = DB
+
+local SCHEMA = [[
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  experiment TEXT NOT NULL,
+  arch TEXT,
+  layer TEXT,
+  config TEXT NOT NULL,            -- canonical JSON
+  config_hash TEXT NOT NULL,       -- SHA-256 of config: the identity used to resume
+  code_version TEXT,
+  device TEXT,
+  weights TEXT,                    -- path of the weights file
+  weights_sha256 TEXT,
+  started TEXT,                    -- ISO 8601 UTC
+  ended TEXT,
+  seconds REAL,                    -- wall-clock time of the run
+  timing TEXT,                     -- JSON: per-phase times, images per second, ...
+  status TEXT NOT NULL CHECK (status IN ('finished', 'failed')),
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_lookup ON runs (experiment, config_hash, status);
+CREATE TABLE IF NOT EXISTS scores (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,              -- e.g. 2afc.traditional, 2afc.mean, jnd.pooled
+  value REAL,
+  PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS file_hashes (
+  path TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  mtime TEXT NOT NULL,             -- "seconds.nanoseconds"
+  sha256 TEXT NOT NULL
+);
+]]
+
+function DB:check(rc, what)
+  if rc ~= SQLITE_OK and rc ~= SQLITE_ROW and rc ~= SQLITE_DONE then
+    error(("results %s: %s: %s (error %d)"):format(self.path, what, ffi.string(sqlite().sqlite3_errmsg(self.h)), rc), 3)
+  end
+  return rc
+end
+
+function DB:exec(sql)
+  local err = ffi.new("char*[1]")
+  local rc = sqlite().sqlite3_exec(self.h, sql, nil, nil, err)
+  if rc ~= SQLITE_OK then
+    local msg = err[0] ~= nil and ffi.string(err[0]) or ffi.string(sqlite().sqlite3_errmsg(self.h))
+    if err[0] ~= nil then sqlite().sqlite3_free(err[0]) end
+    error(("results %s: %s (in: %s)"):format(self.path, msg, sql:sub(1, 80)), 2)
+  end
+end
+
+-- Runs one statement with positional parameters (nil -> NULL); returns the rows as tables keyed by column name.
+function DB:query(sql, ...)
+  local S = sqlite()
+  local pstmt = ffi.new("sqlite3_stmt*[1]")
+  self:check(S.sqlite3_prepare_v2(self.h, sql, #sql, pstmt, nil), "prepare " .. sql:sub(1, 60))
+  local stmt = pstmt[0]
+  local nargs, args = select("#", ...), {...}
+  local ok, rows = pcall(function()
+    for i = 1, nargs do
+      local v = args[i]
+      local rc
+      if v == nil then rc = S.sqlite3_bind_null(stmt, i)
+      elseif type(v) == "number" then
+        if v == math.floor(v) and math.abs(v) < 2 ^ 53 then rc = S.sqlite3_bind_int64(stmt, i, v)
+        else rc = S.sqlite3_bind_double(stmt, i, v) end
+      else
+        local s = tostring(v)
+        rc = S.sqlite3_bind_text(stmt, i, s, #s, TRANSIENT)
+      end
+      self:check(rc, "bind")
+    end
+    local out = {}
+    while true do
+      local rc = self:check(S.sqlite3_step(stmt), "step " .. sql:sub(1, 60))
+      if rc == SQLITE_DONE then break end
+      local row = {}
+      for c = 0, S.sqlite3_column_count(stmt) - 1 do
+        local name = ffi.string(S.sqlite3_column_name(stmt, c))
+        local ty = S.sqlite3_column_type(stmt, c)
+        if ty == SQLITE_INTEGER then row[name] = tonumber(S.sqlite3_column_int64(stmt, c))
+        elseif ty == SQLITE_FLOAT then row[name] = S.sqlite3_column_double(stmt, c)
+        elseif ty ~= SQLITE_NULL then row[name] = ffi.string(S.sqlite3_column_text(stmt, c)) end
+      end
+      out[#out + 1] = row
+    end
+    return out
+  end)
+  S.sqlite3_finalize(stmt)
+  if not ok then error(rows, 2) end
+  return rows
+end
+
+-- Opens (creating it and its folder if needed) the database. opts.readonly: open an existing file read-only.
+function M.open(path, opts)
+  path = path or M.DEFAULT_PATH
+  opts = opts or {}
+  local S = sqlite()
+  if not opts.readonly then
+    local dir = path:match("^(.*)/[^/]+$")
+    if dir and dir ~= "" then os.execute(("mkdir -p '%s'"):format(dir:gsub("'", "'\\''"))) end
+  else
+    local f = io.open(path, "rb")
+    if not f then error(("results: no results database at %s (run an experiment first, or pass --db)"):format(path), 2) end
+    f:close()
+  end
+  local ph = ffi.new("sqlite3*[1]")
+  local rc = S.sqlite3_open_v2(path, ph, opts.readonly and OPEN_RO or OPEN_RW_CREATE, nil)
+  if rc ~= SQLITE_OK then
+    local msg = ph[0] ~= nil and ffi.string(S.sqlite3_errmsg(ph[0])) or ("error " .. rc)
+    if ph[0] ~= nil then S.sqlite3_close_v2(ph[0]) end
+    error(("results: cannot open %s: %s"):format(path, msg), 2)
+  end
+  local self = setmetatable({h = ffi.gc(ph[0], S.sqlite3_close_v2), path = path}, DB)
+  S.sqlite3_busy_timeout(self.h, opts.busy_timeout_ms or 30000)
+  if not opts.readonly then
+    local ok, err = pcall(function()
+      self:exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+      local v = self:query("PRAGMA user_version")[1].user_version
+      if v > SCHEMA_VERSION then
+        error(("results: %s has schema version %d, newer than this dpl's %d"):format(path, v, SCHEMA_VERSION), 0)
+      end
+      self:exec("BEGIN IMMEDIATE;" .. SCHEMA .. "PRAGMA user_version = " .. SCHEMA_VERSION .. "; COMMIT;")
+    end)
+    if not ok then
+      pcall(self.exec, self, "ROLLBACK")
+      error(tostring(err):find(path, 1, true) and err or ("results: " .. path .. " is not a dpl results database: " ..
+        tostring(err)), 2)
+    end
+  end
+  return self
+end
+
+function DB:close()
+  if self.h then
+    sqlite().sqlite3_close_v2(ffi.gc(self.h, nil))
+    self.h = nil
+  end
+end
+
+-- The finished run with this configuration hash, or nil.
+function DB:finished(experiment, config_hash)
+  return self:query("SELECT * FROM runs WHERE experiment = ? AND config_hash = ? AND status = 'finished' " ..
+    "ORDER BY id DESC LIMIT 1", experiment, config_hash)[1]
+end
+
+-- SHA-256 of a file, cached in the database by path, size and mtime (hashing a 500 MB checkpoint takes seconds).
+function DB:file_sha256(path)
+  local size, mtime = M.file_stat(path)
+  if not size then error("results: cannot stat " .. tostring(path), 2) end
+  local row = self:query("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime = ?", path, size, mtime)[1]
+  if row then return row.sha256, true end
+  local digest = require("dpl.download").sha256(path)
+  self:query("INSERT OR REPLACE INTO file_hashes (path, size, mtime, sha256) VALUES (?, ?, ?, ?)", path, size,
+    mtime, digest)
+  return digest, false
+end
+
+-- Writes a run and all of its scores in one transaction. run: experiment, arch, layer, config (table), device,
+-- weights, weights_sha256, started, ended (Unix times), timing (table), status ("finished" by default, or
+-- "failed" with error), scores (name -> number). Returns the row id.
+function DB:record(run)
+  if type(run.experiment) ~= "string" then error("results.record: run.experiment must be a string", 2) end
+  if type(run.config) ~= "table" then error("results.record: run.config must be a table", 2) end
+  local status = run.status or "finished"
+  local scores = run.scores or {}
+  for name, v in pairs(scores) do
+    if type(v) ~= "number" then
+      error(("results.record: score %s is %s, not a number"):format(tostring(name), tostring(v)), 2)
+    end
+  end
+  local config_json = json.encode(run.config)
+  self:exec("BEGIN IMMEDIATE")
+  local ok, id = pcall(function()
+    self:query([[INSERT INTO runs (experiment, arch, layer, config, config_hash, code_version, device, weights,
+      weights_sha256, started, ended, seconds, timing, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
+      run.experiment, run.arch, run.layer, config_json, sha256_string(config_json), run.code_version or M.code_version(),
+      run.device, run.weights, run.weights_sha256, run.started and M.iso_time(run.started),
+      run.ended and M.iso_time(run.ended), (run.started and run.ended) and (run.ended - run.started) or nil,
+      run.timing and json.encode(run.timing) or nil, status, run.error)
+    local rid = tonumber(sqlite().sqlite3_last_insert_rowid(self.h))
+    local names = {}
+    for name in pairs(scores) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      local v = scores[name]
+      self:query("INSERT INTO scores (run_id, name, value) VALUES (?, ?, ?)", rid, name, v == v and v or nil)
+    end
+    return rid
+  end)
+  if not ok then
+    pcall(self.exec, self, "ROLLBACK")
+    error(id, 2)
+  end
+  self:exec("COMMIT")
+  return id
+end
+
+-- Runs with their scores (run.scores: name -> value), oldest first. filter: experiment, arch, layer, status
+-- (default "finished"; "any" for all), latest (only the newest run per experiment + config hash).
+function DB:runs(filter)
+  filter = filter or {}
+  local where, args = {}, {}
+  for _, k in ipairs {"experiment", "arch", "layer"} do
+    if filter[k] then where[#where + 1] = k .. " = ?"; args[#args + 1] = filter[k] end
+  end
+  local status = filter.status or "finished"
+  if status ~= "any" then where[#where + 1] = "status = ?"; args[#args + 1] = status end
+  if filter.latest then
+    where[#where + 1] = "id = (SELECT MAX(id) FROM runs r2 WHERE r2.experiment = runs.experiment AND " ..
+      "r2.config_hash = runs.config_hash AND r2.status = runs.status)"
+  end
+  local sql = "SELECT * FROM runs" .. (#where > 0 and " WHERE " .. table.concat(where, " AND ") or "") .. " ORDER BY id"
+  local rows = self:query(sql, unpack(args))
+  local by_id = {}
+  for _, r in ipairs(rows) do r.scores = {}; by_id[r.id] = r end
+  if #rows > 0 then
+    for _, s in ipairs(self:query("SELECT run_id, name, value FROM scores")) do
+      local r = by_id[s.run_id]
+      if r then r.scores[s.name] = s.value end
+    end
+  end
+  return rows
+end
+
+M.DB = DB
+return M

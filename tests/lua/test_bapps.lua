@@ -1,0 +1,299 @@
+-- experiments/bapps.lua end to end, on a BAPPS-format fixture built from real images, and examples/compare.lua.
+--  * tests/ref/bapps_fixture.py (numpy + Pillow) builds the fixture: 6 x 2AFC val subsets of 10 triplets and 2 x JND
+--    subsets of 12 pairs, 64 x 64 patches from the LPIPS example patches and Set5/Set14 crops with known distortions
+--    (blur, noise, JPEG, x4 down/up-sampling, colour shift, shifted crop), judge/same .npy written by the script.
+--  * tests/ref/bapps_ref.py (python3-torch, torchvision) writes seeded random weights for alexnet, resnet18 and
+--    squeezenet1_1 and computes the benchmark from the spec (1.2-1.4): every 2AFC subset score, their mean, every JND
+--    mAP and the pooled mAP. The experiment's --json output must match to 1e-6 (scores are means of judge values over
+--    comparisons of distances, so they agree exactly unless a comparison flips; the reference reports the smallest
+--    relative gap |d0 - d1| / max(d0, d1) of the fixture so a flip would be visible).
+--  * Resume: a rerun computes nothing and finds every network in the results store. Subsets absent from the data
+--    are left out (and the mean is over those present). Missing data names `dplrun data/fetch.lua bapps`.
+--  * Kill test: a multi-network run in a child dplrun is killed with SIGKILL once two networks are recorded; the
+--    store then holds exactly the finished ones (no half run); the rerun computes only the rest, and every network
+--    is recorded exactly once.
+--  * examples/compare.lua with the real ImageNet SqueezeNet 1.1 ($DPL_SHARED/data/SqueezeNet1.1, Gluon names) on the
+--    LPIPS example patches.
+local dpl = require "dpl"
+local test = require "dpl.test"
+local json = require "dpl.json"
+local results = require "dpl.results"
+local suite = test.suite("bapps")
+
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local root = here .. "/.."
+local shared = os.getenv("DPL_SHARED") or (root .. "/../shared")
+local i_exe = 0
+while arg[i_exe - 1] do i_exe = i_exe - 1 end
+local dplrun = arg[i_exe]
+if not dplrun:find("/") then dplrun = "./" .. dplrun end
+if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
+
+local tmp = os.tmpname() .. "_bapps"
+os.execute(("rm -f '%s'; mkdir -p '%s'"):format(tmp, tmp))
+suite.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
+local fixture, refdir = tmp .. "/BAPPS", tmp .. "/ref"
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc, out:gsub("rc=%d+%s*$", "")
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local fixture_rc, fixture_log = sh(("/usr/bin/python3 %s/tests/ref/bapps_fixture.py %s %s/data"):format(root, fixture,
+  shared))
+-- alexnet E..L, resnet18 E and L, squeezenet1_1 M, and LPIPS v0.1 on the seeded squeezenet1_1 (--lpips)
+local NETS = {"alexnet:E,S,M,L", "resnet18:E,L", "squeezenet1_1:M", "squeezenet1_1:lpips"}
+local ref_rc, ref_log = sh(("LPIPS_WEIGHTS=%s/data/LPIPS/weights /usr/bin/python3 %s/tests/ref/bapps_ref.py %s %s %s"):format(
+  shared, root, fixture, refdir, table.concat(NETS, " ")))
+
+local function need_fixture(t)
+  if fixture_rc ~= 0 then
+    if fixture_log:find("No module named", 1, true) then t:skip("numpy/Pillow missing: " .. fixture_log:sub(-200)) end
+    t:ok(false, "tests/ref/bapps_fixture.py failed: " .. fixture_log:sub(-800))
+  end
+end
+local function need_ref(t)
+  need_fixture(t)
+  if ref_rc ~= 0 then
+    if ref_log:find("No module named 'torch", 1, true) then t:skip("python3-torch is not installed") end
+    t:ok(false, "tests/ref/bapps_ref.py failed: " .. ref_log:sub(-800))
+  end
+end
+
+-- runs the experiment; returns rc and the combined output
+local function bapps(a)
+  return sh(("DPL_QUIET=1 DPL_NO_PROGRESS=1 %s %s/experiments/bapps.lua %s"):format(dplrun, root, a))
+end
+
+local function check_scores(t, got, ref, what)
+  for _, kind in ipairs {"2afc", "jnd"} do
+    local n = 0
+    for k, v in pairs(ref[kind]) do
+      n = n + 1
+      t:ok(got[kind] and got[kind][k], ("%s: %s.%s missing"):format(what, kind, k))
+      t:near(got[kind][k], v, 1e-6, ("%s %s.%s"):format(what, kind, k))
+    end
+    local m = 0
+    for _ in pairs(got[kind]) do m = m + 1 end
+    t:eq(m, n, ("%s: number of %s scores"):format(what, kind))
+  end
+end
+
+suite:add("fixture and PyTorch reference; no 2AFC comparison of the fixture is a near tie", function(t)
+  need_ref(t)
+  for _, m in ipairs(json.decode(slurp(refdir .. "/margins.json"))) do
+    t:ok(m.min_relative_gap > 1e-4, ("%s %s %s: |d0 - d1| / max = %g; float32 rounding could flip it (change the " ..
+      "fixture's seed)"):format(m.arch, m.layer, m.subset, m.min_relative_gap))
+  end
+end)
+
+for _, device in ipairs {"cpu", "vulkan"} do
+  suite:add("2AFC and JND mAP of 7 loss networks and LPIPS equal the PyTorch reference on " .. device, function(t)
+    if device == "vulkan" and not dpl.vulkan_available() then t:skip("no Vulkan device") end
+    need_ref(t)
+    local ref = json.decode(slurp(refdir .. "/ref.json"))
+    local db = ("%s/%s.sqlite"):format(tmp, device)
+    local out_json = ("%s/%s.json"):format(tmp, device)
+    local got = {}
+    for _, spec in ipairs(NETS) do
+      local arch, layers = spec:match("^(.-):(.*)$")
+      local which = layers == "lpips" and "--lpips" or "--layer " .. layers
+      local rc, out = bapps(("--data %s --arch %s %s --weights %s --device %s --batch 7 --db %s --json %s.%s"):format(
+        fixture, arch, which, refdir, device, db, out_json, arch .. layers))
+      t:eq(rc, 0, out)
+      local j = json.decode(slurp(out_json .. "." .. arch .. layers))
+      if j.arch then j = {j} end       -- one network: one object
+      for _, e in ipairs(j) do got[#got + 1] = e end
+      if arch == "alexnet" then
+        t:ok(out:find("AlexNet%s+[%d.]+%s+[%d.]+%s+[%d.]+%s+[%d.]+") ~= nil, "Table V row printed: " .. out)
+      end
+    end
+    t:eq(#got, #ref, "networks")
+    for i, r in ipairs(ref) do
+      t:eq(got[i].arch, r.arch)
+      t:eq(got[i].layer, r.layer)
+      check_scores(t, got[i], r, ("%s %s on %s"):format(r.arch, r.layer, device))
+    end
+    -- every run is in the store, with timing and the weights' hash
+    local store = results.open(db, {readonly = true})
+    local runs = store:runs({experiment = "bapps"})
+    t:eq(#runs, #ref, "finished runs in the store")
+    t:eq(runs[#runs].layer, "lpips")
+    t:ok(json.decode(runs[#runs].config).distance:find("lpips", 1, true) ~= nil, "LPIPS runs are told apart")
+    local timing = json.decode(runs[1].timing)
+    t:ok(timing.images_per_s > 0 and timing.images == 6 * 10 * 3 + 2 * 12 * 2, "timing: " .. runs[1].timing)
+    t:eq(#runs[1].weights_sha256, 64)
+    store:close()
+  end)
+end
+
+suite:add("resume: a rerun finds every network in the store and computes nothing", function(t)
+  need_ref(t)
+  local db = tmp .. "/resume.sqlite"
+  local args = ("--data %s --arch squeezenet1_1 --layer E,S --weights %s --db %s --json %s/r.json"):format(fixture,
+    refdir, db, tmp)
+  local rc, out = bapps(args)
+  t:eq(rc, 0, out)
+  local first = slurp(tmp .. "/r.json")
+  rc, out = bapps(args)
+  t:eq(rc, 0, out)
+  t:ok(out:find("0 computed, 2 from", 1, true) ~= nil, out)
+  t:eq(slurp(tmp .. "/r.json"), first, "the same --json from the store")
+  t:ok(json.decode(first)[2].layer == "S", "an array for several networks")
+  rc, out = bapps(args .. " --force")
+  t:ok(out:find("2 computed, 0 from", 1, true) ~= nil, out)
+  local store = results.open(db, {readonly = true})
+  t:eq(#store:runs({experiment = "bapps"}), 4, "--force adds new runs")
+  t:eq(#store:runs({experiment = "bapps", latest = true}), 2)
+  store:close()
+end)
+
+suite:add("subsets absent from the data are left out; --subsets selects", function(t)
+  need_ref(t)
+  local part = tmp .. "/part"
+  os.execute(("rm -rf '%s' && cp -r '%s' '%s' && rm -rf '%s/2afc/val/frameinterp' '%s/2afc/val/color' '%s/jnd/val/cnn'"):format(
+    part, fixture, part, part, part, part))
+  local rc, out = bapps(("--data %s --arch alexnet --layer M --weights %s --db %s/part.sqlite --json %s/part.json"):format(
+    part, refdir, tmp, tmp))
+  t:eq(rc, 0, out)
+  local j = json.decode(slurp(tmp .. "/part.json"))
+  local full = json.decode(slurp(refdir .. "/ref.json"))[3]   -- alexnet M
+  t:eq(j["2afc"].frameinterp, nil)
+  t:eq(j["2afc"].color, nil)
+  t:eq(j.jnd.cnn, nil)
+  t:near(j["2afc"].cnn, full["2afc"].cnn, 1e-6)
+  local m = (full["2afc"].traditional + full["2afc"].cnn + full["2afc"].superres + full["2afc"].deblur) / 4
+  t:near(j["2afc"].mean, m, 1e-6, "mean over the subsets present")
+  t:near(j.jnd.traditional, full.jnd.traditional, 1e-6)
+  t:near(j.jnd.pooled, full.jnd.traditional, 1e-6, "pooled over one subset = that subset")
+  rc, out = bapps(("--data %s --arch alexnet --layer M --weights %s --db %s/part.sqlite --subsets cnn --json %s/s.json"):format(
+    fixture, refdir, tmp, tmp))
+  t:eq(rc, 0, out)
+  j = json.decode(slurp(tmp .. "/s.json"))
+  t:near(j["2afc"].mean, full["2afc"].cnn, 1e-6)
+  t:near(j.jnd.pooled, full.jnd.cnn, 1e-6)
+end)
+
+suite:add("missing data, weights and bad options give clear messages", function(t)
+  local rc, out = bapps(("--data %s/nowhere --arch alexnet --layer M --weights random:1 --db %s/x.sqlite"):format(tmp,
+    tmp))
+  t:ok(rc ~= 0, "fails")
+  t:ok(out:find("dplrun data/fetch.lua bapps", 1, true) and out:find(tmp .. "/nowhere", 1, true), out)
+  rc, out = bapps(("--data %s --arch alexnet,vgg16 --weights %s/noweights --db %s/x.sqlite"):format(fixture, tmp, tmp))
+  t:ok(rc ~= 0 and out:find("dplrun weights/fetch.lua", 1, true) ~= nil, out)
+  rc, out = bapps(("--data %s --arch alexnet,vgg16 --db %s/x.sqlite"):format(fixture, tmp))
+  t:ok(rc ~= 0 and out:find("dplrun weights/fetch.lua", 1, true) ~= nil, "default weights: " .. out)
+  rc, out = bapps("--arch nosuch")
+  t:ok(rc ~= 0 and out:find("unknown architecture 'nosuch'", 1, true) ~= nil, out)
+  rc, out = bapps("--arch resnet18 --lpips")
+  t:ok(rc ~= 0 and out:find("--lpips needs", 1, true) ~= nil, out)
+  rc, out = bapps("--help")
+  t:ok(rc == 0 and out:find("--json", 1, true) ~= nil, out)
+end)
+
+suite:add("kill -9 mid-sweep: finished networks recorded once, the interrupted one redone", function(t)
+  need_ref(t)
+  local db = tmp .. "/kill.sqlite"
+  local args = ("--data %s --arch alexnet,squeezenet1_1 --layer all --weights %s --db %s --device cpu --batch 4"):format(
+    fixture, refdir, db)
+  local pidfile = tmp .. "/kill.pid"
+  os.execute(("DPL_QUIET=1 DPL_NO_PROGRESS=1 %s %s/experiments/bapps.lua %s >%s/kill.log 2>&1 & echo $! > %s"):format(
+    dplrun, root, args, tmp, pidfile))
+  local pid = tonumber(slurp(pidfile))
+  t:ok(pid ~= nil, "child started")
+  -- wait until two networks are recorded (the reader uses the WAL snapshot; it never sees a half-written run)
+  local n, waited = 0, 0
+  while waited < 600 do
+    local f = io.open(db, "rb")
+    if f then
+      f:close()
+      local ok, cnt = pcall(function()
+        local s = results.open(db, {readonly = true})
+        local c = #s:runs({experiment = "bapps"})
+        s:close()
+        return c
+      end)
+      n = ok and cnt or 0
+    end
+    if n >= 2 then break end
+    if os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= 0 and os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= true then
+      break                                     -- the child is gone (it failed): stop waiting
+    end
+    os.execute("sleep 0.05")
+    waited = waited + 0.05
+  end
+  os.execute("kill -9 " .. pid .. " 2>/dev/null")
+  os.execute("sleep 0.2")
+  t:ok(n >= 2, "two networks finished before the kill; log: " .. (slurp(tmp .. "/kill.log") or ""))
+  local s = results.open(db, {readonly = true})
+  local before = s:runs({experiment = "bapps", status = "any"})
+  s:close()
+  t:ok(#before < 8, ("the kill came before the end (%d of 8 recorded)"):format(#before))
+  local seen = {}
+  for _, r in ipairs(before) do
+    t:eq(r.status, "finished")
+    local nscores = 0
+    for _ in pairs(r.scores) do nscores = nscores + 1 end
+    t:eq(nscores, 6 + 1 + 2 + 1, "every score of a recorded run is there")
+    seen[r.arch .. r.layer] = true
+  end
+  local rc, out = bapps(args)
+  t:eq(rc, 0, out)
+  t:ok(out:find(("%d computed, %d from"):format(8 - #before, #before), 1, true) ~= nil, out)
+  s = results.open(db, {readonly = true})
+  local after = s:runs({experiment = "bapps", status = "any"})
+  s:close()
+  t:eq(#after, 8, "every network recorded once")
+  local count = {}
+  for _, r in ipairs(after) do
+    local k = r.arch .. r.layer
+    count[k] = (count[k] or 0) + 1
+  end
+  for k, c in pairs(count) do t:eq(c, 1, k .. " recorded once") end
+  -- the reference agrees for the networks it has (alexnet E..L, squeezenet M), before and after the kill alike
+  local ref = json.decode(slurp(refdir .. "/ref.json"))
+  for _, r in ipairs(ref) do
+    for _, run in ipairs(after) do
+      if run.arch == r.arch and run.layer == r.layer then
+        t:near(run.scores["2afc.mean"], r["2afc"].mean, 1e-6, r.arch .. " " .. r.layer .. " 2afc.mean")
+        t:near(run.scores["jnd.pooled"], r.jnd.pooled, 1e-6, r.arch .. " " .. r.layer .. " jnd.pooled")
+      end
+    end
+  end
+end)
+
+suite:add("examples/compare.lua with the real ImageNet SqueezeNet 1.1 on the LPIPS example patches", function(t)
+  local sqz = shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/weights"
+  local f = io.open(sqz .. "/squeezenet0_conv0_weight.npy")
+  if not f then t:skip("no " .. sqz .. " (set DPL_SHARED)") end
+  f:close()
+  local imgs = shared .. "/data/BAPPS/imgs/"
+  local cmd = ("DPL_QUIET=1 %s %s/examples/compare.lua %sex_ref.png %sex_p0.png %sex_p1.png %sex_ref.png " ..
+    "--arch squeezenet1_1 --layer %s --weights %s --name-map gluon_squeezenet1_1 --device cpu"):format(dplrun, root,
+    imgs, imgs, imgs, imgs, "%s", sqz)
+  for _, layer in ipairs {"E", "M", "L"} do
+    local rc, out = sh(cmd:format(layer))
+    t:eq(rc, 0, out)
+    local d = {}
+    for v, b in out:gmatch("([%d.]+)  %S+  (%S+)") do d[#d + 1] = tonumber(v) end
+    t:eq(#d, 3, "three distances: " .. out)
+    t:ok(d[1] > 0 and d[2] > 0, "distinct patches have positive distances: " .. out)
+    t:eq(d[3], 0, "an image is at distance 0 from itself")
+  end
+  local rc, out = sh(("DPL_QUIET=1 %s %s/examples/compare.lua %sex_ref.png %s/data/Set5/image_SRF_4/img_001_SRF_4_LR.png " ..
+    "--weights random:1"):format(dplrun, root, imgs, shared))
+  t:ok(rc ~= 0 and out:find("same size", 1, true) ~= nil, out)
+end)
+
+return suite

@@ -1,0 +1,230 @@
+-- The results store (lua/dpl/results.lua), its reports (lua/dpl/report.lua), experiments/results.lua and dpl.json.
+--  * A run and all of its scores are written in one transaction: a failure half-way (simulated inside record, or a
+--    lock held by another connection) leaves no row. Resume looks runs up by experiment + config hash; the hash does
+--    not depend on key order. Weight-file hashes are cached by path, size and mtime and recomputed when the file
+--    changes. WAL mode, schema version, clear errors for a missing or foreign file.
+--  * The kill test lives in tests/lua/test_bapps.lua (it needs the experiment).
+local dpl = require "dpl"
+local test = require "dpl.test"
+local results = require "dpl.results"
+local report = require "dpl.report"
+local json = require "dpl.json"
+local suite = test.suite("results")
+
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local root = here .. "/.."
+local tmp = os.tmpname() .. "_results"
+os.execute(("rm -f '%s'; mkdir -p '%s'"):format(tmp, tmp))
+suite.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
+-- the dplrun binary running this suite: the lowest negative index of `arg` (as tests/lua/test_host.lua)
+local i_exe = 0
+while arg[i_exe - 1] do i_exe = i_exe - 1 end
+local dplrun = arg[i_exe]
+if not dplrun:find("/") then dplrun = "./" .. dplrun end
+if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
+local n_db = 0
+local function fresh() n_db = n_db + 1; return ("%s/db%d/r.sqlite"):format(tmp, n_db) end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function bapps_run(arch, layer, m, extra)
+  local scores = {["2afc.mean"] = m, ["2afc.traditional"] = m + 0.01, ["2afc.cnn"] = m - 0.01, ["jnd.pooled"] = m - 0.1,
+                  ["jnd.cnn"] = m - 0.05, ["jnd.traditional"] = m - 0.15}
+  local r = {experiment = "bapps", arch = arch, layer = layer, config = {experiment = "bapps", arch = arch, layer = layer},
+             device = "cpu", started = 1000, ended = 1012.5, scores = scores, timing = {images_per_s = 321.5}}
+  for k, v in pairs(extra or {}) do r[k] = v end
+  return r
+end
+
+suite:add("json: canonical encoding, round trip, errors", function(t)
+  t:eq(json.encode({b = 1, a = {2, 3}, c = "x\"y\n"}), '{"a":[2,3],"b":1,"c":"x\\"y\\n"}')
+  t:eq(json.encode({}), "{}")
+  t:eq(json.encode(json.array()), "[]")
+  t:eq(json.encode(0.1), "0.1")
+  t:eq(json.encode(1 / 3), "0.3333333333333333")
+  local v = json.decode('{"a": [1, 2.5e-3, true, null, "\\u00e9"], "b": {"c": -7}}')
+  t:eq(v.a[2], 2.5e-3)
+  t:eq(v.a[3], true)
+  t:eq(v.a[5], "\195\169")
+  t:eq(v.b.c, -7)
+  t:eq(json.decode(json.encode({x = 1 / 3})).x, 1 / 3, "doubles round-trip")
+  t:raises(function() json.encode({x = 0 / 0}) end, "value.x is nan")
+  t:raises(function() json.decode('{"a": }') end, "unexpected character")
+  t:raises(function() json.decode('[1, 2] x') end, "trailing characters")
+end)
+
+suite:add("config hash: stable, independent of key order, sensitive to values", function(t)
+  local a = results.config_hash({arch = "alexnet", layer = "M", data = {subsets = {"cnn"}}})
+  local b = results.config_hash({data = {subsets = {"cnn"}}, layer = "M", arch = "alexnet"})
+  t:eq(a, b)
+  t:eq(#a, 64)
+  t:ok(a ~= results.config_hash({arch = "alexnet", layer = "L", data = {subsets = {"cnn"}}}), "layer changes the hash")
+  t:eq(results.sha256_string("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "SHA-256 of abc")
+end)
+
+suite:add("open: creates the folder and schema, WAL mode, reopen, clear errors", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  t:eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal")
+  t:eq(db:query("PRAGMA user_version")[1].user_version, 1)
+  db:record(bapps_run("alexnet", "M", 0.7))
+  db:close()
+  local again = results.open(path)
+  t:eq(#again:runs(), 1, "runs survive reopening")
+  again:close()
+  local ro = results.open(path, {readonly = true})
+  t:eq(#ro:runs(), 1, "read-only")
+  ro:close()
+  t:raises(function() results.open(tmp .. "/none/x.sqlite", {readonly = true}) end, "no results database at")
+  local junk = tmp .. "/junk.sqlite"
+  local f = io.open(junk, "wb"); f:write(("not a database "):rep(100)); f:close()
+  t:raises(function() results.open(junk) end, junk)
+end)
+
+suite:add("record: scores round trip, finished lookup by config hash, failed runs, filters", function(t)
+  local db = results.open(fresh())
+  local run = bapps_run("alexnet", "M", 0.69)
+  local id = db:record(run)
+  local hash = results.config_hash(run.config)
+  local row = db:finished("bapps", hash)
+  t:ok(row ~= nil and row.id == id, "finished run found by its config hash")
+  t:eq(row.config_hash, hash)
+  t:eq(row.seconds, 12.5)
+  t:eq(row.started, "1970-01-01T00:16:40Z")
+  t:eq(json.decode(row.timing).images_per_s, 321.5)
+  t:ok(row.code_version:find("dpl " .. dpl.version, 1, true) ~= nil, "code version names the dpl version")
+  t:eq(db:finished("bapps", results.config_hash({other = true})), nil)
+  t:eq(db:finished("other", hash), nil, "the experiment is part of the key")
+  db:record(bapps_run("alexnet", "L", 0, {status = "failed", error = "boom", scores = {}}))
+  local fin = db:runs({experiment = "bapps"})
+  t:eq(#fin, 1, "failed runs are not listed as finished")
+  for k, v in pairs(run.scores) do t:eq(fin[1].scores[k], v, "score " .. k) end
+  t:eq(#db:runs({status = "any"}), 2)
+  t:eq(db:runs({status = "failed"})[1].error, "boom")
+  t:eq(db:finished("bapps", results.config_hash(bapps_run("alexnet", "L", 0).config)), nil, "a failed run is redone")
+  db:record(bapps_run("alexnet", "M", 0.70))
+  t:eq(#db:runs({arch = "alexnet", layer = "M"}), 2)
+  local latest = db:runs({arch = "alexnet", layer = "M", latest = true})
+  t:eq(#latest, 1)
+  t:eq(latest[1].scores["2afc.mean"], 0.70, "latest run of a configuration")
+  t:raises(function() db:record({experiment = "bapps", config = {}, scores = {x = "high"}}) end, "score x")
+  db:close()
+end)
+
+suite:add("record is one transaction: a failure half-way or a held lock leaves nothing", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  -- fail on the third statement of the transaction (run row and first score written, second score fails)
+  local real, calls = db.query, 0
+  db.query = function(self, sql, ...)
+    calls = calls + 1
+    if calls == 3 then error("simulated crash after a partial write") end
+    return real(self, sql, ...)
+  end
+  t:raises(function() db:record(bapps_run("vgg16", "E", 0.6)) end, "simulated crash")
+  db.query = nil
+  t:eq(db:query("SELECT COUNT(*) AS n FROM runs")[1].n, 0, "no run row")
+  t:eq(db:query("SELECT COUNT(*) AS n FROM scores")[1].n, 0, "no score rows")
+  -- another connection holds the write lock: record waits for the busy timeout, then fails without a trace
+  db:close()
+  db = results.open(path, {busy_timeout_ms = 50})
+  local other = results.open(path, {busy_timeout_ms = 50})
+  other:exec("BEGIN IMMEDIATE")
+  t:raises(function() db:record(bapps_run("vgg16", "E", 0.6)) end, "locked")
+  other:exec("ROLLBACK")
+  t:eq(#db:runs({status = "any"}), 0)
+  db:record(bapps_run("vgg16", "E", 0.6))
+  t:eq(#db:runs(), 1, "recording works once the lock is gone")
+  -- a reader sees only complete runs while a writer is inside a transaction (WAL)
+  other:exec("BEGIN IMMEDIATE")
+  other:query("INSERT INTO runs (experiment, config, config_hash, status) VALUES ('bapps', '{}', 'x', 'finished')")
+  t:eq(#db:runs(), 1, "uncommitted rows are invisible")
+  other:exec("ROLLBACK")
+  other:close()
+  db:close()
+end)
+
+suite:add("file_sha256: cached by path, size and mtime; recomputed when the file changes", function(t)
+  local db = results.open(fresh())
+  local file = tmp .. "/weights.bin"
+  local f = io.open(file, "wb"); f:write("abc"); f:close()
+  local h, cached = db:file_sha256(file)
+  t:eq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+  t:eq(cached, false)
+  h, cached = db:file_sha256(file)
+  t:eq(cached, true, "second call from the cache")
+  os.execute("sleep 0.01")
+  f = io.open(file, "wb"); f:write("abcd"); f:close()
+  h, cached = db:file_sha256(file)
+  t:eq(cached, false, "size/mtime changed")
+  t:eq(h, "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589")
+  t:raises(function() db:file_sha256(tmp .. "/missing.bin") end, "cannot stat")
+  db:close()
+end)
+
+suite:add("report: Table V layout, detail, CSV and the --json shape", function(t)
+  local db = results.open(fresh())
+  for i, l in ipairs {"E", "S", "M", "L"} do db:record(bapps_run("alexnet", l, 0.6 + i / 100)) end
+  db:record(bapps_run("vgg11", "M", 0.659))
+  local runs = db:runs({experiment = "bapps", latest = true})
+  local tab = report.bapps_table(runs)
+  local lines = {}
+  for line in tab:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  t:ok(lines[1]:find("2AFC E", 1, true) and lines[1]:find("JND E", 1, true), "header: " .. lines[1])
+  t:eq(lines[3], "VGG Networks", "families in the paper's order")
+  t:ok(lines[4]:match("^VGG%-11%s+%-%s+%-%s+0%.659%s+%-"), "VGG-11 row: " .. lines[4])
+  t:eq(lines[5], "Uncategorized Networks")
+  t:ok(lines[6]:match("^AlexNet%s+0%.610%s+0%.620%s+0%.630%s+0%.640%s+0%.510"), "AlexNet row: " .. lines[6])
+  t:ok(report.bapps_detail(runs):find("2afc traditional", 1, true), "detail header")
+  local csv = report.csv(runs)
+  local header = csv:match("^[^\n]+")
+  t:ok(header:find("^architecture,arch,family,layer,layer_index,imagenet_top1,2afc.cnn,2afc.mean,") ~= nil, header)
+  t:ok(csv:find("\nAlexNet,alexnet,AlexNet,E,1,56.52,0.6,0.61,", 1, true) ~= nil, "AlexNet E line")
+  local e = report.bapps_json("alexnet", "M", runs[3].scores)
+  t:eq(json.encode(e), '{"2afc":{"cnn":0.62,"mean":0.63,"traditional":0.64},"arch":"alexnet",' ..
+    '"jnd":{"cnn":0.58,"pooled":0.53,"traditional":0.48},"layer":"M"}')
+  db:close()
+end)
+
+suite:add("experiments/results.lua: list, filter, CSV, table; missing database", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  for i, l in ipairs {"E", "S", "M", "L"} do db:record(bapps_run("squeezenet1_1", l, 0.6 + i / 100)) end
+  db:record(bapps_run("alexnet", "E", 0.5))
+  db:close()
+  local function run(a)
+    local p = io.popen(("DPL_QUIET=1 %s %s/experiments/results.lua --db '%s' %s 2>&1"):format(dplrun, root, path, a))
+    local out = p:read("*a")
+    local ok = p:close()
+    return out, ok
+  end
+  local out = run("")
+  t:ok(out:find("squeezenet1_1", 1, true) and out:find("2afc.mean=0.6100", 1, true), out)
+  t:ok(out:find("5 runs in", 1, true) ~= nil, out)
+  out = run("--arch alexnet")
+  t:ok(out:find("1 runs in", 1, true) ~= nil, out)
+  out = run("--experiment bapps --table")
+  t:ok(out:find("SqueezeNet%s+0%.610%s+0%.620%s+0%.630%s+0%.640") ~= nil, out)
+  local csv = tmp .. "/out.csv"
+  out = run("--layer M --csv " .. csv)
+  local text = slurp(csv) or ""
+  local n = 0
+  for _ in text:gmatch("\n") do n = n + 1 end
+  t:eq(n, 2, "header and one M line: " .. text)
+  t:ok(text:find("SqueezeNet,squeezenet1_1,SqueezeNet,M,7,58.18,", 1, true) ~= nil, text)
+  out = run("--help")
+  t:ok(out:find("--csv", 1, true) ~= nil, "help")
+  local p = io.popen(("DPL_QUIET=1 %s %s/experiments/results.lua --db %s/nothing.sqlite 2>&1; echo rc=$?"):format(
+    dplrun, root, tmp))
+  out = p:read("*a")
+  p:close()
+  t:ok(out:find("no results database at", 1, true) and not out:find("rc=0", 1, true), out)
+end)
+
+return suite
