@@ -62,7 +62,7 @@ function Module.check_sizes(typename, list)
     if not ok then
       local shown = type(v) == "table" and ("{" .. table.concat(vals, ", ") .. "}") or tostring(v)
       error(("%s: %s must be a positive integer%s, got %s"):format(typename, name,
-        type(v) == "table" and " or a pair of them" or "", shown), 3)
+        type(v) == "table" and " or a pair of them" or "", shown), 4)   -- 4: the caller of the constructor
     end
   end
 end
