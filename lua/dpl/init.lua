@@ -197,5 +197,7 @@ for k, v in pairs(require "dpl.spatial") do dpl[k] = v end
 
 -- ---- images (lua/dpl/image.lua): dpl.image.load(path, {mode = "RGB" | "L" | "keep", device = ...}), dpl.image.save
 dpl.image = require "dpl.image"
+-- preprocessing matching Pillow / torchvision / MATLAB (lua/dpl/transforms.lua)
+dpl.transforms = require "dpl.transforms"
 
 return dpl

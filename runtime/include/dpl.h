@@ -326,4 +326,27 @@ dpl_tensor *dpl_image_load(dpl_device *dev, const char *path, int channels);
  * or not at all. */
 int dpl_image_save(dpl_tensor *t, const char *path);
 
+/* ---- image processing (runtime/src/image/) ----------------------------------------------------------------------- */
+/* Each takes a (..., H, W) tensor on any device (processed on the host, returned on the same device) holding images
+ * with values in [0, 1]. With uint8 nonzero the input is taken as the 8-bit image round(255 x) (halves up, clamped)
+ * and the function works exactly as the reference does on 8-bit images, returning k / 255; with uint8 0 it works on
+ * the floats. */
+typedef enum dpl_resample_filter {       /* Pillow's constants */
+  DPL_RESAMPLE_LANCZOS = 1,
+  DPL_RESAMPLE_BILINEAR = 2,
+  DPL_RESAMPLE_BICUBIC = 3,
+  DPL_RESAMPLE_BOX = 4
+} dpl_resample_filter;
+/* Pillow's Image.resize (antialiased separable resampling, horizontal pass first; bicubic a = -0.5), bit-identical
+ * to Pillow 9 with uint8 (its fixed-point path) and to mode "F" images without. */
+dpl_tensor *dpl_image_resize_pil(dpl_tensor *x, int64_t out_h, int64_t out_w, int filter, int uint8);
+/* Pillow's ImageFilter.GaussianBlur(radius): three extended box blurs per axis (horizontal passes first), edges
+ * replicated; bit-identical to Pillow with uint8. */
+dpl_tensor *dpl_image_gaussian_blur_pil(dpl_tensor *x, float radius, int uint8);
+/* MATLAB's imresize(..., 'bicubic') with antialiasing: scale > 0 gives imresize(A, scale) (output ceil(scale * size));
+ * scale <= 0 gives imresize(A, [out_h out_w]). Out-of-range taps replicate the edge, as imresize.m (symmetric 1:
+ * mirror them instead). With uint8 each pass (rows, then columns) rounds to 8 bits as MATLAB does for uint8 input. */
+dpl_tensor *dpl_image_resize_matlab(dpl_tensor *x, int64_t out_h, int64_t out_w, double scale, int symmetric,
+                                    int uint8);
+
 #endif /* DPL_H */

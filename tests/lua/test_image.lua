@@ -118,4 +118,41 @@ S:add("corrupt, truncated and unknown files give errors naming the file", functi
   t:raises(function() dpl.image.save(dpl.zeros({3, 2, 2}), dir .. "/no/such/dir/x.png") end, "cannot write")
 end)
 
+S:add("randomly corrupted and truncated files never crash: a tensor or an error naming the file", function(t)
+  fixtures(t)
+  math.randomseed(20240601)
+  local loaded, failed = 0, 0
+  for _, name in ipairs {"rgb.png", "palette.png", "gray16.png", "baseline.jpg", "progressive.jpg", "rgb.tif",
+                         "lzw.tif", "bits1.tif"} do
+    local f = assert(io.open(dir .. "/" .. name, "rb"))
+    local bytes = f:read("*a")
+    f:close()
+    for k = 1, tonumber(os.getenv("DPL_IMAGE_FUZZ_N") or 40) do   -- more with DPL_IMAGE_FUZZ_N
+      local b = {bytes:byte(1, -1)}
+      if k % 4 == 0 then                       -- truncate
+        local n = math.random(1, #b - 1)
+        for j = #b, n + 1, -1 do b[j] = nil end
+      else                                     -- flip 1..8 bytes anywhere (headers included)
+        for _ = 1, math.random(1, 8) do
+          local j = math.random(1, #b)
+          b[j] = bit.band(bit.bxor(b[j], math.random(1, 255)), 255)
+        end
+      end
+      local p = ("%s/fuzz_%s_%d"):format(dir, name, k)
+      local out = assert(io.open(p, "wb"))
+      for j = 1, #b, 4096 do out:write(string.char(unpack(b, j, math.min(j + 4095, #b)))) end
+      out:close()
+      local ok, res = pcall(dpl.image.load, p, {mode = "keep", device = "cpu"})
+      if ok then
+        loaded = loaded + 1
+        t:eq(res:dim(), 3)
+      else
+        failed = failed + 1
+        t:ok(tostring(res):find(p, 1, true), "error must name the file: " .. tostring(res))
+      end
+    end
+  end
+  t:ok(failed > 100, ("most corrupt files must be rejected (%d rejected, %d decoded)"):format(failed, loaded))
+end)
+
 return S

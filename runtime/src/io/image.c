@@ -23,11 +23,13 @@ typedef struct raw_image {
   unsigned char *data;                  /* 16-bit samples are stored as native uint16_t */
 } raw_image;
 
-enum { MAX_SIDE = 1 << 16 };            /* refuse absurd sizes from a malformed header before allocating */
+/* refuse absurd sizes from a malformed header before allocating: 65536 per side, 2^27 pixels in all */
+enum { MAX_SIDE = 1 << 16 };
+static const long long MAX_PIXELS = 1LL << 27;
 
 static int check_size(const char *path, long w, long h) {
-  if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE)
-    return dpl_fail(DPL_ERR_IO, "%s: invalid image size %ld x %ld", path, w, h);
+  if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE || (long long)w * h > MAX_PIXELS)
+    return dpl_fail(DPL_ERR_IO, "%s: invalid or unsupported image size %ld x %ld", path, w, h);
   return DPL_OK;
 }
 
@@ -112,10 +114,12 @@ static void jpeg_on_error(j_common_ptr cinfo) {
   longjmp(ctx->jump, 1);
 }
 
-/* libjpeg's warnings include "premature end of data segment", which it then pads with gray; treat that as an
-   error, since a truncated file must not load silently. Other warnings (trace level > 0) are ignored. */
+/* libjpeg only warns when the compressed data ends early (end of file, or a marker in the middle of the scan) and
+   pads the rest of the image; treat both as errors, since a truncated or corrupt file must not load silently (Pillow
+   also refuses the first). Other warnings, e.g. extraneous bytes before a marker, are ignored, as Pillow does. */
 static void jpeg_on_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(cinfo);
+  if (level < 0 && (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER))
+    jpeg_on_error(cinfo);
 }
 
 static int read_jpeg(FILE *f, const char *path, raw_image *img) {
