@@ -1,5 +1,5 @@
 -- data/fetch.lua against a local HTTP server on 127.0.0.1 serving small stand-ins for the official sources
--- (tests/ref/fetch_fixtures.py): BAPPS tarballs (extracted with tar, leading folder stripped), the Massachusetts
+-- (tests/ref/fetch_fixtures.py): BAPPS tarballs (extracted with tar as LPIPS lays them out), the Massachusetts
 -- Roads index pages followed file by file, single .mat files, --list, --help and the failures.
 local test = require "dpl.test"
 local bapps = require "dpl.data.bapps"

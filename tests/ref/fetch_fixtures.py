@@ -4,7 +4,8 @@
 Usage: fetch_fixtures.py SERVED_DIR
 
 Lays out SERVED_DIR like the official servers' URL paths (the test's HTTP server serves DIR/<url path>):
-BAPPS tarballs (dataset/2afc/val/<subset>/{ref,p0,p1,judge}, dataset/jnd/val/<subset>/{p0,p1,same}) made from the
+BAPPS tarballs laid out as LPIPS's (twoafc_val.tar.gz: val/<subset>/{ref,p0,p1,judge}; jnd.tar.gz:
+jnd/val/<subset>/{p0,p1,same}; see LPIPS scripts/download_dataset_valonly.sh) made from the
 LPIPS example patches in $DPL_SHARED, the MRD index pages (absolute and relative links) with small TIFFs, the three
 SVHN .mat files (scipy.io.savemat, compressed), and the BSDS300 tarball.
 """
@@ -51,14 +52,14 @@ for sub in ("traditional", "cnn", "superres", "deblur", "color", "frameinterp"):
     for i in range(3):
         stem = "%06d" % i
         for k, folder in enumerate(("ref", "p0", "p1")):
-            two.append(("dataset/2afc/val/%s/%s/%s.png" % (sub, folder, stem), png[(i + k) % 3]))
-        two.append(("dataset/2afc/val/%s/judge/%s.npy" % (sub, stem), npy(i / 2.0)))
+            two.append(("val/%s/%s/%s.png" % (sub, folder, stem), png[(i + k) % 3]))
+        two.append(("val/%s/judge/%s.npy" % (sub, stem), npy(i / 2.0)))
 for sub in ("traditional", "cnn"):
     for i in range(2):
         stem = "%06d" % i
-        jnd.append(("dataset/jnd/val/%s/p0/%s.png" % (sub, stem), png[i]))
-        jnd.append(("dataset/jnd/val/%s/p1/%s.png" % (sub, stem), png[i + 1]))
-        jnd.append(("dataset/jnd/val/%s/same/%s.npy" % (sub, stem), npy(i / 3.0)))
+        jnd.append(("jnd/val/%s/p0/%s.png" % (sub, stem), png[i]))
+        jnd.append(("jnd/val/%s/p1/%s.png" % (sub, stem), png[i + 1]))
+        jnd.append(("jnd/val/%s/same/%s.npy" % (sub, stem), npy(i / 3.0)))
 put("/~rich.zhang/projects/2018_perceptual/dataset/twoafc_val.tar.gz", tarball(two))
 put("/~rich.zhang/projects/2018_perceptual/dataset/jnd.tar.gz", tarball(jnd))
 

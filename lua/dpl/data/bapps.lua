@@ -96,6 +96,8 @@ function M.jnd(subset, opts)
   return make("jnd", subset, dir, {"p0", "p1"}, "same", opts, "the JND subset '" .. subset .. "'")
 end
 
+-- REF's transform is PIL Resize((64, 64)) -> ToTensor -> Normalize; the val patches are already 64x64, so the resize
+-- changes nothing and only the normalisation below is needed.
 -- The ImageNet normalisation REF applies to BAPPS patches (spec §1.2), as a transform for the datasets above:
 -- each image tensor (3 x H x W in [0, 1]) becomes (x - mean) / std per channel.
 M.IMAGENET_MEAN = {0.485, 0.456, 0.406}

@@ -14,8 +14,9 @@ local BAPPS = "https://people.eecs.berkeley.edu/~rich.zhang/projects/2018_percep
 M.bapps = {
   about = "BAPPS validation sets (2AFC and JND) from the LPIPS authors' tarballs (REF now takes the same tree from Kaggle)",
   check = "BAPPS/2afc/val/cnn/judge",
-  {url = BAPPS .. "twoafc_val.tar.gz", into = "BAPPS", extract = "tar", strip = 1, size = "1.3 GB"},
-  {url = BAPPS .. "jnd.tar.gz", into = "BAPPS", extract = "tar", strip = 1, size = "0.2 GB"},
+  -- as LPIPS's scripts/download_dataset_valonly.sh: twoafc_val.tar.gz holds val/<subset>/..., jnd.tar.gz jnd/val/...
+  {url = BAPPS .. "twoafc_val.tar.gz", into = "BAPPS/2afc", extract = "tar", size = "1.3 GB"},
+  {url = BAPPS .. "jnd.tar.gz", into = "BAPPS", extract = "tar", size = "0.2 GB"},
 }
 
 M.coco = {

@@ -114,10 +114,12 @@ static void jpeg_on_error(j_common_ptr cinfo) {
   longjmp(ctx->jump, 1);
 }
 
-/* libjpeg's warnings include "premature end of data segment", which it then pads with gray; treat that as an
-   error, since a truncated file must not load silently. Other warnings (trace level > 0) are ignored. */
+/* libjpeg only warns when the compressed data ends early (end of file, or a marker in the middle of the scan) and
+   pads the rest of the image; treat both as errors, since a truncated or corrupt file must not load silently (Pillow
+   also refuses the first). Other warnings, e.g. extraneous bytes before a marker, are ignored, as Pillow does. */
 static void jpeg_on_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(cinfo);
+  if (level < 0 && (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER))
+    jpeg_on_error(cinfo);
 }
 
 static int read_jpeg(FILE *f, const char *path, raw_image *img) {
