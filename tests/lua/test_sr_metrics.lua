@@ -50,7 +50,11 @@ local function fixtures(t)
   fh:write(table.concat(lines, "\n") .. "\n")
   fh:close()
   local ok = os.execute("/usr/bin/python3 tests/ref/sr_metrics_ref.py '" .. dir .. "'")
-  t:ok(ok == 0 or ok == true, "tests/ref/sr_metrics_ref.py failed (needs python3-skimage and python3-torch)")
+  if not (ok == 0 or ok == true) then
+    local has_torch = os.execute("/usr/bin/python3 -c 'import torch' 2>/dev/null")
+    if not (has_torch == 0 or has_torch == true) then pairs_data = nil t:skip("python3-torch not installed") end
+    t:ok(false, "tests/ref/sr_metrics_ref.py failed (needs python3-skimage and python3-torch)")
+  end
   pairs_data.expected = {}
   for line in io.lines(dir .. "/expected.txt") do
     local name, metric, v = line:match("^([^\t]+)\t([^\t]+)\t(.+)$")
