@@ -35,6 +35,7 @@ void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float
                  const float *b, int ldb, float beta, float *c, int ldc);
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
+void openblas_set_num_threads(int n);
 ]])
 local blas
 do
@@ -60,8 +61,12 @@ local function matmul_times(dev, n)
   if dev == "cpu" and blas then
     local ha, hb = a:float_data(), b:float_data()
     local hc = ffi.new("float[?]", n * n)
+    -- raw OpenBLAS with its own threads (dpl's CPU device runs it single-threaded inside OpenMP's), restored after
+    local threads = require("dpl.bench_nets").threads()
     fns[2] = function()
+      blas.openblas_set_num_threads(threads)
       blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, ha, n, hb, n, 0, hc, n)
+      blas.openblas_set_num_threads(1)
     end
   end
   local r = bench.measure_interleaved(fns, {reps = reps, sync = dev})
@@ -113,8 +118,8 @@ end
 print("dpl " .. dpl.version)
 for _, dev in ipairs(devices) do print(dpl.device_banner(dev)) end
 if blas then
-  print(("raw OpenBLAS: core %s, %d threads"):format(ffi.string(blas.openblas_get_corename()),
-                                                     blas.openblas_get_num_threads()))
+  print(("raw OpenBLAS: core %s, %d threads (its own pool)"):format(ffi.string(blas.openblas_get_corename()),
+                                                                    require("dpl.bench_nets").threads()))
 end
 print()
 

@@ -164,6 +164,24 @@ static void forward_item(const dpl_conv2d_args *a, const geom *g, const float *x
   }
 }
 
+/* Depthwise (one input and one output channel per group, EfficientNet's blocks): a direct loop per output pixel
+ * beats unfolding for a one-row sgemm per channel. */
+static void depthwise_item(const dpl_conv2d_args *a, const float *x, const float *w, float bias, float *y) {
+  for (int64_t oy = 0; oy < a->oh; oy++)
+    for (int64_t ox = 0; ox < a->ow; ox++) {
+      float acc = 0.0f;
+      for (int64_t ky = 0; ky < a->kh; ky++) {
+        int64_t iy = oy * a->stride_h - a->pad_h + ky * a->dil_h;
+        if (iy < 0 || iy >= a->h) continue;
+        for (int64_t kx = 0; kx < a->kw; kx++) {
+          int64_t ix = ox * a->stride_w - a->pad_w + kx * a->dil_w;
+          if (ix >= 0 && ix < a->w) acc += x[iy * a->w + ix] * w[ky * a->kw + kx];
+        }
+      }
+      y[oy * a->ow + ox] = acc + bias;
+    }
+}
+
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
   DPL_UNUSED(dev);
   geom g;
@@ -172,6 +190,14 @@ int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *W = a->weight->storage->host + a->weight->offset;
   const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
   float *Y = a->output->storage->host + a->output->offset;
+  if (g.cg == 1 && g.og == 1 && !g.direct) {
+    #pragma omp parallel for if (g.items * g.ohw * g.kk >= PAR_MIN) num_threads(g.threads) schedule(static)
+    for (int64_t it = 0; it < g.items; it++) {
+      int64_t gi = it % a->groups;   /* = the channel */
+      depthwise_item(a, X + it * g.hw, W + gi * g.kk, B ? B[gi] : 0.0f, Y + it * g.ohw);
+    }
+    return DPL_OK;
+  }
   int copies = g.across ? g.threads : 1;
   float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
   if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");

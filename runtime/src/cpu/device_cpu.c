@@ -93,8 +93,34 @@ static int cpu_read(dpl_device *dev, dpl_storage *s, size_t off, void *dst, size
     }                                                                                                   \
   } while (0)
 
+/* Every operand laid out exactly as a contiguous tensor of the iteration's shape (no broadcast, no transposition):
+ * the flat index is then the element offset, and hot ops take a plain loop the compiler vectorizes. */
+static bool iter_dense(const dpl_iter *it) {
+  for (int k = 0; k < it->nops; k++) {
+    int64_t expect = 1;
+    for (int d = it->ndim - 1; d >= 0; d--) {
+      if (it->shape[d] != 1 && it->op[k].stride[d] != expect) return false;
+      expect *= it->shape[d];
+    }
+  }
+  return true;
+}
+
+/* BODY over i in [0, it->numel) with x0..x2 the dense operands' bases, split over the threads */
+#define FOR_DENSE(it, BODY)                                                                             \
+  do {                                                                                                  \
+    float *x0 = (it)->op[0].storage->host + (it)->op[0].offset;                                         \
+    const float *x1 = (it)->nops > 1 ? (it)->op[1].storage->host + (it)->op[1].offset : NULL;           \
+    const float *x2 = (it)->nops > 2 ? (it)->op[2].storage->host + (it)->op[2].offset : NULL;           \
+    (void)x1; (void)x2;                                                                                 \
+    int64_t n_ = (it)->numel;                                                                           \
+    _Pragma("omp parallel for if (n_ >= PARALLEL_MIN) schedule(static)")                                \
+    for (int64_t i = 0; i < n_; i++) BODY;                                                              \
+  } while (0)
+
 static int cpu_copy(dpl_device *dev, const dpl_iter *it) {
   DPL_UNUSED(dev);
+  if (iter_dense(it) && it->nops == 2) { FOR_DENSE(it, x0[i] = x1[i]); return DPL_OK; }
   FOR_EACH_ELEMENT(it, *p0 = *p1);
   return DPL_OK;
 }
@@ -126,6 +152,23 @@ static inline float binary_apply(int op, float x, float y) {
 
 static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
   DPL_UNUSED(dev);
+  if (iter_dense(it)) {
+    if (mode == 0 && it->nops == 3) {
+      switch (op) {   /* the ops of a network's inner loop and of its backward pass */
+      case DPL_ADD: FOR_DENSE(it, x0[i] = x1[i] + x2[i]); return DPL_OK;
+      case DPL_SUB: FOR_DENSE(it, x0[i] = x1[i] - x2[i]); return DPL_OK;
+      case DPL_MUL: FOR_DENSE(it, x0[i] = x1[i] * x2[i]); return DPL_OK;
+      default: break;
+      }
+    } else if (mode == 1 && it->nops == 2) {
+      switch (op) {
+      case DPL_MUL: FOR_DENSE(it, x0[i] = x1[i] * s); return DPL_OK;
+      case DPL_ADD: FOR_DENSE(it, x0[i] = x1[i] + s); return DPL_OK;
+      case DPL_GT: FOR_DENSE(it, x0[i] = x1[i] > s); return DPL_OK;
+      default: break;
+      }
+    }
+  }
   switch (mode) {
   case 0: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, *p1, *p2)); break;
   case 1: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, *p1, s)); break;
@@ -155,6 +198,14 @@ static inline float unary_apply(int op, float x, float p0, float p1) {
 
 static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float b) {
   DPL_UNUSED(dev);
+  if (iter_dense(it) && it->nops == 2) {
+    switch (op) {   /* the ops of a network's inner loop */
+    case DPL_RELU: FOR_DENSE(it, x0[i] = x1[i] > 0 ? x1[i] : 0.0f); return DPL_OK;
+    case DPL_AFFINE: FOR_DENSE(it, x0[i] = x1[i] * a + b); return DPL_OK;
+    case DPL_NEG: FOR_DENSE(it, x0[i] = -x1[i]); return DPL_OK;
+    default: break;
+    }
+  }
   FOR_EACH_ELEMENT(it, *p0 = unary_apply(op, *p1, a, b));
   return DPL_OK;
 }

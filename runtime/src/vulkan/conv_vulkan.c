@@ -8,6 +8,7 @@
  * one binding is an error. */
 #include "vk_internal.h"
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* mirrors ConvParams in shaders/common/conv2d.glsl */
@@ -76,6 +77,13 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
 
   uint32_t local = v->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU && v->subgroup_size >= 4 ? v->subgroup_size : 64;
   uint32_t spec[3] = {local, tiles[kind][0], tiles[kind][1]};
+  const char *tile_env = getenv(kind == KIND_FORWARD ? "DPL_VK_CONV_TILE" : kind == KIND_BACKWARD_INPUT ?
+                                "DPL_VK_CONV_TILE_BI" : "DPL_VK_CONV_TILE_BW");   /* tuning: ROWSxCOLS */
+  unsigned tr, tc;
+  if (tile_env && sscanf(tile_env, "%ux%u", &tr, &tc) == 2 && tr >= 1 && tr <= 64 && tc >= 1 && tc <= 64) {
+    spec[1] = tr;
+    spec[2] = tc;
+  }
   int64_t t0 = spec[1], t1 = spec[2];
   int shader = shader_ids[kind][texel];
   int64_t cg = a->c / a->groups, og = a->o / a->groups, ksz = cg * a->kh * a->kw;
