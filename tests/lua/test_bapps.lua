@@ -292,14 +292,18 @@ suite:add("examples/compare.lua with the real ImageNet SqueezeNet 1.1 on the LPI
   local cmd = ("DPL_QUIET=1 %s %s/examples/compare.lua %sex_ref.png %sex_p0.png %sex_p1.png %sex_ref.png " ..
     "--arch squeezenet1_1 --layer %s --weights %s --name-map gluon_squeezenet1_1 --device cpu"):format(dplrun, root,
     imgs, imgs, imgs, imgs, "%s", sqz)
-  for _, layer in ipairs {"E", "M", "L"} do
-    local rc, out = sh(cmd:format(layer))
+  -- ex_p1 is the patch LPIPS's README reports as the closer one to ex_ref; ImageNet features at M and L (and LPIPS)
+  -- agree, the pixel-like E layer does not
+  for _, layer in ipairs {"E", "M", "L", "lpips"} do
+    local rc, out = sh(cmd:format(layer == "lpips" and "M --lpips" or layer))
     t:eq(rc, 0, out)
     local d = {}
-    for v, b in out:gmatch("([%d.]+)  %S+  (%S+)") do d[#d + 1] = tonumber(v) end
+    for v in out:gmatch("([%d.]+)  %S+  %S+") do d[#d + 1] = tonumber(v) end
     t:eq(#d, 3, "three distances: " .. out)
     t:ok(d[1] > 0 and d[2] > 0, "distinct patches have positive distances: " .. out)
     t:eq(d[3], 0, "an image is at distance 0 from itself")
+    if layer ~= "E" then t:ok(d[2] < d[1], layer .. ": ex_p1 is closer to ex_ref than ex_p0: " .. out) end
+    if layer == "lpips" then t:ok(out:find("LPIPS squeeze", 1, true) ~= nil, out) end
   end
   local rc, out = sh(("DPL_QUIET=1 %s %s/examples/compare.lua %sex_ref.png %s/data/Set5/image_SRF_4/img_001_SRF_4_LR.png " ..
     "--weights random:1"):format(dplrun, root, imgs, shared))
