@@ -1,6 +1,7 @@
 -- bench/bapps.lua - BAPPS evaluation speed: triplets per second of the paper's distance (spec/benchmarks.md 1.3) for
 -- AlexNet, VGG-16 and SqueezeNet at every extraction layer on 64 x 64 patches, beside PyTorch (a child
--- /usr/bin/python3 running bench/bapps_torch.py with the same number of threads, after dpl's runs), and their ratio.
+-- /usr/bin/python3 running bench/bapps_torch.py with the same number of threads, right after dpl's run of the same
+-- network), and their ratio.
 --
 --   dplrun bench/bapps.lua [--batch 64] [--reps 3] [--device cpu] [--archs alexnet,vgg16,squeezenet1_1] [--no-torch]
 --
@@ -33,7 +34,25 @@ local ok_omp, nth = pcall(function() return ffi.C.omp_get_max_threads() end)
 local threads = tonumber(args.threads) or (ok_omp and nth) or 1
 
 local x = dpl.rand({3 * batch, 3, 64, 64}, {seed = 0, device = args.device})
-local rows, specs = {}, {}
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+
+-- PyTorch's figure for one network, measured right after dpl's (a child per network: on a shared machine the two
+-- figures then see the same load; the child's start-up is not timed)
+local torch_ok = false
+local function torch_tps(arch, layer)
+  if args.no_torch then return nil end
+  local p = io.popen(("/usr/bin/python3 %s/bapps_torch.py %d %d %d %s:%s 2>&1"):format(here, threads, batch, reps,
+    arch, layer))
+  local tps
+  for line in p:lines() do
+    local v = line:match('"triplets_per_s": ([%d%.e%+%-]+)')
+    if v then tps = tonumber(v); torch_ok = true else io.stderr:write("torch: ", line, "\n") end
+  end
+  p:close()
+  return tps
+end
+
+local rows = {}
 for _, arch in ipairs(archs) do
   for _, layer in ipairs(layers) do
     local m = perceptual.new({arch = arch, layer = layer, weights = "random:1", device = args.device})
@@ -47,28 +66,13 @@ for _, arch in ipairs(archs) do
       return (d0:lt(d1)):sum():item()    -- read back, as the experiment does
     end
     local r = bench.measure(run, {warmup = 1, reps = reps, sync = args.device})
-    rows[#rows + 1] = {arch = arch, layer = layer, dpl = batch / r.best}
-    specs[#specs + 1] = arch .. ":" .. layer
-    io.stderr:write(("dpl %s %s: %.1f triplets/s\n"):format(arch, layer, batch / r.best))
     m = nil
     collectgarbage()
+    local row = {arch = arch, layer = layer, dpl = batch / r.best, torch = torch_tps(arch, layer)}
+    rows[#rows + 1] = row
+    io.stderr:write(("%s %s: dpl %.1f, pytorch %s triplets/s\n"):format(arch, layer, row.dpl,
+      row.torch and ("%.1f"):format(row.torch) or "-"))
   end
-end
-
-local torch_ok = false
-if not args.no_torch then
-  local here = arg[0]:match("^(.*)/[^/]*$") or "."
-  local cmd = ("/usr/bin/python3 %s/bapps_torch.py %d %d %d %s 2>&1"):format(here, threads, batch, reps,
-    table.concat(specs, " "))
-  local p = io.popen(cmd)
-  local by = {}
-  for line in p:lines() do
-    local arch, layer, tps = line:match('"arch": "([^"]+)", "layer": "(%a)".-"triplets_per_s": ([%d%.e%+%-]+)')
-    if arch then by[arch .. ":" .. layer] = tonumber(tps); torch_ok = true
-    else io.stderr:write("torch: ", line, "\n") end
-  end
-  p:close()
-  for _, r in ipairs(rows) do r.torch = by[r.arch .. ":" .. r.layer] end
 end
 
 local out = {}

@@ -168,9 +168,11 @@ local function evaluate(net)
     parts[#parts + 1] = {d, same}
   end
   t_load = progress.now() - t_data0 - t_net
-  local n2 = 0
-  for _, subset in ipairs(data.subsets_2afc) do n2 = n2 + 1; scores["2afc.mean"] = (scores["2afc.mean"] or 0) + scores["2afc." .. subset] end
-  if n2 > 0 then scores["2afc.mean"] = scores["2afc.mean"] / n2 end
+  if #data.subsets_2afc > 0 then   -- REF's "avg": the unweighted mean of the subsets present
+    local sum = 0
+    for _, subset in ipairs(data.subsets_2afc) do sum = sum + scores["2afc." .. subset] end
+    scores["2afc.mean"] = sum / #data.subsets_2afc
+  end
   if #parts > 0 then scores["jnd.pooled"] = bapps.jnd_map_pooled(parts) end   -- REF's one mAP over cnn + traditional
   bar:finish()
   local elapsed = progress.now() - clock0 - t_build
@@ -187,7 +189,8 @@ for i, net in ipairs(networks) do
   local config = {experiment = "bapps", arch = net.arch, layer = net.layer,
                   distance = args.lpips and "lpips-v0.1" or "normalized-sq-l2 (spec 1.3)",
                   preprocessing = args.lpips and "[-1,1] + LPIPS scaling" or "resize 64 bilinear, imagenet mean/std",
-                  weights_sha256 = w_hash, data = data:identity(), limit = args.limit}
+                  weights_sha256 = w_hash, data = data:identity(), limit = args.limit,
+                  lpips_lin_sha256 = args.lpips and db:file_sha256(perceptual.lpips_weights_path(LPIPS_OF[net.arch])) or nil}
   local hash = results.config_hash(config)
   local prev = not args.force and db:finished("bapps", hash)
   if prev then

@@ -35,7 +35,7 @@ local function fmt(v, digits) return v and ("%." .. (digits or 3) .. "f"):format
 local function by_network(runs)
   local out = {}
   for _, r in ipairs(runs) do
-    if r.arch and r.layer then
+    if r.arch and r.layer and r.layer ~= "lpips" then
       out[r.arch] = out[r.arch] or {}
       out[r.arch][r.layer] = r
     end
@@ -44,7 +44,8 @@ local function by_network(runs)
 end
 
 -- Table V: rows = architectures by family (only those with results, plus any not in the paper), columns = 2AFC
--- (mean over subsets) and JND (pooled mAP) at E, S, M, L. opts.digits (default 3).
+-- (mean over subsets) and JND (pooled mAP) at E, S, M, L; LPIPS runs (layer "lpips") in a small table after it.
+-- opts.digits (default 3).
 function M.bapps_table(runs, opts)
   opts = opts or {}
   local net = by_network(runs)
@@ -78,7 +79,17 @@ function M.bapps_table(runs, opts)
     rows[#rows + 1] = {"Other"}
     for _, arch in ipairs(other) do rows[#rows + 1] = row(arch) end
   end
-  return bench.format_table(header, rows)
+  local lpips = {}
+  for _, r in ipairs(runs) do
+    if r.layer == "lpips" then
+      lpips[#lpips + 1] = {M.DISPLAY[r.arch] or r.arch, fmt(r.scores["2afc.mean"], opts.digits),
+                           fmt(r.scores["jnd.pooled"], opts.digits)}
+    end
+  end
+  local parts = {}
+  if #rows > 0 or #lpips == 0 then parts[#parts + 1] = bench.format_table(header, rows) end
+  if #lpips > 0 then parts[#parts + 1] = bench.format_table({"LPIPS v0.1", "2AFC", "JND"}, lpips) end
+  return table.concat(parts, "\n\n")
 end
 
 -- Per-subset detail: one row per loss network, every 2AFC subset and the mean, every JND subset and the pooled mAP.
