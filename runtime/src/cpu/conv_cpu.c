@@ -71,7 +71,16 @@ static void im2col_rows(const dpl_conv2d_args *a, const geom *g, const float *x,
         memset(dst + hi, 0, sizeof(float) * (size_t)(a->ow - hi));
         continue;
       }
-      for (int64_t ox = 0; ox < a->ow; ox++, ix += a->stride_w) dst[ox] = ix >= 0 && ix < a->w ? s[ix] : 0.0f;
+      /* strided: the valid outputs are ox in [lo, hi); zeros around them, a branch-free gather inside */
+      int64_t sw = a->stride_w;
+      int64_t lo = ix < 0 ? (-ix + sw - 1) / sw : 0;
+      int64_t hi = ix < a->w ? (a->w - ix + sw - 1) / sw : 0;
+      if (hi > a->ow) hi = a->ow;
+      if (lo > hi) lo = hi;
+      for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+      const float *sp = s + ix + lo * sw;
+      for (int64_t ox = lo; ox < hi; ox++, sp += sw) dst[ox] = *sp;
+      for (int64_t ox = hi; ox < a->ow; ox++) dst[ox] = 0.0f;
     }
   }
 }
