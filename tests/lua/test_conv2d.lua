@@ -123,6 +123,9 @@ local cases = {
   {name = "batch 1 split over threads, 1x1", x = {1, 64, 30, 30}, w = {96, 64, 1, 1}, opts = {}, bias = true},
   {name = "batch 4, whole images per thread, stride 2", x = {4, 16, 33, 31}, w = {24, 16, 3, 3},
    opts = {stride = 2, padding = 1}, bias = true},
+  -- small outputs: the CPU folds several images into one GEMM (conv_cpu.c); here 2 images per fold, so 3 folds
+  {name = "batch 5 folded 2 images per GEMM", x = {5, 128, 30, 30}, w = {4, 128, 3, 3}, opts = {padding = 1},
+   bias = true},
 }
 
 local function make(case, device)

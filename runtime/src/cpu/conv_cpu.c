@@ -49,9 +49,10 @@ static void make_geom(const dpl_conv2d_args *a, geom *g) {
 static size_t col_floats(const dpl_conv2d_args *a, const geom *g) { return (size_t)(g->ksz * g->rows * a->ow); }
 
 /* rows [r0, r1) of the column matrix (ksz x rows*ow) from x (cg x h x w), for output rows [oy0, oy0 + rows) */
-static void im2col_rows(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows,
-                        int64_t r0, int64_t r1, float *col) {
-  int64_t L = rows * a->ow;
+/* rows [r0, r1) of the column matrix for output rows [oy0, oy0 + rows); row r starts at col + r * ld */
+static void im2col_rows_ld(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows,
+                           int64_t r0, int64_t r1, float *col, int64_t ld) {
+  int64_t L = ld;
   for (int64_t r = r0; r < r1; r++) {
     int64_t c = r / g->kk, ky = (r / a->kw) % a->kh, kx = r % a->kw;
     const float *src = x + c * g->hw;
@@ -85,6 +86,11 @@ static void im2col_rows(const dpl_conv2d_args *a, const geom *g, const float *x,
   }
 }
 
+static void im2col_rows(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows,
+                        int64_t r0, int64_t r1, float *col) {
+  im2col_rows_ld(a, g, x, oy0, rows, r0, r1, col, rows * a->ow);
+}
+
 static void im2col_par(const dpl_conv2d_args *a, const geom *g, const float *x, int64_t oy0, int64_t rows,
                        float *col) {
   int64_t L = rows * a->ow;
@@ -97,9 +103,9 @@ static void im2col_par(const dpl_conv2d_args *a, const geom *g, const float *x, 
 }
 
 /* channels [c0, c1) of gx (cg x h x w) += col2im(col) for output rows [oy0, oy0 + rows) */
-static void col2im_add(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows,
-                       int64_t c0, int64_t c1, float *gx) {
-  int64_t L = rows * a->ow;
+static void col2im_add_ld(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows,
+                          int64_t c0, int64_t c1, float *gx, int64_t ld) {
+  int64_t L = ld;
   for (int64_t c = c0; c < c1; c++) {
     float *dst = gx + c * g->hw;
     for (int64_t ky = 0; ky < a->kh; ky++)
@@ -122,6 +128,11 @@ static void col2im_add(const dpl_conv2d_args *a, const geom *g, const float *col
   }
 }
 
+static void col2im_add(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows,
+                       int64_t c0, int64_t c1, float *gx) {
+  col2im_add_ld(a, g, col, oy0, rows, c0, c1, gx, rows * a->ow);
+}
+
 static void col2im_par(const dpl_conv2d_args *a, const geom *g, const float *col, int64_t oy0, int64_t rows,
                        float *gx) {
   if (g->threads < 2 || g->cg < 2 || g->ksz * rows * a->ow < PAR_MIN) {
@@ -141,6 +152,111 @@ static float *alloc_cols(const dpl_conv2d_args *a, const geom *g, int copies) {
 }
 static void free_cols(const dpl_conv2d_args *a, const geom *g, int copies, float *cols) {
   dpl_host_free(cols, sizeof(float) * col_floats(a, g) * (size_t)copies);
+}
+
+/* ---- batch folded into the GEMM ---------------------------------------------------------------------------------
+ * Small feature maps (AlexNet or SqueezeNet on 64 x 64 BAPPS patches: 3 x 3 to 15 x 15 outputs) make one image's
+ * GEMM too thin for OpenBLAS (N = OH*OW of 9..225 columns). Here G images share one column matrix
+ * (ksz x G*OH*OW, image j in columns [j*OH*OW, (j+1)*OH*OW)), so one threaded sgemm covers them all; the outputs
+ * are then scattered back to NCHW. Only for groups == 1. */
+enum { FOLD_MAX_OHW = 1024 };
+
+/* images per fold, or 0 when folding does not apply */
+static int64_t fold_images(const dpl_conv2d_args *a, const geom *g) {
+  static int enabled = -1;   /* DPL_CPU_CONV_FOLD=0 turns folding off (for A/B timing) */
+  if (enabled < 0) enabled = !(getenv("DPL_CPU_CONV_FOLD") && !strcmp(getenv("DPL_CPU_CONV_FOLD"), "0"));
+  if (!enabled || g->direct || a->groups != 1 || a->n < 2 || g->ohw >= FOLD_MAX_OHW || g->ksz * g->ohw == 0) return 0;
+  int64_t G = COL_BUDGET / (g->ksz * g->ohw);
+  if (G > a->n) G = a->n;
+  return G >= 2 ? G : 0;
+}
+
+/* cols (ksz x G*ohw) = the column matrices of images [n0, n0 + cnt) side by side */
+static void fold_im2col(const dpl_conv2d_args *a, const geom *g, const float *X, int64_t n0, int64_t cnt, float *cols) {
+  int64_t N = cnt * g->ohw;
+  #pragma omp parallel for if (cnt * g->ksz * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
+  for (int64_t j = 0; j < cnt; j++)
+    im2col_rows_ld(a, g, X + (n0 + j) * a->c * g->hw, 0, a->oh, 0, g->ksz, cols + j * g->ohw, N);
+}
+
+/* gyb (og x G*ohw) = grad outputs of images [n0, n0 + cnt) side by side */
+static void fold_gather(const dpl_conv2d_args *a, const geom *g, const float *GY, int64_t n0, int64_t cnt, float *gyb) {
+  int64_t N = cnt * g->ohw;
+  #pragma omp parallel for collapse(2) if (cnt * g->og * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
+  for (int64_t j = 0; j < cnt; j++)
+    for (int64_t o = 0; o < g->og; o++)
+      memcpy(gyb + o * N + j * g->ohw, GY + ((n0 + j) * a->o + o) * g->ohw, sizeof(float) * (size_t)g->ohw);
+}
+
+static int forward_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *X, const float *W,
+                          const float *B, float *Y) {
+  size_t cb = sizeof(float) * (size_t)(g->ksz * G * g->ohw), tb = sizeof(float) * (size_t)(g->og * G * g->ohw);
+  float *cols = dpl_host_alloc(cb), *tmp = dpl_host_alloc(tb);
+  if (!cols || !tmp) {
+    dpl_host_free(cols, cb);
+    dpl_host_free(tmp, tb);
+    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+  }
+  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
+    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
+    fold_im2col(a, g, X, n0, cnt, cols);
+    dpl_cpu_sgemm(false, false, g->og, N, g->ksz, 1.0f, W, g->ksz, cols, N, 0.0f, tmp, N);
+    #pragma omp parallel for collapse(2) if (cnt * g->og * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
+    for (int64_t j = 0; j < cnt; j++)
+      for (int64_t o = 0; o < g->og; o++) {
+        const float *src = tmp + o * N + j * g->ohw;
+        float *dst = Y + ((n0 + j) * a->o + o) * g->ohw, b = B ? B[o] : 0.0f;
+        for (int64_t i = 0; i < g->ohw; i++) dst[i] = src[i] + b;
+      }
+  }
+  dpl_host_free(cols, cb);
+  dpl_host_free(tmp, tb);
+  return DPL_OK;
+}
+
+static int backward_input_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *GY, const float *W,
+                                 float *GX) {
+  size_t cb = sizeof(float) * (size_t)(g->ksz * G * g->ohw), gb = sizeof(float) * (size_t)(g->og * G * g->ohw);
+  float *cols = dpl_host_alloc(cb), *gyb = dpl_host_alloc(gb);
+  if (!cols || !gyb) {
+    dpl_host_free(cols, cb);
+    dpl_host_free(gyb, gb);
+    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+  }
+  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
+    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
+    fold_gather(a, g, GY, n0, cnt, gyb);
+    dpl_cpu_sgemm(true, false, g->ksz, N, g->og, 1.0f, W, g->ksz, gyb, N, 0.0f, cols, N);
+    #pragma omp parallel for if (cnt * g->ksz * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
+    for (int64_t j = 0; j < cnt; j++) {
+      float *gx = GX + (n0 + j) * a->c * g->hw;
+      memset(gx, 0, sizeof(float) * (size_t)(a->c * g->hw));
+      col2im_add_ld(a, g, cols + j * g->ohw, 0, a->oh, 0, g->cg, gx, N);
+    }
+  }
+  dpl_host_free(cols, cb);
+  dpl_host_free(gyb, gb);
+  return DPL_OK;
+}
+
+static int backward_weight_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *X, const float *GY,
+                                  float *GW) {
+  size_t cb = sizeof(float) * (size_t)(g->ksz * G * g->ohw), gb = sizeof(float) * (size_t)(g->og * G * g->ohw);
+  float *cols = dpl_host_alloc(cb), *gyb = dpl_host_alloc(gb);
+  if (!cols || !gyb) {
+    dpl_host_free(cols, cb);
+    dpl_host_free(gyb, gb);
+    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+  }
+  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
+    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
+    fold_im2col(a, g, X, n0, cnt, cols);
+    fold_gather(a, g, GY, n0, cnt, gyb);
+    dpl_cpu_sgemm(false, true, g->og, g->ksz, N, 1.0f, gyb, N, cols, N, 1.0f, GW, g->ksz);
+  }
+  dpl_host_free(cols, cb);
+  dpl_host_free(gyb, gb);
+  return DPL_OK;
 }
 
 /* ---- forward ---------------------------------------------------------------------------------------------------- */
@@ -207,6 +323,8 @@ int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
     }
     return DPL_OK;
   }
+  int64_t G = fold_images(a, &g);
+  if (G) return forward_folded(a, &g, G, X, W, B, Y);
   int copies = g.across ? g.threads : 1;
   float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
   if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
@@ -258,6 +376,8 @@ int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *GY = a->output->storage->host + a->output->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
   float *GX = a->input->storage->host + a->input->offset;
+  int64_t G = fold_images(a, &g);
+  if (G) return backward_input_folded(a, &g, G, GY, W, GX);
   int copies = g.across ? g.threads : 1;
   float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
   if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
@@ -305,6 +425,8 @@ int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
   float *GW = a->weight->storage->host + a->weight->offset;
   size_t wsize = (size_t)(a->o * g.ksz);
   memset(GW, 0, sizeof(float) * wsize);
+  int64_t G = fold_images(a, &g);
+  if (G) return backward_weight_folded(a, &g, G, X, GY, GW);
   if (!g.across) {
     float *col = g.direct ? NULL : alloc_cols(a, &g, 1);
     if (!g.direct && !col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
