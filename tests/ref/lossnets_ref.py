@@ -55,7 +55,7 @@ ARCHS = {
     "densenet121": ("features", [2, 4, 6, 10]),
     "squeezenet1_1": ("features", [1, 3, 7, 12]),
 }
-FULL = {"alexnet", "resnet18", "squeezenet1_1"}
+FULL = {"resnet18", "squeezenet1_1"}  # small archs: the whole files stay small (disk use of the test)
 SKIP_CHILDREN = {"aux1", "aux2", "AuxLogits"}  # never run by the reference truncation (spec section 0)
 
 
