@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
+from reflib import lua
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -27,19 +28,6 @@ torch.set_num_threads(1)
 def save(name, a):
     np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
 
-
-def lua(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"%s"' % v
-    if isinstance(v, (list, tuple)):
-        return "{" + ", ".join(lua(x) for x in v) + "}"
-    if isinstance(v, dict):
-        return "{" + ", ".join("%s = %s" % (k, lua(x)) for k, x in sorted(v.items())) + "}"
-    raise TypeError(v)
 
 
 cases = []

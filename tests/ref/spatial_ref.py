@@ -18,6 +18,7 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
+from reflib import lua
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -31,19 +32,6 @@ def save(name, a):
 def pair(v):
     return list(v) if isinstance(v, (tuple, list)) else [v, v]
 
-
-def lua(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"%s"' % v
-    if isinstance(v, (list, tuple)):
-        return "{" + ", ".join(lua(x) for x in v) + "}"
-    if isinstance(v, dict):
-        return "{" + ", ".join("%s = %s" % (k, lua(x)) for k, x in sorted(v.items())) + "}"
-    raise TypeError(v)
 
 
 cases = []
