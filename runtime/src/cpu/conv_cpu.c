@@ -188,15 +188,26 @@ static void fold_gather(const dpl_conv2d_args *a, const geom *g, const float *GY
       memcpy(gyb + o * N + j * g->ohw, GY + ((n0 + j) * a->o + o) * g->ohw, sizeof(float) * (size_t)g->ohw);
 }
 
+/* the two buffers of a fold: cols (ksz x G*ohw) and other (og x G*ohw); both or neither */
+static int fold_buffers(const geom *g, int64_t G, float **cols, float **other) {
+  *cols = dpl_host_alloc(sizeof(float) * (size_t)(g->ksz * G * g->ohw));
+  *other = dpl_host_alloc(sizeof(float) * (size_t)(g->og * G * g->ohw));
+  if (*cols && *other) return DPL_OK;
+  dpl_host_free(*cols, sizeof(float) * (size_t)(g->ksz * G * g->ohw));
+  dpl_host_free(*other, sizeof(float) * (size_t)(g->og * G * g->ohw));
+  return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+}
+
+static void fold_free(const geom *g, int64_t G, float *cols, float *other) {
+  dpl_host_free(cols, sizeof(float) * (size_t)(g->ksz * G * g->ohw));
+  dpl_host_free(other, sizeof(float) * (size_t)(g->og * G * g->ohw));
+}
+
 static int forward_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *X, const float *W,
                           const float *B, float *Y) {
-  size_t cb = sizeof(float) * (size_t)(g->ksz * G * g->ohw), tb = sizeof(float) * (size_t)(g->og * G * g->ohw);
-  float *cols = dpl_host_alloc(cb), *tmp = dpl_host_alloc(tb);
-  if (!cols || !tmp) {
-    dpl_host_free(cols, cb);
-    dpl_host_free(tmp, tb);
-    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  }
+  float *cols, *tmp;
+  int rc = fold_buffers(g, G, &cols, &tmp);
+  if (rc) return rc;
   for (int64_t n0 = 0; n0 < a->n; n0 += G) {
     int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
     fold_im2col(a, g, X, n0, cnt, cols);
@@ -209,20 +220,15 @@ static int forward_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, co
         for (int64_t i = 0; i < g->ohw; i++) dst[i] = src[i] + b;
       }
   }
-  dpl_host_free(cols, cb);
-  dpl_host_free(tmp, tb);
+  fold_free(g, G, cols, tmp);
   return DPL_OK;
 }
 
 static int backward_input_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *GY, const float *W,
                                  float *GX) {
-  size_t cb = sizeof(float) * (size_t)(g->ksz * G * g->ohw), gb = sizeof(float) * (size_t)(g->og * G * g->ohw);
-  float *cols = dpl_host_alloc(cb), *gyb = dpl_host_alloc(gb);
-  if (!cols || !gyb) {
-    dpl_host_free(cols, cb);
-    dpl_host_free(gyb, gb);
-    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  }
+  float *cols, *gyb;
+  int rc = fold_buffers(g, G, &cols, &gyb);
+  if (rc) return rc;
   for (int64_t n0 = 0; n0 < a->n; n0 += G) {
     int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
     fold_gather(a, g, GY, n0, cnt, gyb);
@@ -234,28 +240,22 @@ static int backward_input_folded(const dpl_conv2d_args *a, const geom *g, int64_
       col2im_add_ld(a, g, cols + j * g->ohw, 0, a->oh, 0, g->cg, gx, N);
     }
   }
-  dpl_host_free(cols, cb);
-  dpl_host_free(gyb, gb);
+  fold_free(g, G, cols, gyb);
   return DPL_OK;
 }
 
 static int backward_weight_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *X, const float *GY,
                                   float *GW) {
-  size_t cb = sizeof(float) * (size_t)(g->ksz * G * g->ohw), gb = sizeof(float) * (size_t)(g->og * G * g->ohw);
-  float *cols = dpl_host_alloc(cb), *gyb = dpl_host_alloc(gb);
-  if (!cols || !gyb) {
-    dpl_host_free(cols, cb);
-    dpl_host_free(gyb, gb);
-    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  }
+  float *cols, *gyb;
+  int rc = fold_buffers(g, G, &cols, &gyb);
+  if (rc) return rc;
   for (int64_t n0 = 0; n0 < a->n; n0 += G) {
     int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
     fold_im2col(a, g, X, n0, cnt, cols);
     fold_gather(a, g, GY, n0, cnt, gyb);
     dpl_cpu_sgemm(false, true, g->og, g->ksz, N, 1.0f, gyb, N, cols, N, 1.0f, GW, g->ksz);
   }
-  dpl_host_free(cols, cb);
-  dpl_host_free(gyb, gb);
+  fold_free(g, G, cols, gyb);
   return DPL_OK;
 }
 
