@@ -464,7 +464,7 @@ end)
 
 -- The CPU backend hands each innermost run to a loop chosen by its strides (contiguous, broadcast on either side,
 -- strided); every pattern must match a per-element reference computed here in Lua from the operands' values.
-S:add("CPU binary runs and copies match a per-element reference", function(t)
+S:add("CPU binary/unary runs and copies match a per-element reference", function(t)
   local function idx4(shape, i, j, k, l)   -- flat index into a contiguous (possibly broadcast) 4-d shape
     local function c(v, n) return n == 1 and 1 or v end
     return ((c(i, shape[1]) - 1) * shape[2] * shape[3] * shape[4] + (c(j, shape[2]) - 1) * shape[3] * shape[4]
@@ -496,6 +496,21 @@ S:add("CPU binary runs and copies match a per-element reference", function(t)
       if math.abs(rv[(i - 1) * 7 + j] - f(av[(i - 1) * 7 + j], bv[(j - 1) * 6 + i])) > 1e-6 * 4 then bad = bad + 1 end
     end end
     t:eq(bad, 0, name .. " with a transposed operand")
+  end
+  -- unary ops on a contiguous and on a transposed (strided run) input
+  local uref = {neg = function(x) return -x end, exp = math.exp, log = math.log, sqrt = math.sqrt, abs = math.abs,
+                square = function(x) return x * x end, relu = function(x) return x > 0 and x or 0 end,
+                sigmoid = function(x) return 1 / (1 + math.exp(-x)) end}
+  for name, f in pairs(uref) do
+    local x = uniform({7, 6}, 0.25, 2)
+    for _, v in ipairs {{x, "contiguous"}, {x:transpose(1, 2), "transposed"}} do
+      local xv, rv = v[1]:contiguous():tolist(), v[1][name](v[1]):contiguous():tolist()
+      local bad = 0
+      for i = 1, #xv do
+        if math.abs(rv[i] - f(xv[i])) > 1e-6 * math.max(1, math.abs(f(xv[i]))) then bad = bad + 1 end
+      end
+      t:eq(bad, 0, name .. " on a " .. v[2] .. " input")
+    end
   end
   -- copies: into a narrowed view (contiguous runs with gaps) and from a transposed one
   local src, dst = uniform({3, 4, 5}), dpl.zeros({3, 9, 5}, {device = "cpu"})

@@ -231,6 +231,29 @@ static inline float unary_apply(int op, float x, float p0, float p1) {
   return NAN;
 }
 
+/* One run of a unary op, the op's switch outside the element loop (SiLU's sigmoid, GELU's pieces, ...): contiguous
+ * runs get a plain loop per op that the compiler can vectorise, strided ones a strided loop. */
+#define UNARY_RUN_LOOP(EXPR)                                                                            \
+  do {                                                                                                  \
+    if (so == 1 && sx == 1) { for (int64_t j = 0; j < n; j++) { float x = xs[j]; o[j] = EXPR; } }      \
+    else { for (int64_t j = 0; j < n; j++) { float x = xs[j * sx]; o[j * so] = EXPR; } }               \
+  } while (0)
+
+static void unary_run(int op, int64_t n, float *o, int64_t so, const float *xs, int64_t sx, float p0, float p1) {
+  switch (op) {
+  case DPL_NEG: UNARY_RUN_LOOP(-x); return;
+  case DPL_EXP: UNARY_RUN_LOOP(expf(x)); return;
+  case DPL_LOG: UNARY_RUN_LOOP(logf(x)); return;
+  case DPL_SQRT: UNARY_RUN_LOOP(sqrtf(x)); return;
+  case DPL_ABS: UNARY_RUN_LOOP(fabsf(x)); return;
+  case DPL_SQUARE: UNARY_RUN_LOOP(x * x); return;
+  case DPL_RELU: UNARY_RUN_LOOP(x > 0 ? x : 0.0f); return;
+  case DPL_SIGMOID: UNARY_RUN_LOOP(1.0f / (1.0f + expf(-x))); return;
+  case DPL_AFFINE: UNARY_RUN_LOOP(x * p0 + p1); return;
+  default: for (int64_t j = 0; j < n; j++) o[j * so] = unary_apply(op, xs[j * sx], p0, p1); return;
+  }
+}
+
 static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float b) {
   DPL_UNUSED(dev);
   if (iter_dense(it) && it->nops == 2) {
@@ -241,7 +264,7 @@ static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float
     default: break;
     }
   }
-  FOR_EACH_ELEMENT(it, *p0 = unary_apply(op, *p1, a, b));
+  FOR_EACH_RUN(it, unary_run(op, run_, p0, s0_, p1, s1_, a, b));
   return DPL_OK;
 }
 
