@@ -107,6 +107,8 @@ local cases = {
   {name = "groups 3, 13 outputs per group, stride 2", x = {3, 9, 9, 7}, w = {39, 3, 3, 3},
    opts = {stride = 2, padding = 1, groups = 3}, bias = true},
   {name = "depthwise (groups = C = 13)", x = {3, 13, 9, 7}, w = {13, 1, 3, 3}, opts = {padding = 1, groups = 13}, bias = true},
+  {name = "depthwise 5x3, stride {2,3}, pad {2,1}, dilation {1,2}", x = {2, 6, 11, 10}, w = {6, 1, 5, 3},
+   opts = {stride = {2, 3}, padding = {2, 1}, dilation = {1, 2}, groups = 6}, bias = true},
   {name = "depthwise x2 multiplier, stride 2, dilation 2", x = {2, 4, 9, 7}, w = {8, 1, 3, 3},
    opts = {stride = 2, padding = 2, dilation = 2, groups = 4}, bias = false},
   {name = "1x1", x = {3, 13, 9, 7}, w = {7, 13, 1, 1}, opts = {}, bias = true},

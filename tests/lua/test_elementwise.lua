@@ -462,4 +462,72 @@ S:add("large tensors are split across bindings", function(t)
   collectgarbage("collect")
 end)
 
+-- The CPU backend hands each innermost run to a loop chosen by its strides (contiguous, broadcast on either side,
+-- strided); every pattern must match a per-element reference computed here in Lua from the operands' values.
+S:add("CPU binary/unary runs and copies match a per-element reference", function(t)
+  local function idx4(shape, i, j, k, l)   -- flat index into a contiguous (possibly broadcast) 4-d shape
+    local function c(v, n) return n == 1 and 1 or v end
+    return ((c(i, shape[1]) - 1) * shape[2] * shape[3] * shape[4] + (c(j, shape[2]) - 1) * shape[3] * shape[4]
+            + (c(k, shape[3]) - 1) * shape[4] + c(l, shape[4]))
+  end
+  local ops = {add = function(x, y) return x + y end, sub = function(x, y) return x - y end,
+               mul = function(x, y) return x * y end, div = function(x, y) return x / y end}
+  local out = {2, 5, 6, 7}
+  local pairs_ = {{{2, 5, 6, 7}, {1, 5, 1, 1}}, {{1, 5, 1, 1}, {2, 5, 6, 7}}, {{2, 5, 6, 7}, {2, 5, 1, 1}},
+                  {{2, 5, 6, 7}, {1, 1, 6, 1}}, {{2, 5, 1, 7}, {2, 5, 6, 7}}, {{2, 5, 6, 7}, {2, 5, 6, 7}}}
+  for name, f in pairs(ops) do
+    for _, pr in ipairs(pairs_) do
+      local a, b = uniform(pr[1]), uniform(pr[2], 0.5, 2)
+      local av, bv, rv = a:tolist(), b:tolist(), a[name](a, b):contiguous():tolist()
+      local bad = 0
+      for i = 1, out[1] do for j = 1, out[2] do for k = 1, out[3] do for l = 1, out[4] do
+        local want = f(av[idx4(pr[1], i, j, k, l)], bv[idx4(pr[2], i, j, k, l)])
+        local got = rv[idx4(out, i, j, k, l)]
+        if math.abs(got - want) > 1e-6 * math.max(1, math.abs(want)) then bad = bad + 1 end
+      end end end end
+      t:eq(bad, 0, ("%s %s with %s"):format(name, shape_str(pr[1]), shape_str(pr[2])))
+    end
+    -- a transposed (strided inner run) operand and output
+    local a, b = uniform({6, 7}), uniform({7, 6}, 0.5, 2)
+    local r = a[name](a, b:transpose(1, 2))
+    local av, bv, rv = a:tolist(), b:tolist(), r:tolist()
+    local bad = 0
+    for i = 1, 6 do for j = 1, 7 do
+      if math.abs(rv[(i - 1) * 7 + j] - f(av[(i - 1) * 7 + j], bv[(j - 1) * 6 + i])) > 1e-6 * 4 then bad = bad + 1 end
+    end end
+    t:eq(bad, 0, name .. " with a transposed operand")
+  end
+  -- unary ops on a contiguous and on a transposed (strided run) input
+  local uref = {neg = function(x) return -x end, exp = math.exp, log = math.log, sqrt = math.sqrt, abs = math.abs,
+                square = function(x) return x * x end, relu = function(x) return x > 0 and x or 0 end,
+                sigmoid = function(x) return 1 / (1 + math.exp(-x)) end}
+  for name, f in pairs(uref) do
+    local x = uniform({7, 6}, 0.25, 2)
+    for _, v in ipairs {{x, "contiguous"}, {x:transpose(1, 2), "transposed"}} do
+      local xv, rv = v[1]:contiguous():tolist(), v[1][name](v[1]):contiguous():tolist()
+      local bad = 0
+      for i = 1, #xv do
+        if math.abs(rv[i] - f(xv[i])) > 1e-6 * math.max(1, math.abs(f(xv[i]))) then bad = bad + 1 end
+      end
+      t:eq(bad, 0, name .. " on a " .. v[2] .. " input")
+    end
+  end
+  -- copies: into a narrowed view (contiguous runs with gaps) and from a transposed one
+  local src, dst = uniform({3, 4, 5}), dpl.zeros({3, 9, 5}, {device = "cpu"})
+  dst:narrow(2, 3, 4):copy_(src)
+  local sv, dv = src:tolist(), dst:tolist()
+  local bad = 0
+  for i = 1, 3 do for j = 1, 9 do for k = 1, 5 do
+    local want = (j >= 3 and j <= 6) and sv[((i - 1) * 4 + (j - 3)) * 5 + k] or 0
+    if dv[((i - 1) * 9 + (j - 1)) * 5 + k] ~= want then bad = bad + 1 end
+  end end end
+  t:eq(bad, 0, "copy into a narrowed view")
+  local tv = src:transpose(1, 3):contiguous():tolist()
+  bad = 0
+  for i = 1, 3 do for j = 1, 4 do for k = 1, 5 do
+    if tv[((k - 1) * 4 + (j - 1)) * 3 + i] ~= sv[((i - 1) * 4 + (j - 1)) * 5 + k] then bad = bad + 1 end
+  end end end
+  t:eq(bad, 0, "copy from a transposed view")
+end)
+
 return S

@@ -289,22 +289,31 @@ static void forward_item(const dpl_conv2d_args *a, const geom *g, const float *x
   }
 }
 
-/* Depthwise (one input and one output channel per group, EfficientNet's blocks): a direct loop per output pixel
- * beats unfolding for a one-row sgemm per channel. */
+/* Depthwise (one input and one output channel per group, EfficientNet's blocks): a direct loop beats unfolding for a
+ * one-row sgemm per channel. Each output row gathers its taps one (ky, kx) at a time over the run of output columns
+ * whose input column is inside the image: a plain loop (contiguous when the stride is 1) that vectorises. Every pixel
+ * still sums its taps in (ky, kx) order from 0, then adds the bias, as a per-pixel loop would. */
 static void depthwise_item(const dpl_conv2d_args *a, const float *x, const float *w, float bias, float *y) {
-  for (int64_t oy = 0; oy < a->oh; oy++)
-    for (int64_t ox = 0; ox < a->ow; ox++) {
-      float acc = 0.0f;
-      for (int64_t ky = 0; ky < a->kh; ky++) {
-        int64_t iy = oy * a->stride_h - a->pad_h + ky * a->dil_h;
-        if (iy < 0 || iy >= a->h) continue;
-        for (int64_t kx = 0; kx < a->kw; kx++) {
-          int64_t ix = ox * a->stride_w - a->pad_w + kx * a->dil_w;
-          if (ix >= 0 && ix < a->w) acc += x[iy * a->w + ix] * w[ky * a->kw + kx];
-        }
+  const int64_t sw = a->stride_w;
+  for (int64_t oy = 0; oy < a->oh; oy++) {
+    float *yr = y + oy * a->ow;
+    for (int64_t ox = 0; ox < a->ow; ox++) yr[ox] = 0.0f;
+    for (int64_t ky = 0; ky < a->kh; ky++) {
+      int64_t iy = oy * a->stride_h - a->pad_h + ky * a->dil_h;
+      if (iy < 0 || iy >= a->h) continue;
+      const float *xr = x + iy * a->w;
+      for (int64_t kx = 0; kx < a->kw; kx++) {
+        const float wk = w[ky * a->kw + kx];
+        const int64_t off = kx * a->dil_w - a->pad_w;   /* input column of output column ox: ox * sw + off */
+        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t hi = a->w - 1 - off < 0 ? 0 : (a->w - 1 - off) / sw + 1;
+        if (hi > a->ow) hi = a->ow;
+        if (sw == 1) for (int64_t ox = lo; ox < hi; ox++) yr[ox] += xr[ox + off] * wk;
+        else for (int64_t ox = lo; ox < hi; ox++) yr[ox] += xr[ox * sw + off] * wk;
       }
-      y[oy * a->ow + ox] = acc + bias;
     }
+    for (int64_t ox = 0; ox < a->ow; ox++) yr[ox] += bias;
+  }
 }
 
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {

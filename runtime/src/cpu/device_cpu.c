@@ -38,9 +38,12 @@ static int cpu_read(dpl_device *dev, dpl_storage *s, size_t off, void *dst, size
 }
 
 /* ---- strided iteration ------------------------------------------------------------------------------------------ */
-/* Runs BODY for every element of the iteration space `it`, with p0..p3 pointing at the operands' elements. Each
- * thread takes a contiguous range of the flat index and walks it with an odometer over the dims. */
-#define FOR_EACH_ELEMENT(it, BODY)                                                                      \
+/* Runs RUN for every run of consecutive elements along the innermost iteration dim: p0..p3 point at the operands'
+ * first elements of the run, s0_..s3_ are their strides along it and run_ its length. Each thread takes a contiguous
+ * range of the flat index and walks it with an odometer over the dims. Handing a whole run to RUN (rather than one
+ * element) lets hot ops pick a plain loop the compiler vectorises when the inner strides are 1 or 0 (the broadcast
+ * patterns of bias / batch-norm: (N,C,H,W) op (1,C,1,1) coalesces to (N*C, H*W) with inner strides 1 and 0). */
+#define FOR_EACH_RUN(it, RUN)                                                                           \
   do {                                                                                                  \
     const dpl_iter *it_ = (it);                                                                         \
     float *base_[DPL_ITER_MAX_OPERANDS];                                                                \
@@ -64,6 +67,7 @@ static int cpu_read(dpl_device *dev, dpl_storage *s, size_t off, void *dst, size
       int64_t s0_ = it_->op[0].stride[last_], s1_ = it_->nops > 1 ? it_->op[1].stride[last_] : 0;       \
       int64_t s2_ = it_->nops > 2 ? it_->op[2].stride[last_] : 0;                                       \
       int64_t s3_ = it_->nops > 3 ? it_->op[3].stride[last_] : 0;                                       \
+      (void)s1_; (void)s2_; (void)s3_;                                                                  \
       for (int64_t i_ = lo_; i_ < hi_;) {                                                               \
         int64_t run_ = inner_n_ - idx_[last_];                                                          \
         if (run_ > hi_ - i_) run_ = hi_ - i_;                                                           \
@@ -72,13 +76,7 @@ static int cpu_read(dpl_device *dev, dpl_storage *s, size_t off, void *dst, size
         float *p2 = it_->nops > 2 ? ptr_[2] : NULL;                                                     \
         float *p3 = it_->nops > 3 ? ptr_[3] : NULL;                                                     \
         (void)p1; (void)p2; (void)p3;                                                                   \
-        for (int64_t j_ = 0; j_ < run_; j_++) {                                                         \
-          BODY;                                                                                         \
-          p0 += s0_;                                                                                    \
-          if (p1) p1 += s1_;                                                                            \
-          if (p2) p2 += s2_;                                                                            \
-          if (p3) p3 += s3_;                                                                            \
-        }                                                                                               \
+        RUN;                                                                                            \
         i_ += run_;                                                                                     \
         /* advance the odometer by run_ along the last dim, carrying into outer dims */                 \
         for (int k_ = 0; k_ < it_->nops; k_++) ptr_[k_] += run_ * it_->op[k_].stride[last_];            \
@@ -92,6 +90,18 @@ static int cpu_read(dpl_device *dev, dpl_storage *s, size_t off, void *dst, size
       }                                                                                                 \
     }                                                                                                   \
   } while (0)
+
+/* Runs BODY for every element of the iteration space `it`, with p0..p3 pointing at the operands' elements. */
+#define FOR_EACH_ELEMENT(it, BODY)                                                                      \
+  FOR_EACH_RUN(it, {                                                                                    \
+    for (int64_t j_ = 0; j_ < run_; j_++) {                                                             \
+      BODY;                                                                                             \
+      p0 += s0_;                                                                                        \
+      if (p1) p1 += s1_;                                                                                \
+      if (p2) p2 += s2_;                                                                                \
+      if (p3) p3 += s3_;                                                                                \
+    }                                                                                                   \
+  })
 
 /* Every operand laid out exactly as a contiguous tensor of the iteration's shape (no broadcast, no transposition):
  * the flat index is then the element offset, and hot ops take a plain loop the compiler vectorizes. */
@@ -121,7 +131,11 @@ static bool iter_dense(const dpl_iter *it) {
 static int cpu_copy(dpl_device *dev, const dpl_iter *it) {
   DPL_UNUSED(dev);
   if (iter_dense(it) && it->nops == 2) { FOR_DENSE(it, x0[i] = x1[i]); return DPL_OK; }
-  FOR_EACH_ELEMENT(it, *p0 = *p1);
+  /* cat / narrow / permute copies: memcpy the runs that are contiguous on both sides */
+  FOR_EACH_RUN(it, {
+    if (s0_ == 1 && s1_ == 1) memcpy(p0, p1, (size_t)run_ * sizeof(float));
+    else for (int64_t j = 0; j < run_; j++) p0[j * s0_] = p1[j * s1_];
+  });
   return DPL_OK;
 }
 
@@ -150,6 +164,27 @@ static inline float binary_apply(int op, float x, float y) {
   return NAN;
 }
 
+/* One run of a tensor-tensor op: out[j*so] = a[j*sa] OP b[j*sb]. Runs whose strides are 1 or 0 (contiguous or
+ * broadcast along the run) take plain loops the compiler vectorises; the rest go element by element. */
+#define BINARY_RUN_LOOPS(EXPR)                                                                          \
+  do {                                                                                                  \
+    if (so == 1 && sa == 1 && sb == 1) { for (int64_t j = 0; j < n; j++) { float x = a[j], y = b[j]; o[j] = EXPR; } } \
+    else if (so == 1 && sa == 1 && sb == 0) { float y = *b; for (int64_t j = 0; j < n; j++) { float x = a[j]; o[j] = EXPR; } } \
+    else if (so == 1 && sa == 0 && sb == 1) { float x = *a; for (int64_t j = 0; j < n; j++) { float y = b[j]; o[j] = EXPR; } } \
+    else { for (int64_t j = 0; j < n; j++) { float x = a[j * sa], y = b[j * sb]; o[j * so] = EXPR; } } \
+  } while (0)
+
+static void binary_run(int op, int64_t n, float *o, int64_t so, const float *a, int64_t sa, const float *b,
+                       int64_t sb) {
+  switch (op) {
+  case DPL_ADD: BINARY_RUN_LOOPS(x + y); return;
+  case DPL_SUB: BINARY_RUN_LOOPS(x - y); return;
+  case DPL_MUL: BINARY_RUN_LOOPS(x * y); return;
+  case DPL_DIV: BINARY_RUN_LOOPS(x / y); return;
+  default: for (int64_t j = 0; j < n; j++) o[j * so] = binary_apply(op, a[j * sa], b[j * sb]); return;
+  }
+}
+
 static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
   DPL_UNUSED(dev);
   if (iter_dense(it)) {
@@ -170,7 +205,7 @@ static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int 
     }
   }
   switch (mode) {
-  case 0: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, *p1, *p2)); break;
+  case 0: FOR_EACH_RUN(it, binary_run(op, run_, p0, s0_, p1, s1_, p2, s2_)); break;
   case 1: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, *p1, s)); break;
   default: FOR_EACH_ELEMENT(it, *p0 = binary_apply(op, s, *p1)); break;
   }
@@ -196,6 +231,29 @@ static inline float unary_apply(int op, float x, float p0, float p1) {
   return NAN;
 }
 
+/* One run of a unary op, the op's switch outside the element loop (SiLU's sigmoid, GELU's pieces, ...): contiguous
+ * runs get a plain loop per op that the compiler can vectorise, strided ones a strided loop. */
+#define UNARY_RUN_LOOP(EXPR)                                                                            \
+  do {                                                                                                  \
+    if (so == 1 && sx == 1) { for (int64_t j = 0; j < n; j++) { float x = xs[j]; o[j] = EXPR; } }      \
+    else { for (int64_t j = 0; j < n; j++) { float x = xs[j * sx]; o[j * so] = EXPR; } }               \
+  } while (0)
+
+static void unary_run(int op, int64_t n, float *o, int64_t so, const float *xs, int64_t sx, float p0, float p1) {
+  switch (op) {
+  case DPL_NEG: UNARY_RUN_LOOP(-x); return;
+  case DPL_EXP: UNARY_RUN_LOOP(expf(x)); return;
+  case DPL_LOG: UNARY_RUN_LOOP(logf(x)); return;
+  case DPL_SQRT: UNARY_RUN_LOOP(sqrtf(x)); return;
+  case DPL_ABS: UNARY_RUN_LOOP(fabsf(x)); return;
+  case DPL_SQUARE: UNARY_RUN_LOOP(x * x); return;
+  case DPL_RELU: UNARY_RUN_LOOP(x > 0 ? x : 0.0f); return;
+  case DPL_SIGMOID: UNARY_RUN_LOOP(1.0f / (1.0f + expf(-x))); return;
+  case DPL_AFFINE: UNARY_RUN_LOOP(x * p0 + p1); return;
+  default: for (int64_t j = 0; j < n; j++) o[j * so] = unary_apply(op, xs[j * sx], p0, p1); return;
+  }
+}
+
 static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float b) {
   DPL_UNUSED(dev);
   if (iter_dense(it) && it->nops == 2) {
@@ -206,7 +264,7 @@ static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float
     default: break;
     }
   }
-  FOR_EACH_ELEMENT(it, *p0 = unary_apply(op, *p1, a, b));
+  FOR_EACH_RUN(it, unary_run(op, run_, p0, s0_, p1, s1_, a, b));
   return DPL_OK;
 }
 
