@@ -161,6 +161,12 @@ void dpl_host_cache_release(void);
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
+/* 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (cpu/winograd_cpu.c); conv_cpu.c asks whether it applies */
+bool dpl_cpu_winograd_forward_applies(const dpl_conv2d_args *a);
+bool dpl_cpu_winograd_backward_input_applies(const dpl_conv2d_args *a);
+int dpl_cpu_winograd_forward(const dpl_conv2d_args *a);
+int dpl_cpu_winograd_backward_input(const dpl_conv2d_args *a);
+void dpl_cpu_winograd_cache_release(void);   /* the cached kernel transforms, freed */
 /* CPU spatial kernel (cpu/spatial_cpu.c) */
 int dpl_cpu_spatial2d(dpl_device *dev, const dpl_spatial_args *a);
 dpl_device *dpl_vulkan_device_create(int index);    /* NULL with an error set when unavailable */

@@ -126,6 +126,16 @@ local cases = {
   {name = "batch 4, whole images per thread, stride 2", x = {4, 16, 33, 31}, w = {24, 16, 3, 3},
    opts = {stride = 2, padding = 1}, bias = true},
   -- small outputs: the CPU folds several images into one GEMM (conv_cpu.c); here 2 images per fold, so 3 folds
+  -- 3x3, stride 1, at least 8 channels in and out: the CPU's Winograd path (cpu/winograd_cpu.c), forward and grad
+  -- input (a convolution with padding 2 - p), with ragged 2x2 tiles on odd sizes and several tile blocks
+  {name = "Winograd 3x3 pad 1, 13 -> 11 channels, 9x7, batch 3", x = {3, 13, 9, 7}, w = {11, 13, 3, 3},
+   opts = {padding = 1}, bias = true},
+  {name = "Winograd 3x3 pad 0, 16 -> 12 channels, 10x9", x = {2, 16, 10, 9}, w = {12, 16, 3, 3}, opts = {}, bias = false},
+  {name = "Winograd 3x3 pad 2, 9 -> 10 channels, 8x11", x = {1, 9, 8, 11}, w = {10, 9, 3, 3}, opts = {padding = 2},
+   bias = true},
+  {name = "Winograd 3x3 pad {0, 1}, 7x9", x = {2, 8, 7, 9}, w = {8, 8, 3, 3}, opts = {padding = {0, 1}}, bias = true},
+  {name = "Winograd over several tile blocks, batch 2, 70x69", x = {2, 16, 70, 69}, w = {16, 16, 3, 3},
+   opts = {padding = 1}, bias = true},
   {name = "batch 5 folded 2 images per GEMM", x = {5, 128, 30, 30}, w = {4, 128, 3, 3}, opts = {padding = 1},
    bias = true},
 }
@@ -235,6 +245,57 @@ end)
 
 S:add("cpu gradients vs finite differences: depthwise, stride {1,2}", function(t)
   fd_check(t, "depthwise", {2, 3, 4, 5}, {3, 1, 3, 3}, {stride = {1, 2}, padding = 1, groups = 3})
+end)
+
+S:add("cpu gradients vs finite differences: 3x3 pad 1, 8 channels (Winograd)", function(t)
+  fd_check(t, "winograd", {1, 8, 5, 4}, {8, 8, 3, 3}, {padding = 1})
+end)
+
+-- ---- the CPU's Winograd path against its im2col path --------------------------------------------------------------
+-- Same inputs both ways (DPL_CPU_WINOGRAD=0 turns Winograd off); F(2x2, 3x3) only adds and halves, so the two agree
+-- to float rounding of sums in another order: 1e-5 relative + 1e-5 x sqrt(reduction length) absolute.
+local function both_paths(opts, x, w, b, R)
+  local out = {}
+  for _, on in ipairs {"1", "0"} do
+    with_env("DPL_CPU_WINOGRAD", on, function()
+      out[on] = {y = dpl.conv2d(x, w, b, opts), gx = dpl.conv2d_backward_input(R, w, x:size(), opts)}
+    end)
+  end
+  return out["1"], out["0"]
+end
+
+S:add("cpu Winograd path vs im2col path: forward and grad input", function(t)
+  for _, c in ipairs {
+    {x = {2, 24, 15, 13}, w = {40, 24, 3, 3}, opts = {padding = 1}},
+    {x = {1, 64, 28, 28}, w = {64, 64, 3, 3}, opts = {padding = 1}},
+    {x = {3, 8, 12, 11}, w = {9, 8, 3, 3}, opts = {padding = 0}},
+  } do
+    local x, w, b = randn(c.x), randn(c.w), randn({c.w[1]})
+    local R = randn(dpl.conv2d(x, w, b, c.opts):size())
+    local wino, direct = both_paths(c.opts, x, w, b, R)
+    local name = ("%dx%dx%dx%d -> %d"):format(c.x[1], c.x[2], c.x[3], c.x[4], c.w[1])
+    t:close(wino.y, direct.y, {atol = 1e-5 * math.sqrt(c.w[2] * 9), rtol = 1e-5}, name .. ": forward")
+    t:close(wino.gx, direct.gx, {atol = 1e-5 * math.sqrt(c.w[1] * 9), rtol = 1e-5}, name .. ": grad input")
+  end
+end)
+
+-- The transformed kernels are cached with a copy of the weights (cpu/winograd_cpu.c): weights changed in place
+-- (an optimizer step) must be seen on the next call, also after they have changed often enough to stop being cached.
+S:add("cpu Winograd kernel cache follows weights changed in place", function(t)
+  local opts = {padding = 1}
+  local x, w, b = randn({2, 16, 9, 7}), randn({12, 16, 3, 3}), randn({12})
+  local R = randn({2, 12, 9, 7})
+  for step = 1, 4 do
+    local y = dpl.conv2d(x, w, b, opts)
+    local gx = dpl.conv2d_backward_input(R, w, x:size(), opts)
+    local ry = ref_conv(x:tolist(), x:size(), w:tolist(), w:size(), b:tolist(), opts)
+    t:close(y, ry, {atol = 1e-4, rtol = 1e-4}, ("step %d: forward"):format(step))
+    with_env("DPL_CPU_WINOGRAD", "0", function()
+      t:close(gx, dpl.conv2d_backward_input(R, w, x:size(), opts), {atol = 1e-4, rtol = 1e-4},
+              ("step %d: grad input"):format(step))
+    end)
+    w:copy_(w * 1.5 + 0.25)   -- in place: the same storage, new values
+  end
 end)
 
 -- ---- Vulkan against the CPU ---------------------------------------------------------------------------------------

@@ -332,6 +332,7 @@ int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
     }
     return DPL_OK;
   }
+  if (dpl_cpu_winograd_forward_applies(a)) return dpl_cpu_winograd_forward(a);
   int64_t G = fold_images(a, &g);
   if (G) return forward_folded(a, &g, G, X, W, B, Y);
   int copies = g.across ? g.threads : 1;
@@ -385,6 +386,7 @@ int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *GY = a->output->storage->host + a->output->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
   float *GX = a->input->storage->host + a->input->offset;
+  if (dpl_cpu_winograd_backward_input_applies(a)) return dpl_cpu_winograd_backward_input(a);
   int64_t G = fold_images(a, &g);
   if (G) return backward_input_folded(a, &g, G, GY, W, GX);
   int copies = g.across ? g.threads : 1;
