@@ -7,7 +7,41 @@
 
 enum { PAR_MIN = 32768 };   /* destination elements below which threads cost more than they give */
 
-typedef struct axis { int64_t *ptr, *idx; float *w; } axis;
+/* One axis's lists. [reg_lo, reg_hi) is the run of destinations whose lists are all reg_k long and the same list
+ * shifted by reg_step per destination (the interior of a pooling window's sweep): list of destination x there is
+ * reg_off[j] + (x - reg_lo) * reg_step, j < reg_k. Empty (reg_lo == reg_hi) when there is none. */
+enum { REG_MAX_K = 16 };
+typedef struct axis {
+  int64_t *ptr, *idx;
+  float *w;
+  int64_t reg_lo, reg_hi, reg_k, reg_step, reg_off[REG_MAX_K];
+} axis;
+
+/* whether destinations x and x + 1 have lists of length k, the second the first shifted by step */
+static bool shifted(const axis *a, int64_t x, int64_t k, int64_t step) {
+  if (a->ptr[x + 1] - a->ptr[x] != k || a->ptr[x + 2] - a->ptr[x + 1] != k) return false;
+  for (int64_t j = 0; j < k; j++)
+    if (a->idx[a->ptr[x + 1] + j] != a->idx[a->ptr[x] + j] + step) return false;
+  return true;
+}
+
+/* the regular run around the middle destination of n (see axis) */
+static void find_regular(axis *a, int64_t n) {
+  a->reg_lo = a->reg_hi = 0;
+  if (n < 2) return;
+  int64_t mid = n / 2 - 1, k = a->ptr[mid + 1] - a->ptr[mid];
+  if (k < 1 || k > REG_MAX_K) return;
+  int64_t step = a->idx[a->ptr[mid + 1]] - a->idx[a->ptr[mid]];
+  if (!shifted(a, mid, k, step)) return;
+  int64_t lo = mid, hi = mid + 2;
+  while (lo > 0 && shifted(a, lo - 1, k, step)) lo--;
+  while (hi < n && shifted(a, hi - 1, k, step)) hi++;
+  a->reg_lo = lo;
+  a->reg_hi = hi;
+  a->reg_k = k;
+  a->reg_step = step;
+  for (int64_t j = 0; j < k; j++) a->reg_off[j] = a->idx[a->ptr[lo] + j];
+}
 
 /* the float table of one axis (n lists) as integers */
 static int load_axis(const float *tab, int64_t ptr_off, int64_t ent_off, int64_t n, axis *a) {
@@ -22,10 +56,66 @@ static int load_axis(const float *tab, int64_t ptr_off, int64_t ent_off, int64_t
     a->idx[e] = (int64_t)tab[ent_off + 2 * e];
     a->w[e] = tab[ent_off + 2 * e + 1];
   }
+  find_regular(a, n);
   return DPL_OK;
 }
 
 static void free_axis(axis *a) { free(a->ptr); free(a->idx); free(a->w); }
+
+/* max of destination (y, x)'s listed elements: the last NaN if any, else the first max; its position into idx */
+static inline void max_one(const dpl_spatial_args *a, const axis *ay, const axis *ax, const float *src, float *dst,
+                           float *idx, int64_t y, int64_t x) {
+  int64_t r0 = ay->ptr[y], r1 = ay->ptr[y + 1], c0 = ax->ptr[x], c1 = ax->ptr[x + 1];
+  float best = -INFINITY;
+  int64_t at = -1;
+  for (int64_t r = r0; r < r1; r++) {
+    const float *row = src + ay->idx[r] * a->sw;
+    for (int64_t c = c0; c < c1; c++) {
+      float v = row[ax->idx[c]];
+      if (v > best || isnan(v)) { best = v; at = ay->idx[r] * a->sw + ax->idx[c]; }
+    }
+  }
+  dst[y * a->dw + x] = best;
+  idx[y * a->dw + x] = (float)at;
+}
+
+/* destination row y of a max: the regular run of x (see axis) a tap at a time over all of its x (a loop that
+ * vectorises, visiting each x's elements in the same order as max_one), the rest one x at a time */
+/* b[x] = max(b[x], row[off + x * step]) (a NaN wins; at[x] = its position pos0 + x * pstep) for x < n. GCC
+ * if-converts (and so vectorises) this compare-and-select loop only without trapping math; nothing here reads the
+ * floating-point exception flags. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-trapping-math")))
+#endif
+static void max_tap(const float *restrict row, float *restrict b, float *restrict at, int n, int64_t off, int64_t step,
+                    float pos0, float pstep) {
+  for (int x = 0; x < n; x++) {   /* int: its conversion to float vectorises, int64_t's does not */
+    const float v = row[off + x * step], bx = b[x];
+    const bool take = (v > bx) | (v != v);
+    b[x] = take ? v : bx;
+    at[x] = take ? pos0 + (float)x * pstep : at[x];
+  }
+}
+
+static void max_row(const dpl_spatial_args *a, const axis *ay, const axis *ax, const float *src, float *dst,
+                    float *idx, int64_t y) {
+  const int64_t lo = ax->reg_lo, hi = ax->reg_hi, step = ax->reg_step;
+  for (int64_t x = 0; x < lo; x++) max_one(a, ay, ax, src, dst, idx, y, x);
+  for (int64_t x = hi; x < a->dw; x++) max_one(a, ay, ax, src, dst, idx, y, x);
+  if (hi <= lo) return;
+  float *b = dst + y * a->dw + lo, *at = idx + y * a->dw + lo;
+  const int64_t n = hi - lo;
+  for (int64_t x = 0; x < n; x++) { b[x] = -INFINITY; at[x] = -1.0f; }
+  for (int64_t r = ay->ptr[y]; r < ay->ptr[y + 1]; r++) {
+    const int64_t rowoff = ay->idx[r] * a->sw;
+    const float *row = src + rowoff;
+    for (int64_t j = 0; j < ax->reg_k; j++) {
+      const int64_t off = ax->reg_off[j];
+      /* positions are exact in float below 2^24, as in idx */
+      max_tap(row, b, at, (int)n, off, step, (float)(rowoff + off), (float)step);
+    }
+  }
+}
 
 /* destination rows [y0, y1) of plane p */
 static void run_rows(const dpl_spatial_args *a, const axis *ay, const axis *ax, int64_t p, int64_t y0, int64_t y1) {
@@ -33,6 +123,10 @@ static void run_rows(const dpl_spatial_args *a, const axis *ay, const axis *ax, 
   const float *src = a->src->storage->host + a->src->offset + p * splane;
   float *dst = a->dst->storage->host + a->dst->offset + p * dplane;
   float *idx = a->idx ? a->idx->storage->host + a->idx->offset + p * (a->mode == DPL_SPATIAL_MAX ? dplane : splane) : NULL;
+  if (a->mode == DPL_SPATIAL_MAX) {
+    for (int64_t y = y0; y < y1; y++) max_row(a, ay, ax, src, dst, idx, y);
+    return;
+  }
   for (int64_t y = y0; y < y1; y++) {
     int64_t r0 = ay->ptr[y], r1 = ay->ptr[y + 1];
     for (int64_t x = 0; x < a->dw; x++) {
@@ -46,18 +140,6 @@ static void run_rows(const dpl_spatial_args *a, const axis *ay, const axis *ax, 
         }
         if (a->fill && (r0 == r1 || c0 == c1)) acc = a->value;
         dst[y * a->dw + x] = acc;
-      } else if (a->mode == DPL_SPATIAL_MAX) {
-        float best = -INFINITY;
-        int64_t at = -1;
-        for (int64_t r = r0; r < r1; r++) {
-          const float *row = src + ay->idx[r] * a->sw;
-          for (int64_t c = c0; c < c1; c++) {
-            float v = row[ax->idx[c]];
-            if (v > best || isnan(v)) { best = v; at = ay->idx[r] * a->sw + ax->idx[c]; }
-          }
-        }
-        dst[y * a->dw + x] = best;
-        idx[y * a->dw + x] = (float)at;
       } else {
         float self = (float)(y * a->dw + x), acc = 0.0f;
         for (int64_t r = r0; r < r1; r++) {
