@@ -161,6 +161,12 @@ void dpl_host_cache_release(void);
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
 int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
+/* batches of small images as one channels-last GEMM (cpu/conv_fold_cpu.c): images per fold, 0 when it does not
+ * apply */
+int64_t dpl_cpu_conv_fold_images(const dpl_conv2d_args *a);
+int dpl_cpu_conv_fold_forward(const dpl_conv2d_args *a, int64_t images);
+int dpl_cpu_conv_fold_backward_input(const dpl_conv2d_args *a, int64_t images);
+int dpl_cpu_conv_fold_backward_weight(const dpl_conv2d_args *a, int64_t images);
 /* 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (cpu/winograd_cpu.c); conv_cpu.c asks whether it applies */
 bool dpl_cpu_winograd_forward_applies(const dpl_conv2d_args *a);
 bool dpl_cpu_winograd_backward_input_applies(const dpl_conv2d_args *a);

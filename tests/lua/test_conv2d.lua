@@ -125,7 +125,8 @@ local cases = {
   {name = "batch 1 split over threads, 1x1", x = {1, 64, 30, 30}, w = {96, 64, 1, 1}, opts = {}, bias = true},
   {name = "batch 4, whole images per thread, stride 2", x = {4, 16, 33, 31}, w = {24, 16, 3, 3},
    opts = {stride = 2, padding = 1}, bias = true},
-  -- small outputs: the CPU folds several images into one GEMM (conv_cpu.c); here 2 images per fold, so 3 folds
+  -- small outputs: the CPU folds several images into one channels-last GEMM (conv_fold_cpu.c); here 2 images per
+  -- fold, so 3 folds; the cases above with batch >= 2 and kernels other than a plain 1x1 fold too
   -- 3x3, stride 1, at least 8 channels in and out: the CPU's Winograd path (cpu/winograd_cpu.c), forward and grad
   -- input (a convolution with padding 2 - p), with ragged 2x2 tiles on odd sizes and several tile blocks
   {name = "Winograd 3x3 pad 1, 13 -> 11 channels, 9x7, batch 3", x = {3, 13, 9, 7}, w = {11, 13, 3, 3},

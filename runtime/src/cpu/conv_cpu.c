@@ -156,111 +156,6 @@ static void free_cols(const dpl_conv2d_args *a, const geom *g, int copies, float
   dpl_host_free(cols, sizeof(float) * col_floats(a, g) * (size_t)copies);
 }
 
-/* ---- batch folded into the GEMM ---------------------------------------------------------------------------------
- * Small feature maps (AlexNet or SqueezeNet on 64 x 64 BAPPS patches: 3 x 3 to 15 x 15 outputs) make one image's
- * GEMM too thin for OpenBLAS (N = OH*OW of 9..225 columns). Here G images share one column matrix
- * (ksz x G*OH*OW, image j in columns [j*OH*OW, (j+1)*OH*OW)), so one threaded sgemm covers them all; the outputs
- * are then scattered back to NCHW. Only for groups == 1. */
-enum { FOLD_MAX_OHW = 1024 };
-
-/* images per fold, or 0 when folding does not apply */
-static int64_t fold_images(const dpl_conv2d_args *a, const geom *g) {
-  static int enabled = -1;   /* DPL_CPU_CONV_FOLD=0 turns folding off (for A/B timing) */
-  if (enabled < 0) enabled = !(getenv("DPL_CPU_CONV_FOLD") && !strcmp(getenv("DPL_CPU_CONV_FOLD"), "0"));
-  if (!enabled || g->direct || a->groups != 1 || a->n < 2 || g->ohw >= FOLD_MAX_OHW || g->ksz * g->ohw == 0) return 0;
-  int64_t G = COL_BUDGET / (g->ksz * g->ohw);
-  if (G > a->n) G = a->n;
-  return G >= 2 ? G : 0;
-}
-
-/* cols (ksz x G*ohw) = the column matrices of images [n0, n0 + cnt) side by side */
-static void fold_im2col(const dpl_conv2d_args *a, const geom *g, const float *X, int64_t n0, int64_t cnt, float *cols) {
-  int64_t N = cnt * g->ohw;
-  #pragma omp parallel for if (cnt * g->ksz * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
-  for (int64_t j = 0; j < cnt; j++)
-    im2col_rows_ld(a, g, X + (n0 + j) * a->c * g->hw, 0, a->oh, 0, g->ksz, cols + j * g->ohw, N);
-}
-
-/* gyb (og x G*ohw) = grad outputs of images [n0, n0 + cnt) side by side */
-static void fold_gather(const dpl_conv2d_args *a, const geom *g, const float *GY, int64_t n0, int64_t cnt, float *gyb) {
-  int64_t N = cnt * g->ohw;
-  #pragma omp parallel for collapse(2) if (cnt * g->og * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
-  for (int64_t j = 0; j < cnt; j++)
-    for (int64_t o = 0; o < g->og; o++)
-      memcpy(gyb + o * N + j * g->ohw, GY + ((n0 + j) * a->o + o) * g->ohw, sizeof(float) * (size_t)g->ohw);
-}
-
-/* the two buffers of a fold: cols (ksz x G*ohw) and other (og x G*ohw); both or neither */
-static int fold_buffers(const geom *g, int64_t G, float **cols, float **other) {
-  *cols = dpl_host_alloc(sizeof(float) * (size_t)(g->ksz * G * g->ohw));
-  *other = dpl_host_alloc(sizeof(float) * (size_t)(g->og * G * g->ohw));
-  if (*cols && *other) return DPL_OK;
-  dpl_host_free(*cols, sizeof(float) * (size_t)(g->ksz * G * g->ohw));
-  dpl_host_free(*other, sizeof(float) * (size_t)(g->og * G * g->ohw));
-  return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-}
-
-static void fold_free(const geom *g, int64_t G, float *cols, float *other) {
-  dpl_host_free(cols, sizeof(float) * (size_t)(g->ksz * G * g->ohw));
-  dpl_host_free(other, sizeof(float) * (size_t)(g->og * G * g->ohw));
-}
-
-static int forward_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *X, const float *W,
-                          const float *B, float *Y) {
-  float *cols, *tmp;
-  int rc = fold_buffers(g, G, &cols, &tmp);
-  if (rc) return rc;
-  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
-    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
-    fold_im2col(a, g, X, n0, cnt, cols);
-    dpl_cpu_sgemm(false, false, g->og, N, g->ksz, 1.0f, W, g->ksz, cols, N, 0.0f, tmp, N);
-    #pragma omp parallel for collapse(2) if (cnt * g->og * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
-    for (int64_t j = 0; j < cnt; j++)
-      for (int64_t o = 0; o < g->og; o++) {
-        const float *src = tmp + o * N + j * g->ohw;
-        float *dst = Y + ((n0 + j) * a->o + o) * g->ohw, b = B ? B[o] : 0.0f;
-        for (int64_t i = 0; i < g->ohw; i++) dst[i] = src[i] + b;
-      }
-  }
-  fold_free(g, G, cols, tmp);
-  return DPL_OK;
-}
-
-static int backward_input_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *GY, const float *W,
-                                 float *GX) {
-  float *cols, *gyb;
-  int rc = fold_buffers(g, G, &cols, &gyb);
-  if (rc) return rc;
-  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
-    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
-    fold_gather(a, g, GY, n0, cnt, gyb);
-    dpl_cpu_sgemm(true, false, g->ksz, N, g->og, 1.0f, W, g->ksz, gyb, N, 0.0f, cols, N);
-    #pragma omp parallel for if (cnt * g->ksz * g->ohw >= PAR_MIN) num_threads(g->threads) schedule(static)
-    for (int64_t j = 0; j < cnt; j++) {
-      float *gx = GX + (n0 + j) * a->c * g->hw;
-      memset(gx, 0, sizeof(float) * (size_t)(a->c * g->hw));
-      col2im_add_ld(a, g, cols + j * g->ohw, 0, a->oh, 0, g->cg, gx, N);
-    }
-  }
-  fold_free(g, G, cols, gyb);
-  return DPL_OK;
-}
-
-static int backward_weight_folded(const dpl_conv2d_args *a, const geom *g, int64_t G, const float *X, const float *GY,
-                                  float *GW) {
-  float *cols, *gyb;
-  int rc = fold_buffers(g, G, &cols, &gyb);
-  if (rc) return rc;
-  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
-    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, N = cnt * g->ohw;
-    fold_im2col(a, g, X, n0, cnt, cols);
-    fold_gather(a, g, GY, n0, cnt, gyb);
-    dpl_cpu_sgemm(false, true, g->og, g->ksz, N, 1.0f, gyb, N, cols, N, 1.0f, GW, g->ksz);
-  }
-  fold_free(g, G, cols, gyb);
-  return DPL_OK;
-}
-
 /* ---- forward ---------------------------------------------------------------------------------------------------- */
 /* y (og x ohw) = w (og x ksz) @ unfold(x), plus the bias; `par`: split each step over the threads */
 static void forward_item(const dpl_conv2d_args *a, const geom *g, const float *x, const float *w, const float *bias,
@@ -335,8 +230,8 @@ int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
     return DPL_OK;
   }
   if (dpl_cpu_winograd_forward_applies(a)) return dpl_cpu_winograd_forward(a);
-  int64_t G = fold_images(a, &g);
-  if (G) return forward_folded(a, &g, G, X, W, B, Y);
+  int64_t G = dpl_cpu_conv_fold_images(a);
+  if (G) return dpl_cpu_conv_fold_forward(a, G);
   int copies = g.across ? g.threads : 1;
   float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
   if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
@@ -389,8 +284,8 @@ int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *W = a->weight->storage->host + a->weight->offset;
   float *GX = a->input->storage->host + a->input->offset;
   if (dpl_cpu_winograd_backward_input_applies(a)) return dpl_cpu_winograd_backward_input(a);
-  int64_t G = fold_images(a, &g);
-  if (G) return backward_input_folded(a, &g, G, GY, W, GX);
+  int64_t G = dpl_cpu_conv_fold_images(a);
+  if (G) return dpl_cpu_conv_fold_backward_input(a, G);
   int copies = g.across ? g.threads : 1;
   float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
   if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
@@ -438,8 +333,8 @@ int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
   float *GW = a->weight->storage->host + a->weight->offset;
   size_t wsize = (size_t)(a->o * g.ksz);
   memset(GW, 0, sizeof(float) * wsize);
-  int64_t G = fold_images(a, &g);
-  if (G) return backward_weight_folded(a, &g, G, X, GY, GW);
+  int64_t G = dpl_cpu_conv_fold_images(a);
+  if (G) return dpl_cpu_conv_fold_backward_weight(a, G);
   if (!g.across) {
     float *col = g.direct ? NULL : alloc_cols(a, &g, 1);
     if (!g.direct && !col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
