@@ -310,11 +310,35 @@ static float reduce_one(const dpl_reduce_args *r, const float *x, int64_t step) 
   return NAN;
 }
 
+enum { REDUCE_CHUNK = 256 };   /* outputs summed together by cpu_reduce's middle-dimension path */
+
 static int cpu_reduce(dpl_device *dev, const dpl_reduce_args *r, const dpl_tensor *out, const dpl_tensor *in) {
   DPL_UNUSED(dev);
   const float *x = in->storage->host + in->offset;
   float *y = out->storage->host + out->offset;
   int64_t nout = r->outer * r->inner;
+  if ((r->op == DPL_SUM || r->op == DPL_MEAN) && r->inner >= REDUCE_CHUNK / 4) {
+    /* a sum over a middle dimension (the channels of N x C x H x W): a chunk of neighbouring outputs at a time, each
+     * row of the reduced dimension added to all of them at once (contiguous, vectorised), every output still summed
+     * in double in the same order as reduce_one */
+    int64_t chunks = (r->inner + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
+    #pragma omp parallel for collapse(2) if (nout * r->r >= PARALLEL_MIN) schedule(static)
+    for (int64_t outer = 0; outer < r->outer; outer++)
+      for (int64_t ch = 0; ch < chunks; ch++) {
+        int64_t i0 = ch * REDUCE_CHUNK, n = r->inner - i0 < REDUCE_CHUNK ? r->inner - i0 : REDUCE_CHUNK;
+        double acc[REDUCE_CHUNK];
+        for (int64_t i = 0; i < n; i++) acc[i] = 0;
+        const float *base = x + outer * r->r * r->inner + i0;
+        for (int64_t k = 0; k < r->r; k++) {
+          const float *row = base + k * r->inner;
+          for (int64_t i = 0; i < n; i++) acc[i] += row[i];
+        }
+        float *dst = y + outer * r->inner + i0;
+        for (int64_t i = 0; i < n; i++)
+          dst[i] = (float)(r->op == DPL_MEAN ? (r->r ? acc[i] / (double)r->r : NAN) : acc[i]);
+      }
+    return DPL_OK;
+  }
   #pragma omp parallel for if (nout * r->r >= PARALLEL_MIN && nout > 1) schedule(static)
   for (int64_t o = 0; o < nout; o++) {
     int64_t outer = o / r->inner, inner = o % r->inner;
