@@ -45,8 +45,13 @@ function BatchNorm2d:updateOutput(x)
       self.num_batches_tracked:add_(1)
     end)
   else
-    mean = self.running_mean:reshape(1, C, 1, 1)
-    var = self.running_var:reshape(1, C, 1, 1)
+    -- evaluation: y = x * scale + shift with per-channel scale = weight / sqrt(running_var + eps) and shift = bias -
+    -- running_mean * scale, as PyTorch's CPU inference kernel computes it; two passes over x instead of four
+    local scale = (self.running_var + self.eps):rsqrt()
+    if self.affine then scale = scale * self.weight end
+    local shift = -(self.running_mean * scale)
+    if self.affine then shift = shift + self.bias end
+    return x * scale:reshape(1, C, 1, 1) + shift:reshape(1, C, 1, 1)
   end
   local y = (x - mean) * (var + self.eps):rsqrt()
   if self.affine then y = y * self.weight:reshape(1, C, 1, 1) + self.bias:reshape(1, C, 1, 1) end
