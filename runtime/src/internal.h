@@ -32,7 +32,15 @@ typedef struct dpl_storage {
   struct dpl_vk_allocation *vk;      /* Vulkan only */
   uint64_t last_use_serial;          /* Vulkan: serial of the last command buffer that touched it */
   uint64_t last_write_serial;        /* Vulkan: serial of the last command buffer that wrote it */
+  /* For caches of data derived from a storage (cpu/winograd_cpu.c keeps transformed kernels): id is unique among
+   * the process's storages, never reused; version counts writes, bumped by every op before it writes the storage
+   * (dpl_storage_written). Together they say "these bytes have not changed". */
+  uint64_t id, version;
 } dpl_storage;
+
+static inline void dpl_storage_written(dpl_storage *s) {
+  if (s) __atomic_add_fetch(&s->version, 1, __ATOMIC_RELAXED);
+}
 
 struct dpl_tensor {
   dpl_storage *storage;

@@ -44,8 +44,10 @@ static int check_shape(const char *fn, int ndim, const int64_t *shape) {
 static dpl_storage *storage_new(dpl_device *dev, size_t bytes) {
   dpl_storage *s = calloc(1, sizeof *s);
   if (!s) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory"); return NULL; }
+  static uint64_t next_id;
   s->refcount = 1;
   s->dev = dev;
+  s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
   s->bytes = bytes ? bytes : 4; /* never a zero-sized allocation */
   if (dev->backend->storage_alloc(dev, s) != DPL_OK) { free(s); return NULL; }
   /* atomic: the background file loader (io/loader.c) creates CPU tensors on its worker threads */
@@ -128,6 +130,7 @@ dpl_tensor *dpl_tensor_from_host(dpl_device *dev, int ndim, const int64_t *shape
   dpl_tensor *t = dpl_tensor_empty(dev, ndim, shape);
   if (!t) { dpl_error_prefix("dpl_tensor_from_host"); return NULL; }
   size_t bytes = (size_t)dpl_tensor_numel(t) * sizeof(float);
+  dpl_storage_written(t->storage);
   if (bytes && dev->backend->write(dev, t->storage, 0, data, bytes) != DPL_OK) {
     dpl_tensor_free(t);
     return NULL;
@@ -140,6 +143,7 @@ dpl_tensor *dpl_tensor_random(dpl_device *dev, int ndim, const int64_t *shape, i
   if (dist != 0 && dist != 1) { dpl_fail(DPL_ERR_ARGUMENT, "dpl_tensor_random: dist must be 0 (uniform) or 1 (normal)"); return NULL; }
   dpl_tensor *t = dpl_tensor_empty(dev, ndim, shape);
   if (!t) { dpl_error_prefix("dpl_tensor_random"); return NULL; }
+  dpl_storage_written(t->storage);
   if (dpl_tensor_numel(t) > 0 && dev->backend->random(dev, t, dist, a, b, seed, offset) != DPL_OK) {
     dpl_tensor_free(t);
     return NULL;
@@ -256,8 +260,10 @@ int dpl_tensor_from_host_(dpl_tensor *t, const float *src) {
   int64_t n = dpl_tensor_numel(t);
   if (n == 0) return DPL_OK;
   dpl_device *dev = t->storage->dev;
-  if (dpl_tensor_is_contiguous(t))
+  if (dpl_tensor_is_contiguous(t)) {
+    dpl_storage_written(t->storage);
     return dev->backend->write(dev, t->storage, (size_t)t->offset * sizeof(float), src, (size_t)n * sizeof(float));
+  }
   dpl_tensor *tmp = dpl_tensor_from_host(dev, t->ndim, t->shape, src);
   if (!tmp) return dpl_last_status();
   int rc = dpl_tensor_copy_(t, tmp);
@@ -519,6 +525,7 @@ int dpl_tensor_copy_(dpl_tensor *dst, dpl_tensor *src) {
   const dpl_tensor *ops[2] = {dst, src};
   dpl_iter it;
   dpl_iter_build(&it, 2, ops);
+  dpl_storage_written(it.op[0].storage);
   return dd->backend->copy(dd, &it);
 }
 
@@ -538,5 +545,6 @@ int dpl_tensor_fill_(dpl_tensor *t, float value) {
   const dpl_tensor *ops[1] = {t};
   dpl_iter it;
   dpl_iter_build(&it, 1, ops);
+  dpl_storage_written(t->storage);
   return t->storage->dev->backend->fill(t->storage->dev, &it, value);
 }

@@ -280,13 +280,21 @@ S:add("cpu Winograd path vs im2col path: forward and grad input", function(t)
   end
 end)
 
--- The transformed kernels are cached with a copy of the weights (cpu/winograd_cpu.c): weights changed in place
--- (an optimizer step) must be seen on the next call, also after they have changed often enough to stop being cached.
+-- The transformed kernels are cached per weight storage and version (cpu/winograd_cpu.c): weights changed in place
+-- in any way (an optimizer step, copy_, a write through a view) must be seen on the next call, also after they have
+-- changed often enough to stop being cached; a second weight tensor (its own cache entry) stays right too.
 S:add("cpu Winograd kernel cache follows weights changed in place", function(t)
   local opts = {padding = 1}
   local x, w, b = randn({2, 16, 9, 7}), randn({12, 16, 3, 3}), randn({12})
   local R = randn({2, 12, 9, 7})
-  for step = 1, 4 do
+  local changes = {
+    function() w:copy_(w * 1.5 + 0.25) end,
+    function() w:mul_(-0.5) end,
+    function() w:narrow(1, 3, 2):fill_(0.125) end,      -- through a view of the same storage
+    function() w:add_(randn({12, 16, 3, 3})) end,
+    function() w:relu_() end,
+  }
+  for step = 1, #changes + 1 do
     local y = dpl.conv2d(x, w, b, opts)
     local gx = dpl.conv2d_backward_input(R, w, x:size(), opts)
     local ry = ref_conv(x:tolist(), x:size(), w:tolist(), w:size(), b:tolist(), opts)
@@ -295,8 +303,15 @@ S:add("cpu Winograd kernel cache follows weights changed in place", function(t)
       t:close(gx, dpl.conv2d_backward_input(R, w, x:size(), opts), {atol = 1e-4, rtol = 1e-4},
               ("step %d: grad input"):format(step))
     end)
-    w:copy_(w * 1.5 + 0.25)   -- in place: the same storage, new values
+    if changes[step] then changes[step]() end
   end
+  -- a second network's weights next to the first: each conv sees its own kernels
+  local w2 = randn({12, 16, 3, 3})
+  local y1, y2 = dpl.conv2d(x, w, b, opts), dpl.conv2d(x, w2, b, opts)
+  t:close(y1, ref_conv(x:tolist(), x:size(), w:tolist(), w:size(), b:tolist(), opts), {atol = 1e-4, rtol = 1e-4},
+          "first weights")
+  t:close(y2, ref_conv(x:tolist(), x:size(), w2:tolist(), w2:size(), b:tolist(), opts), {atol = 1e-4, rtol = 1e-4},
+          "second weights")
 end)
 
 -- ---- Vulkan against the CPU ---------------------------------------------------------------------------------------

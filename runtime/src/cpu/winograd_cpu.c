@@ -222,20 +222,21 @@ static int run(wino *g, const float *X, const float *U, const float *bias, float
 
 /* ---- transformed kernels, cached -------------------------------------------------------------------------------
  * A frozen loss network runs the same weights pass after pass, and transforming 512 x 512 kernels costs about half
- * as much as the GEMMs of a 28 x 28 layer. So U is kept together with a copy of the weights it came from; a lookup
- * compares the weights byte for byte (memcmp: a fraction of the transform's time), so weights that changed can never
- * meet a stale U. An entry whose weights keep changing (training: an optimizer step between calls) stops being
- * cached. The budget is DPL_CPU_WINOGRAD_CACHE_MB (default 512, 0 turns the cache off), least recently used dropped
- * first. The lock is held while a cached U is in use. */
+ * as much as the GEMMs of a 28 x 28 layer. So U is kept, keyed by the weights' storage (its id, never reused, and the
+ * offset) and valid for the storage's version: every op that writes a storage bumps its version first
+ * (dpl_storage_written), so weights changed in any way (an optimizer step, copy_, load_state_dict) can never meet a
+ * stale U. An entry whose weights keep changing (training) stops being cached. The budget is
+ * DPL_CPU_WINOGRAD_CACHE_MB (default 512, 0 turns the cache off), least recently used dropped first. The lock is held
+ * while a cached U is in use. */
 enum { CACHE_SLOTS = 128, VOLATILE_AFTER = 2 };
 
 typedef struct kentry {
-  const float *w;                  /* the weights' address: which entry to compare with, nothing more */
-  int64_t o, c;
+  uint64_t storage_id, version;    /* storage_id 0: a free slot */
+  int64_t offset, o, c;
   bool transposed, is_volatile;
   int changes;
-  float *copy, *U;                 /* the weights (o x c x 9) and their transform (16 x o x c) */
-  size_t bytes;                    /* of copy and U together */
+  float *U;                        /* 16 x o x c, or NULL (a volatile marker) */
+  size_t bytes;
   uint64_t used;
 } kentry;
 
@@ -254,87 +255,62 @@ static size_t cache_capacity(void) {
 }
 
 static void entry_drop(kentry *e) {
-  free(e->copy);
   free(e->U);
   cache_bytes -= e->bytes;
-  e->copy = e->U = NULL;
+  e->U = NULL;
   e->bytes = 0;
 }
 
-/* the least recently used slot, emptied (marker entries count too) */
-static kentry *cache_evict_lru(void) {
-  kentry *old = NULL;
-  for (int i = 0; i < CACHE_SLOTS; i++)
-    if (!cache[i].w) return &cache[i];
-  for (int i = 0; i < CACHE_SLOTS; i++)
-    if (!old || cache[i].used < old->used) old = &cache[i];
-  entry_drop(old);
-  old->w = NULL;
-  return old;
+static void entry_free(kentry *e) {
+  entry_drop(e);
+  e->storage_id = 0;
 }
 
-/* a cache entry for the weights holding copy and U (filled by the caller), or NULL (do not cache) */
-static kentry *cache_claim(const float *W, int64_t o, int64_t c, bool transposed) {
-  size_t w_bytes = sizeof(float) * 9 * (size_t)(o * c), bytes = w_bytes + sizeof(float) * 16 * (size_t)(o * c);
+/* a slot for a new entry with `bytes` of U (the least recently used ones dropped to make room), or NULL */
+static kentry *cache_claim(size_t bytes) {
   if (bytes > cache_capacity()) return NULL;
   while (cache_bytes + bytes > cache_capacity()) {
-    kentry *lru = NULL;   /* drop the least recently used entry that holds buffers */
+    kentry *lru = NULL;
     for (int i = 0; i < CACHE_SLOTS; i++)
       if (cache[i].bytes && (!lru || cache[i].used < lru->used)) lru = &cache[i];
     if (!lru) break;
-    entry_drop(lru);
-    lru->w = NULL;
+    entry_free(lru);
   }
-  kentry *e = cache_evict_lru();
-  *e = (kentry){.w = W, .o = o, .c = c, .transposed = transposed, .used = ++cache_tick};
-  e->copy = malloc(w_bytes);
-  e->U = malloc(bytes - w_bytes);
-  if (!e->copy || !e->U) {
-    free(e->copy);
-    free(e->U);
-    e->w = NULL;
-    e->copy = e->U = NULL;
-    return NULL;
+  kentry *slot = NULL;
+  for (int i = 0; i < CACHE_SLOTS && !slot; i++)
+    if (!cache[i].storage_id) slot = &cache[i];
+  for (int i = 0; i < CACHE_SLOTS && !slot; i++) {   /* all taken: the least recently used goes */
+    kentry *old = NULL;
+    for (int j = 0; j < CACHE_SLOTS; j++)
+      if (!old || cache[j].used < old->used) old = &cache[j];
+    entry_free(old);
+    slot = old;
   }
-  e->bytes = bytes;
-  cache_bytes += bytes;
-  return e;
+  return slot;
 }
 
 void dpl_cpu_winograd_cache_release(void) {
   pthread_mutex_lock(&cache_lock);
-  for (int i = 0; i < CACHE_SLOTS; i++) {
-    entry_drop(&cache[i]);
-    cache[i].w = NULL;
-  }
+  for (int i = 0; i < CACHE_SLOTS; i++) entry_free(&cache[i]);
   pthread_mutex_unlock(&cache_lock);
 }
 
-/* whether a and b (bytes long) are equal; the threads compare a share each (ResNet-18 compares 44 MB per pass) */
-static bool same_bytes(const void *a, const void *b, size_t bytes, int threads) {
-  enum { PIECE = 1 << 20 };
-  const int64_t pieces = (int64_t)((bytes + PIECE - 1) / PIECE);
-  int differ = 0;
-  #pragma omp parallel for if (pieces > 1) num_threads(threads) schedule(static) reduction(| : differ)
-  for (int64_t i = 0; i < pieces; i++) {
-    size_t at = (size_t)i * PIECE, n = bytes - at < PIECE ? bytes - at : PIECE;
-    differ |= memcmp((const char *)a + at, (const char *)b + at, n) != 0;
-  }
-  return !differ;
-}
-
-/* y = conv3x3(x, the weights W transformed) + bias. W is o' x c' x 3 x 3 with o' = g->o (forward) or o' = g->c
- * (transposed: the input gradient). */
-static int with_weights(wino *g, const float *X, const float *W, bool transposed, const float *bias, float *Y) {
+/* y = conv3x3(x, the weights transformed) + bias. The weights (tensor wt, data W) are o' x c' x 3 x 3 with
+ * o' = g->o (forward) or o' = g->c (transposed: the input gradient). */
+static int with_weights(wino *g, const float *X, const dpl_tensor *wt, bool transposed, const float *bias, float *Y) {
+  const float *W = wt->storage->host + wt->offset;
   const int64_t wo = transposed ? g->c : g->o, wc = transposed ? g->o : g->c;
-  const size_t w_bytes = sizeof(float) * 9 * (size_t)(wo * wc), u_bytes = sizeof(float) * 16 * (size_t)(wo * wc);
+  const size_t u_bytes = sizeof(float) * 16 * (size_t)(wo * wc);
+  const uint64_t id = wt->storage->id, version = __atomic_load_n(&wt->storage->version, __ATOMIC_RELAXED);
   const int threads = dpl_cpu_threads();
   if (cache_capacity() > 0) {
     pthread_mutex_lock(&cache_lock);
     kentry *e = NULL;
     for (int i = 0; i < CACHE_SLOTS && !e; i++)
-      if (cache[i].w == W && cache[i].o == wo && cache[i].c == wc && cache[i].transposed == transposed) e = &cache[i];
-    if (e && !e->is_volatile && same_bytes(e->copy, W, w_bytes, threads)) {
+      if (cache[i].storage_id == id && cache[i].offset == wt->offset && cache[i].o == wo && cache[i].c == wc &&
+          cache[i].transposed == transposed)
+        e = &cache[i];
+    if (e && !e->is_volatile && e->version == version) {
       e->used = ++cache_tick;
       int rc = run(g, X, e->U, bias, Y);
       pthread_mutex_unlock(&cache_lock);
@@ -344,10 +320,20 @@ static int with_weights(wino *g, const float *X, const float *W, bool transposed
       entry_drop(e);
       e->is_volatile = true;
     }
-    if (!e) e = cache_claim(W, wo, wc, transposed);
+    if (!e && (e = cache_claim(u_bytes)) != NULL) {
+      *e = (kentry){.storage_id = id, .offset = wt->offset, .o = wo, .c = wc, .transposed = transposed};
+      e->U = malloc(u_bytes);
+      if (e->U) {
+        e->bytes = u_bytes;
+        cache_bytes += u_bytes;
+      } else {
+        e->storage_id = 0;
+        e = NULL;
+      }
+    }
     if (e && !e->is_volatile) {
-      memcpy(e->copy, W, w_bytes);
       transform_weights(W, wo, wc, transposed, e->U, threads);
+      e->version = version;
       e->used = ++cache_tick;
       int rc = run(g, X, e->U, bias, Y);
       pthread_mutex_unlock(&cache_lock);
@@ -368,10 +354,9 @@ int dpl_cpu_winograd_forward(const dpl_conv2d_args *a) {
   wino g = {.n = a->n, .c = a->c, .h = a->h, .w = a->w, .o = a->o, .oh = a->oh, .ow = a->ow,
             .ph = a->pad_h, .pw = a->pad_w};
   const float *X = a->input->storage->host + a->input->offset;
-  const float *W = a->weight->storage->host + a->weight->offset;
   const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
   float *Y = a->output->storage->host + a->output->offset;
-  return with_weights(&g, X, W, false, B, Y);
+  return with_weights(&g, X, a->weight, false, B, Y);
 }
 
 /* grad input (n x c x h x w) = conv3x3(grad output (n x o x oh x ow), W transposed and rotated, padding 2 - p) */
@@ -379,7 +364,6 @@ int dpl_cpu_winograd_backward_input(const dpl_conv2d_args *a) {
   wino g = {.n = a->n, .c = a->o, .h = a->oh, .w = a->ow, .o = a->c, .oh = a->h, .ow = a->w,
             .ph = 2 - a->pad_h, .pw = 2 - a->pad_w};
   const float *GY = a->output->storage->host + a->output->offset;
-  const float *W = a->weight->storage->host + a->weight->offset;
   float *GX = a->input->storage->host + a->input->offset;
-  return with_weights(&g, GY, W, true, NULL, GX);
+  return with_weights(&g, GY, a->weight, true, NULL, GX);
 }

@@ -113,6 +113,7 @@ dpl_tensor *dpl_conv2d_forward(dpl_tensor *input, dpl_tensor *weight, dpl_tensor
   int rc = (!x || !w || (bias && !b)) ? dpl_last_status() : DPL_OK;
   if (!rc) {
     a.input = x; a.weight = w; a.bias = b; a.output = out;
+    dpl_storage_written(a.output->storage);
     rc = dev->backend->conv2d_forward(dev, &a);
   }
   dpl_tensor_free(x); dpl_tensor_free(w); dpl_tensor_free(b);
@@ -138,6 +139,7 @@ dpl_tensor *dpl_conv2d_backward_input(dpl_tensor *grad_output, dpl_tensor *weigh
   int rc = (!go || !w) ? dpl_last_status() : DPL_OK;
   if (!rc) {
     a.input = gi; a.weight = w; a.output = go;
+    dpl_storage_written(a.input->storage);
     rc = dev->backend->conv2d_backward_input(dev, &a);
   }
   dpl_tensor_free(go); dpl_tensor_free(w);
@@ -163,6 +165,7 @@ dpl_tensor *dpl_conv2d_backward_weight(dpl_tensor *input, dpl_tensor *grad_outpu
   int rc = (!x || !go) ? dpl_last_status() : DPL_OK;
   if (!rc) {
     a.input = x; a.weight = gw; a.output = go;
+    dpl_storage_written(a.weight->storage);
     rc = dev->backend->conv2d_backward_weight(dev, &a);
   }
   dpl_tensor_free(x); dpl_tensor_free(go);

@@ -65,6 +65,7 @@ int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b) {
   const dpl_tensor *ops[3] = {out, a, b};
   dpl_iter it;
   dpl_iter_build(&it, 3, ops);
+  dpl_storage_written(out->storage);
   int rc = out->storage->dev->backend->binary(out->storage->dev, op, &it, 0.0f, 0);
   if (rc) dpl_error_prefix(fn);
   return rc;
@@ -93,6 +94,7 @@ int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int 
   const dpl_tensor *ops[2] = {out, a};
   dpl_iter it;
   dpl_iter_build(&it, 2, ops);
+  dpl_storage_written(out->storage);
   int rc = out->storage->dev->backend->binary(out->storage->dev, op, &it, s, scalar_first ? 2 : 1);
   if (rc) dpl_error_prefix(fn);
   return rc;
@@ -118,6 +120,7 @@ int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
   const dpl_tensor *ops[2] = {out, a};
   dpl_iter it;
   dpl_iter_build(&it, 2, ops);
+  dpl_storage_written(out->storage);
   int rc = out->storage->dev->backend->unary(out->storage->dev, op, &it, p0, p1);
   if (rc) dpl_error_prefix(fn);
   return rc;
@@ -146,6 +149,7 @@ dpl_tensor *dpl_where(dpl_tensor *cond, dpl_tensor *a, dpl_tensor *b) {
   const dpl_tensor *ops[4] = {out, cond, a, b};
   dpl_iter it;
   dpl_iter_build(&it, 4, ops);
+  dpl_storage_written(out->storage);
   if (out->storage->dev->backend->where(out->storage->dev, &it)) {
     dpl_error_prefix("where");
     dpl_tensor_free(out);

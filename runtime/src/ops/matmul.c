@@ -28,6 +28,7 @@ static int run_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int64_t batch, 
   /* an empty inner dim with beta 0 gives zeros, whatever C held before (beta * C would keep NaN from fresh memory) */
   if (g.k == 0 && beta == 0.0f) return dpl_tensor_fill_(c, 0.0f);
   dpl_device *dev = c->storage->dev;
+  dpl_storage_written(c->storage);
   if (!dev->is_vulkan || g.k <= GEMM_MAX_K) return dev->backend->gemm(dev, &g);
   /* Vulkan drivers may cut long shader loops short (lavapipe ends any loop after about 65535 iterations, which made
    * 1 x 100000 @ 100000 x 1 give 65535): very long inner dims run as several products accumulated with beta = 1. */

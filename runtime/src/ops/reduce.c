@@ -78,6 +78,7 @@ dpl_tensor *dpl_reduce(int op, dpl_tensor *t, int ndims, const int *dims, int ke
   if (t->ndim == 0) { outer = 1; inner = 1; r = 1; }
   dpl_reduce_args ra = {op, unbiased, outer, r, inner};
   int rc = DPL_OK;
+  dpl_storage_written(out->storage);
   if (dpl_tensor_numel(out) > 0) rc = t->storage->dev->backend->reduce(t->storage->dev, &ra, out, src);
   dpl_tensor_free(src);
   if (rc) { dpl_error_prefix(fn); dpl_tensor_free(out); return NULL; }

@@ -229,6 +229,7 @@ static dpl_tensor *apply(const char *fn, int mode, dpl_tensor *src, const axis_t
     if (!tab) rc = dpl_last_status() ? dpl_last_status() : DPL_ERR_DEVICE;
     else {
       a.dst = dst; a.src = x; a.idx = mode == DPL_SPATIAL_MAX ? idx : ix; a.table = tab;
+      dpl_storage_written(dst->storage);
       rc = dev->backend->spatial2d(dev, &a);
     }
   }
