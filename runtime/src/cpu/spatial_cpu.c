@@ -81,12 +81,8 @@ static inline void max_one(const dpl_spatial_args *a, const axis *ay, const axis
 
 /* destination row y of a max: the regular run of x (see axis) a tap at a time over all of its x (a loop that
  * vectorises, visiting each x's elements in the same order as max_one), the rest one x at a time */
-/* b[x] = max(b[x], row[off + x * step]) (a NaN wins; at[x] = its position pos0 + x * pstep) for x < n. GCC
- * if-converts (and so vectorises) this compare-and-select loop only without trapping math; nothing here reads the
- * floating-point exception flags. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-trapping-math")))
-#endif
+/* b[x] = max(b[x], row[off + x * step]) (a NaN wins; at[x] = its position pos0 + x * pstep) for x < n: a
+ * compare-and-select loop that GCC vectorises (with -fno-trapping-math, see CMakeLists.txt) */
 static void max_tap(const float *restrict row, float *restrict b, float *restrict at, int n, int64_t off, int64_t step,
                     float pos0, float pstep) {
   for (int x = 0; x < n; x++) {   /* int: its conversion to float vectorises, int64_t's does not */
