@@ -73,24 +73,46 @@ static const char *best_coretype(void) {
   return NULL;
 }
 
-static void choose_blas_kernels(char **argv) {
+/* whether OpenBLAS should be told a better core type (see above); sets OPENBLAS_CORETYPE when so */
+static int choose_blas_kernels(void) {
   const char *set = getenv("OPENBLAS_CORETYPE");
-  if (set && *set) return;
+  if (set && *set) return 0;
   const char *want = best_coretype();
   /* looked up, not linked: OpenBLAS is libdpl's dependency, not ours */
   char *(*corename)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_corename");
   const char *have = corename ? corename() : NULL;
-  if (!want || !have) return;
+  if (!want || !have) return 0;
   static const char *generic[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
                                   "coppermine", "northwood", "banias", "unknown", NULL};
   int weak = 0;
   for (int k = 0; generic[k]; k++) weak |= !strcasecmp(have, generic[k]);
-  if (!weak) return;
+  if (!weak) return 0;
   setenv("OPENBLAS_CORETYPE", want, 1);
+  return 1;
+}
+
+/* libgomp's idle threads spin about 300000 times (~0.1 ms) before they sleep. A network alternates short parallel
+ * regions with serial work (the Lua side, small ops), so on a small VM the spinning worker took the CPU time the
+ * serial work needed: ResNet-50 at 1x3x224x224 ran 1.5-2x slower with 2 threads than with a short spin. Unless the
+ * user chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT), the spin is shortened; libgomp reads it when it loads, hence the
+ * re-exec below. */
+static int choose_omp_spin(void) {
+  const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+  if ((policy && *policy) || (spin && *spin)) return 0;
+  setenv("GOMP_SPINCOUNT", "10000", 1);
+  return 1;
+}
+
+/* Settings the libraries read when they load: set what is missing and re-execute ourselves once (the variables are
+ * then set, so there is no second re-exec). */
+static void choose_runtime_settings(char **argv) {
+  int changed = choose_blas_kernels();
+  changed |= choose_omp_spin();
+  if (!changed) return;
   fflush(stdout);
   fflush(stderr);
   execv("/proc/self/exe", argv);
-  /* exec failed (no /proc): keep running with the kernels we have */
+  /* exec failed (no /proc): keep running with what we have */
 }
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
@@ -144,7 +166,7 @@ static int traceback(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-  choose_blas_kernels(argv);
+  choose_runtime_settings(argv);
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
