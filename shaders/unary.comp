@@ -22,6 +22,7 @@ float apply(float x) {
   case 10: return isnan(x) ? x : tanh(clamp(x, -15.0, 15.0));   // GLSL tanh may overflow to NaN for large |x|
   case 11: return isnan(x) ? x : min(max(x, pc.p0), pc.p1);
   case 12: return x * pc.p0 + pc.p1;
+  case 13: return x * (1.0 / (1.0 + exp(-x)));   // silu
   }
   return 0.0;
 }

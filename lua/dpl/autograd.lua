@@ -167,6 +167,11 @@ unary_op("sign", function(g) return raw_mul(g, 0) end)
 unary_op("relu", function(g, x) return g * raw("gt")(x, 0) end)
 unary_op("sigmoid", function(g, x, y) return g * y * raw_sub(1, y) end)
 unary_op("tanh", function(g, x, y) return g * raw_sub(1, y * y) end)
+-- silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x)
+unary_op("silu", function(g, x)
+  local s = raw("sigmoid")(x)
+  return g * (s * raw_add(raw_mul(x, raw_sub(1, s)), 1))
+end)
 unary_op("clamp", function(g, x, y, lo, hi)
   -- gradient passes where lo <= x <= hi, as torch.clamp
   local m = raw("ge")(x, lo or -math.huge) * raw("le")(x, hi or math.huge)
@@ -325,7 +330,7 @@ end
 
 -- In-place ops on tensors that take part in autograd would corrupt saved values: refuse them.
 for _, name in ipairs {"add_", "sub_", "mul_", "div_", "pow_", "maximum_", "minimum_", "neg_", "exp_", "log_",
-                       "sqrt_", "abs_", "square_", "rsqrt_", "sign_", "relu_", "sigmoid_", "tanh_", "clamp_",
+                       "sqrt_", "abs_", "square_", "rsqrt_", "sign_", "relu_", "sigmoid_", "tanh_", "silu_", "clamp_",
                        "copy_", "fill_", "zero_"} do
   local rawfn = Tensor[name]
   if rawfn then

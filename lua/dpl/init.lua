@@ -183,7 +183,7 @@ T.Tensor.split = join.split
 T.Tensor.chunk = join.chunk
 
 -- ---- functions mirroring methods ----------------------------------------------------------------------------------
-for _, name in ipairs {"matmul", "mm", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sum", "mean", "max", "min",
+for _, name in ipairs {"matmul", "mm", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "silu", "tanh", "sum", "mean", "max", "min",
                        "argmax", "argmin", "var", "std", "clamp", "maximum", "minimum", "pow"} do
   if T.Tensor[name] then dpl[name] = function(...) return T.Tensor[name](...) end end
 end

@@ -353,7 +353,7 @@ function Tensor.zero_(t) return Tensor.fill_(t, 0) end
 local BINARY = {add = 0, sub = 1, mul = 2, div = 3, pow = 4, maximum = 5, minimum = 6,
                 eq = 7, ne = 8, lt = 9, le = 10, gt = 11, ge = 12}
 local UNARY = {neg = 0, exp = 1, log = 2, sqrt = 3, abs = 4, square = 5, rsqrt = 6, sign = 7, relu = 8,
-               sigmoid = 9, tanh = 10, clamp = 11, affine = 12}
+               sigmoid = 9, tanh = 10, clamp = 11, affine = 12, silu = 13}
 M.BINARY, M.UNARY = BINARY, UNARY
 
 local BINARY_NAME = {}

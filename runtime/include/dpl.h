@@ -132,7 +132,8 @@ typedef enum dpl_unary_op {
   DPL_NEG = 0, DPL_EXP = 1, DPL_LOG = 2, DPL_SQRT = 3, DPL_ABS = 4, DPL_SQUARE = 5, DPL_RSQRT = 6,
   DPL_SIGN = 7, DPL_RELU = 8, DPL_SIGMOID = 9, DPL_TANH = 10,
   DPL_CLAMP = 11,          /* p0 = min, p1 = max (use +-INFINITY for one side) */
-  DPL_AFFINE = 12          /* x * p0 + p1 */
+  DPL_AFFINE = 12,         /* x * p0 + p1 */
+  DPL_SILU = 13            /* x * sigmoid(x), one pass (EfficientNet's activation) */
 } dpl_unary_op;
 
 /* Binary op with numpy/PyTorch broadcasting. Comparisons give 1.0 or 0.0. */

@@ -214,6 +214,7 @@ local UNARY = {
   {"sign", function(x) return x:sign() end, "ints", nil, EXACT},
   {"relu", function(x) return x:relu() end, -3, 3, EXACT},
   {"sigmoid", function(x) return x:sigmoid() end, -12, 12, TRANSC},
+  {"silu", function(x) return x:silu() end, -12, 12, TRANSC},
   {"tanh", function(x) return x:tanh() end, -20, 20, TRANSC},
   {"clamp", function(x) return x:clamp(-0.5, 0.7) end, -3, 3, EXACT},
   {"clamp min only", function(x) return x:clamp(-1) end, -3, 3, EXACT},
@@ -500,7 +501,8 @@ S:add("CPU binary/unary runs and copies match a per-element reference", function
   -- unary ops on a contiguous and on a transposed (strided run) input
   local uref = {neg = function(x) return -x end, exp = math.exp, log = math.log, sqrt = math.sqrt, abs = math.abs,
                 square = function(x) return x * x end, relu = function(x) return x > 0 and x or 0 end,
-                sigmoid = function(x) return 1 / (1 + math.exp(-x)) end}
+                sigmoid = function(x) return 1 / (1 + math.exp(-x)) end,
+                silu = function(x) return x / (1 + math.exp(-x)) end}
   for name, f in pairs(uref) do
     local x = uniform({7, 6}, 0.25, 2)
     for _, v in ipairs {{x, "contiguous"}, {x:transpose(1, 2), "transposed"}} do

@@ -31,8 +31,8 @@ function F.leaky_relu(x, negative_slope)
   return dpl.where(x:detach():gt(0), x, x * negative_slope)
 end
 
--- x * sigmoid(x) (EfficientNet's activation)
-function F.silu(x) return x * x:sigmoid() end
+-- x * sigmoid(x) (EfficientNet's activation), one fused op
+function F.silu(x) return x:silu() end
 
 -- ---- normalisation ------------------------------------------------------------------------------------------------
 -- F.normalize(x, {p = 2, dim = 2, eps = 1e-12}): x / max(||x||_2 along dim, eps), PyTorch's F.normalize with its

@@ -227,6 +227,7 @@ static inline float unary_apply(int op, float x, float p0, float p1) {
   case DPL_TANH: return tanhf(x);
   case DPL_CLAMP: return x != x ? x : (x < p0 ? p0 : (x > p1 ? p1 : x));
   case DPL_AFFINE: return x * p0 + p1;
+  case DPL_SILU: return x * (1.0f / (1.0f + expf(-x)));   /* = x * sigmoid(x), as the two ops gave */
   }
   return NAN;
 }
@@ -250,6 +251,7 @@ static void unary_run(int op, int64_t n, float *o, int64_t so, const float *xs, 
   case DPL_RELU: UNARY_RUN_LOOP(x > 0 ? x : 0.0f); return;
   case DPL_SIGMOID: UNARY_RUN_LOOP(1.0f / (1.0f + expf(-x))); return;
   case DPL_AFFINE: UNARY_RUN_LOOP(x * p0 + p1); return;
+  case DPL_SILU: UNARY_RUN_LOOP(x * (1.0f / (1.0f + expf(-x)))); return;
   default: for (int64_t j = 0; j < n; j++) o[j * so] = unary_apply(op, xs[j * sx], p0, p1); return;
   }
 }

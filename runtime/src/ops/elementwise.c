@@ -10,8 +10,8 @@ static const char *binary_name(int op) {
 
 static const char *unary_name(int op) {
   static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "square", "rsqrt", "sign",
-                                "relu", "sigmoid", "tanh", "clamp", "affine"};
-  return op >= 0 && op <= DPL_AFFINE ? names[op] : "unary";
+                                "relu", "sigmoid", "tanh", "clamp", "affine", "silu"};
+  return op >= 0 && op <= DPL_SILU ? names[op] : "unary";
 }
 
 int dpl_broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out) {
@@ -110,7 +110,7 @@ dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first) 
 }
 
 int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
-  if (valid_op("unary", op, DPL_AFFINE)) return dpl_last_status();
+  if (valid_op("unary", op, DPL_SILU)) return dpl_last_status();
   const char *fn = unary_name(op);
   if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
   if (op == DPL_CLAMP && p0 > p1)
@@ -127,7 +127,7 @@ int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
 }
 
 dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1) {
-  if (valid_op("unary", op, DPL_AFFINE)) return NULL;
+  if (valid_op("unary", op, DPL_SILU)) return NULL;
   if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", unary_name(op)); return NULL; }
   dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
   if (!out) { dpl_error_prefix(unary_name(op)); return NULL; }
