@@ -2,6 +2,8 @@
  * unfolds the input into a (C/groups * kh * kw) x (OH * OW) column matrix and sgemm multiplies it with the weights;
  * the input gradient is W^T @ grad_output folded back with col2im; the weight gradient is grad_output @ cols^T summed
  * over the items. A 1x1 kernel with stride 1 and no padding needs no unfolding: the input is the column matrix.
+ * Two special paths are tried first: 3x3 stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input
+ * gradient), and batches of small images as one channels-last GEMM (conv_fold_cpu.c).
  *
  * Threads (OpenMP; OpenBLAS runs single-threaded inside them, see gemm_cpu.c) work in one of two ways:
  *  - across items, when there are enough of them (a batch): each thread takes whole items with its own column
