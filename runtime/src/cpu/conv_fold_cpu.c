@@ -188,13 +188,18 @@ static int fold_alloc(const fold *f, fold_bufs *b) {
   return DPL_OK;
 }
 
+/* the geometry and the buffers of folds of G images */
+static int fold_begin(const dpl_conv2d_args *a, int64_t G, fold *f, fold_bufs *b) {
+  make_fold(a, G, f);
+  return fold_alloc(f, b);
+}
+
 static void fold_release(fold_bufs *b) { dpl_host_free(b->base, sizeof(float) * b->floats); }
 
 int dpl_cpu_conv_fold_forward(const dpl_conv2d_args *a, int64_t G) {
   fold f;
-  make_fold(a, G, &f);
   fold_bufs b;
-  int rc = fold_alloc(&f, &b);
+  int rc = fold_begin(a, G, &f, &b);
   if (rc) return rc;
   const float *X = a->input->storage->host + a->input->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
@@ -214,9 +219,8 @@ int dpl_cpu_conv_fold_forward(const dpl_conv2d_args *a, int64_t G) {
 
 int dpl_cpu_conv_fold_backward_input(const dpl_conv2d_args *a, int64_t G) {
   fold f;
-  make_fold(a, G, &f);
   fold_bufs b;
-  int rc = fold_alloc(&f, &b);
+  int rc = fold_begin(a, G, &f, &b);
   if (rc) return rc;
   const float *GY = a->output->storage->host + a->output->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
@@ -237,9 +241,8 @@ int dpl_cpu_conv_fold_backward_input(const dpl_conv2d_args *a, int64_t G) {
 /* GW = sum over the batch (the caller zeroed it) */
 int dpl_cpu_conv_fold_backward_weight(const dpl_conv2d_args *a, int64_t G) {
   fold f;
-  make_fold(a, G, &f);
   fold_bufs b;
-  int rc = fold_alloc(&f, &b);
+  int rc = fold_begin(a, G, &f, &b);
   if (rc) return rc;
   const float *X = a->input->storage->host + a->input->offset;
   const float *GY = a->output->storage->host + a->output->offset;
