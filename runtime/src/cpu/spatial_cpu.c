@@ -4,6 +4,7 @@
 #include "internal.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { PAR_MIN = 32768 };   /* destination elements below which threads cost more than they give */
 
@@ -151,8 +152,30 @@ static void run_rows(const dpl_spatial_args *a, const axis *ay, const axis *ax, 
   }
 }
 
+/* The max-pool gradient as a scatter: each pooled gradient is added where its index points, pooled elements in
+ * row-major order - the order in which the gather of run_rows (the Vulkan shader's way, free of atomics) visits them
+ * from zero, so the sums are the same to the bit, in time proportional to the pooled size instead of the windows'. */
+static void max_grad_scatter(const dpl_spatial_args *a) {
+  const int64_t splane = a->sh * a->sw, dplane = a->dh * a->dw;
+  const float *src = a->src->storage->host + a->src->offset;
+  const float *idx = a->idx->storage->host + a->idx->offset;
+  float *dst = a->dst->storage->host + a->dst->offset;
+  #pragma omp parallel for if (a->planes > 1 && a->planes * (splane + dplane) >= PAR_MIN) schedule(static)
+  for (int64_t p = 0; p < a->planes; p++) {
+    float *d = dst + p * dplane;
+    const float *g = src + p * splane, *at = idx + p * splane;
+    memset(d, 0, sizeof(float) * (size_t)dplane);
+    for (int64_t k = 0; k < splane; k++)
+      if (at[k] >= 0.0f) d[(int64_t)at[k]] += g[k];
+  }
+}
+
 int dpl_cpu_spatial2d(dpl_device *dev, const dpl_spatial_args *a) {
   DPL_UNUSED(dev);
+  if (a->mode == DPL_SPATIAL_MAX_GRAD) {
+    max_grad_scatter(a);
+    return DPL_OK;
+  }
   const float *tab = a->table->storage->host + a->table->offset;
   axis ay = {0}, ax = {0};
   int rc = load_axis(tab, a->ptr_y, a->ent_y, a->dh, &ay);
