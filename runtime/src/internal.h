@@ -180,7 +180,15 @@ bool dpl_cpu_winograd_forward_applies(const dpl_conv2d_args *a);
 bool dpl_cpu_winograd_backward_input_applies(const dpl_conv2d_args *a);
 int dpl_cpu_winograd_forward(const dpl_conv2d_args *a);
 int dpl_cpu_winograd_backward_input(const dpl_conv2d_args *a);
-void dpl_cpu_winograd_cache_release(void);   /* the cached kernel transforms, freed */
+/* Data derived from a weight tensor, cached per storage, kind and size while the storage's version stays
+ * (cpu/kernel_cache.c): derive(W, out, ctx) fills out (floats long) from the weights; use(data, ctx) runs with it
+ * (under the cache's lock) and its result is returned. */
+enum { DPL_DERIVED_WINOGRAD = 1, DPL_DERIVED_WINOGRAD_T = 2, DPL_DERIVED_FOLD = 3 };
+typedef void (*dpl_derive_fn)(const float *W, float *out, void *ctx);
+typedef int (*dpl_use_fn)(const float *data, void *ctx);
+int dpl_cpu_with_derived(const dpl_tensor *w, int kind, size_t floats, dpl_derive_fn derive, dpl_use_fn use,
+                         void *ctx);
+void dpl_cpu_kernel_cache_release(void);   /* all cached derived data, freed */
 /* CPU spatial kernel (cpu/spatial_cpu.c) */
 int dpl_cpu_spatial2d(dpl_device *dev, const dpl_spatial_args *a);
 dpl_device *dpl_vulkan_device_create(int index);    /* NULL with an error set when unavailable */

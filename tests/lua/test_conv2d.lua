@@ -280,38 +280,43 @@ S:add("cpu Winograd path vs im2col path: forward and grad input", function(t)
   end
 end)
 
--- The transformed kernels are cached per weight storage and version (cpu/winograd_cpu.c): weights changed in place
--- in any way (an optimizer step, copy_, a write through a view) must be seen on the next call, also after they have
--- changed often enough to stop being cached; a second weight tensor (its own cache entry) stays right too.
-S:add("cpu Winograd kernel cache follows weights changed in place", function(t)
-  local opts = {padding = 1}
-  local x, w, b = randn({2, 16, 9, 7}), randn({12, 16, 3, 3}), randn({12})
-  local R = randn({2, 12, 9, 7})
+-- Data derived from the weights is cached per weight storage and version (cpu/kernel_cache.c): the Winograd
+-- transforms (3x3 below) and the channels-last weights of the batch fold (5x5 on small images below). Weights changed
+-- in place in any way (an optimizer step, copy_, a write through a view) must be seen on the next call, also after
+-- they have changed often enough to stop being cached; a second weight tensor (its own entry) stays right too. The
+-- input gradient is checked against the path without the cache (its environment switch).
+local function cache_follows_weights(t, label, xs, ws, opts, off)
+  local x, w, b = randn(xs), randn(ws), randn({ws[1]})
+  local R = randn(dpl.conv2d(x, w, b, opts):size())
   local changes = {
     function() w:copy_(w * 1.5 + 0.25) end,
     function() w:mul_(-0.5) end,
     function() w:narrow(1, 3, 2):fill_(0.125) end,      -- through a view of the same storage
-    function() w:add_(randn({12, 16, 3, 3})) end,
+    function() w:add_(randn(ws)) end,
     function() w:relu_() end,
   }
   for step = 1, #changes + 1 do
     local y = dpl.conv2d(x, w, b, opts)
     local gx = dpl.conv2d_backward_input(R, w, x:size(), opts)
     local ry = ref_conv(x:tolist(), x:size(), w:tolist(), w:size(), b:tolist(), opts)
-    t:close(y, ry, {atol = 1e-4, rtol = 1e-4}, ("step %d: forward"):format(step))
-    with_env("DPL_CPU_WINOGRAD", "0", function()
+    t:close(y, ry, {atol = 1e-4, rtol = 1e-4}, ("%s step %d: forward"):format(label, step))
+    with_env(off, "0", function()
       t:close(gx, dpl.conv2d_backward_input(R, w, x:size(), opts), {atol = 1e-4, rtol = 1e-4},
-              ("step %d: grad input"):format(step))
+              ("%s step %d: grad input"):format(label, step))
     end)
     if changes[step] then changes[step]() end
   end
-  -- a second network's weights next to the first: each conv sees its own kernels
-  local w2 = randn({12, 16, 3, 3})
+  local w2 = randn(ws)
   local y1, y2 = dpl.conv2d(x, w, b, opts), dpl.conv2d(x, w2, b, opts)
   t:close(y1, ref_conv(x:tolist(), x:size(), w:tolist(), w:size(), b:tolist(), opts), {atol = 1e-4, rtol = 1e-4},
-          "first weights")
+          label .. ": first weights")
   t:close(y2, ref_conv(x:tolist(), x:size(), w2:tolist(), w2:size(), b:tolist(), opts), {atol = 1e-4, rtol = 1e-4},
-          "second weights")
+          label .. ": second weights")
+end
+
+S:add("cpu kernel cache follows weights changed in place", function(t)
+  cache_follows_weights(t, "Winograd", {2, 16, 9, 7}, {12, 16, 3, 3}, {padding = 1}, "DPL_CPU_WINOGRAD")
+  cache_follows_weights(t, "batch fold", {3, 6, 8, 7}, {10, 6, 5, 5}, {padding = 2}, "DPL_CPU_CONV_FOLD")
 end)
 
 -- ---- Vulkan against the CPU ---------------------------------------------------------------------------------------

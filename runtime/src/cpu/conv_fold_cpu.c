@@ -196,52 +196,59 @@ static int fold_begin(const dpl_conv2d_args *a, int64_t G, fold *f, fold_bufs *b
 
 static void fold_release(fold_bufs *b) { dpl_host_free(b->base, sizeof(float) * b->floats); }
 
-int dpl_cpu_conv_fold_forward(const dpl_conv2d_args *a, int64_t G) {
-  fold f;
-  fold_bufs b;
-  int rc = fold_begin(a, G, &f, &b);
-  if (rc) return rc;
-  const float *X = a->input->storage->host + a->input->offset;
-  const float *W = a->weight->storage->host + a->weight->offset;
-  const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
-  float *Y = a->output->storage->host + a->output->offset;
-  permute_weights(&f, W, b.wr, true);
+/* the weights in channels-last order (cached per weight tensor, cpu/kernel_cache.c), then the passes over the folds */
+typedef struct fold_call { fold *f; fold_bufs *b; bool backward_input; } fold_call;
+
+static void derive_wr(const float *W, float *wr, void *ctx) {
+  const fold_call *c = ctx;
+  permute_weights(c->f, W, wr, true);
+}
+
+static int use_wr(const float *wr, void *ctx) {
+  const fold_call *c = ctx;
+  const fold *f = c->f;
+  const fold_bufs *b = c->b;
+  const dpl_conv2d_args *a = f->a;
+  const int64_t G = f->images;
   for (int64_t n0 = 0; n0 < a->n; n0 += G) {
-    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, P = cnt * f.ohw;
-    to_padded_nhwc(&f, X, n0, cnt, b.xp);
-    build_rows(&f, b.xp, cnt, b.rows);
-    dpl_cpu_sgemm(false, true, P, a->o, f.k, 1.0f, b.rows, f.k, b.wr, f.k, 0.0f, b.out, a->o);
-    scatter_out(&f, b.out, B, n0, cnt, Y);
+    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, P = cnt * f->ohw;
+    if (!c->backward_input) {
+      const float *X = a->input->storage->host + a->input->offset;
+      const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
+      to_padded_nhwc(f, X, n0, cnt, b->xp);
+      build_rows(f, b->xp, cnt, b->rows);
+      dpl_cpu_sgemm(false, true, P, a->o, f->k, 1.0f, b->rows, f->k, wr, f->k, 0.0f, b->out, a->o);
+      scatter_out(f, b->out, B, n0, cnt, a->output->storage->host + a->output->offset);
+    } else {
+      gather_grad_out(f, a->output->storage->host + a->output->offset, n0, cnt, b->out);
+      dpl_cpu_sgemm(false, false, P, f->k, a->o, 1.0f, b->out, a->o, wr, f->k, 0.0f, b->rows, f->k);
+      memset(b->xp, 0, sizeof(float) * (size_t)(cnt * f->hp * f->wp * a->c));
+      add_rows_back(f, b->rows, cnt, b->xp);
+      from_padded_nhwc(f, b->xp, n0, cnt, a->input->storage->host + a->input->offset);
+    }
   }
-  fold_release(&b);
   return DPL_OK;
 }
 
-int dpl_cpu_conv_fold_backward_input(const dpl_conv2d_args *a, int64_t G) {
+static int fold_pass(const dpl_conv2d_args *a, int64_t G, bool backward_input) {
   fold f;
-  fold_bufs b;
+  fold_bufs b = {0};
   int rc = fold_begin(a, G, &f, &b);
   if (rc) return rc;
-  const float *GY = a->output->storage->host + a->output->offset;
-  const float *W = a->weight->storage->host + a->weight->offset;
-  float *GX = a->input->storage->host + a->input->offset;
-  permute_weights(&f, W, b.wr, true);
-  for (int64_t n0 = 0; n0 < a->n; n0 += G) {
-    int64_t cnt = a->n - n0 < G ? a->n - n0 : G, P = cnt * f.ohw;
-    gather_grad_out(&f, GY, n0, cnt, b.out);
-    dpl_cpu_sgemm(false, false, P, f.k, a->o, 1.0f, b.out, a->o, b.wr, f.k, 0.0f, b.rows, f.k);
-    memset(b.xp, 0, sizeof(float) * (size_t)(cnt * f.hp * f.wp * a->c));
-    add_rows_back(&f, b.rows, cnt, b.xp);
-    from_padded_nhwc(&f, b.xp, n0, cnt, GX);
-  }
+  fold_call c = {&f, &b, backward_input};
+  rc = dpl_cpu_with_derived(a->weight, DPL_DERIVED_FOLD, (size_t)(a->o * f.k), derive_wr, use_wr, &c);
   fold_release(&b);
-  return DPL_OK;
+  return rc;
 }
+
+int dpl_cpu_conv_fold_forward(const dpl_conv2d_args *a, int64_t G) { return fold_pass(a, G, false); }
+
+int dpl_cpu_conv_fold_backward_input(const dpl_conv2d_args *a, int64_t G) { return fold_pass(a, G, true); }
 
 /* GW = sum over the batch (the caller zeroed it) */
 int dpl_cpu_conv_fold_backward_weight(const dpl_conv2d_args *a, int64_t G) {
   fold f;
-  fold_bufs b;
+  fold_bufs b = {0};
   int rc = fold_begin(a, G, &f, &b);
   if (rc) return rc;
   const float *X = a->input->storage->host + a->input->offset;

@@ -418,7 +418,7 @@ static int cpu_random(dpl_device *dev, const dpl_tensor *out, int dist, float a,
 static int cpu_synchronize(dpl_device *dev) { DPL_UNUSED(dev); return DPL_OK; }
 static void cpu_destroy(dpl_device *dev) {
   dpl_host_cache_release();
-  dpl_cpu_winograd_cache_release();
+  dpl_cpu_kernel_cache_release();
   free(dev);
 }
 

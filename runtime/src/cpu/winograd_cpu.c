@@ -18,7 +18,6 @@
 #include "internal.h"
 #include <cblas.h>
 #include <omp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,134 +219,32 @@ static int run(wino *g, const float *X, const float *U, const float *bias, float
   return DPL_OK;
 }
 
-/* ---- transformed kernels, cached -------------------------------------------------------------------------------
- * A frozen loss network runs the same weights pass after pass, and transforming 512 x 512 kernels costs about half
- * as much as the GEMMs of a 28 x 28 layer. So U is kept, keyed by the weights' storage (its id, never reused, and the
- * offset) and valid for the storage's version: every op that writes a storage bumps its version first
- * (dpl_storage_written), so weights changed in any way (an optimizer step, copy_, load_state_dict) can never meet a
- * stale U. An entry whose weights keep changing (training) stops being cached. The budget is
- * DPL_CPU_WINOGRAD_CACHE_MB (default 512, 0 turns the cache off), least recently used dropped first. The lock is held
- * while a cached U is in use. */
-enum { CACHE_SLOTS = 128, VOLATILE_AFTER = 2 };
+/* ---- the transformed kernels, cached per weight tensor (cpu/kernel_cache.c) ---------------------------------- */
+typedef struct wino_call {
+  wino *g;
+  const float *X, *bias;
+  float *Y;
+  int64_t wo, wc;                  /* the weights: wo x wc x 3 x 3 */
+  bool transposed;
+} wino_call;
 
-typedef struct kentry {
-  uint64_t storage_id, version;    /* storage_id 0: a free slot */
-  int64_t offset, o, c;
-  bool transposed, is_volatile;
-  int changes;
-  float *U;                        /* 16 x o x c, or NULL (a volatile marker) */
-  size_t bytes;
-  uint64_t used;
-} kentry;
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static kentry cache[CACHE_SLOTS];
-static size_t cache_bytes, cache_cap = (size_t)-1;
-static uint64_t cache_tick;
-
-static size_t cache_capacity(void) {
-  if (cache_cap == (size_t)-1) {
-    const char *e = getenv("DPL_CPU_WINOGRAD_CACHE_MB");
-    long mb = e && *e ? atol(e) : 512;
-    cache_cap = mb > 0 ? (size_t)mb << 20 : 0;
-  }
-  return cache_cap;
+static void derive_u(const float *W, float *U, void *ctx) {
+  const wino_call *c = ctx;
+  transform_weights(W, c->wo, c->wc, c->transposed, U, dpl_cpu_threads());
 }
 
-static void entry_drop(kentry *e) {
-  free(e->U);
-  cache_bytes -= e->bytes;
-  e->U = NULL;
-  e->bytes = 0;
+static int use_u(const float *U, void *ctx) {
+  const wino_call *c = ctx;
+  return run(c->g, c->X, U, c->bias, c->Y);
 }
 
-static void entry_free(kentry *e) {
-  entry_drop(e);
-  e->storage_id = 0;
-}
-
-/* a slot for a new entry with `bytes` of U (the least recently used ones dropped to make room), or NULL */
-static kentry *cache_claim(size_t bytes) {
-  if (bytes > cache_capacity()) return NULL;
-  while (cache_bytes + bytes > cache_capacity()) {
-    kentry *lru = NULL;
-    for (int i = 0; i < CACHE_SLOTS; i++)
-      if (cache[i].bytes && (!lru || cache[i].used < lru->used)) lru = &cache[i];
-    if (!lru) break;
-    entry_free(lru);
-  }
-  kentry *slot = NULL;
-  for (int i = 0; i < CACHE_SLOTS && !slot; i++)
-    if (!cache[i].storage_id) slot = &cache[i];
-  for (int i = 0; i < CACHE_SLOTS && !slot; i++) {   /* all taken: the least recently used goes */
-    kentry *old = NULL;
-    for (int j = 0; j < CACHE_SLOTS; j++)
-      if (!old || cache[j].used < old->used) old = &cache[j];
-    entry_free(old);
-    slot = old;
-  }
-  return slot;
-}
-
-void dpl_cpu_winograd_cache_release(void) {
-  pthread_mutex_lock(&cache_lock);
-  for (int i = 0; i < CACHE_SLOTS; i++) entry_free(&cache[i]);
-  pthread_mutex_unlock(&cache_lock);
-}
-
-/* y = conv3x3(x, the weights transformed) + bias. The weights (tensor wt, data W) are o' x c' x 3 x 3 with
- * o' = g->o (forward) or o' = g->c (transposed: the input gradient). */
+/* y = conv3x3(x, the weights wt transformed) + bias. The weights are o' x c' x 3 x 3 with o' = g->o (forward) or
+ * o' = g->c (transposed: the input gradient). */
 static int with_weights(wino *g, const float *X, const dpl_tensor *wt, bool transposed, const float *bias, float *Y) {
-  const float *W = wt->storage->host + wt->offset;
-  const int64_t wo = transposed ? g->c : g->o, wc = transposed ? g->o : g->c;
-  const size_t u_bytes = sizeof(float) * 16 * (size_t)(wo * wc);
-  const uint64_t id = wt->storage->id, version = __atomic_load_n(&wt->storage->version, __ATOMIC_RELAXED);
-  const int threads = dpl_cpu_threads();
-  if (cache_capacity() > 0) {
-    pthread_mutex_lock(&cache_lock);
-    kentry *e = NULL;
-    for (int i = 0; i < CACHE_SLOTS && !e; i++)
-      if (cache[i].storage_id == id && cache[i].offset == wt->offset && cache[i].o == wo && cache[i].c == wc &&
-          cache[i].transposed == transposed)
-        e = &cache[i];
-    if (e && !e->is_volatile && e->version == version) {
-      e->used = ++cache_tick;
-      int rc = run(g, X, e->U, bias, Y);
-      pthread_mutex_unlock(&cache_lock);
-      return rc;
-    }
-    if (e && !e->is_volatile && ++e->changes >= VOLATILE_AFTER) {   /* trained weights: stop caching them */
-      entry_drop(e);
-      e->is_volatile = true;
-    }
-    if (!e && (e = cache_claim(u_bytes)) != NULL) {
-      *e = (kentry){.storage_id = id, .offset = wt->offset, .o = wo, .c = wc, .transposed = transposed};
-      e->U = malloc(u_bytes);
-      if (e->U) {
-        e->bytes = u_bytes;
-        cache_bytes += u_bytes;
-      } else {
-        e->storage_id = 0;
-        e = NULL;
-      }
-    }
-    if (e && !e->is_volatile) {
-      transform_weights(W, wo, wc, transposed, e->U, threads);
-      e->version = version;
-      e->used = ++cache_tick;
-      int rc = run(g, X, e->U, bias, Y);
-      pthread_mutex_unlock(&cache_lock);
-      return rc;
-    }
-    if (e) e->used = ++cache_tick;
-    pthread_mutex_unlock(&cache_lock);
-  }
-  float *U = dpl_host_alloc(u_bytes);
-  if (!U) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for the Winograd kernels");
-  transform_weights(W, wo, wc, transposed, U, threads);
-  int rc = run(g, X, U, bias, Y);
-  dpl_host_free(U, u_bytes);
-  return rc;
+  wino_call c = {.g = g, .X = X, .bias = bias, .Y = Y, .wo = transposed ? g->c : g->o, .wc = transposed ? g->o : g->c,
+                 .transposed = transposed};
+  return dpl_cpu_with_derived(wt, transposed ? DPL_DERIVED_WINOGRAD_T : DPL_DERIVED_WINOGRAD,
+                              16 * (size_t)(c.wo * c.wc), derive_u, use_u, &c);
 }
 
 int dpl_cpu_winograd_forward(const dpl_conv2d_args *a) {
