@@ -17,6 +17,14 @@ void dpl_error_prefix(const char *fn);
 /* "[2, 3, 4]" into buf (for error messages). */
 const char *dpl_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 
+/* ---- argument checks shared by the ops (ops/checks.c) ---------------------------------------------------------- */
+/* t is non-NULL and 4-D; `layout` names its dims in the message ("N x C x H x W") */
+int dpl_check_4d(const char *fn, const char *what, const dpl_tensor *t, const char *layout);
+/* a shape argument (input_size, weight_size): 4 sizes, none negative */
+int dpl_check_shape_arg(const char *fn, const char *what, int ndim, const int64_t *shape);
+/* a and b (named na, nb in the message) are on the same device */
+int dpl_check_same_device(const char *fn, const dpl_tensor *a, const char *na, const dpl_tensor *b, const char *nb);
+
 /* ---- background loader (io/loader.c) --------------------------------------------------------------------------- */
 /* Stops every loader's threads (queued files fail, files being decoded finish); dpl_shutdown calls it first. */
 void dpl_loader_stop_all(void);

@@ -67,27 +67,7 @@ static int make_geometry(const char *fn, const int64_t *in, const int64_t *w, co
 }
 
 static int check_4d(const char *fn, const char *what, const dpl_tensor *t) {
-  char b[160];
-  if (!t) return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is NULL", fn, what);
-  if (t->ndim != 4)
-    return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s must be 4-D (%s), got %d-D %s", fn, what,
-                    what[0] == 'w' ? "in_channels x out_channels/groups x kH x kW" : "N x C x H x W", t->ndim,
-                    dpl_shape_str(b, sizeof b, t->ndim, t->shape));
-  return DPL_OK;
-}
-
-static int check_shape_arg(const char *fn, const char *what, int ndim, const int64_t *shape) {
-  if (ndim != 4 || !shape) return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s must have 4 sizes, got %d", fn, what, ndim);
-  for (int i = 0; i < 4; i++)
-    if (shape[i] < 0) return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s has a negative size", fn, what);
-  return DPL_OK;
-}
-
-static int same_device(const char *fn, const dpl_tensor *a, const char *na, const dpl_tensor *b, const char *nb) {
-  if (a->storage->dev != b->storage->dev)
-    return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is on %s but %s is on %s", fn, na, a->storage->dev->spec, nb,
-                    b->storage->dev->spec);
-  return DPL_OK;
+  return dpl_check_4d(fn, what, t, what[0] == 'w' ? "in_channels x out_channels/groups x kH x kW" : "N x C x H x W");
 }
 
 static int check_grad_output(const char *fn, const dpl_tensor *go, const geometry *g) {
@@ -111,10 +91,10 @@ dpl_tensor *dpl_conv_transpose2d_forward(dpl_tensor *input, dpl_tensor *weight, 
   const dpl_conv_transpose2d_params *p = params ? params : &default_params;
   geometry g;
   if (check_4d(fn, "input", input) || check_4d(fn, "weight", weight)) return NULL;
-  if (same_device(fn, input, "input", weight, "weight")) return NULL;
+  if (dpl_check_same_device(fn, input, "input", weight, "weight")) return NULL;
   if (make_geometry(fn, input->shape, weight->shape, p, &g)) return NULL;
   if (bias) {
-    if (same_device(fn, input, "input", bias, "bias")) return NULL;
+    if (dpl_check_same_device(fn, input, "input", bias, "bias")) return NULL;
     if (bias->ndim != 1 || bias->shape[0] != g.out[1]) {
       char b1[160], b2[160];
       dpl_fail(DPL_ERR_ARGUMENT, "%s: bias must have shape [%lld] (out_channels) for weight %s and groups=%d, got %s",
@@ -148,8 +128,8 @@ dpl_tensor *dpl_conv_transpose2d_backward_input(dpl_tensor *grad_output, dpl_ten
   const dpl_conv_transpose2d_params *p = params ? params : &default_params;
   geometry g;
   if (check_4d(fn, "grad_output", grad_output) || check_4d(fn, "weight", weight)) return NULL;
-  if (check_shape_arg(fn, "input_shape", ndim, input_shape)) return NULL;
-  if (same_device(fn, grad_output, "grad_output", weight, "weight")) return NULL;
+  if (dpl_check_shape_arg(fn, "input_shape", ndim, input_shape)) return NULL;
+  if (dpl_check_same_device(fn, grad_output, "grad_output", weight, "weight")) return NULL;
   if (make_geometry(fn, input_shape, weight->shape, p, &g)) return NULL;
   if (check_grad_output(fn, grad_output, &g)) return NULL;
   dpl_device *dev = grad_output->storage->dev;
@@ -176,8 +156,8 @@ dpl_tensor *dpl_conv_transpose2d_backward_weight(dpl_tensor *input, dpl_tensor *
   const dpl_conv_transpose2d_params *p = params ? params : &default_params;
   geometry g;
   if (check_4d(fn, "input", input) || check_4d(fn, "grad_output", grad_output)) return NULL;
-  if (check_shape_arg(fn, "weight_shape", ndim, weight_shape)) return NULL;
-  if (same_device(fn, input, "input", grad_output, "grad_output")) return NULL;
+  if (dpl_check_shape_arg(fn, "weight_shape", ndim, weight_shape)) return NULL;
+  if (dpl_check_same_device(fn, input, "input", grad_output, "grad_output")) return NULL;
   if (make_geometry(fn, input->shape, weight_shape, p, &g)) return NULL;
   if (check_grad_output(fn, grad_output, &g)) return NULL;
   dpl_device *dev = input->storage->dev;

@@ -246,12 +246,7 @@ static dpl_tensor *apply(const char *fn, int mode, dpl_tensor *src, const axis_t
 
 /* ---- argument checks -------------------------------------------------------------------------------------------- */
 static int check_4d(const char *fn, const char *what, const dpl_tensor *t) {
-  char b[160];
-  if (!t) return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is NULL", fn, what);
-  if (t->ndim != 4)
-    return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s must be 4-D (N x C x H x W), got %d-D %s", fn, what, t->ndim,
-                    dpl_shape_str(b, sizeof b, t->ndim, t->shape));
-  return DPL_OK;
+  return dpl_check_4d(fn, what, t, "N x C x H x W");
 }
 
 static int check_input_shape(const char *fn, int ndim, const int64_t *shape) {
@@ -270,13 +265,6 @@ static int check_grad_shape(const char *fn, const char *what, const dpl_tensor *
     return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is %s but the forward output is %s", fn, what,
                     dpl_shape_str(b1, sizeof b1, g->ndim, g->shape), dpl_shape_str(b2, sizeof b2, 4, want));
   }
-  return DPL_OK;
-}
-
-static int same_device(const char *fn, const dpl_tensor *a, const char *na, const dpl_tensor *b, const char *nb) {
-  if (a->storage->dev != b->storage->dev)
-    return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is on %s but %s is on %s", fn, na, a->storage->dev->spec, nb,
-                    b->storage->dev->spec);
   return DPL_OK;
 }
 
@@ -374,7 +362,7 @@ dpl_tensor *dpl_max_pool2d_backward(dpl_tensor *grad_output, dpl_tensor *indices
   pool_geom g;
   if (check_4d(fn, "grad_output", grad_output) || check_4d(fn, "indices", indices)) return NULL;
   if (check_input_shape(fn, ndim, input_shape) || pool_geometry(fn, 1, input_shape, params, &g)) return NULL;
-  if (same_device(fn, grad_output, "grad_output", indices, "indices")) return NULL;
+  if (dpl_check_same_device(fn, grad_output, "grad_output", indices, "indices")) return NULL;
   int64_t want[4] = {input_shape[0], input_shape[1], g.oh, g.ow};
   if (check_grad_shape(fn, "grad_output", grad_output, want) || check_grad_shape(fn, "indices", indices, want)) return NULL;
   if (dpl_shape_numel(4, want) == 0) return zeros4(fn, grad_output->storage->dev, input_shape);
