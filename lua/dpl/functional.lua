@@ -26,24 +26,33 @@ local function pair(fn, v, name, default)
   error(("%s: %s must be an integer or a pair of integers {h, w}, got %s"):format(fn, name, tostring(v)), 4)
 end
 
--- a dpl_conv2d_params from an options table
-local function conv_params(fn, opts)
+-- A dpl_conv2d_params (or, with output_padding among the keys, a dpl_conv_transpose2d_params) from an options table.
+-- Errors point at the caller of the op (level 3: conv_params below reaches here by a tail call).
+local function params_from(fn, opts, ctype, keys)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
   opts = opts or {}
+  local allowed = {}
+  for _, k in ipairs(keys) do allowed[k] = true end
   for k in pairs(opts) do
-    if k ~= "stride" and k ~= "padding" and k ~= "dilation" and k ~= "groups" then
-      error(("%s: unknown option '%s' (stride, padding, dilation, groups)"):format(fn, tostring(k)), 3)
+    if not allowed[k] then
+      error(("%s: unknown option '%s' (%s)"):format(fn, tostring(k), table.concat(keys, ", ")), 3)
     end
   end
-  local p = params_t()
+  local p = ctype()
   p.stride_h, p.stride_w = pair(fn, opts.stride, "stride", 1)
   p.pad_h, p.pad_w = pair(fn, opts.padding, "padding", 0)
+  if allowed.output_padding then
+    p.output_pad_h, p.output_pad_w = pair(fn, opts.output_padding, "output_padding", 0)
+  end
   p.dilation_h, p.dilation_w = pair(fn, opts.dilation, "dilation", 1)
   local g = opts.groups or 1
   if not is_int(g) then error(fn .. ": groups must be an integer, got " .. tostring(g), 3) end
   p.groups = g
   return p
 end
+
+local CONV_KEYS = {"stride", "padding", "dilation", "groups"}
+local function conv_params(fn, opts) return params_from(fn, opts, params_t, CONV_KEYS) end
 
 local function shape4(fn, s, what)
   if T.is_tensor(s) then s = s:size() end
@@ -113,26 +122,8 @@ end
 --   local gb = dpl.conv2d_backward_bias(gy)
 -- Options: stride, padding, output_padding, dilation (numbers or {h, w} pairs) and groups; defaults 1, 0, 0, 1, 1.
 local tparams_t = ffi.typeof("dpl_conv_transpose2d_params")
-local tkeys = {stride = true, padding = true, output_padding = true, dilation = true, groups = true}
-
-local function transpose_params(fn, opts)
-  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not tkeys[k] then
-      error(("%s: unknown option '%s' (stride, padding, output_padding, dilation, groups)"):format(fn, tostring(k)), 3)
-    end
-  end
-  local p = tparams_t()
-  p.stride_h, p.stride_w = pair(fn, opts.stride, "stride", 1)
-  p.pad_h, p.pad_w = pair(fn, opts.padding, "padding", 0)
-  p.output_pad_h, p.output_pad_w = pair(fn, opts.output_padding, "output_padding", 0)
-  p.dilation_h, p.dilation_w = pair(fn, opts.dilation, "dilation", 1)
-  local g = opts.groups or 1
-  if not is_int(g) then error(fn .. ": groups must be an integer, got " .. tostring(g), 3) end
-  p.groups = g
-  return p
-end
+local TRANSPOSE_KEYS = {"stride", "padding", "output_padding", "dilation", "groups"}
+local function transpose_params(fn, opts) return params_from(fn, opts, tparams_t, TRANSPOSE_KEYS) end
 
 -- conv_transpose2d(input, weight[, bias][, opts]): F.conv_transpose2d, differentiable.
 function M.conv_transpose2d(input, weight, bias, opts)
