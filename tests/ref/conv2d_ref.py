@@ -17,17 +17,12 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from reflib import lua
+from reflib import conv_case, write_cases
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 rng = np.random.RandomState(1357)
 torch.set_num_threads(1)
-
-
-def save(name, a):
-    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
-
 
 
 cases = []
@@ -37,18 +32,8 @@ def case(cid, xshape, wshape, bias=True, stride=1, padding=0, dilation=1, groups
     x = torch.from_numpy(rng.randn(*xshape).astype(np.float32)).requires_grad_()
     w = torch.from_numpy(rng.randn(*wshape).astype(np.float32)).requires_grad_()
     b = torch.from_numpy(rng.randn(wshape[0]).astype(np.float32)).requires_grad_() if bias else None
-    y = F.conv2d(x, w, b, stride, padding, dilation, groups)
-    g = rng.randn(*y.shape).astype(np.float32)
-    y.backward(torch.from_numpy(g))
-    for name, t in (("x", x), ("w", w), ("y", y), ("gx", x.grad), ("gw", w.grad)):
-        save(cid + "_" + name, t.detach().numpy())
-    save(cid + "_g", g)
-    if bias:
-        save(cid + "_b", b.detach().numpy())
-        save(cid + "_gb", b.grad.numpy())
-    opts = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    cases.append(dict(id=cid, x=list(xshape), w=list(wshape), y=list(y.shape), bias=bias,
-                      opts={k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}))
+    conv_case(out, cases, rng, cid, lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), x, w, b,
+              dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
 
 
 # odd shapes: 9x7 planes, 13 channels, stride 2, dilation 2, groups 3, depthwise, ResNeXt's 32 groups
@@ -67,8 +52,4 @@ case("alexnet_k11_s4", (2, 3, 35, 35), (16, 3, 11, 11), stride=4, padding=2)
 case("kernel_eq_padded", (2, 3, 4, 5), (4, 3, 6, 7), padding=1)
 case("k5_s3_40out", (1, 7, 13, 11), (40, 7, 5, 5), stride=3, padding=2)
 
-with open(os.path.join(out, "cases.lua"), "w") as f:
-    f.write("return {\n")
-    for c in cases:
-        f.write("  " + lua(c) + ",\n")
-    f.write("}\n")
+write_cases(out, cases)

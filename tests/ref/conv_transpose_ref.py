@@ -17,17 +17,12 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from reflib import lua
+from reflib import conv_case, write_cases
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 rng = np.random.RandomState(4321)
 torch.set_num_threads(1)
-
-
-def save(name, a):
-    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
-
 
 
 cases = []
@@ -37,18 +32,9 @@ def case(cid, xshape, wshape, bias=True, stride=1, padding=0, output_padding=0, 
     x = torch.from_numpy(rng.randn(*xshape).astype(np.float32)).requires_grad_()
     w = torch.from_numpy(rng.randn(*wshape).astype(np.float32)).requires_grad_()
     b = torch.from_numpy(rng.randn(wshape[1] * groups).astype(np.float32)).requires_grad_() if bias else None
-    y = F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
-    g = rng.randn(*y.shape).astype(np.float32)
-    y.backward(torch.from_numpy(g))
-    for name, t in (("x", x), ("w", w), ("y", y), ("gx", x.grad), ("gw", w.grad)):
-        save(cid + "_" + name, t.detach().numpy())
-    save(cid + "_g", g)
-    if bias:
-        save(cid + "_b", b.detach().numpy())
-        save(cid + "_gb", b.grad.numpy())
-    opts = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
-    cases.append(dict(id=cid, x=list(xshape), w=list(wshape), y=list(y.shape), bias=bias,
-                      opts={k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}))
+    conv_case(out, cases, rng, cid,
+              lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation), x, w, b,
+              dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups))
 
 
 # odd shapes: 9x7 planes, 13 channels, stride 2, dilation 2, groups 3, output_padding 1
@@ -64,8 +50,4 @@ case("depthwise_k5_s2_p2_op1", (2, 4, 7, 6), (4, 1, 5, 5), bias=False, stride=2,
 case("s3_p3_op2_13x3", (1, 3, 13, 3), (3, 2, 3, 3), stride=3, padding=3, output_padding=2)
 case("g3_s2_d2_op1_13out", (3, 6, 9, 7), (6, 13, 3, 3), stride=2, padding=1, output_padding=1, dilation=2, groups=3)
 
-with open(os.path.join(out, "cases.lua"), "w") as f:
-    f.write("return {\n")
-    for c in cases:
-        f.write("  " + lua(c) + ",\n")
-    f.write("}\n")
+write_cases(out, cases)

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from reflib import lua
+from reflib import save_npy, write_cases
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -26,7 +26,7 @@ rng = np.random.RandomState(2024)
 
 
 def save(name, a):
-    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
+    save_npy(out, name, a)
 
 
 
@@ -177,8 +177,4 @@ graph_case("cat_split_reduce",
 graph_case("mlp_head", lambda x, w1, b1, w2: F.log_softmax(F.linear(F.leaky_relu(F.linear(x, w1, b1), 0.01), w2), 1),
            x=randn(6, 13), w1=randn(9, 13) * 0.3, b1=randn(9), w2=randn(4, 9) * 0.3)
 
-with open(os.path.join(out, "cases.lua"), "w") as f:
-    f.write("return {\n")
-    for c in cases:
-        f.write("  " + lua(c) + ",\n")
-    f.write("}\n")
+write_cases(out, cases)

@@ -1,5 +1,40 @@
 """Shared helpers of the reference scripts in tests/ref (imported by them; the scripts run as
 /usr/bin/python3 tests/ref/<name>.py, so this folder is on sys.path)."""
+import os
+
+import numpy as np
+
+
+# OUTDIR/<name>.npy as contiguous float32.
+def save_npy(out, name, a):
+    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
+
+
+# OUTDIR/cases.lua: `return {case, ...}`, the list the Lua test and the script share.
+def write_cases(out, cases):
+    with open(os.path.join(out, "cases.lua"), "w") as f:
+        f.write("return {\n")
+        for c in cases:
+            f.write("  " + lua(c) + ",\n")
+        f.write("}\n")
+
+
+# One convolution case (conv2d_ref.py, conv_transpose_ref.py): y = op(x, w, b), a random grad_output g from rng, the
+# gradients of sum(y * g); saves <cid>_x, _w, _y, _gx, _gw, _g (and _b, _gb with a bias) and appends the case
+# (shapes and options in dpl's terms) to cases.
+def conv_case(out, cases, rng, cid, op, x, w, b, opts):
+    import torch
+    y = op(x, w, b)
+    g = rng.randn(*y.shape).astype(np.float32)
+    y.backward(torch.from_numpy(g))
+    for name, t in (("x", x), ("w", w), ("y", y), ("gx", x.grad), ("gw", w.grad)):
+        save_npy(out, cid + "_" + name, t.detach().numpy())
+    save_npy(out, cid + "_g", g)
+    if b is not None:
+        save_npy(out, cid + "_b", b.detach().numpy())
+        save_npy(out, cid + "_gb", b.grad.numpy())
+    cases.append(dict(id=cid, x=list(x.shape), w=list(w.shape), y=list(y.shape), bias=b is not None,
+                      opts={k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}))
 
 
 # A Python value as a Lua table constructor, for the cases.lua files the Lua tests load.

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from reflib import lua
+from reflib import save_npy, write_cases
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -26,7 +26,7 @@ rng = np.random.RandomState(1234)
 
 
 def save(name, a):
-    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
+    save_npy(out, name, a)
 
 
 def pair(v):
@@ -148,8 +148,4 @@ upsample("up_bilinear_scale1.7", S, "bilinear", scale=1.7)
 upsample("up_bilinear_scale0.6", S, "bilinear", scale=0.6)
 upsample("up_bilinear_1x1", (1, 2, 1, 1), "bilinear", size=(3, 4))
 
-with open(os.path.join(out, "cases.lua"), "w") as f:
-    f.write("return {\n")
-    for c in cases:
-        f.write("  " + lua(c) + ",\n")
-    f.write("}\n")
+write_cases(out, cases)
