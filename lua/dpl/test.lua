@@ -145,4 +145,30 @@ function Suite:run(filter, out)
   return passed, failed
 end
 
+-- ---- finite differences -------------------------------------------------------------------------------------------
+-- The central-difference gradient of the number loss(args[1], ..., args[n]) with respect to args[k] (a CPU tensor), as
+-- a flat row-major list: each element of args[k] in turn is moved by +eps and -eps (a float32 copy of the tensor is
+-- passed), the other arguments stay as they are.
+function M.numeric_grad(loss, args, k, eps)
+  local ffi, dpl = require "ffi", require "dpl"
+  local n = args.n or #args
+  local vals, shape = args[k]:tolist(), args[k]:size()
+  local buf = ffi.new("float[?]", #vals)
+  for i = 1, #vals do buf[i - 1] = vals[i] end
+  local a = {}
+  for j = 1, n do a[j] = args[j] end
+  local function at(i, v)
+    buf[i - 1] = v
+    a[k] = dpl.from_pointer(buf, shape, {device = "cpu"})
+    return loss(unpack(a, 1, n))
+  end
+  local g = {}
+  for i = 1, #vals do
+    local lp, lm = at(i, vals[i] + eps), at(i, vals[i] - eps)
+    buf[i - 1] = vals[i]
+    g[i] = (lp - lm) / (2 * eps)
+  end
+  return g
+end
+
 return M

@@ -12,23 +12,10 @@ end
 
 -- numeric gradient of scalar f(inputs) w.r.t. inputs[k]
 local function numeric_grad(f, inputs, k, eps)
-  local x = inputs[k]
-  local n = x:numel()
-  local base = x:tolist()
-  local g = {}
-  for i = 1, n do
-    local function at(v)
-      local vals = {}
-      for j = 1, n do vals[j] = base[j] end
-      vals[i] = v
-      local args = {}
-      for j, inp in ipairs(inputs) do args[j] = inp end
-      args[k] = dpl.tensor(vals, {device = "cpu"}):reshape(x:size())
-      return dpl.no_grad(function() return f(unpack(args)):item() end)
-    end
-    g[i] = (at(base[i] + eps) - at(base[i] - eps)) / (2 * eps)
-  end
-  return g
+  return test.numeric_grad(function(...)
+    local args = {...}
+    return dpl.no_grad(function() return f(unpack(args, 1, #inputs)):item() end)
+  end, inputs, k, eps)
 end
 
 local function check_grads(t, name, f, inputs, opts)

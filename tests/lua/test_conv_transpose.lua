@@ -13,7 +13,6 @@
 --  * nn.ConvTranspose2d: PyTorch's parameter names, shapes and default initialisation bound, forward with an
 --    output_size, and loading a PyTorch state_dict;
 --  * argument errors.
-local ffi = require "ffi"
 local dpl = require "dpl"
 local nn = require "dpl.nn"
 local test = require "dpl.test"
@@ -167,25 +166,7 @@ local function fd_check(t, name, xs, ws, opts)
   local rl = R:tolist()
   local function loss(xt, wt, bt) return dot(dpl.conv_transpose2d(xt, wt, bt, opts):tolist(), rl) end
   local eps = 1e-2
-  local function numeric(k)
-    local base = ({x, w, b})[k]
-    local vals, shape = base:tolist(), base:size()
-    local buf = ffi.new("float[?]", #vals)
-    for i = 1, #vals do buf[i - 1] = vals[i] end
-    local g = {}
-    for i = 1, #vals do
-      local a = {x, w, b}
-      buf[i - 1] = vals[i] + eps
-      a[k] = dpl.from_pointer(buf, shape, {device = "cpu"})
-      local lp = loss(a[1], a[2], a[3])
-      buf[i - 1] = vals[i] - eps
-      a[k] = dpl.from_pointer(buf, shape, {device = "cpu"})
-      local lm = loss(a[1], a[2], a[3])
-      buf[i - 1] = vals[i]
-      g[i] = (lp - lm) / (2 * eps)
-    end
-    return g
-  end
+  local function numeric(k) return test.numeric_grad(loss, {x, w, b}, k, eps) end
   local tol = {atol = 2e-3, rtol = 2e-3}
   t:close(dpl.conv_transpose2d_backward_input(R, w, x:size(), opts), numeric(1), tol, name .. ": grad input")
   t:close(dpl.conv_transpose2d_backward_weight(x, R, w:size(), opts), numeric(2), tol, name .. ": grad weight")
