@@ -114,7 +114,8 @@ function Check:raises(fn, pattern, msg)
 end
 
 -- ---- running ------------------------------------------------------------------------------------------------------
--- Runs the suite's tests whose names match `filter` (a Lua pattern, optional); returns passed, failed.
+-- Runs the suite's tests whose names match `filter` (a Lua pattern, optional); returns passed, failed. The suite's
+-- after_each function, when set, runs after every test, passed or not; teardown once at the end.
 function Suite:run(filter, out)
   out = out or io.stdout
   local passed, failed = 0, 0
@@ -126,6 +127,10 @@ function Suite:run(filter, out)
         if type(e) == "table" and e.msg then return e end
         return {msg = tostring(e), trace = debug.traceback("", 2)}
       end)
+      if self.after_each then   -- e.g. draining the Vulkan queue; its error fails the test too
+        local ok2, e2 = pcall(self.after_each)
+        if ok and not ok2 then ok, err = false, {msg = tostring(e2)} end
+      end
       local ms = (os.clock() - t0) * 1000
       if ok then
         passed = passed + 1

@@ -21,13 +21,9 @@ local vulkan = dpl.vulkan_available()
 
 -- Every test ends with the Vulkan queue drained: with DPL_VALIDATION=1, work still pending when the runner calls
 -- os.exit makes dpl_shutdown (run by atexit) crash inside the validation layer.
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    if vulkan then dpl.synchronize("vulkan") end
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  if vulkan then dpl.synchronize("vulkan") end
 end
 
 pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name);")

@@ -11,13 +11,9 @@ local suite = test.suite("conv2d vs PyTorch")
 
 local vulkan = dpl.vulkan_available()
 
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    if vulkan then dpl.synchronize("vulkan") end
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  if vulkan then dpl.synchronize("vulkan") end
 end
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."

@@ -21,13 +21,9 @@ local suite = test.suite("conv_transpose2d")
 local vulkan = dpl.vulkan_available()
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    if vulkan then dpl.synchronize("vulkan") end
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  if vulkan then dpl.synchronize("vulkan") end
 end
 
 local seed = 700

@@ -34,14 +34,10 @@ local FULL = {resnet18 = true, squeezenet1_1 = true}
 local WAIT_S = 900      -- longest wait for one arch's references (the script writes them one arch at a time)
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    collectgarbage()
-    if vulkan then dpl.synchronize("vulkan") end
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  collectgarbage()
+  if vulkan then dpl.synchronize("vulkan") end
 end
 
 -- ---- references, made in the background ---------------------------------------------------------------------------

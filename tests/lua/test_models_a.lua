@@ -26,14 +26,10 @@ local TOL = 1e-4
 local GRAD_TOL = 2e-2
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    collectgarbage()
-    if vulkan then dpl.synchronize("vulkan") end
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  collectgarbage()
+  if vulkan then dpl.synchronize("vulkan") end
 end
 
 -- ---- references ---------------------------------------------------------------------------------------------------

@@ -21,14 +21,10 @@ local vulkan = dpl.vulkan_available()
 local TOL = 1e-4
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    if vulkan then dpl.synchronize("vulkan") end
-    collectgarbage("collect")
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  if vulkan then dpl.synchronize("vulkan") end
+  collectgarbage("collect")
 end
 
 -- ---- the architectures and spec 0.1's shapes at 64 x 64 ----------------------------------------------------------

@@ -12,14 +12,10 @@ local perceptual = require "dpl.perceptual"
 local suite = test.suite("perceptual")
 
 local vulkan = dpl.vulkan_available()
-local S = {}
-function S:add(name, fn)
-  suite:add(name, function(t)
-    local ok, err = pcall(fn, t)
-    collectgarbage()
-    if vulkan then dpl.synchronize("vulkan") end
-    if not ok then error(err, 0) end
-  end)
+local S = suite
+S.after_each = function()
+  collectgarbage()
+  if vulkan then dpl.synchronize("vulkan") end
 end
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
