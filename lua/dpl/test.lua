@@ -150,6 +150,42 @@ function Suite:run(filter, out)
   return passed, failed
 end
 
+-- ---- environment and references ----------------------------------------------------------------------------------
+-- Runs fn() with the environment variable `name` set to `value` (some runtime switches, e.g. DPL_CPU_WINOGRAD, are read
+-- on every call), then restores the previous value, also when fn fails.
+function M.with_env(name, value, fn)
+  local ffi = require "ffi"
+  pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite);")
+  pcall(ffi.cdef, "int unsetenv(const char *name);")
+  pcall(ffi.cdef, "char *getenv(const char *name);")
+  local old = ffi.C.getenv(name)
+  old = old ~= nil and ffi.string(old) or nil
+  ffi.C.setenv(name, value, 1)
+  local ok, err = pcall(fn)
+  if old then ffi.C.setenv(name, old, 1) else ffi.C.unsetenv(name) end
+  if not ok then error(err, 0) end
+end
+
+-- References made at test time by /usr/bin/python3 tests/ref/<script> (Debian's python3-torch) in a temporary folder:
+-- {have_torch, made (the script succeeded), dir, cases (its cases.lua, or {}), npy(case, name, device): the array
+-- <dir>/<case.id>_<name>.npy, remove(): delete the folder (for the suite's teardown)}.
+function M.torch_refs(script, tag)
+  local dpl = require "dpl"
+  local root = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
+  local r = {dir = os.tmpname() .. "_" .. tag, cases = {}}
+  local status = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
+  r.have_torch = status == 0 or status == true
+  if r.have_torch then
+    status = os.execute(("/usr/bin/python3 %s/tests/ref/%s %s"):format(root, script, r.dir))
+    r.made = status == 0 or status == true
+  end
+  local chunk = loadfile(r.dir .. "/cases.lua")
+  if chunk then r.cases = chunk() end
+  function r.npy(c, name, device) return dpl.load_npy(r.dir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
+  function r.remove() os.execute("rm -rf '" .. r.dir .. "'") end
+  return r
+end
+
 -- ---- finite differences -------------------------------------------------------------------------------------------
 -- The central-difference gradient of the number loss(args[1], ..., args[n]) with respect to args[k] (a CPU tensor), as
 -- a flat row-major list: each element of args[k] in turn is moved by +eps and -eps (a float32 copy of the tensor is

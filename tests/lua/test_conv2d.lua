@@ -12,7 +12,6 @@
 --    portable SSBO ones (DPL_VK_CONV_PORTABLE=1), and with the batch split over several dispatches;
 --  * argument errors.
 -- No PyTorch comparison: /usr/bin/python3 has no torch here (tested with `python3 -c "import torch"`).
-local ffi = require "ffi"
 local dpl = require "dpl"
 local test = require "dpl.test"
 local suite = test.suite("conv2d")
@@ -26,13 +25,7 @@ S.after_each = function()
   if vulkan then dpl.synchronize("vulkan") end
 end
 
-pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name);")
-local function with_env(name, value, fn)
-  ffi.C.setenv(name, value, 1)
-  local ok, err = pcall(fn)
-  ffi.C.unsetenv(name)
-  if not ok then error(err, 0) end
-end
+local with_env = test.with_env
 
 local seed = 100
 local function randn(shape, device)

@@ -16,18 +16,8 @@ S.after_each = function()
   if vulkan then dpl.synchronize("vulkan") end
 end
 
-local here = arg[0]:match("^(.*)/[^/]*$") or "."
-local root = here .. "/.."
-local refdir = os.tmpname() .. "_conv2d"
-local have_torch = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
-have_torch = have_torch == 0 or have_torch == true
-local made = have_torch and os.execute(("/usr/bin/python3 %s/tests/ref/conv2d_ref.py %s"):format(root, refdir))
-local cases = {}
-do
-  local chunk = loadfile(refdir .. "/cases.lua")
-  if chunk then cases = chunk() end
-end
-local function ref(c, name, device) return dpl.load_npy(refdir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
+local refs = test.torch_refs("conv2d_ref.py", "conv2d")
+local have_torch, made, cases, ref = refs.have_torch, refs.made, refs.cases, refs.npy
 
 local function run_case(c, device)
   local x = ref(c, "x", device):requires_grad_()
@@ -51,7 +41,7 @@ end
 
 S:add("reference generation with python3-torch", function(t)
   if not have_torch then t:skip("/usr/bin/python3 cannot import torch (install python3-torch)") end
-  t:ok(made == 0 or made == true, "tests/ref/conv2d_ref.py failed")
+  t:ok(made, "tests/ref/conv2d_ref.py failed")
   t:ok(#cases >= 14, "expected the reference cases, got " .. #cases)
 end)
 
@@ -73,5 +63,5 @@ for _, dev in ipairs {"cpu", "vulkan"} do
   end)
 end
 
-suite.teardown = function() os.execute("rm -rf '" .. refdir .. "'") end
+suite.teardown = refs.remove
 return suite

@@ -39,19 +39,8 @@ local function dot(a, b)
 end
 
 -- ---- references -----------------------------------------------------------------------------------------------
-local here = arg[0]:match("^(.*)/[^/]*$") or "."
-local root = here .. "/.."
-local refdir = os.tmpname() .. "_conv_transpose"
-local have_torch = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
-have_torch = have_torch == 0 or have_torch == true
-local made = have_torch and
-  os.execute(("/usr/bin/python3 %s/tests/ref/conv_transpose_ref.py %s"):format(root, refdir))
-local cases = {}
-do
-  local chunk = loadfile(refdir .. "/cases.lua")
-  if chunk then cases = chunk() end
-end
-local function ref(c, name, device) return dpl.load_npy(refdir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
+local refs = test.torch_refs("conv_transpose_ref.py", "conv_transpose")
+local have_torch, made, cases, ref = refs.have_torch, refs.made, refs.cases, refs.npy
 
 -- runs case c on `device` through autograd: output and the gradients of sum(y * g)
 local function run_case(c, device)
@@ -78,7 +67,7 @@ end
 
 S:add("reference generation with python3-torch", function(t)
   if not have_torch then t:skip("/usr/bin/python3 cannot import torch (install python3-torch)") end
-  t:ok(made == 0 or made == true, "tests/ref/conv_transpose_ref.py failed")
+  t:ok(made, "tests/ref/conv_transpose_ref.py failed")
   t:ok(#cases >= 9, "expected the reference cases, got " .. #cases)
 end)
 
@@ -264,5 +253,5 @@ S:add("argument errors name the op and the shapes", function(t)
   t:eq(select(1, dpl.conv_transpose2d_output_size(5, 4, 3, 3, {stride = 2, padding = 1, output_padding = 1})), 10)
 end)
 
-suite.teardown = function() os.execute("rm -rf '" .. refdir .. "'") end
+suite.teardown = refs.remove
 return suite

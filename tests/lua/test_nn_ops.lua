@@ -29,22 +29,16 @@ S.after_each = function()
   if vulkan then dpl.synchronize("vulkan") end
 end
 
-local here = arg[0]:match("^(.*)/[^/]*$") or "."
-local root = here .. "/.."
-local refdir = os.tmpname() .. "_nn_ops"
-local have_torch = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
-have_torch = have_torch == 0 or have_torch == true
-local made = have_torch and os.execute(("/usr/bin/python3 %s/tests/ref/nn_ops_ref.py %s"):format(root, refdir))
+local refs = test.torch_refs("nn_ops_ref.py", "nn_ops")
+local have_torch, made, ref = refs.have_torch, refs.made, refs.npy
 local cases, mods, graphs = {}, {}, {}   -- functional cases; layers with parameters; composite graphs
 do
-  local chunk = loadfile(refdir .. "/cases.lua")
-  for _, c in ipairs(chunk and chunk() or {}) do
+  for _, c in ipairs(refs.cases) do
     if c.op == "module" then mods[#mods + 1] = c
     elseif c.op == "graph" then graphs[#graphs + 1] = c
     else cases[#cases + 1] = c end
   end
 end
-local function ref(c, name, device) return dpl.load_npy(refdir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
 
 -- the dpl function of case c: functional (use_module false) or through the nn module
 local function op_fn(c, use_module)
@@ -96,7 +90,7 @@ end
 
 S:add("reference generation with python3-torch", function(t)
   if not have_torch then t:skip("/usr/bin/python3 cannot import torch (install python3-torch)") end
-  t:ok(made == 0 or made == true, "tests/ref/nn_ops_ref.py failed")
+  t:ok(made, "tests/ref/nn_ops_ref.py failed")
   t:ok(#cases >= 21, "expected the reference cases, got " .. #cases)
   t:ok(#mods >= 4, "expected the layer cases, got " .. #mods)
   t:ok(#graphs >= 4, "expected the graph cases, got " .. #graphs)
@@ -301,5 +295,5 @@ S:add("bad input: zero and negative sizes are clear errors", function(t)
   t:raises(function() nn.BatchNorm2d(4)(x) end, "nn.BatchNorm2d(4): expected input (N, 4, H, W), got 1x3x5x5")
 end)
 
-suite.teardown = function() os.execute("rm -rf '" .. refdir .. "'") end
+suite.teardown = refs.remove
 return suite

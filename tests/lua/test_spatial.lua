@@ -9,7 +9,6 @@
 --  * Vulkan against the CPU (and PyTorch) on the same cases, on a 2-D dispatch grid (> 65535 workgroups), with the
 --    planes split over several dispatches (DPL_VK_SPATIAL_MAX_PLANES), on strided inputs and with NaNs;
 --  * argument errors.
-local ffi = require "ffi"
 local dpl = require "dpl"
 local test = require "dpl.test"
 local suite = test.suite("spatial ops")
@@ -22,13 +21,7 @@ S.after_each = function()
   if vulkan then dpl.synchronize("vulkan") end
 end
 
-pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite); int unsetenv(const char *name);")
-local function with_env(name, value, fn)
-  ffi.C.setenv(name, value, 1)
-  local ok, err = pcall(fn)
-  ffi.C.unsetenv(name)
-  if not ok then error(err, 0) end
-end
+local with_env = test.with_env
 
 -- ---- references ---------------------------------------------------------------------------------------------------
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
