@@ -55,7 +55,8 @@ int dpl_device_is_vulkan(dpl_device *dev);
 /* Submits all recorded work and waits for it. */
 int dpl_device_synchronize(dpl_device *dev);
 /* Counters: "bytes" (device memory held by tensors), "peak_bytes", "reserved_bytes" (allocator blocks),
- * "dispatches", "submits", "barriers", "pipelines", "uploads", "downloads". Unknown name: -1. */
+ * "dispatches", "submits", "barriers", "pipelines", "uploads", "downloads"; on the CPU also "dnnl_convs" and
+ * "dnnl_activations" (convolutions and activations run by oneDNN; -1 when built without it). Unknown name: -1. */
 int64_t dpl_device_stat(dpl_device *dev, const char *name);
 /* Allocation class for new tensors: 0 activations (default), 1 weights. Returns the previous class. */
 int dpl_device_set_alloc_class(dpl_device *dev, int alloc_class);

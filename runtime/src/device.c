@@ -84,6 +84,8 @@ int64_t dpl_device_stat(dpl_device *dev, const char *name) {
   if (dev->is_vulkan) return dpl_vulkan_stat(dev, name);
   if (!strcmp(name, "reserved_bytes")) return dev->bytes;
   if (!strcmp(name, "pipelines")) return 0;
+  if (!strcmp(name, "dnnl_convs")) return dpl_cpu_dnnl_count(false);
+  if (!strcmp(name, "dnnl_activations")) return dpl_cpu_dnnl_count(true);
   return -1;
 }
 

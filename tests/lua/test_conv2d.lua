@@ -2,7 +2,7 @@
 --  * a hand-computed 3x3 * 2x2 case;
 --  * the CPU forward against a naive Lua loop, and the CPU backward against the adjoint identity
 --    <conv(x, w), R> = <x, grad_input(R)> = <w, grad_weight(x, R)> (sums in double), on odd shapes, strides, paddings,
---    dilations and groups;
+--    dilations and groups, with and without oneDNN (DPL_CPU_DNNL=0);
 --  * CPU gradients against central finite differences of L = sum(conv(x, w, b) * R) for a fixed random R (so
 --    dL/doutput = R): step eps = 1e-2 in float32. The convolution is linear, so the difference quotient is exact up to
 --    the float32 rounding of the forward (about |L| * 2^-24 * sqrt(#outputs) / (2 eps), ~1e-4 here); the tolerance
@@ -164,29 +164,51 @@ S:add("hand-computed 1x1x3x3 input, 2x2 kernel", function(t)
 end)
 
 -- ---- CPU against a naive loop and the adjoint identity ------------------------------------------------------------
-S:add("cpu forward vs naive loop, backward vs adjoint identity", function(t)
+-- Twice: with the CPU's paths as chosen (oneDNN for most forwards when dpl is built with it, cpu/dnnl_cpu.c)
+-- and with oneDNN off (DPL_CPU_DNNL=0: the OpenBLAS paths, im2col, batch fold and Winograd, for every case).
+local dnnl_built = dpl.stat("dnnl_convs", "cpu") >= 0
+
+local function cpu_vs_naive(t, label)
   for _, case in ipairs(cases) do
+    local name = label .. case.name
     local x, w, b = make(case, "cpu")
     local y = dpl.conv2d(x, w, b, case.opts)
     local ref, rshape = ref_conv(x:tolist(), case.x, w:tolist(), case.w, b and b:tolist(), case.opts)
-    t:shape(y, rshape, case.name)
-    t:close(y, ref, {atol = 1e-4, rtol = 1e-4}, case.name .. ": forward")
+    t:shape(y, rshape, name)
+    t:close(y, ref, {atol = 1e-4, rtol = 1e-4}, name .. ": forward")
     local R = randn(rshape)
     local yl = b and dpl.conv2d(x, w, nil, case.opts):tolist() or y:tolist()
     local rl = R:tolist()
     local lhs = dot(yl, rl)
     local gx = dpl.conv2d_backward_input(R, w, x:size(), case.opts)
     local gw = dpl.conv2d_backward_weight(x, R, w:size(), case.opts)
-    t:shape(gx, case.x, case.name .. ": grad input shape")
-    t:shape(gw, case.w, case.name .. ": grad weight shape")
+    t:shape(gx, case.x, name .. ": grad input shape")
+    t:shape(gw, case.w, name .. ": grad weight shape")
     local tol = 1e-4 * (1 + math.sqrt(#rl))
-    t:near(dot(x:tolist(), gx:tolist()), lhs, tol, case.name .. ": <x, grad_input(R)> = <conv(x), R>")
-    t:near(dot(w:tolist(), gw:tolist()), lhs, tol, case.name .. ": <w, grad_weight(x, R)> = <conv(x), R>")
+    t:near(dot(x:tolist(), gx:tolist()), lhs, tol, name .. ": <x, grad_input(R)> = <conv(x), R>")
+    t:near(dot(w:tolist(), gw:tolist()), lhs, tol, name .. ": <w, grad_weight(x, R)> = <conv(x), R>")
     if b then
       local gb = dpl.conv2d_backward_bias(R)
-      t:close(gb, R:sum({1, 3, 4}), {atol = 1e-5, rtol = 1e-5}, case.name .. ": grad bias")
+      t:close(gb, R:sum({1, 3, 4}), {atol = 1e-5, rtol = 1e-5}, name .. ": grad bias")
     end
   end
+end
+
+S:add("cpu forward vs naive loop, backward vs adjoint identity", function(t)
+  local before = dpl.stat("dnnl_convs", "cpu")
+  cpu_vs_naive(t, "")
+  if dnnl_built then
+    -- all but the Winograd cases' forwards (and the depthwise ones, which stay on dpl's direct loop) go to oneDNN
+    t:ok(dpl.stat("dnnl_convs", "cpu") - before >= 10, "oneDNN ran the forward of most cases")
+  end
+end)
+
+S:add("cpu with oneDNN off (DPL_CPU_DNNL=0): forward vs naive loop, backward vs adjoint identity", function(t)
+  with_env("DPL_CPU_DNNL", "0", function()
+    local before = dpl.stat("dnnl_convs", "cpu")
+    cpu_vs_naive(t, "no oneDNN: ")
+    t:eq(dpl.stat("dnnl_convs", "cpu"), before, "oneDNN ran no convolution")
+  end)
 end)
 
 -- ---- CPU gradients against finite differences --------------------------------------------------------------------
@@ -285,7 +307,14 @@ end
 
 S:add("cpu kernel cache follows weights changed in place", function(t)
   cache_follows_weights(t, "Winograd", {2, 16, 9, 7}, {12, 16, 3, 3}, {padding = 1}, "DPL_CPU_WINOGRAD")
-  cache_follows_weights(t, "batch fold", {3, 6, 8, 7}, {10, 6, 5, 5}, {padding = 2}, "DPL_CPU_CONV_FOLD")
+  with_env("DPL_CPU_DNNL", "0", function()
+    cache_follows_weights(t, "batch fold", {3, 6, 8, 7}, {10, 6, 5, 5}, {padding = 2}, "DPL_CPU_CONV_FOLD")
+  end)
+  -- oneDNN's weights in its blocked layout; two shapes with the same weights (one entry per layout)
+  local before = dpl.stat("dnnl_convs", "cpu")
+  cache_follows_weights(t, "oneDNN", {3, 6, 8, 7}, {10, 6, 5, 5}, {padding = 2, stride = {1, 2}}, "DPL_CPU_DNNL")
+  cache_follows_weights(t, "oneDNN grouped", {2, 6, 9, 7}, {12, 3, 3, 3}, {padding = 1, groups = 2}, "DPL_CPU_DNNL")
+  if dnnl_built then t:ok(dpl.stat("dnnl_convs", "cpu") - before >= 14, "oneDNN ran these forwards") end
 end)
 
 -- ---- Vulkan against the CPU ---------------------------------------------------------------------------------------

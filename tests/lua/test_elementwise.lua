@@ -281,6 +281,45 @@ S:add("unary ops: hand-computed values, NaN and inf", function(t)
   end)
 end)
 
+-- The CPU hands sigmoid, SiLU and tanh of large contiguous tensors to oneDNN when dpl is built with it
+-- (cpu/dnnl_cpu.c; the small tensors above stay on dpl's loops): both paths against a double-precision formula, and
+-- against each other, on an odd length with the edge values spread through it. exp stays on dpl's loop (oneDNN 2.6
+-- gives inf for NaN): checked here too, for the path it must not take.
+S:add("cpu activations through oneDNN and through dpl's loops (DPL_CPU_DNNL=0)", function(t)
+  local n = 9973
+  local x = uniform({n}, -30, 30)
+  local edges = {INF, -INF, NAN, 0, -0.0, 88.5, -88.5, 1e-20, -1e-20, 20, -20}
+  for i, v in ipairs(edges) do x:narrow(1, i * 700, 1):fill_(v) end
+  local xs = x:tolist()
+  local ref = {
+    sigmoid = function(v) return 1 / (1 + math.exp(-v)) end,
+    silu = function(v) return v / (1 + math.exp(-v)) end,
+    tanh = function(v) if v ~= v then return v end if math.abs(v) > 20 then return v > 0 and 1 or -1 end
+                       local e = math.exp(2 * v) return (e - 1) / (e + 1) end,
+    exp = function(v) return math.exp(v) end,
+  }
+  local built = dpl.stat("dnnl_activations", "cpu") >= 0
+  for _, op in ipairs {"sigmoid", "silu", "tanh", "exp"} do
+    local want = {}
+    for i, v in ipairs(xs) do
+      local r = ref[op](v)
+      if op == "silu" and v == -INF then r = NAN end      -- -inf * sigmoid(-inf) = -inf * 0, as in PyTorch
+      if op == "silu" and v == INF then r = INF end
+      want[i] = r
+    end
+    local before = dpl.stat("dnnl_activations", "cpu")
+    local fast = x[op](x)
+    local via = (built and op ~= "exp") and 1 or 0
+    t:eq(dpl.stat("dnnl_activations", "cpu"), before + via, op .. (via == 1 and ": ran through oneDNN" or ": not through oneDNN"))
+    local plain
+    test.with_env("DPL_CPU_DNNL", "0", function() plain = x[op](x) end)
+    t:eq(dpl.stat("dnnl_activations", "cpu"), before + via, op .. ": DPL_CPU_DNNL=0 keeps it off oneDNN")
+    t:close(fast, want, TRANSC, op .. " (as chosen) vs the formula in double")
+    t:close(plain, want, TRANSC, op .. " (dpl's loop) vs the formula in double")
+    t:close(fast, plain, TRANSC, op .. ": the two paths")
+  end
+end)
+
 -- ---- where ----------------------------------------------------------------------------------------------------------
 S:add("where with broadcasting and non-contiguous operands", function(t)
   local function w(c, a, b) return dpl.where(c, a, b) end

@@ -236,7 +236,7 @@ static int fold_pass(const dpl_conv2d_args *a, int64_t G, bool backward_input) {
   int rc = fold_begin(a, G, &f, &b);
   if (rc) return rc;
   fold_call c = {&f, &b, backward_input};
-  rc = dpl_cpu_with_derived(a->weight, DPL_DERIVED_FOLD, (size_t)(a->o * f.k), derive_wr, use_wr, &c);
+  rc = dpl_cpu_with_derived(a->weight, DPL_DERIVED_FOLD, 0, (size_t)(a->o * f.k), derive_wr, use_wr, &c);
   fold_release(&b);
   return rc;
 }

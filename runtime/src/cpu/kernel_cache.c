@@ -1,5 +1,5 @@
 /* kernel_cache.c - data derived from weight tensors, kept between calls on the CPU: Winograd-transformed kernels
- * (winograd_cpu.c) and channels-last weight layouts (conv_fold_cpu.c).
+ * (winograd_cpu.c), channels-last weight layouts (conv_fold_cpu.c) and oneDNN's blocked layouts (dnnl_cpu.c).
  *
  * A frozen loss network runs the same weights pass after pass, and deriving (transforming 512 x 512 kernels, or
  * permuting AlexNet's) costs a sizeable part of a layer. An entry is keyed by the weights' storage (its id, never
@@ -19,6 +19,7 @@ typedef struct kentry {
   uint64_t storage_id, version;    /* storage_id 0: a free slot */
   int64_t offset;
   int kind;
+  uint64_t variant;
   size_t floats;
   bool is_volatile;
   int changes;
@@ -78,8 +79,8 @@ void dpl_cpu_kernel_cache_release(void) {
   pthread_mutex_unlock(&lock);
 }
 
-int dpl_cpu_with_derived(const dpl_tensor *w, int kind, size_t floats, dpl_derive_fn derive, dpl_use_fn use,
-                         void *ctx) {
+int dpl_cpu_with_derived(const dpl_tensor *w, int kind, uint64_t variant, size_t floats, dpl_derive_fn derive,
+                         dpl_use_fn use, void *ctx) {
   const float *W = w->storage->host + w->offset;
   const size_t bytes = sizeof(float) * floats;
   const uint64_t id = w->storage->id, version = __atomic_load_n(&w->storage->version, __ATOMIC_RELAXED);
@@ -88,7 +89,7 @@ int dpl_cpu_with_derived(const dpl_tensor *w, int kind, size_t floats, dpl_deriv
     kentry *e = NULL;
     for (int i = 0; i < CACHE_SLOTS && !e; i++)
       if (cache[i].storage_id == id && cache[i].offset == w->offset && cache[i].kind == kind &&
-          cache[i].floats == floats)
+          cache[i].variant == variant && cache[i].floats == floats)
         e = &cache[i];
     if (e && !e->is_volatile && e->version == version) {
       e->used = ++tick;
@@ -101,8 +102,9 @@ int dpl_cpu_with_derived(const dpl_tensor *w, int kind, size_t floats, dpl_deriv
       e->is_volatile = true;
     }
     if (!e && (e = claim(bytes)) != NULL) {
-      *e = (kentry){.storage_id = id, .offset = w->offset, .kind = kind, .floats = floats};
-      e->data = malloc(bytes);
+      *e = (kentry){.storage_id = id, .offset = w->offset, .kind = kind, .variant = variant,
+                    .floats = floats};
+      e->data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
       if (e->data) {
         e->bytes = bytes;
         cached_bytes += bytes;

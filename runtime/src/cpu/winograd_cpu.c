@@ -243,7 +243,7 @@ static int use_u(const float *U, void *ctx) {
 static int with_weights(wino *g, const float *X, const dpl_tensor *wt, bool transposed, const float *bias, float *Y) {
   wino_call c = {.g = g, .X = X, .bias = bias, .Y = Y, .wo = transposed ? g->c : g->o, .wc = transposed ? g->o : g->c,
                  .transposed = transposed};
-  return dpl_cpu_with_derived(wt, transposed ? DPL_DERIVED_WINOGRAD_T : DPL_DERIVED_WINOGRAD,
+  return dpl_cpu_with_derived(wt, transposed ? DPL_DERIVED_WINOGRAD_T : DPL_DERIVED_WINOGRAD, 0,
                               16 * (size_t)(c.wo * c.wc), derive_u, use_u, &c);
 }
 
