@@ -179,6 +179,20 @@ unary_op("clamp", function(g, x, y, lo, hi)
 end)
 unary_op("affine", function(g, x, y, scale) return g * scale end)
 
+-- muladd(x, a, b) = x * a + b
+local raw_muladd = T.muladd
+T.muladd = function(x, a, b)
+  local y = raw_muladd(x, a, b)
+  if needs_grad(x, a, b) then
+    local sx, sa, sb = x:size(), a:size(), b:size()
+    record("muladd", y, {x, a, b}, function(g)
+      return {x.requires_grad and sum_to(raw_mul(g, a), sx) or nil, a.requires_grad and sum_to(raw_mul(g, x), sa) or nil,
+              b.requires_grad and sum_to(g, sb) or nil}
+    end)
+  end
+  return y
+end
+
 -- where(cond, a, b)
 local raw_where = T.where
 T.where = function(c, a, b)

@@ -175,6 +175,7 @@ local autograd = require "dpl.autograd"
 dpl.autograd = autograd
 dpl.no_grad = autograd.no_grad
 dpl.where = T.where
+dpl.muladd = T.muladd   -- x * a + b in one pass (broadcast), with autograd
 
 -- ---- joining and splitting ----------------------------------------------------------------------------------------
 local join = require "dpl.join"

@@ -411,6 +411,10 @@ function Tensor.affine(a, scale, shift) return new(C.dpl_unary, UNARY.affine, ha
 function M.where(cond, a, b)
   return new(C.dpl_where, handle(cond, "where condition"), handle(a, "where a"), handle(b, "where b"))
 end
+-- x * a + b in one pass, the three broadcast together
+function M.muladd(x, a, b)
+  return new(C.dpl_muladd, handle(x, "muladd x"), handle(a, "muladd a"), handle(b, "muladd b"))
+end
 
 -- ---- reductions ---------------------------------------------------------------------------------------------------
 local REDUCE = {sum = 0, mean = 1, max = 2, min = 3, argmax = 4, argmin = 5, var = 6}

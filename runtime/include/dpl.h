@@ -144,6 +144,8 @@ dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first);
 dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1);
 /* cond != 0 ? a : b, broadcasting all three. */
 dpl_tensor *dpl_where(dpl_tensor *cond, dpl_tensor *a, dpl_tensor *b);
+/* x * a + b in one pass, the three broadcast together (batch norm's per-channel scale and shift). */
+dpl_tensor *dpl_muladd(dpl_tensor *x, dpl_tensor *a, dpl_tensor *b);
 /* In-place / into forms: out must already have the broadcast shape (it may alias a or b elementwise). */
 int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b);
 int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first);

@@ -139,6 +139,7 @@ typedef struct dpl_backend {
   int (*binary)(dpl_device *dev, int op, const dpl_iter *it, float s, int mode);
   int (*unary)(dpl_device *dev, int op, const dpl_iter *it, float p0, float p1);
   int (*where)(dpl_device *dev, const dpl_iter *it);               /* op[0] = op[1] ? op[2] : op[3] */
+  int (*muladd)(dpl_device *dev, const dpl_iter *it);              /* op[0] = op[1] * op[2] + op[3] */
   int (*reduce)(dpl_device *dev, const dpl_reduce_args *r, const dpl_tensor *out, const dpl_tensor *in);
   int (*gemm)(dpl_device *dev, const dpl_gemm_args *g);
   int (*random)(dpl_device *dev, const dpl_tensor *out, int dist, float a, float b, uint64_t seed, uint64_t offset);

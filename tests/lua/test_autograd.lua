@@ -95,6 +95,13 @@ S:add("unary ops", function(t)
   end
 end)
 
+S:add("muladd (x * a + b, broadcast as batch norm's scale and shift)", function(t)
+  check_grads(t, "muladd", function(x, a, b) return wsum(dpl.muladd(x, a, b)) end,
+              {leaf({2, 3, 4, 5}, 41), leaf({1, 3, 1, 1}, 42), leaf({3, 1, 1}, 43)})
+  check_grads(t, "muladd same shapes", function(x, a, b) return wsum(dpl.muladd(x, a, b)) end,
+              {leaf({3, 4}, 44), leaf({3, 4}, 45), leaf({4}, 46)})
+end)
+
 S:add("where", function(t)
   local c = dpl.tensor({{1, 0, 1}, {0, 0, 1}})
   check_grads(t, "where", function(a, b) return wsum(dpl.where(c:to(a), a, b)) end, {leaf({2, 3}, 31), leaf({3}, 32)})

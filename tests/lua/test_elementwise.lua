@@ -320,6 +320,32 @@ S:add("cpu activations through oneDNN and through dpl's loops (DPL_CPU_DNNL=0)",
   end
 end)
 
+-- ---- muladd ---------------------------------------------------------------------------------------------------------
+-- x * a + b in one pass: the CPU against the two ops it replaces (the same roundings, so exactly equal), Vulkan
+-- against the CPU, on batch norm's broadcast, full shapes, mixed broadcasts and non-contiguous operands
+S:add("muladd with broadcasting and non-contiguous operands", function(t)
+  local function two_ops(x, a, b) return x * a + b end
+  local function check(what, x, a, b)
+    local y = same_on_vulkan(t, ARITH, "muladd " .. what, dpl.muladd, x, a, b)
+    t:close(y, two_ops(x, a, b), EXACT, "muladd " .. what .. " = x * a + b on the cpu")
+  end
+  check("batch norm (2x13x9x7 by 1x13x1x1)", uniform({2, 13, 9, 7}), uniform({1, 13, 1, 1}), uniform({1, 13, 1, 1}))
+  check("same shapes", uniform({9, 13}), uniform({9, 13}), uniform({9, 13}))
+  check("mixed broadcast", uniform({13, 1, 7}), uniform({9, 1}), uniform({7}))
+  check("transposed x", uniform({13, 9}):t(), uniform({13}), uniform({9, 1}))
+  check("permuted 4-d x", uniform({2, 13, 9, 7}):permute(4, 2, 1, 3), uniform({1, 13, 1, 1}), uniform({2, 1}))
+  check("scalar-like a and b", uniform({3, 5, 7}), uniform({1}), uniform({1}))
+  each_device(t, function(t, dev)
+    local o = {device = dev}
+    local y = dpl.muladd(dpl.tensor({1, -2, INF, NAN}, o), dpl.tensor({{2}, {0}}, o), dpl.tensor({0.5}, o))
+    t:shape(y, {2, 4})
+    t:close(y, {2.5, -3.5, INF, NAN, 0.5, 0.5, NAN, NAN}, EXACT, "hand-computed, inf * 0 and NaN")
+    t:raises(function() dpl.muladd(dpl.tensor({1, 2, 3}, o), dpl.tensor({1, 2}, o), dpl.tensor({1}, o)) end,
+             "muladd", "shape mismatch names the op")
+  end)
+  no_vulkan_note(t)
+end)
+
 -- ---- where ----------------------------------------------------------------------------------------------------------
 S:add("where with broadcasting and non-contiguous operands", function(t)
   local function w(c, a, b) return dpl.where(c, a, b) end

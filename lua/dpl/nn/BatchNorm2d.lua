@@ -46,12 +46,12 @@ function BatchNorm2d:updateOutput(x)
     end)
   else
     -- evaluation: y = x * scale + shift with per-channel scale = weight / sqrt(running_var + eps) and shift = bias -
-    -- running_mean * scale, as PyTorch's CPU inference kernel computes it; two passes over x instead of four
+    -- running_mean * scale, as PyTorch's CPU inference kernel computes it; one pass over x (muladd)
     local scale = (self.running_var + self.eps):rsqrt()
     if self.affine then scale = scale * self.weight end
     local shift = -(self.running_mean * scale)
     if self.affine then shift = shift + self.bias end
-    return x * scale:reshape(1, C, 1, 1) + shift:reshape(1, C, 1, 1)
+    return dpl.muladd(x, scale:reshape(1, C, 1, 1), shift:reshape(1, C, 1, 1))
   end
   local y = (x - mean) * (var + self.eps):rsqrt()
   if self.affine then y = y * self.weight:reshape(1, C, 1, 1) + self.bias:reshape(1, C, 1, 1) end

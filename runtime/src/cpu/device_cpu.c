@@ -281,6 +281,25 @@ static int cpu_where(dpl_device *dev, const dpl_iter *it) {
   return DPL_OK;
 }
 
+/* x * a + b; the batch-norm pattern (N,C,H,W) * (1,C,1,1) + (1,C,1,1) comes as runs of H*W with a and b fixed */
+static void muladd_run(int64_t n, float *y, int64_t sy, const float *x, int64_t sx, const float *a, int64_t sa,
+                       const float *b, int64_t sb) {
+  if (sy == 1 && sx == 1 && sa == 0 && sb == 0) {
+    const float av = *a, bv = *b;
+    for (int64_t j = 0; j < n; j++) y[j] = x[j] * av + bv;
+  } else if (sy == 1 && sx == 1 && sa == 1 && sb == 1) {
+    for (int64_t j = 0; j < n; j++) y[j] = x[j] * a[j] + b[j];
+  } else {
+    for (int64_t j = 0; j < n; j++) y[j * sy] = x[j * sx] * a[j * sa] + b[j * sb];
+  }
+}
+
+static int cpu_muladd(dpl_device *dev, const dpl_iter *it) {
+  DPL_UNUSED(dev);
+  FOR_EACH_RUN(it, muladd_run(run_, p0, s0_, p1, s1_, p2, s2_, p3, s3_));
+  return DPL_OK;
+}
+
 /* ---- reductions ------------------------------------------------------------------------------------------------- */
 /* Sums in double so the CPU reference is at least as accurate as any shader's tree reduction. */
 
@@ -453,6 +472,7 @@ static const dpl_backend cpu_backend = {
   .binary = cpu_binary,
   .unary = cpu_unary,
   .where = cpu_where,
+  .muladd = cpu_muladd,
   .reduce = cpu_reduce,
   .gemm = cpu_gemm,
   .random = cpu_random,

@@ -135,25 +135,31 @@ dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1) {
   return out;
 }
 
-dpl_tensor *dpl_where(dpl_tensor *cond, dpl_tensor *a, dpl_tensor *b) {
-  if (!cond || !a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "where: NULL tensor"); return NULL; }
-  if (same_device("where", cond, a) || same_device("where", a, b)) return NULL;
+/* where(cond, a, b) and muladd(x, a, b): three operands broadcast together into a new tensor by the backend's kernel */
+static dpl_tensor *ternary(const char *fn, dpl_tensor *p, dpl_tensor *a, dpl_tensor *b, bool muladd) {
+  if (!p || !a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
+  if (same_device(fn, p, a) || same_device(fn, a, b)) return NULL;
   int n1, n2;
   int64_t s1[DPL_MAX_DIMS], s2[DPL_MAX_DIMS];
-  if (dpl_broadcast_shapes("where", cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1) ||
-      dpl_broadcast_shapes("where", n1, s1, b->ndim, b->shape, &n2, s2))
+  if (dpl_broadcast_shapes(fn, p->ndim, p->shape, a->ndim, a->shape, &n1, s1) ||
+      dpl_broadcast_shapes(fn, n1, s1, b->ndim, b->shape, &n2, s2))
     return NULL;
   dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, n2, s2);
-  if (!out) { dpl_error_prefix("where"); return NULL; }
+  if (!out) { dpl_error_prefix(fn); return NULL; }
   if (dpl_tensor_numel(out) == 0) return out;
-  const dpl_tensor *ops[4] = {out, cond, a, b};
+  const dpl_tensor *ops[4] = {out, p, a, b};
   dpl_iter it;
   dpl_iter_build(&it, 4, ops);
   dpl_storage_written(out->storage);
-  if (out->storage->dev->backend->where(out->storage->dev, &it)) {
-    dpl_error_prefix("where");
+  const dpl_backend *be = out->storage->dev->backend;
+  if ((muladd ? be->muladd : be->where)(out->storage->dev, &it)) {
+    dpl_error_prefix(fn);
     dpl_tensor_free(out);
     return NULL;
   }
   return out;
 }
+
+dpl_tensor *dpl_where(dpl_tensor *cond, dpl_tensor *a, dpl_tensor *b) { return ternary("where", cond, a, b, false); }
+
+dpl_tensor *dpl_muladd(dpl_tensor *x, dpl_tensor *a, dpl_tensor *b) { return ternary("muladd", x, a, b, true); }

@@ -131,6 +131,11 @@ static int vk_op_where(dpl_device *dev, const dpl_iter *it) {
   return eltwise(dev, DPL_SHADER_WHERE, spec, 1, it, 0, 0, 0);
 }
 
+static int vk_op_muladd(dpl_device *dev, const dpl_iter *it) {
+  uint32_t spec[1] = {ELT_LOCAL};
+  return eltwise(dev, DPL_SHADER_MULADD, spec, 1, it, 0, 0, 0);
+}
+
 /* ---- reductions ------------------------------------------------------------------------------------------------- */
 typedef struct reduce_params { uint32_t outer, r, inner, in_off, out_off, unbiased; } reduce_params;
 
@@ -359,6 +364,7 @@ const dpl_backend dpl_vulkan_backend = {
   .binary = vk_op_binary,
   .unary = vk_op_unary,
   .where = vk_op_where,
+  .muladd = vk_op_muladd,
   .reduce = vk_op_reduce,
   .gemm = vk_op_gemm,
   .random = vk_op_random,
