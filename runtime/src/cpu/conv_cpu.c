@@ -216,12 +216,13 @@ static void depthwise_item(const dpl_conv2d_args *a, const float *x, const float
   }
 }
 
-/* Where both apply, Winograd F(2x2, 3x3) measured faster than oneDNN's direct kernels only on wide layers: >= 512
- * channels in and out (but not on one image's 7 x 7 maps), or >= 128 on maps of >= 3000 pixels (VGG at 224); oneDNN
- * was up to 2x faster on ResNet's, DenseNet's and Inception's narrower or smaller 3 x 3 layers. */
+/* Where both apply, Winograd F(2x2, 3x3) measured faster than oneDNN's direct kernels only on wide layers with large
+ * maps: >= 512 channels in and out on maps of >= 400 pixels, or >= 128 on >= 3000 pixels (VGG at 224: 1.2-1.6x);
+ * elsewhere (ResNet's, DenseNet's, Inception's 3 x 3 layers, any layer on 64 x 64 patches) the two were even or
+ * oneDNN won by up to 1.25x. */
 static bool winograd_beats_dnnl(const dpl_conv2d_args *a) {
   const int64_t narrow = a->c < a->o ? a->c : a->o, pixels = a->oh * a->ow;
-  return (narrow >= 512 && a->n * pixels >= 100) || (narrow >= 128 && pixels >= 3000);
+  return (narrow >= 512 && pixels >= 400) || (narrow >= 128 && pixels >= 3000);
 }
 
 int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
