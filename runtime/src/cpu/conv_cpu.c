@@ -2,9 +2,9 @@
  * unfolds the input into a (C/groups * kh * kw) x (OH * OW) column matrix and sgemm multiplies it with the weights;
  * the input gradient is W^T @ grad_output folded back with col2im; the weight gradient is grad_output @ cols^T summed
  * over the items. A 1x1 kernel with stride 1 and no padding needs no unfolding: the input is the column matrix.
- * Special paths are tried first: oneDNN's direct kernels (dnnl_cpu.c; forward, when dpl is built with oneDNN), 3x3
- * stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input gradient), and batches of small images
- * as one channels-last GEMM (conv_fold_cpu.c).
+ * Special paths are tried first: oneDNN's direct kernels (dnnl_cpu.c; forward and input gradient, when dpl is built
+ * with oneDNN), 3x3 stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input gradient), and
+ * batches of small images as one channels-last GEMM (conv_fold_cpu.c).
  *
  * Threads (OpenMP; OpenBLAS runs single-threaded inside them, see gemm_cpu.c) work in one of two ways:
  *  - across items, when there are enough of them (a batch): each thread takes whole items with its own column
@@ -301,6 +301,11 @@ int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *GY = a->output->storage->host + a->output->offset;
   const float *W = a->weight->storage->host + a->weight->offset;
   float *GX = a->input->storage->host + a->input->offset;
+  /* oneDNN first, with the forward's rule for Winograd (the input gradient is a convolution of the same size) */
+  if (!(dpl_cpu_winograd_backward_input_applies(a) && (!dpl_cpu_dnnl_enabled() || winograd_beats_dnnl(a)))) {
+    int rc = dpl_cpu_conv_dnnl_backward_input(a);
+    if (rc != DPL_CPU_NOT_HANDLED) return rc;
+  }
   if (dpl_cpu_winograd_backward_input_applies(a)) return dpl_cpu_winograd_backward_input(a);
   int64_t G = dpl_cpu_conv_fold_images(a);
   if (G) return dpl_cpu_conv_fold_backward_input(a, G);

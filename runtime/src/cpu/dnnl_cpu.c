@@ -1,14 +1,14 @@
 /* dnnl_cpu.c - the CPU backend's bridge to oneDNN (Debian's libdnnl, the library PyTorch's own CPU convolutions run
- * on), when dpl is built with it (DPL_HAVE_DNNL; CMake finds libdnnl-dev): convolution forward, and the
- * transcendental activations (sigmoid, SiLU, tanh) on contiguous tensors.
+ * on), when dpl is built with it (DPL_HAVE_DNNL; CMake finds libdnnl-dev): convolution forward and input gradient,
+ * and the transcendental activations (sigmoid, SiLU, tanh) on contiguous tensors.
  *
  * Convolutions.
  * OpenBLAS-based convolution (im2col, batch fold) tops out at the speed of its sgemm on the thin products of
- * convolutions; oneDNN's direct "brgconv" kernels work on channel-blocked layouts (nChw16c and the like) and run
- * AlexNet's layers 1.5-2x faster. dpl's tensors stay N x C x H x W: each call reorders the input into the layout the
- * primitive asks for and the output back, while the weights in the primitive's own layout are kept between calls by
- * the kernel cache (cpu/kernel_cache.c), the way a frozen loss network uses them. (PyTorch reorders the weights on
- * every call.)
+ * convolutions; oneDNN's direct kernels work on channel-blocked layouts (nChw16c and the like) and run AlexNet's
+ * layers 1.5-2x faster. dpl's tensors stay N x C x H x W: each call reorders the tensor it reads (the input, or the
+ * output's gradient) into the layout the primitive asks for and the one it writes back, while the weights in the
+ * primitive's own layout are kept between calls by the kernel cache (cpu/kernel_cache.c), the way a frozen loss
+ * network uses them. (PyTorch reorders the weights on every call.)
  *
  * A plan per problem shape (primitive descriptor, primitives, memory descriptors) is created once and kept, the least
  * recently used dropped first; a shape oneDNN cannot do is remembered as such and left to the other paths.
@@ -31,15 +31,16 @@ enum { PLANS = 64 };
 
 typedef struct plan_key {
   int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, has_bias;   /* no padding: compared with memcmp */
+  int64_t backward;              /* 0: forward (reads x, writes y); 1: input gradient (reads dy, writes dx) */
 } plan_key;
 
 typedef struct plan {
   plan_key key;
   bool used_slot, unsupported;
   uint64_t tick;
-  dnnl_primitive_t conv, src_reorder, dst_reorder, wei_reorder;   /* reorders NULL when the layouts agree */
-  dnnl_memory_t src_plain, src_blk, wei_plain, wei_blk, bias, dst_blk, dst_plain;
-  size_t src_blk_bytes, dst_blk_bytes, wei_blk_bytes;
+  dnnl_primitive_t conv, in_reorder, out_reorder, wei_reorder;    /* reorders NULL when the layouts agree */
+  dnnl_memory_t in_plain, in_blk, wei_plain, wei_blk, bias, out_blk, out_plain;
+  size_t in_blk_bytes, out_blk_bytes, wei_blk_bytes;
   uint64_t wei_layout;           /* a hash of the weights' layout: part of the kernel cache's key */
 } plan;
 
@@ -69,10 +70,10 @@ static bool engine_ready(void) {
 }
 
 static void plan_destroy(plan *p) {
-  dnnl_primitive_t prims[] = {p->conv, p->src_reorder, p->dst_reorder, p->wei_reorder};
+  dnnl_primitive_t prims[] = {p->conv, p->in_reorder, p->out_reorder, p->wei_reorder};
   for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
     if (prims[i]) dnnl_primitive_destroy(prims[i]);
-  dnnl_memory_t mems[] = {p->src_plain, p->src_blk, p->wei_plain, p->wei_blk, p->bias, p->dst_blk, p->dst_plain};
+  dnnl_memory_t mems[] = {p->in_plain, p->in_blk, p->wei_plain, p->wei_blk, p->bias, p->out_blk, p->out_plain};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (mems[i]) dnnl_memory_destroy(mems[i]);
   memset(p, 0, sizeof *p);
@@ -112,7 +113,7 @@ static void plan_build(plan *p) {
                     (k->w + 2 * k->pw - k->dw * (k->kw - 1) - 1) / k->sw + 1};
   dnnl_dims_t bd = {k->o};
   dnnl_dims_t strides = {k->sh, k->sw}, dil = {k->dh - 1, k->dw - 1}, pad = {k->ph, k->pw};
-  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
   TRY(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, dnnl_nchw));
   TRY(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_nchw));
   TRY(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
@@ -134,29 +135,45 @@ static void plan_build(plan *p) {
   TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any,
                                                  &wei_any, k->has_bias ? &bias : NULL, &dst_any, strides, dil, pad,
                                                  pad));
-  TRY(dnnl_primitive_desc_create(&pd, &cd, NULL, engine, NULL));
-  const dnnl_memory_desc_t *src_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+  TRY(dnnl_primitive_desc_create(&fwd, &cd, NULL, engine, NULL));
+  const dnnl_memory_desc_t *in_blk, *out_blk, *in_plain = &src, *out_plain = &dst;
+  dnnl_primitive_desc_t pd = fwd;
+  if (!k->backward) {
+    in_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    out_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  } else {   /* the input gradient: a primitive of its own, planned with the forward one as its hint */
+    dnnl_convolution_desc_t bd_;
+    TRY(dnnl_dilated_convolution_backward_data_desc_init(&bd_, dnnl_convolution_direct, &src_any, &wei_any, &dst_any,
+                                                         strides, dil, pad, pad));
+    TRY(dnnl_primitive_desc_create(&bwd, &bd_, NULL, engine, fwd));
+    pd = bwd;
+    in_plain = &dst;
+    out_plain = &src;
+    in_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
+    out_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0);
+  }
   const dnnl_memory_desc_t *wei_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-  const dnnl_memory_desc_t *dst_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
   TRY(dnnl_primitive_create(&p->conv, pd));
-  TRY(make_reorder(&src, src_blk, &p->src_reorder));
-  TRY(make_reorder(dst_blk, &dst, &p->dst_reorder));
+  TRY(make_reorder(in_plain, in_blk, &p->in_reorder));
+  TRY(make_reorder(out_blk, out_plain, &p->out_reorder));
   TRY(make_reorder(&wei, wei_blk, &p->wei_reorder));
-  TRY(make_memory(&src, &p->src_plain));
-  TRY(make_memory(src_blk, &p->src_blk));
+  TRY(make_memory(in_plain, &p->in_plain));
+  TRY(make_memory(in_blk, &p->in_blk));
   TRY(make_memory(&wei, &p->wei_plain));
   TRY(make_memory(wei_blk, &p->wei_blk));
-  if (k->has_bias) TRY(make_memory(&bias, &p->bias));
-  TRY(make_memory(dst_blk, &p->dst_blk));
-  TRY(make_memory(&dst, &p->dst_plain));
-  p->src_blk_bytes = dnnl_memory_desc_get_size(src_blk);
-  p->dst_blk_bytes = dnnl_memory_desc_get_size(dst_blk);
+  if (k->has_bias && !k->backward) TRY(make_memory(&bias, &p->bias));
+  TRY(make_memory(out_blk, &p->out_blk));
+  TRY(make_memory(out_plain, &p->out_plain));
+  p->in_blk_bytes = dnnl_memory_desc_get_size(in_blk);
+  p->out_blk_bytes = dnnl_memory_desc_get_size(out_blk);
   p->wei_blk_bytes = dnnl_memory_desc_get_size(wei_blk);
   p->wei_layout = fnv1a(wei_blk, sizeof *wei_blk);
-  dnnl_primitive_desc_destroy(pd);
+  if (bwd) dnnl_primitive_desc_destroy(bwd);
+  dnnl_primitive_desc_destroy(fwd);
   return;
 fail:
-  if (pd) dnnl_primitive_desc_destroy(pd);
+  if (bwd) dnnl_primitive_desc_destroy(bwd);
+  if (fwd) dnnl_primitive_desc_destroy(fwd);
   plan_key key = p->key;
   plan_destroy(p);
   p->key = key;
@@ -164,9 +181,9 @@ fail:
 }
 
 /* the plan for these arguments (built on first use); caller holds the lock */
-static plan *plan_for(const dpl_conv2d_args *a) {
-  const plan_key k = (plan_key){a->n, a->c, a->h, a->w, a->o, a->kh, a->kw, a->stride_h, a->stride_w, a->pad_h, a->pad_w,
-                 a->dil_h, a->dil_w, a->groups, a->bias != NULL};
+static plan *plan_for(const dpl_conv2d_args *a, bool backward) {
+  const plan_key k = {a->n, a->c, a->h, a->w, a->o, a->kh, a->kw, a->stride_h, a->stride_w, a->pad_h, a->pad_w,
+                      a->dil_h, a->dil_w, a->groups, !backward && a->bias != NULL, backward};
   plan *p = NULL, *lru = NULL;
   for (int i = 0; i < PLANS && !p; i++) {
     if (plans[i].used_slot && !memcmp(&plans[i].key, &k, sizeof k)) p = &plans[i];
@@ -189,7 +206,7 @@ static bool exec2(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
 }
 
 /* the weights in the primitive's layout, from W */
-typedef struct dnnl_call { plan *p; const dpl_conv2d_args *a; float *src, *dst; bool ok; } dnnl_call;
+typedef struct dnnl_call { plan *p; const dpl_conv2d_args *a; float *in, *out; bool ok; } dnnl_call;
 
 static void derive_weights(const float *W, float *out, void *ctx) {
   dnnl_call *c = ctx;
@@ -199,8 +216,8 @@ static void derive_weights(const float *W, float *out, void *ctx) {
     return;
   }
   c->ok = dnnl_memory_set_data_handle(p->wei_plain, (void *)W) == dnnl_success &&
-          dnnl_memory_set_data_handle(p->wei_blk, out) == dnnl_success && exec2(p->wei_reorder, p->wei_plain, p->wei_blk) &&
-          dnnl_stream_wait(stream) == dnnl_success;
+          dnnl_memory_set_data_handle(p->wei_blk, out) == dnnl_success &&
+          exec2(p->wei_reorder, p->wei_plain, p->wei_blk) && dnnl_stream_wait(stream) == dnnl_success;
 }
 
 static int run_conv(const float *wblk, void *ctx) {
@@ -208,54 +225,62 @@ static int run_conv(const float *wblk, void *ctx) {
   plan *p = c->p;
   if (!c->ok) return DPL_OK;
   const dpl_conv2d_args *a = c->a;
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->src_blk}, {DNNL_ARG_WEIGHTS, p->wei_blk}, {DNNL_ARG_DST, p->dst_blk},
-                             {DNNL_ARG_BIAS, p->bias}};
+  dnnl_exec_arg_t fwd_args[4] = {{DNNL_ARG_SRC, p->in_blk}, {DNNL_ARG_WEIGHTS, p->wei_blk}, {DNNL_ARG_DST, p->out_blk},
+                                 {DNNL_ARG_BIAS, p->bias}};
+  dnnl_exec_arg_t bwd_args[3] = {{DNNL_ARG_DIFF_DST, p->in_blk}, {DNNL_ARG_WEIGHTS, p->wei_blk},
+                                 {DNNL_ARG_DIFF_SRC, p->out_blk}};
   c->ok = dnnl_memory_set_data_handle(p->wei_blk, (void *)wblk) == dnnl_success &&
           (!p->bias || dnnl_memory_set_data_handle(p->bias, a->bias->storage->host + a->bias->offset) == dnnl_success) &&
-          dnnl_primitive_execute(p->conv, stream, p->bias ? 4 : 3, args) == dnnl_success &&
-          (!p->dst_reorder || exec2(p->dst_reorder, p->dst_blk, p->dst_plain)) &&
+          (p->key.backward ? dnnl_primitive_execute(p->conv, stream, 3, bwd_args)
+                           : dnnl_primitive_execute(p->conv, stream, p->bias ? 4 : 3, fwd_args)) == dnnl_success &&
+          (!p->out_reorder || exec2(p->out_reorder, p->out_blk, p->out_plain)) &&
           dnnl_stream_wait(stream) == dnnl_success;
   return DPL_OK;
 }
 
-int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a) {
+/* forward: reads a->input, writes a->output; input gradient: reads a->output (dy), writes a->input (dx) */
+static int conv_dnnl(const dpl_conv2d_args *a, bool backward) {
   if (!dpl_cpu_dnnl_enabled()) return DPL_CPU_NOT_HANDLED;
   pthread_mutex_lock(&lock);
   if (!engine_ready()) {
     pthread_mutex_unlock(&lock);
     return DPL_CPU_NOT_HANDLED;
   }
-  plan *p = plan_for(a);
+  plan *p = plan_for(a, backward);
   if (p->unsupported) {
     pthread_mutex_unlock(&lock);
     return DPL_CPU_NOT_HANDLED;
   }
   float *X = a->input->storage->host + a->input->offset, *Y = a->output->storage->host + a->output->offset;
+  float *in = backward ? Y : X, *out = backward ? X : Y;
   dnnl_call c = {p, a, NULL, NULL, true};
-  /* the blocked input and output: buffers from the host cache (cpu/host_cache.c), or the tensors themselves */
-  c.src = p->src_reorder ? dpl_host_alloc(p->src_blk_bytes) : X;
-  c.dst = p->dst_reorder ? dpl_host_alloc(p->dst_blk_bytes) : Y;
+  /* the blocked tensors: buffers from the host cache (cpu/host_cache.c), or the tensors themselves */
+  c.in = p->in_reorder ? dpl_host_alloc(p->in_blk_bytes) : in;
+  c.out = p->out_reorder ? dpl_host_alloc(p->out_blk_bytes) : out;
   int rc = DPL_OK;
-  if (!c.src || !c.dst) {
+  if (!c.in || !c.out) {
     rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for oneDNN's blocked buffers");
     goto done;
   }
-  c.ok = dnnl_memory_set_data_handle(p->src_plain, X) == dnnl_success &&
-         dnnl_memory_set_data_handle(p->src_blk, c.src) == dnnl_success &&
-         dnnl_memory_set_data_handle(p->dst_blk, c.dst) == dnnl_success &&
-         dnnl_memory_set_data_handle(p->dst_plain, Y) == dnnl_success &&
-         (!p->src_reorder || exec2(p->src_reorder, p->src_plain, p->src_blk));
+  c.ok = dnnl_memory_set_data_handle(p->in_plain, in) == dnnl_success &&
+         dnnl_memory_set_data_handle(p->in_blk, c.in) == dnnl_success &&
+         dnnl_memory_set_data_handle(p->out_blk, c.out) == dnnl_success &&
+         dnnl_memory_set_data_handle(p->out_plain, out) == dnnl_success &&
+         (!p->in_reorder || exec2(p->in_reorder, p->in_plain, p->in_blk));
   if (c.ok)
     rc = dpl_cpu_with_derived(a->weight, DPL_DERIVED_DNNL, p->wei_layout, p->wei_blk_bytes / sizeof(float),
                               derive_weights, run_conv, &c);
   if (!rc && !c.ok) rc = dpl_fail(DPL_ERR_DEVICE, "conv2d: oneDNN failed to run a convolution it had planned");
   if (!rc) convs_run++;
 done:
-  if (p->src_reorder && c.src) dpl_host_free(c.src, p->src_blk_bytes);
-  if (p->dst_reorder && c.dst) dpl_host_free(c.dst, p->dst_blk_bytes);
+  if (p->in_reorder && c.in) dpl_host_free(c.in, p->in_blk_bytes);
+  if (p->out_reorder && c.out) dpl_host_free(c.out, p->out_blk_bytes);
   pthread_mutex_unlock(&lock);
   return rc;
 }
+
+int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a) { return conv_dnnl(a, false); }
+int dpl_cpu_conv_dnnl_backward_input(const dpl_conv2d_args *a) { return conv_dnnl(a, true); }
 
 /* ---- activations ------------------------------------------------------------------------------------------- */
 enum { ELT_PLANS = 128, ELT_MIN = 4096 };   /* below ELT_MIN elements the plain loop is as fast */
@@ -381,6 +406,10 @@ int dpl_cpu_dnnl_unary(int op, int64_t n, float *out, const float *in) {
 void dpl_cpu_dnnl_describe(char *out, size_t size) { snprintf(out, size, "no oneDNN"); }
 void dpl_cpu_dnnl_release(void) {}
 int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a) {
+  DPL_UNUSED(a);
+  return DPL_CPU_NOT_HANDLED;
+}
+int dpl_cpu_conv_dnnl_backward_input(const dpl_conv2d_args *a) {
   DPL_UNUSED(a);
   return DPL_CPU_NOT_HANDLED;
 }
