@@ -186,8 +186,8 @@ int dpl_cpu_conv_fold_backward_input(const dpl_conv2d_args *a, int64_t images);
 int dpl_cpu_conv_fold_backward_weight(const dpl_conv2d_args *a, int64_t images);
 /* 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (cpu/winograd_cpu.c); conv_cpu.c asks whether it applies */
 bool dpl_cpu_winograd_forward_applies(const dpl_conv2d_args *a);
-/* convolution forward and input gradient through oneDNN when dpl is built with it (cpu/dnnl_cpu.c): DPL_OK, an
- * error, or DPL_CPU_NOT_HANDLED when it does not apply (not built in, DPL_CPU_DNNL=0, a shape oneDNN cannot do) */
+/* convolution forward, input and weight gradient through oneDNN when dpl is built with it (cpu/dnnl_cpu.c): DPL_OK,
+ * an error, or DPL_CPU_NOT_HANDLED when it does not apply (not built in, DPL_CPU_DNNL=0, a shape oneDNN cannot do) */
 enum { DPL_CPU_NOT_HANDLED = -1 };
 bool dpl_cpu_dnnl_enabled(void);
 int64_t dpl_cpu_dnnl_count(bool activations);       /* convolutions (activations) it ran; -1: built without it */
@@ -198,6 +198,7 @@ void dpl_cpu_dnnl_release(void);                     /* its plans, engine and st
 int dpl_cpu_dnnl_unary(int op, int64_t n, float *out, const float *in);
 int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a);
 int dpl_cpu_conv_dnnl_backward_input(const dpl_conv2d_args *a);
+int dpl_cpu_conv_dnnl_backward_weight(const dpl_conv2d_args *a);
 bool dpl_cpu_winograd_backward_input_applies(const dpl_conv2d_args *a);
 int dpl_cpu_winograd_forward(const dpl_conv2d_args *a);
 int dpl_cpu_winograd_backward_input(const dpl_conv2d_args *a);

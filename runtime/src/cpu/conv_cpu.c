@@ -2,8 +2,8 @@
  * unfolds the input into a (C/groups * kh * kw) x (OH * OW) column matrix and sgemm multiplies it with the weights;
  * the input gradient is W^T @ grad_output folded back with col2im; the weight gradient is grad_output @ cols^T summed
  * over the items. A 1x1 kernel with stride 1 and no padding needs no unfolding: the input is the column matrix.
- * Special paths are tried first: oneDNN's direct kernels (dnnl_cpu.c; forward and input gradient, when dpl is built
- * with oneDNN), 3x3 stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input gradient), and
+ * Special paths are tried first: oneDNN's direct kernels (dnnl_cpu.c; forward, input and weight gradient, when dpl
+ * is built with oneDNN), 3x3 stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input gradient), and
  * batches of small images as one channels-last GEMM (conv_fold_cpu.c).
  *
  * Threads (OpenMP; OpenBLAS runs single-threaded inside them, see gemm_cpu.c) work in one of two ways:
@@ -355,6 +355,8 @@ int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
   const float *GY = a->output->storage->host + a->output->offset;
   float *GW = a->weight->storage->host + a->weight->offset;
   size_t wsize = (size_t)(a->o * g.ksz);
+  int rc = dpl_cpu_conv_dnnl_backward_weight(a);
+  if (rc != DPL_CPU_NOT_HANDLED) return rc;
   memset(GW, 0, sizeof(float) * wsize);
   int64_t G = dpl_cpu_conv_fold_images(a);
   if (G) return dpl_cpu_conv_fold_backward_weight(a, G);

@@ -1,12 +1,12 @@
 /* dnnl_cpu.c - the CPU backend's bridge to oneDNN (Debian's libdnnl, the library PyTorch's own CPU convolutions run
- * on), when dpl is built with it (DPL_HAVE_DNNL; CMake finds libdnnl-dev): convolution forward and input gradient,
- * and the transcendental activations (sigmoid, SiLU, tanh) on contiguous tensors.
+ * on), when dpl is built with it (DPL_HAVE_DNNL; CMake finds libdnnl-dev): convolution forward, input gradient and
+ * weight gradient, and the transcendental activations (sigmoid, SiLU, tanh) on contiguous tensors.
  *
  * Convolutions.
  * OpenBLAS-based convolution (im2col, batch fold) tops out at the speed of its sgemm on the thin products of
  * convolutions; oneDNN's direct kernels work on channel-blocked layouts (nChw16c and the like) and run AlexNet's
- * layers 1.5-2x faster. dpl's tensors stay N x C x H x W: each call reorders the tensor it reads (the input, or the
- * output's gradient) into the layout the primitive asks for and the one it writes back, while the weights in the
+ * layers 1.5-2x faster. dpl's tensors stay N x C x H x W: each call reorders the tensors it reads (the input, the
+ * output's gradient) into the layouts the primitive asks for and the one it writes back, while the weights in the
  * primitive's own layout are kept between calls by the kernel cache (cpu/kernel_cache.c), the way a frozen loss
  * network uses them. (PyTorch reorders the weights on every call.)
  *
@@ -31,16 +31,19 @@ enum { PLANS = 64 };
 
 typedef struct plan_key {
   int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, has_bias;   /* no padding: compared with memcmp */
-  int64_t backward;              /* 0: forward (reads x, writes y); 1: input gradient (reads dy, writes dx) */
+  int64_t kind;                  /* FORWARD (reads x, writes y), INPUT_GRAD (reads dy, writes dx) or WEIGHT_GRAD (reads x and
+                                  * dy, writes dw) */
 } plan_key;
+
+enum { FORWARD = 0, INPUT_GRAD = 1, WEIGHT_GRAD = 2 };
 
 typedef struct plan {
   plan_key key;
   bool used_slot, unsupported;
   uint64_t tick;
-  dnnl_primitive_t conv, in_reorder, out_reorder, wei_reorder;    /* reorders NULL when the layouts agree */
-  dnnl_memory_t in_plain, in_blk, wei_plain, wei_blk, bias, out_blk, out_plain;
-  size_t in_blk_bytes, out_blk_bytes, wei_blk_bytes;
+  dnnl_primitive_t conv, in_reorder, in2_reorder, out_reorder, wei_reorder;  /* reorders NULL when layouts agree */
+  dnnl_memory_t in_plain, in_blk, in2_plain, in2_blk, wei_plain, wei_blk, bias, out_blk, out_plain;
+  size_t in_blk_bytes, in2_blk_bytes, out_blk_bytes, wei_blk_bytes;
   uint64_t wei_layout;           /* a hash of the weights' layout: part of the kernel cache's key */
 } plan;
 
@@ -70,10 +73,11 @@ static bool engine_ready(void) {
 }
 
 static void plan_destroy(plan *p) {
-  dnnl_primitive_t prims[] = {p->conv, p->in_reorder, p->out_reorder, p->wei_reorder};
+  dnnl_primitive_t prims[] = {p->conv, p->in_reorder, p->in2_reorder, p->out_reorder, p->wei_reorder};
   for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
     if (prims[i]) dnnl_primitive_destroy(prims[i]);
-  dnnl_memory_t mems[] = {p->in_plain, p->in_blk, p->wei_plain, p->wei_blk, p->bias, p->out_blk, p->out_plain};
+  dnnl_memory_t mems[] = {p->in_plain, p->in_blk, p->in2_plain, p->in2_blk, p->wei_plain, p->wei_blk, p->bias,
+                          p->out_blk, p->out_plain};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (mems[i]) dnnl_memory_destroy(mems[i]);
   memset(p, 0, sizeof *p);
@@ -136,12 +140,13 @@ static void plan_build(plan *p) {
                                                  &wei_any, k->has_bias ? &bias : NULL, &dst_any, strides, dil, pad,
                                                  pad));
   TRY(dnnl_primitive_desc_create(&fwd, &cd, NULL, engine, NULL));
-  const dnnl_memory_desc_t *in_blk, *out_blk, *in_plain = &src, *out_plain = &dst;
+  const dnnl_memory_desc_t *in_blk, *in2_blk = NULL, *out_blk, *wei_blk, *in_plain = &src, *out_plain = &dst;
   dnnl_primitive_desc_t pd = fwd;
-  if (!k->backward) {
+  if (k->kind == FORWARD) {
     in_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     out_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-  } else {   /* the input gradient: a primitive of its own, planned with the forward one as its hint */
+    wei_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  } else if (k->kind == INPUT_GRAD) {   /* a primitive of its own, planned with the forward one as its hint */
     dnnl_convolution_desc_t bd_;
     TRY(dnnl_dilated_convolution_backward_data_desc_init(&bd_, dnnl_convolution_direct, &src_any, &wei_any, &dst_any,
                                                          strides, dil, pad, pad));
@@ -151,17 +156,35 @@ static void plan_build(plan *p) {
     out_plain = &src;
     in_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
     out_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0);
+    wei_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  } else {                              /* the weight gradient: reads x and dy, writes dw in the plain layout */
+    dnnl_convolution_desc_t bd_;
+    TRY(dnnl_dilated_convolution_backward_weights_desc_init(&bd_, dnnl_convolution_direct, &src_any, &wei_any, NULL,
+                                                            &dst_any, strides, dil, pad, pad));
+    TRY(dnnl_primitive_desc_create(&bwd, &bd_, NULL, engine, fwd));
+    pd = bwd;
+    out_plain = &wei;
+    in_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    in2_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
+    out_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    wei_blk = out_blk;
   }
-  const dnnl_memory_desc_t *wei_blk = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   TRY(dnnl_primitive_create(&p->conv, pd));
   TRY(make_reorder(in_plain, in_blk, &p->in_reorder));
   TRY(make_reorder(out_blk, out_plain, &p->out_reorder));
-  TRY(make_reorder(&wei, wei_blk, &p->wei_reorder));
   TRY(make_memory(in_plain, &p->in_plain));
   TRY(make_memory(in_blk, &p->in_blk));
-  TRY(make_memory(&wei, &p->wei_plain));
-  TRY(make_memory(wei_blk, &p->wei_blk));
-  if (k->has_bias && !k->backward) TRY(make_memory(&bias, &p->bias));
+  if (in2_blk) {
+    TRY(make_reorder(&dst, in2_blk, &p->in2_reorder));
+    TRY(make_memory(&dst, &p->in2_plain));
+    TRY(make_memory(in2_blk, &p->in2_blk));
+    p->in2_blk_bytes = dnnl_memory_desc_get_size(in2_blk);
+  } else {
+    TRY(make_reorder(&wei, wei_blk, &p->wei_reorder));
+    TRY(make_memory(&wei, &p->wei_plain));
+    TRY(make_memory(wei_blk, &p->wei_blk));
+  }
+  if (k->has_bias) TRY(make_memory(&bias, &p->bias));
   TRY(make_memory(out_blk, &p->out_blk));
   TRY(make_memory(out_plain, &p->out_plain));
   p->in_blk_bytes = dnnl_memory_desc_get_size(in_blk);
@@ -181,9 +204,9 @@ fail:
 }
 
 /* the plan for these arguments (built on first use); caller holds the lock */
-static plan *plan_for(const dpl_conv2d_args *a, bool backward) {
+static plan *plan_for(const dpl_conv2d_args *a, int kind) {
   const plan_key k = {a->n, a->c, a->h, a->w, a->o, a->kh, a->kw, a->stride_h, a->stride_w, a->pad_h, a->pad_w,
-                      a->dil_h, a->dil_w, a->groups, !backward && a->bias != NULL, backward};
+                      a->dil_h, a->dil_w, a->groups, kind == FORWARD && a->bias != NULL, kind};
   plan *p = NULL, *lru = NULL;
   for (int i = 0; i < PLANS && !p; i++) {
     if (plans[i].used_slot && !memcmp(&plans[i].key, &k, sizeof k)) p = &plans[i];
@@ -231,34 +254,48 @@ static int run_conv(const float *wblk, void *ctx) {
                                  {DNNL_ARG_DIFF_SRC, p->out_blk}};
   c->ok = dnnl_memory_set_data_handle(p->wei_blk, (void *)wblk) == dnnl_success &&
           (!p->bias || dnnl_memory_set_data_handle(p->bias, a->bias->storage->host + a->bias->offset) == dnnl_success) &&
-          (p->key.backward ? dnnl_primitive_execute(p->conv, stream, 3, bwd_args)
+          (p->key.kind == INPUT_GRAD ? dnnl_primitive_execute(p->conv, stream, 3, bwd_args)
                            : dnnl_primitive_execute(p->conv, stream, p->bias ? 4 : 3, fwd_args)) == dnnl_success &&
           (!p->out_reorder || exec2(p->out_reorder, p->out_blk, p->out_plain)) &&
           dnnl_stream_wait(stream) == dnnl_success;
   return DPL_OK;
 }
 
-/* forward: reads a->input, writes a->output; input gradient: reads a->output (dy), writes a->input (dx) */
-static int conv_dnnl(const dpl_conv2d_args *a, bool backward) {
+/* the weight gradient's primitive, on the blocked tensors; then dw back to the plain layout */
+static bool run_weight_grad(plan *p, float *x_blk, float *dy_blk) {
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->in_blk}, {DNNL_ARG_DIFF_DST, p->in2_blk},
+                             {DNNL_ARG_DIFF_WEIGHTS, p->out_blk}};
+  return dnnl_memory_set_data_handle(p->in_blk, x_blk) == dnnl_success &&
+         dnnl_memory_set_data_handle(p->in2_blk, dy_blk) == dnnl_success &&
+         dnnl_primitive_execute(p->conv, stream, 3, args) == dnnl_success &&
+         (!p->out_reorder || exec2(p->out_reorder, p->out_blk, p->out_plain)) &&
+         dnnl_stream_wait(stream) == dnnl_success;
+}
+
+/* forward: reads a->input, writes a->output; input gradient: reads a->output (dy), writes a->input (dx); weight
+ * gradient: reads a->input (x) and a->output (dy), writes a->weight (dw) */
+static int conv_dnnl(const dpl_conv2d_args *a, int kind) {
   if (!dpl_cpu_dnnl_enabled()) return DPL_CPU_NOT_HANDLED;
   pthread_mutex_lock(&lock);
   if (!engine_ready()) {
     pthread_mutex_unlock(&lock);
     return DPL_CPU_NOT_HANDLED;
   }
-  plan *p = plan_for(a, backward);
+  plan *p = plan_for(a, kind);
   if (p->unsupported) {
     pthread_mutex_unlock(&lock);
     return DPL_CPU_NOT_HANDLED;
   }
   float *X = a->input->storage->host + a->input->offset, *Y = a->output->storage->host + a->output->offset;
-  float *in = backward ? Y : X, *out = backward ? X : Y;
+  float *in = kind == INPUT_GRAD ? Y : X, *in2 = kind == WEIGHT_GRAD ? Y : NULL;
+  float *out = kind == FORWARD ? Y : kind == INPUT_GRAD ? X : a->weight->storage->host + a->weight->offset;
   dnnl_call c = {p, a, NULL, NULL, true};
   /* the blocked tensors: buffers from the host cache (cpu/host_cache.c), or the tensors themselves */
   c.in = p->in_reorder ? dpl_host_alloc(p->in_blk_bytes) : in;
   c.out = p->out_reorder ? dpl_host_alloc(p->out_blk_bytes) : out;
+  float *in2_blk = in2 && p->in2_reorder ? dpl_host_alloc(p->in2_blk_bytes) : in2;
   int rc = DPL_OK;
-  if (!c.in || !c.out) {
+  if (!c.in || !c.out || (in2 && !in2_blk)) {
     rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for oneDNN's blocked buffers");
     goto done;
   }
@@ -267,7 +304,13 @@ static int conv_dnnl(const dpl_conv2d_args *a, bool backward) {
          dnnl_memory_set_data_handle(p->out_blk, c.out) == dnnl_success &&
          dnnl_memory_set_data_handle(p->out_plain, out) == dnnl_success &&
          (!p->in_reorder || exec2(p->in_reorder, p->in_plain, p->in_blk));
-  if (c.ok)
+  if (c.ok && in2)
+    c.ok = dnnl_memory_set_data_handle(p->in2_plain, in2) == dnnl_success &&
+           dnnl_memory_set_data_handle(p->in2_blk, in2_blk) == dnnl_success &&
+           (!p->in2_reorder || exec2(p->in2_reorder, p->in2_plain, p->in2_blk));
+  if (c.ok && kind == WEIGHT_GRAD)
+    c.ok = run_weight_grad(p, c.in, in2_blk);
+  else if (c.ok)
     rc = dpl_cpu_with_derived(a->weight, DPL_DERIVED_DNNL, p->wei_layout, p->wei_blk_bytes / sizeof(float),
                               derive_weights, run_conv, &c);
   if (!rc && !c.ok) rc = dpl_fail(DPL_ERR_DEVICE, "conv2d: oneDNN failed to run a convolution it had planned");
@@ -275,12 +318,14 @@ static int conv_dnnl(const dpl_conv2d_args *a, bool backward) {
 done:
   if (p->in_reorder && c.in) dpl_host_free(c.in, p->in_blk_bytes);
   if (p->out_reorder && c.out) dpl_host_free(c.out, p->out_blk_bytes);
+  if (in2 && p->in2_reorder && in2_blk) dpl_host_free(in2_blk, p->in2_blk_bytes);
   pthread_mutex_unlock(&lock);
   return rc;
 }
 
-int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a) { return conv_dnnl(a, false); }
-int dpl_cpu_conv_dnnl_backward_input(const dpl_conv2d_args *a) { return conv_dnnl(a, true); }
+int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a) { return conv_dnnl(a, FORWARD); }
+int dpl_cpu_conv_dnnl_backward_input(const dpl_conv2d_args *a) { return conv_dnnl(a, INPUT_GRAD); }
+int dpl_cpu_conv_dnnl_backward_weight(const dpl_conv2d_args *a) { return conv_dnnl(a, WEIGHT_GRAD); }
 
 /* ---- activations ------------------------------------------------------------------------------------------- */
 enum { ELT_PLANS = 128, ELT_MIN = 4096 };   /* below ELT_MIN elements the plain loop is as fast */
@@ -410,6 +455,10 @@ int dpl_cpu_conv_dnnl_forward(const dpl_conv2d_args *a) {
   return DPL_CPU_NOT_HANDLED;
 }
 int dpl_cpu_conv_dnnl_backward_input(const dpl_conv2d_args *a) {
+  DPL_UNUSED(a);
+  return DPL_CPU_NOT_HANDLED;
+}
+int dpl_cpu_conv_dnnl_backward_weight(const dpl_conv2d_args *a) {
   DPL_UNUSED(a);
   return DPL_CPU_NOT_HANDLED;
 }
