@@ -1,5 +1,5 @@
-/* checks.c - argument checks shared by the ops (conv.c, conv_transpose.c, spatial.c): each records a clear error
- * naming the op, the argument and its shape, and returns its status. */
+/* checks.c - argument checks shared by the ops (elementwise.c, matmul.c, conv.c, conv_transpose.c, spatial.c): each
+ * records a clear error naming the op, the argument and its shape, and returns its status. */
 #include "internal.h"
 
 int dpl_check_4d(const char *fn, const char *what, const dpl_tensor *t, const char *layout) {
@@ -20,7 +20,7 @@ int dpl_check_shape_arg(const char *fn, const char *what, int ndim, const int64_
 
 int dpl_check_same_device(const char *fn, const dpl_tensor *a, const char *na, const dpl_tensor *b, const char *nb) {
   if (a->storage->dev != b->storage->dev)
-    return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is on %s but %s is on %s", fn, na, a->storage->dev->spec, nb,
-                    b->storage->dev->spec);
+    return dpl_fail(DPL_ERR_ARGUMENT, "%s: %s is on %s but %s is on %s (tensors on different devices; copy one with "
+                    ":to())", fn, na, a->storage->dev->spec, nb, b->storage->dev->spec);
   return DPL_OK;
 }

@@ -31,13 +31,6 @@ int dpl_broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const
   return DPL_OK;
 }
 
-static int same_device(const char *fn, const dpl_tensor *a, const dpl_tensor *b) {
-  if (a->storage->dev != b->storage->dev)
-    return dpl_fail(DPL_ERR_ARGUMENT, "%s: tensors are on different devices (%s and %s); copy one with :to()", fn,
-                    a->storage->dev->spec, b->storage->dev->spec);
-  return DPL_OK;
-}
-
 static int check_out(const char *fn, const dpl_tensor *out, int n, const int64_t *shape) {
   if (!dpl_shape_equal(out->ndim, out->shape, n, shape)) {
     char b1[160], b2[160];
@@ -56,7 +49,8 @@ int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b) {
   if (valid_op("binary", op, DPL_GE)) return dpl_last_status();
   const char *fn = binary_name(op);
   if (!out || !a || !b) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
-  if (same_device(fn, a, b) || same_device(fn, out, a)) return dpl_last_status();
+  if (dpl_check_same_device(fn, a, "a", b, "b") || dpl_check_same_device(fn, out, "out", a, "a"))
+    return dpl_last_status();
   int n;
   int64_t shape[DPL_MAX_DIMS];
   if (dpl_broadcast_shapes(fn, a->ndim, a->shape, b->ndim, b->shape, &n, shape)) return dpl_last_status();
@@ -75,7 +69,7 @@ dpl_tensor *dpl_binary(int op, dpl_tensor *a, dpl_tensor *b) {
   if (valid_op("binary", op, DPL_GE)) return NULL;
   const char *fn = binary_name(op);
   if (!a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
-  if (same_device(fn, a, b)) return NULL;
+  if (dpl_check_same_device(fn, a, "a", b, "b")) return NULL;
   int n;
   int64_t shape[DPL_MAX_DIMS];
   if (dpl_broadcast_shapes(fn, a->ndim, a->shape, b->ndim, b->shape, &n, shape)) return NULL;
@@ -89,7 +83,8 @@ int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int 
   if (valid_op("binary", op, DPL_GE)) return dpl_last_status();
   const char *fn = binary_name(op);
   if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
-  if (same_device(fn, out, a) || check_out(fn, out, a->ndim, a->shape)) return dpl_last_status();
+  if (dpl_check_same_device(fn, out, "out", a, "a") || check_out(fn, out, a->ndim, a->shape))
+    return dpl_last_status();
   if (dpl_tensor_numel(out) == 0) return DPL_OK;
   const dpl_tensor *ops[2] = {out, a};
   dpl_iter it;
@@ -115,7 +110,8 @@ int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
   if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
   if (op == DPL_CLAMP && p0 > p1)
     return dpl_fail(DPL_ERR_ARGUMENT, "clamp: min %g is greater than max %g", p0, p1);
-  if (same_device(fn, out, a) || check_out(fn, out, a->ndim, a->shape)) return dpl_last_status();
+  if (dpl_check_same_device(fn, out, "out", a, "a") || check_out(fn, out, a->ndim, a->shape))
+    return dpl_last_status();
   if (dpl_tensor_numel(out) == 0) return DPL_OK;
   const dpl_tensor *ops[2] = {out, a};
   dpl_iter it;
@@ -138,7 +134,8 @@ dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1) {
 /* where(cond, a, b) and muladd(x, a, b): three operands broadcast together into a new tensor by the backend's kernel */
 static dpl_tensor *ternary(const char *fn, dpl_tensor *p, dpl_tensor *a, dpl_tensor *b, bool muladd) {
   if (!p || !a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
-  if (same_device(fn, p, a) || same_device(fn, a, b)) return NULL;
+  const char *np = muladd ? "x" : "cond";
+  if (dpl_check_same_device(fn, p, np, a, "a") || dpl_check_same_device(fn, a, "a", b, "b")) return NULL;
   int n1, n2;
   int64_t s1[DPL_MAX_DIMS], s2[DPL_MAX_DIMS];
   if (dpl_broadcast_shapes(fn, p->ndim, p->shape, a->ndim, a->shape, &n1, s1) ||

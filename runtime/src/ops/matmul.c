@@ -51,8 +51,8 @@ int dpl_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int trans_a, int trans
   if (!a || !b || !c) return dpl_fail(DPL_ERR_ARGUMENT, "gemm: NULL tensor");
   if (a->ndim != 2 || b->ndim != 2 || c->ndim != 2)
     return dpl_fail(DPL_ERR_ARGUMENT, "gemm: needs 2-D tensors (got %d-D, %d-D, %d-D)", a->ndim, b->ndim, c->ndim);
-  if (a->storage->dev != b->storage->dev || a->storage->dev != c->storage->dev)
-    return dpl_fail(DPL_ERR_ARGUMENT, "gemm: tensors are on different devices");
+  if (dpl_check_same_device("gemm", a, "a", b, "b") || dpl_check_same_device("gemm", a, "a", c, "c"))
+    return dpl_last_status();
   int64_t m = trans_a ? a->shape[1] : a->shape[0], k = trans_a ? a->shape[0] : a->shape[1];
   int64_t k2 = trans_b ? b->shape[1] : b->shape[0], n = trans_b ? b->shape[0] : b->shape[1];
   if (k != k2 || c->shape[0] != m || c->shape[1] != n)
@@ -84,11 +84,7 @@ static dpl_tensor *first_matrix(dpl_tensor *t, int nb, int64_t rows, int64_t col
 dpl_tensor *dpl_matmul(dpl_tensor *a, dpl_tensor *b) {
   char b1[160], b2[160];
   if (!a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "matmul: NULL tensor"); return NULL; }
-  if (a->storage->dev != b->storage->dev) {
-    dpl_fail(DPL_ERR_ARGUMENT, "matmul: tensors are on different devices (%s and %s)", a->storage->dev->spec,
-             b->storage->dev->spec);
-    return NULL;
-  }
+  if (dpl_check_same_device("matmul", a, "a", b, "b")) return NULL;
   if (a->ndim == 0 || b->ndim == 0) {
     dpl_fail(DPL_ERR_ARGUMENT, "matmul: both arguments need at least 1 dimension");
     return NULL;
