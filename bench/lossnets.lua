@@ -3,7 +3,7 @@
 -- same threads) in the same run, with the ratio table.
 --
 --   dplrun bench/lossnets.lua [--device cpu,vulkan] [--archs alexnet,vgg16] [--sizes 50x64,1x224] [--layer L]
---                             [--kind fwd|fwd_gin] [--repeat 3] [--no-torch]
+--                             [--kind fwd|fwd_gin] [--repeat 3] [--rounds 2] [--no-torch]
 --
 -- "Features per second" is images through the truncated network per second (batch / best time). The weights are
 -- random (random:SEED, as torchvision initialises them): speed does not depend on values, and nothing here is a
@@ -26,6 +26,7 @@ parser:option("--sizes", "Input sizes as BATCHxSIDE, comma-separated.", "50x64,1
 parser:option("--layer", "Extraction layer (E, S, M, L or a child index).", "L")
 parser:option("--kind", "fwd (features only) or fwd_gin (features + gradient to the input, as in training).", "fwd")
 parser:option("--repeat", "Timed runs per figure (the best is shown).", "3")
+parser:option("--rounds", "Passes over the whole job list (each figure: the best of all rounds).", "2")
 parser:flag("--no-torch", "Do not run the PyTorch peer.")
 local args = parser:parse(arg)
 
@@ -33,6 +34,8 @@ pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite);
 ffi.C.setenv("DPL_QUIET", "1", 0)
 
 local repeat_n = tonumber(args["repeat"])
+local rounds = tonumber(args.rounds)
+if not rounds or rounds < 1 then error("--rounds: expected a positive number, got " .. tostring(args.rounds), 0) end
 if not repeat_n or repeat_n < 1 then error("--repeat must be a positive integer", 0) end
 if args.kind ~= "fwd" and args.kind ~= "fwd_gin" then error("--kind must be fwd or fwd_gin", 0) end
 local devices = bench.word_list(args.device)
@@ -53,28 +56,32 @@ for _, arch in ipairs(bench.word_list(args.archs)) do
 end
 
 for _, d in ipairs(devices) do print(dpl.device_banner(d)) end
-print(("threads: %d, repeat: %d, kind: %s, weights: random (untrained), load: %s"):format(nets.threads(), repeat_n,
-  args.kind, (io.open("/proc/loadavg") or {read = function() return "?" end}):read("*l") or "?"))
+print(("threads: %d, repeat: %d, rounds: %d, kind: %s, weights: random (untrained), load: %s"):format(nets.threads(),
+  repeat_n, rounds, args.kind, (io.open("/proc/loadavg") or {read = function() return "?" end}):read("*l") or "?"))
 
 local peer, peer_info
 if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n) end
 local torch_times = {}
 
--- job by job, each device then PyTorch, so that a shared machine's changing load touches all of them alike
+-- job by job, each device then PyTorch, so that a shared machine's changing load touches all of them alike; the
+-- whole list --rounds times, keeping each figure's best (a 2-vCPU VM's speed drifts by up to 2x over minutes)
 local times = {}
 for _, d in ipairs(devices) do times[d] = {} end
-for _, j in ipairs(jobs) do
-  for _, d in ipairs(devices) do
-    io.stderr:write(("  %s on %s ...\n"):format(j.name, d))
-    local ok, r = pcall(nets.time_dpl, j, d, repeat_n)
-    if ok then times[d][j.name] = r.best
-    else io.stderr:write(("  %s on %s failed: %s\n"):format(j.name, d, tostring(r))) end
-  end
-  if peer then
-    io.stderr:write(("  %s in PyTorch ...\n"):format(j.name))
-    local r, err = peer:time(j)
-    torch_times[j.name] = r and r.best
-    if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
+local function keep_best(tab, key, t) if t and (not tab[key] or t < tab[key]) then tab[key] = t end end
+for round = 1, rounds do
+  for _, j in ipairs(jobs) do
+    for _, d in ipairs(devices) do
+      io.stderr:write(("  %s on %s (round %d/%d) ...\n"):format(j.name, d, round, rounds))
+      local ok, r = pcall(nets.time_dpl, j, d, repeat_n)
+      if ok then keep_best(times[d], j.name, r.best)
+      else io.stderr:write(("  %s on %s failed: %s\n"):format(j.name, d, tostring(r))) end
+    end
+    if peer then
+      io.stderr:write(("  %s in PyTorch (round %d/%d) ...\n"):format(j.name, round, rounds))
+      local r, err = peer:time(j)
+      keep_best(torch_times, j.name, r and r.best)
+      if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
+    end
   end
 end
 if peer then peer:close() end

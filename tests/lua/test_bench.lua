@@ -51,8 +51,9 @@ end)
 
 S:add("bench/lossnets.lua: features per second for two architectures at a tiny size", function(t)
   local rc, out = run(("cd %s && %s --quiet bench/lossnets.lua --device cpu --archs alexnet,squeezenet1_1 " ..
-                       "--sizes 2x64 --repeat 1"):format(root, abs_dplrun))
+                       "--sizes 2x64 --repeat 1 --rounds 2"):format(root, abs_dplrun))
   t:eq(rc, 0, out)
+  t:ok(out:find("rounds: 2", 1, true), "the rounds are reported: " .. out)
   for _, arch in ipairs {"alexnet", "squeezenet1_1"} do
     local line = out:match("\n(" .. arch .. " L%s+2x3x64x64[^\n]*)")
     t:ok(line, out)
