@@ -1,6 +1,6 @@
--- The convolution and loss-network benchmarks (bench/conv.lua, bench/lossnets.lua) on tiny work: they run, print their
--- table with a figure per device and, when /usr/bin/python3 has torch, a PyTorch time and ratio from the interleaved
--- child process (bench/torch_peer.py).
+-- The convolution, loss-network and BAPPS benchmarks (bench/conv.lua, bench/lossnets.lua, bench/bapps.lua) on tiny
+-- work: they run, print their table with a figure per device and, when /usr/bin/python3 has torch, a PyTorch time and
+-- ratio from the interleaved child process (bench/torch_peer.py, bench/bapps_torch.py).
 local test = require "dpl.test"
 local nets = require "dpl.bench_nets"
 local S = test.suite("benchmarks")
@@ -63,6 +63,20 @@ S:add("bench/lossnets.lua: features per second for two architectures at a tiny s
   end
   t:ok(out:find("untrained", 1, true), out)
   if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
+end)
+
+S:add("bench/bapps.lua: triplets per second at a tiny batch, two rounds", function(t)
+  local rc, out = run(("cd %s && %s --quiet bench/bapps.lua --device cpu --archs squeezenet1_1 --layers E,M " ..
+                       "--batch 2 --reps 1 --rounds 2"):format(root, abs_dplrun))
+  t:eq(rc, 0, out)
+  t:ok(out:find("x 2 rounds", 1, true), "the rounds are reported: " .. out)
+  for _, layer in ipairs {"E", "M"} do
+    local line = out:match("\n(squeezenet1_1%s+" .. layer .. "%s[^\n]*)")
+    t:ok(line, out)
+    local tps = line and tonumber(line:match("^squeezenet1_1%s+%a%s+([%d%.]+)"))
+    t:ok(tps and tps > 0, tostring(line))
+    if torch_ok then t:ok(line and line:match("[%d%.]+%s*$"), "expected a ratio: " .. tostring(line)) end
+  end
 end)
 
 return S
