@@ -149,6 +149,19 @@ S:add("layers by child index; bad layers and architectures are errors", function
   t:raises(function() attributes.static("nosuchnet") end, "unknown architecture")
 end)
 
+S:add("every architecture rejects a child index it does not have, naming itself and the valid range", function(t)
+  for _, arch in ipairs(lossnet.ORDER) do
+    for _, bad in ipairs {999, -1, 1.5} do
+      local msg = t:raises(function() lossnet.build(arch, bad) end, arch .. ": upto must be an integer in 0..")
+      t:ok(msg:find("children), got " .. tostring(bad), 1, true), msg)
+    end
+  end
+  -- the constructors directly
+  local vgg = require "dpl.models.vgg"
+  t:raises(function() vgg.vgg16({upto = 31}) end, "vgg16: upto must be an integer in 0..30 (features has 31 children)")
+  t:raises(function() vgg.vgg16({upto = "3"}) end, "vgg16: upto must be an integer in 0..30")
+end)
+
 S:add("experiments/attributes.lua: table and CSV", function(t)
   local i = -1
   while arg[i - 1] do i = i - 1 end

@@ -12,6 +12,7 @@ local dpl = require "dpl"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 local nn = require "dpl.nn"
+local common = require "dpl.models.common"
 
 local M = {}
 
@@ -48,14 +49,7 @@ M.AlexNet = AlexNet
 function AlexNet:__init(opts)
   Module.__init(self)
   opts = opts or {}
-  local n = #FEATURES
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("alexnet: upto must be an integer in 0..%d (features has %d children), got %s"):format(n - 1, n,
-        tostring(opts.upto)), 3)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto("alexnet", "features", #FEATURES, opts.upto, 3)
   local d = opts.device
   local features = nn.Sequential()
   for i = 1, n do features:add(FEATURES[i](d)) end

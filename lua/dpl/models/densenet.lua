@@ -14,6 +14,7 @@ local T = require "dpl.tensor"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 local nn = require "dpl.nn"
+local common = require "dpl.models.common"
 
 local M = {}
 
@@ -98,14 +99,7 @@ function DenseNet:__init(name, growth, blocks, init_features, opts)
   Module.__init(self)
   opts = opts or {}
   local names = children_of(blocks)
-  local n = #names
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("%s: upto must be an integer in 0..%d (features has %d children), got %s"):format(name, n - 1, n,
-        tostring(opts.upto)), 4)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto(name, "features", #names, opts.upto, 4)
   local d = opts.device
   local bn_size = 4
   self.arch = name

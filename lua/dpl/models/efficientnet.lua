@@ -16,6 +16,7 @@
 local dpl = require "dpl"
 local class = require "dpl.class"
 local nn = require "dpl.nn"
+local common = require "dpl.models.common"
 local Module = nn.Module
 
 local M = {}
@@ -164,13 +165,7 @@ function EfficientNet:__init(arch, opts)
   opts = opts or {}
   local dev = opts.device
   local stages, v = M.config(arch)
-  local n = 9
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("%s: upto must be an integer in 0..%d, got %s"):format(arch, n - 1, tostring(opts.upto)), 3)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto(arch, "the model", 9, opts.upto, 3)
   self.arch, self.upto = arch, opts.upto
   local bn = v.bn
   local features = nn.Sequential()

@@ -12,6 +12,7 @@
 local dpl = require "dpl"
 local class = require "dpl.class"
 local nn = require "dpl.nn"
+local common = require "dpl.models.common"
 local Module = nn.Module
 
 local M = {}
@@ -104,13 +105,7 @@ M.GoogLeNet = GoogLeNet
 function GoogLeNet:__init(opts)
   Module.__init(self)
   opts = opts or {}
-  local n = #CHILDREN
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("googlenet: upto must be an integer in 0..%d, got %s"):format(n - 1, tostring(opts.upto)), 3)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto("googlenet", "the model", #CHILDREN, opts.upto, 3)
   self.upto = opts.upto
   self.extract_list = {}
   for i = 1, n do

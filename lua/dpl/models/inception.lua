@@ -14,6 +14,7 @@ local class = require "dpl.class"
 local nn = require "dpl.nn"
 local Module = nn.Module
 local BasicConv2d = require("dpl.models.googlenet").BasicConv2d
+local common = require "dpl.models.common"
 
 local M = {}
 
@@ -185,13 +186,7 @@ M.Inception3 = Inception3
 function Inception3:__init(opts)
   Module.__init(self)
   opts = opts or {}
-  local n = #CHILDREN
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("inception_v3: upto must be an integer in 0..%d, got %s"):format(n - 1, tostring(opts.upto)), 3)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto("inception_v3", "the model", #CHILDREN, opts.upto, 3)
   self.upto = opts.upto
   self.extract_list = {}
   for i = 1, n do

@@ -14,6 +14,7 @@ local autograd = require "dpl.autograd"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 local nn = require "dpl.nn"
+local common = require "dpl.models.common"
 
 local M = {}
 
@@ -87,14 +88,7 @@ M.ResNet = ResNet
 function ResNet:__init(name, block, layers, opts)
   Module.__init(self)
   opts = opts or {}
-  local n = #CHILDREN
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("%s: upto must be an integer in 0..%d (the model has %d children), got %s"):format(name, n - 1, n,
-        tostring(opts.upto)), 4)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto(name, "the model", #CHILDREN, opts.upto, 4)
   local d = opts.device
   local groups, base_width = opts.groups or 1, opts.width_per_group or 64
   self.arch = name

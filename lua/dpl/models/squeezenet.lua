@@ -12,6 +12,7 @@ local autograd = require "dpl.autograd"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 local nn = require "dpl.nn"
+local common = require "dpl.models.common"
 
 local M = {}
 
@@ -85,14 +86,7 @@ function SqueezeNet:__init(version, opts)
   opts = opts or {}
   local name = "squeezenet" .. version
   local list = FEATURES[version]
-  local n = #list
-  if opts.upto ~= nil then
-    if opts.upto < 0 or opts.upto >= n or opts.upto ~= math.floor(opts.upto) then
-      error(("%s: upto must be an integer in 0..%d (features has %d children), got %s"):format(name, n - 1, n,
-        tostring(opts.upto)), 4)
-    end
-    n = opts.upto + 1
-  end
+  local n = common.children_upto(name, "features", #list, opts.upto, 4)
   local d = opts.device
   self.arch = name
   local features = nn.Sequential()
