@@ -165,9 +165,6 @@ function M.adaptive_avg_pool2d(x, size)
     if not is_int(oh) or not is_int(ow) then
       error(fn .. ": output size must be an integer or a pair {h, w}, got " .. tostring(size), 4)
     end
-    -- global pooling (squeeze-and-excitation, classifier heads): the mean over each plane, a contiguous reduction
-    -- (summed in double) instead of the general gather; the same value to float rounding
-    if oh == 1 and ow == 1 and T.is_tensor(x4) and x4:dim() == 4 and x4:numel() > 0 then return x4:mean({3, 4}, true) end
     local y4 = T.new(C.dpl_adaptive_avg_pool2d_forward, T.handle(x4, fn .. " input"), oh, ow)
     if A.needs_grad(x4) then
       local shape = shape4(fn, size_table(x4))
