@@ -171,6 +171,10 @@ int dpl_cpu_threads(void);
 void dpl_cpu_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* Host blocks for the CPU backend (cpu/host_cache.c): 64-byte aligned; large freed blocks are cached for reuse */
+/* environment settings (env.c): whether `name` is set to exactly `value` (switches such as DPL_CPU_DNNL=0, read on
+ * every call so tests can flip them); a size in MB as bytes (unset or empty: default_mb; 0 or less: 0, off) */
+bool dpl_env_is(const char *name, const char *value);
+size_t dpl_env_megabytes(const char *name, long default_mb);
 void *dpl_host_alloc(size_t bytes);
 void dpl_host_free(void *p, size_t bytes);
 void dpl_host_cache_release(void);

@@ -28,8 +28,7 @@ typedef struct fold {
 } fold;
 
 int64_t dpl_cpu_conv_fold_images(const dpl_conv2d_args *a) {
-  const char *e = getenv("DPL_CPU_CONV_FOLD");   /* DPL_CPU_CONV_FOLD=0 turns folding off (A/B timing, tests) */
-  if (e && !strcmp(e, "0")) return 0;
+  if (dpl_env_is("DPL_CPU_CONV_FOLD", "0")) return 0;   /* folding off (A/B timing, tests) */
   int64_t ohw = a->oh * a->ow, k = a->kh * a->kw * a->c;
   if (a->groups != 1 || a->n < 2 || ohw >= FOLD_MAX_OHW || ohw * k == 0) return 0;
   /* 1x1, stride 1, no padding: the input already is the column matrix, one image's GEMM after another was faster

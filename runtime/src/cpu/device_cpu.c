@@ -19,10 +19,7 @@ static int cpu_storage_alloc(dpl_device *dev, dpl_storage *s) {
   s->host = dpl_host_alloc(s->bytes);
   if (!s->host) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes", s->bytes);
   static int poison = -1;
-  if (poison < 0) {
-    const char *e = getenv("DPL_CPU_POISON");
-    poison = e && !strcmp(e, "1");
-  }
+  if (poison < 0) poison = dpl_env_is("DPL_CPU_POISON", "1");
   if (poison) memset(s->host, 0xff, s->bytes);
   return DPL_OK;
 }

@@ -57,8 +57,7 @@ static int64_t convs_run;        /* convolutions oneDNN has run: dpl_device_stat
 static int64_t activations_run;  /* and activations: "dnnl_activations" */
 
 bool dpl_cpu_dnnl_enabled(void) {
-  const char *e = getenv("DPL_CPU_DNNL");   /* DPL_CPU_DNNL=0: the OpenBLAS paths only (A/B timing, tests) */
-  return !(e && !strcmp(e, "0"));
+  return !dpl_env_is("DPL_CPU_DNNL", "0");   /* DPL_CPU_DNNL=0: dpl's own paths only (A/B timing, tests) */
 }
 
 static bool engine_ready(void) {

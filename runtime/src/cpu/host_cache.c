@@ -19,11 +19,7 @@ static size_t cached, cap = (size_t)-1;
 static uint64_t clock_;
 
 static size_t capacity(void) {
-  if (cap == (size_t)-1) {
-    const char *e = getenv("DPL_CPU_CACHE_MB");
-    long mb = e && *e ? atol(e) : 1024;
-    cap = mb > 0 ? (size_t)mb << 20 : 0;
-  }
+  if (cap == (size_t)-1) cap = dpl_env_megabytes("DPL_CPU_CACHE_MB", 1024);
   return cap;
 }
 

@@ -34,11 +34,7 @@ static size_t cached_bytes, cap = (size_t)-1;
 static uint64_t tick;
 
 static size_t capacity(void) {
-  if (cap == (size_t)-1) {
-    const char *e = getenv("DPL_CPU_KERNEL_CACHE_MB");
-    long mb = e && *e ? atol(e) : 512;
-    cap = mb > 0 ? (size_t)mb << 20 : 0;
-  }
+  if (cap == (size_t)-1) cap = dpl_env_megabytes("DPL_CPU_KERNEL_CACHE_MB", 512);
   return cap;
 }
 

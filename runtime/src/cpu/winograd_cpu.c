@@ -33,8 +33,7 @@ typedef struct wino {
 
 /* DPL_CPU_WINOGRAD=0 turns the Winograd path off (A/B timing; the tests compare both paths). Read on every call. */
 static bool enabled(void) {
-  const char *e = getenv("DPL_CPU_WINOGRAD");
-  return !(e && !strcmp(e, "0"));
+  return !dpl_env_is("DPL_CPU_WINOGRAD", "0");
 }
 
 /* Worth it: enough channels for the GEMMs, and 2x2 tiles that do not waste much on a ragged edge (a 3x3 output needs
