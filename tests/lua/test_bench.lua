@@ -25,6 +25,16 @@ end
 
 local torch_ok, torch_why = nets.torch_available()
 
+-- The row of a benchmark's table that starts with `row` (a Lua pattern): it is there, its figure (captured by
+-- `figure`) is positive, and with PyTorch installed it ends with the dpl/torch ratio (`ratio`).
+local function check_row(t, out, row, figure, ratio)
+  local line = out:match("\n(" .. row .. "[^\n]*)")
+  t:ok(line, out)
+  local v = line and tonumber(line:match(figure))
+  t:ok(v and v > 0, tostring(line))
+  if torch_ok then t:ok(line and line:match(ratio), "expected a dpl/torch ratio: " .. tostring(line)) end
+end
+
 S:add("bench/conv.lua --help and a bad --repeat", function(t)
   local rc, out = run(("cd %s && %s --quiet bench/conv.lua --help"):format(root, abs_dplrun))
   t:eq(rc, 0)
@@ -37,13 +47,9 @@ S:add("bench/conv.lua: one AlexNet workload on the CPU, with the PyTorch peer wh
   local rc, out = run(("cd %s && %s --quiet bench/conv.lua --device cpu --repeat 1 --only 'alexnet 50x64 fwd+input'")
     :format(root, abs_dplrun))
   t:eq(rc, 0, out)
-  local line = out:match("\n(alexnet 50x64 fwd%+input grad[^\n]*)")
-  t:ok(line, out)
-  local ms = line and tonumber(line:match("grad%s+([%d%.]+)"))
-  t:ok(ms and ms > 0, out)
+  check_row(t, out, "alexnet 50x64 fwd%+input grad", "grad%s+([%d%.]+)", "[%d%.]+x$")
   if torch_ok then
     t:ok(out:find("PyTorch %d"), out)
-    t:ok(line and line:match("[%d%.]+x$"), "expected a dpl/torch ratio: " .. tostring(line))
   else
     t:ok(out:find("PyTorch: not run", 1, true), out)
   end
@@ -55,11 +61,7 @@ S:add("bench/lossnets.lua: features per second for two architectures at a tiny s
   t:eq(rc, 0, out)
   t:ok(out:find("rounds: 2", 1, true), "the rounds are reported: " .. out)
   for _, arch in ipairs {"alexnet", "squeezenet1_1"} do
-    local line = out:match("\n(" .. arch .. " L%s+2x3x64x64[^\n]*)")
-    t:ok(line, out)
-    local fps = line and tonumber(line:match("2x3x64x64%s+([%d%.]+)"))
-    t:ok(fps and fps > 0, tostring(line))
-    if torch_ok then t:ok(line and line:match("[%d%.]+x$"), "expected a ratio: " .. tostring(line)) end
+    check_row(t, out, arch .. " L%s+2x3x64x64", "2x3x64x64%s+([%d%.]+)", "[%d%.]+x$")
   end
   t:ok(out:find("untrained", 1, true), out)
   if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
@@ -71,11 +73,7 @@ S:add("bench/bapps.lua: triplets per second at a tiny batch, two rounds", functi
   t:eq(rc, 0, out)
   t:ok(out:find("x 2 rounds", 1, true), "the rounds are reported: " .. out)
   for _, layer in ipairs {"E", "M"} do
-    local line = out:match("\n(squeezenet1_1%s+" .. layer .. "%s[^\n]*)")
-    t:ok(line, out)
-    local tps = line and tonumber(line:match("^squeezenet1_1%s+%a%s+([%d%.]+)"))
-    t:ok(tps and tps > 0, tostring(line))
-    if torch_ok then t:ok(line and line:match("[%d%.]+%s*$"), "expected a ratio: " .. tostring(line)) end
+    check_row(t, out, "squeezenet1_1%s+" .. layer .. "%s", "^squeezenet1_1%s+%a%s+([%d%.]+)", "[%d%.]+%s*$")
   end
 end)
 
