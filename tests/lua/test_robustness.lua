@@ -1,0 +1,186 @@
+-- Hostile and malformed inputs for every reader (issue 18; docs/robustness.md): the files tests/ref/make_crafted.py
+-- writes - overflowing sizes, storages shared by thousands of aliases, huge PNG chunks and JPEG headers,
+-- decompression bombs, lenient-parser cases, escape sequences - each read in its own process whose address space is
+-- capped (ulimit -v), so a reader that reserves gigabytes, crashes or echoes control bytes fails here. Also: the
+-- malformed-checkpoint loop under pcall + collectgarbage that crashed LuaJIT (item 2), views of shared storages
+-- (item 3), and valid files too large for the cap, whose out-of-memory error must name the file (item 7).
+local dpl = require "dpl"
+local test = require "dpl.test"
+local weights = require "dpl.weights"
+local S = test.suite("robustness")
+
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local root = here .. "/.."
+local dir = os.tmpname() .. "_crafted"
+os.remove(dir:gsub("_crafted$", ""))
+local made = os.execute(("/usr/bin/python3 '%s/tests/ref/make_crafted.py' '%s' --big >/dev/null 2>&1"):format(root, dir))
+made = made == 0 or made == true
+
+-- the dplrun binary running this suite: the lowest negative index of `arg`
+local i = -1
+while arg[i - 1] do i = i - 1 end
+local dplrun = arg[i]
+if dplrun:sub(1, 1) ~= "/" then dplrun = (dplrun:find("/") and os.getenv("PWD") .. "/" or "") .. dplrun end
+
+-- A child reading one input may map at most 256 MB more than a child that reads nothing (its peak virtual size:
+-- this counts reservations that are never touched, like a 2 GB chunk buffer). It runs under ulimit -v 4 GiB, so a
+-- reader that asks for more fails there instead of swapping the machine; the files of item 7, valid but too large,
+-- run under ulimit -v 512 MB and must fail with an out-of-memory error naming the file.
+local CEILING_MB = 256
+local CAP_MB, SMALL_CAP_MB = 4096, 512
+
+local function need_fixtures(t)
+  t:ok(made, "tests/ref/make_crafted.py failed: is python3 installed (.ci/install-deps.sh)?")
+end
+
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs `script` (Lua source; arg[1..] = args) in a dplrun on the CPU with the address space capped; returns the exit
+-- status and everything it printed (stdout and stderr).
+local function child(script, args, env, cap_mb)
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local out = os.tmpname()
+  local vars = "DPL_NO_VULKAN=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 DPL_QUIET=1"
+  for k, v in pairs(env or {}) do vars = vars .. " " .. k .. "=" .. sh_quote(v) end
+  local quoted = {}
+  for k, a in ipairs(args or {}) do quoted[k] = sh_quote(a) end
+  local cmd = ("(ulimit -v %d; env %s %s %s %s) >%s 2>&1; echo $?"):format((cap_mb or CAP_MB) * 1024, vars,
+    sh_quote(dplrun), sh_quote(path), table.concat(quoted, " "), out)
+  local p = io.popen(cmd)
+  local rc = tonumber(p:read("*a"))
+  p:close()
+  local g = io.open(out)
+  local text = g:read("*a")
+  g:close()
+  os.remove(out)
+  os.remove(path)
+  return rc, text
+end
+
+-- reads one file with the reader named by `kind`; prints "RESULT ok" or "RESULT error <message>", then the peak RSS
+local READER = [[
+local ffi = require "ffi"
+local dpl = require "dpl"
+local C = require("dpl.ffi").C
+local kind, file = arg[1], arg[2]
+local ok, err = pcall(function()
+  if kind == "pth" then
+    local w, names = require("dpl.weights").load(file, {device = "cpu"})
+    for _, n in ipairs(names) do w[n]:sum():item() end
+  elseif kind == "npy" then dpl.load_npy(file, {device = "cpu"}):sum():item()
+  elseif kind == "image" then dpl.image.load(file, {device = "cpu"}):sum():item()
+  elseif kind == "svhn" or kind == "stl10" then
+    local labels = io.open(file .. ".labels") and file .. ".labels" or nil
+    local s = kind == "svhn" and C.dpl_svhn_open(file) or C.dpl_stl10_open(file, labels)
+    if s == nil then error(ffi.string(C.dpl_last_error()), 0) end
+    C.dpl_image_set_free(s)
+  elseif kind ~= "none" then error("unknown reader " .. kind) end
+end)
+io.stdout:write(ok and "RESULT ok\n" or ("RESULT error " .. tostring(err) .. "\n"))
+for l in io.lines("/proc/self/status") do
+  local key, kb = l:match("^(Vm%a+):%s*(%d+)")
+  if key == "VmPeak" or key == "VmHWM" then print(key .. " " .. math.floor(tonumber(kb) / 1024)) end
+end
+]]
+
+local function index()
+  local rows = {}
+  for line in io.lines(dir .. "/index.tsv") do
+    local file, reader, expect, env = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)$")
+    local vars = {}
+    if env ~= "-" then for k, v in env:gmatch("([%w_]+)=([^,]*)") do vars[k] = v end end
+    rows[#rows + 1] = {file = dir .. "/" .. file, name = file, reader = reader, expect = expect, env = vars}
+  end
+  return rows
+end
+
+S:add("every crafted input: refused with a one-line message naming the file, or loaded, within 256 MB", function(t)
+  need_fixtures(t)
+  local rc, out = child(READER, {"none", "-"})
+  t:eq(rc, 0, out)
+  local base = tonumber(out:match("VmPeak (%d+)"))
+  local n = 0
+  for _, row in ipairs(index()) do
+    local too_large = row.expect == "error:out of memory"
+    rc, out = child(READER, {row.reader, row.file}, row.env, too_large and SMALL_CAP_MB or CAP_MB)
+    local what = row.name .. " (" .. row.reader .. ")"
+    t:eq(rc, 0, what .. ": the reading process died: " .. out)
+    local result = out:match("RESULT ([^\n]*)")
+    t:ok(result, what .. ": no result line in: " .. out)
+    local peak, rss = tonumber(out:match("VmPeak (%d+)")), tonumber(out:match("VmHWM (%d+)"))
+    t:ok(rss and rss < CEILING_MB, ("%s: peak RSS %s MB (ceiling %d MB)"):format(what, tostring(rss), CEILING_MB))
+    t:ok(too_large or peak - base < CEILING_MB, ("%s: mapped %d MB more than a process that reads nothing (ceiling %d MB)"):format(
+      what, peak - base, CEILING_MB))
+    local kind, text = row.expect:match("^(%a+):?(.*)$")
+    if kind == "ok" or kind == "warn" then
+      t:eq(result, "ok", what)
+      if kind == "warn" then
+        t:ok(out:find(text, 1, true) and out:find(row.file, 1, true), what .. ": no warning naming the file: " .. out)
+      end
+    else
+      local msg = result:match("^error (.*)$")
+      t:ok(msg, what .. ": expected an error with '" .. text .. "', it loaded")
+      t:ok(msg:find(text, 1, true), ("%s: expected '%s' in: %s"):format(what, text, msg))
+      t:ok(msg:find(row.file, 1, true), what .. ": the message does not name the file: " .. msg)
+      t:ok(not msg:find("[%z\1-\31\127]"), what .. ": control bytes in the message: " .. msg)
+    end
+    n = n + 1
+  end
+  t:ok(n >= 60, "inputs checked: " .. n)
+end)
+
+S:add("item 3: 4096 aliases of one 4 MB storage load once, as views (zip and legacy)", function(t)
+  need_fixtures(t)
+  for _, name in ipairs {"pth_aliases.pth", "pth_aliases_legacy.pth"} do
+    local before = dpl.stat("bytes", "cpu")
+    local w, names = weights.load(dir .. "/" .. name, {device = "cpu"})
+    t:eq(#names, 4096)
+    local grew = dpl.stat("bytes", "cpu") - before
+    t:ok(grew <= 5 * 2 ^ 20, ("%s: %d bytes of tensors for one 4 MB storage"):format(name, grew))
+    t:ok(w.t0:same_storage(w.t4095), "aliases share their storage")
+    t:eq(w.t17:size(1), 1024)
+    t:eq(w.t17:narrow(1, 3, 1):narrow(2, 5, 1):item(), w.t4000:narrow(1, 3, 1):narrow(2, 5, 1):item())
+  end
+end)
+
+S:add("item 3: views of one storage keep their offsets and strides (transposed, sliced)", function(t)
+  need_fixtures(t)
+  local w = weights.load(dir .. "/pth_views.pth", {device = "cpu"})
+  local full = w.full:totable()
+  -- stored values: ((i * 37) % 101 - 50) for i = 0..11, as make_crafted.py's floats()
+  for r = 1, 3 do
+    for c = 1, 4 do t:eq(full[r][c], ((((r - 1) * 4 + c - 1) * 37) % 101) - 50) end
+  end
+  t:close(w.t, w.full:t())
+  t:close(w.slice, w.full:narrow(1, 2, 2):narrow(2, 2, 2))
+  t:ok(w.full:same_storage(w.t) and w.full:same_storage(w.slice))
+end)
+
+S:add("item 2: the malformed-checkpoint loop (pcall, collectgarbage) runs to its end", function(t)
+  need_fixtures(t)
+  local loop = [[
+    local weights = require "dpl.weights"
+    local n, refused = 0, 0
+    for round = 1, 3 do
+      local p = io.popen("ls '" .. arg[1] .. "'")
+      for name in p:lines() do
+        local ok, err = pcall(weights.info, arg[1] .. "/" .. name)
+        if not ok then refused = refused + 1; assert(tostring(err):find(name, 1, true), err) end
+        n = n + 1
+        collectgarbage()
+      end
+      p:close()
+    end
+    print("LOOP " .. n .. " " .. refused)
+  ]]
+  local rc, out = child(loop, {dir .. "/mutants"})
+  t:eq(rc, 0, out)
+  local n, refused = out:match("LOOP (%d+) (%d+)")
+  t:eq(tonumber(n), 480, out)
+  t:ok(tonumber(refused) > 100, "refused: " .. tostring(refused))
+end)
+
+return S
