@@ -37,6 +37,11 @@ local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" e
 
 -- Runs `script` (Lua source; arg[1..] = args) in a dplrun on the CPU with the address space capped; returns the exit
 -- status and everything it printed (stdout and stderr).
+-- Under AddressSanitizer (the sanitizer build, docs/robustness.md) the address space cannot be capped: ASan reserves
+-- terabytes of shadow memory. Its allocator caps single allocations instead, and the memory figures (which its shadow
+-- and quarantine inflate) are not checked.
+local ASAN = os.getenv("ASAN_OPTIONS")
+
 local function child(script, args, env, cap_mb)
   local path = os.tmpname() .. ".lua"
   local f = assert(io.open(path, "w"))
@@ -45,9 +50,15 @@ local function child(script, args, env, cap_mb)
   local out = os.tmpname()
   local vars = "DPL_NO_VULKAN=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 DPL_QUIET=1"
   for k, v in pairs(env or {}) do vars = vars .. " " .. k .. "=" .. sh_quote(v) end
+  local limit = ("ulimit -v %d"):format((cap_mb or CAP_MB) * 1024)
+  if ASAN then
+    limit = "true"
+    vars = vars .. " ASAN_OPTIONS=" .. sh_quote(ASAN .. (":allocator_may_return_null=1:max_allocation_size_mb=%d"):format(
+      cap_mb and cap_mb - 128 or CEILING_MB))
+  end
   local quoted = {}
   for k, a in ipairs(args or {}) do quoted[k] = sh_quote(a) end
-  local cmd = ("(ulimit -v %d; env %s %s %s %s) >%s 2>&1; echo $?"):format((cap_mb or CAP_MB) * 1024, vars,
+  local cmd = ("(%s; env %s %s %s %s) >%s 2>&1; echo $?"):format(limit, vars,
     sh_quote(dplrun), sh_quote(path), table.concat(quoted, " "), out)
   local p = io.popen(cmd)
   local rc = tonumber(p:read("*a"))
@@ -69,7 +80,7 @@ local kind, file = arg[1], arg[2]
 local ok, err = pcall(function()
   if kind == "pth" then
     local w, names = require("dpl.weights").load(file, {device = "cpu"})
-    for _, n in ipairs(names) do w[n]:sum():item() end
+    for k, n in ipairs(names) do if k <= 4 then w[n]:sum():item() end end
   elseif kind == "npy" then dpl.load_npy(file, {device = "cpu"}):sum():item()
   elseif kind == "image" then dpl.image.load(file, {device = "cpu"}):sum():item()
   elseif kind == "svhn" or kind == "stl10" then
@@ -111,9 +122,11 @@ S:add("every crafted input: refused with a one-line message naming the file, or 
     local result = out:match("RESULT ([^\n]*)")
     t:ok(result, what .. ": no result line in: " .. out)
     local peak, rss = tonumber(out:match("VmPeak (%d+)")), tonumber(out:match("VmHWM (%d+)"))
-    t:ok(rss and rss < CEILING_MB, ("%s: peak RSS %s MB (ceiling %d MB)"):format(what, tostring(rss), CEILING_MB))
-    t:ok(too_large or peak - base < CEILING_MB, ("%s: mapped %d MB more than a process that reads nothing (ceiling %d MB)"):format(
-      what, peak - base, CEILING_MB))
+    if not ASAN then
+      t:ok(rss and rss < CEILING_MB, ("%s: peak RSS %s MB (ceiling %d MB)"):format(what, tostring(rss), CEILING_MB))
+      t:ok(too_large or peak - base < CEILING_MB, ("%s: mapped %d MB more than a process that reads nothing (ceiling " ..
+        "%d MB)"):format(what, peak - base, CEILING_MB))
+    end
     local kind, text = row.expect:match("^(%a+):?(.*)$")
     if kind == "ok" or kind == "warn" then
       t:eq(result, "ok", what)

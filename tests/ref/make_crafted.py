@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make_crafted.py OUTDIR [--big] - writes hostile and malformed inputs for every reader of dpl (the reproducers of
+"""make_crafted.py OUTDIR [--big] [--seeds DIR] - writes hostile and malformed inputs for every reader of dpl (the reproducers of
 issue 18 and their relatives), each built byte by byte with the standard library only (no torch, no numpy, no PIL),
 and OUTDIR/index.tsv, one line per file:
 
@@ -15,7 +15,10 @@ a reader reserve gigabytes fails that test.
 With --big, also the files that need a few hundred MB of (sparse, zero) disk space: valid files too large for the
 capped process, whose out-of-memory error must name the file (issue 18 item 7).
 
-tests/lua/test_robustness.lua runs this script; bench/fuzz.sh uses OUTDIR as extra seeds."""
+With --seeds DIR: also (re)writes the small seed files of the safetensors, npy, mat and stl10 fuzzers
+(DIR/<reader>/, i.e. tests/fuzz/corpus; the pth, png, jpeg and tiff seeds come from make_pth.py and image files).
+
+tests/lua/test_robustness.lua runs this script."""
 import os
 import struct
 import sys
@@ -24,9 +27,10 @@ import zlib
 
 out = sys.argv[1]
 big = "--big" in sys.argv[2:]
+seed_dir = sys.argv[sys.argv.index("--seeds") + 1] if "--seeds" in sys.argv else None
 os.makedirs(out, exist_ok=True)
 here = os.path.dirname(os.path.abspath(__file__))
-corpus_image = os.path.join(here, "..", "fuzz", "corpus_image")
+corpus_jpeg = os.path.join(here, "..", "fuzz", "corpus", "jpeg")
 index = []
 
 
@@ -273,7 +277,7 @@ emit("png_limit_off.png", png(3, 2), "image", "ok", "DPL_MAX_IMAGE_PIXELS=0")
 
 
 def jpeg_with_size(src, width, height):
-    d = bytearray(open(os.path.join(corpus_image, src), "rb").read())
+    d = bytearray(open(os.path.join(corpus_jpeg, src), "rb").read())
     i = 2
     while i < len(d):
         marker, length = d[i + 1], struct.unpack(">H", d[i + 2:i + 4])[0]
@@ -429,6 +433,42 @@ for k in range(160):
         else:
             b[pos:pos] = bytes([rand(256)])
     open(os.path.join(out, "mutants", "m%03d.pth" % k), "wb").write(bytes(b))
+
+# ---- fuzzing seeds (tests/fuzz/corpus/<reader>): small valid files covering each format's variants ----------------
+if seed_dir:
+    def seed(reader, name, data):
+        os.makedirs(os.path.join(seed_dir, reader), exist_ok=True)
+        with open(os.path.join(seed_dir, reader, name), "wb") as f:
+            f.write(data)
+
+    seed("safetensors", "two_meta.safetensors", safetensors('{"__metadata__":{"format":"pt"},"a":%s,"b":%s}' % (
+        st_entry("F32", [2], 0, 8), st_entry("F32", [1], 8, 12)), floats(3)))
+    parts, at, data = [], 0, b""
+    for name, dtype, shape, raw in (("f16", "F16", [2], b"\x00\x3c\x00\xc0"), ("bf16", "BF16", [1], b"\x80\x3f"),
+                                    ("f64", "F64", [1, 1], struct.pack("<d", 2.5)), ("i64", "I64", [], struct.pack("<q", -3)),
+                                    ("i32", "I32", [1], struct.pack("<i", 7)), ("i16", "I16", [1], struct.pack("<h", -2)),
+                                    ("i8", "I8", [2], b"\x80\x7f"), ("u8", "U8", [1], b"\xff"), ("m", "BOOL", [2], b"\x01\x00"),
+                                    ("empty", "F32", [0, 3], b""), ("caf\\u00e9", "F32", [1], floats(1))):
+        parts.append('"%s":%s' % (name, st_entry(dtype, shape, at, at + len(raw))))
+        at += len(raw)
+        data += raw
+    seed("safetensors", "dtypes.safetensors", safetensors("{" + ",".join(parts) + "}", data))
+    seed("npy", "f4_c.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", floats(6)))
+    seed("npy", "f8_fortran.npy", npy("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }",
+                                      struct.pack("<4d", 1, 2, 3, 4)))
+    seed("npy", "i2_big.npy", npy("{'descr': '>i2', 'fortran_order': False, 'shape': (3,), }", struct.pack(">3h", 1, -2, 3)))
+    seed("npy", "u1_v2.npy", npy("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 2), }", b"\x01\x02\x03\xff",
+                                 version=2))
+    seed("npy", "b1_0d.npy", npy("{'descr': '|b1', 'fortran_order': False, 'shape': (), }", b"\x01"))
+    seed("npy", "i8_py2.npy", npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2L,), }", struct.pack("<2q", 5, -5)))
+    x_elem = mat_matrix("X", [4, 4, 3, 2], 2, 9, bytes(range(96)))
+    y_double = mat_matrix("y", [2, 1], 9, 6, struct.pack("<2d", 10, 3))
+    seed("mat", "svhn_compressed.mat", MAT_HEADER + mat_compressed(x_elem) + mat_compressed(y_double))
+    seed("mat", "svhn_plain.mat", MAT_HEADER + mat_matrix("y", [2, 1], 2, 9, b"\x01\x0a") + x_elem +
+         mat_matrix("extra", [1, 3], 9, 6, struct.pack("<3d", 1, 2, 3)))
+    # fuzz_stl10.c splits its input: byte 0 = label count k, then k label bytes, then the image file
+    seed("stl10", "one_labeled.bin", b"\x01\x05" + bytes(range(256)) * (3 * 96 * 96 // 256))
+    seed("stl10", "two_unlabeled.bin", b"\x00" + bytes(range(256)) * (2 * 3 * 96 * 96 // 256))
 
 with open(os.path.join(out, "index.tsv"), "w") as f:
     for row in index:
