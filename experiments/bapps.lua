@@ -6,7 +6,8 @@
 -- For each loss network: the distance of spec 1.3 on the preprocessing of 1.2, the 2AFC score per val subset and
 -- their unweighted mean, the JND mAP per subset and pooled over cnn + traditional (1.4). Every run goes to the results
 -- store (lua/dpl/results.lua) in one transaction when it is complete; a run whose configuration already has a
--- finished row is skipped (resume), so an interrupted sweep continues where it stopped.
+-- finished row is skipped (resume), so an interrupted sweep continues where it stopped. Each network is claimed in
+-- the store before it is computed, so several processes on one store (or SLURM shards) share the networks.
 local argparse = require "argparse"
 local dpl = require "dpl"
 local lossnet = require "dpl.lossnet"
@@ -125,9 +126,10 @@ io.stderr:write(("bapps.lua: %d loss network(s) on %s; data %s (%s)\n"):format(#
 
 local db = results.open(args.db)
 local code_version = results.code_version()
+require("dpl.signal").resumable()   -- Ctrl-C / SIGTERM: "interrupted; rerun the same command to resume"
 
 -- ---- one loss network ---------------------------------------------------------------------------------------------
-local function evaluate(net)
+local function evaluate(net, claim)
   local clock0 = progress.now()
   local metric = perceptual.new(args.lpips and {lpips = LPIPS_OF[net.arch], weights = weights[net.arch], device = device}
     or {arch = net.arch, layer = net.layer, weights = weights[net.arch], device = device})
@@ -153,6 +155,7 @@ local function evaluate(net)
       end
       t_net = t_net + progress.now() - t0
       bar:update(n * #batch)
+      claim:touch()                  -- the heartbeat that keeps other processes from taking the network over
       return d
     end, device)
   end
@@ -182,7 +185,7 @@ local function evaluate(net)
 end
 
 -- ---- the sweep ----------------------------------------------------------------------------------------------------
-local out_json, done_runs, failures, skipped = {}, {}, 0, 0
+local out_json, done_runs, failures, skipped, elsewhere = {}, {}, 0, 0, {}
 for i, net in ipairs(networks) do
   local w = weights[net.arch]
   local w_hash = w:match("^random:") and w or db:file_sha256(w)
@@ -192,8 +195,14 @@ for i, net in ipairs(networks) do
                   weights_sha256 = w_hash, data = data:identity(), limit = args.limit,
                   lpips_lin_sha256 = args.lpips and db:file_sha256(perceptual.lpips_weights_path(LPIPS_OF[net.arch])) or nil}
   local hash = results.config_hash(config)
-  local prev = not args.force and db:finished("bapps", hash)
-  if prev then
+  local claim, why = db:claim("bapps", hash, {label = net.arch .. " " .. net.layer, force = args.force})
+  local prev = why and why.finished
+  if why and why.holder then
+    local h = why.holder
+    elsewhere[#elsewhere + 1] = net
+    io.stderr:write(("[%d/%d] %s %s: being computed by process %d on %s since %s, skipped\n"):format(i, #networks,
+      net.arch, net.layer, h.pid, h.host, h.started))
+  elseif prev then
     skipped = skipped + 1
     io.stderr:write(("[%d/%d] %s %s: already in %s (run %d, %s), skipped\n"):format(i, #networks, net.arch, net.layer,
       args.db, prev.id, prev.ended or "?"))
@@ -204,7 +213,7 @@ for i, net in ipairs(networks) do
   else
     io.stderr:write(("[%d/%d] %s %s\n"):format(i, #networks, net.arch, net.layer))
     local started = results.now()
-    local ok, scores, timing = pcall(evaluate, net)
+    local ok, scores, timing = pcall(evaluate, net, claim)
     local run = {experiment = "bapps", arch = net.arch, layer = net.layer, config = config, code_version = code_version,
                  device = dpl.device_banner(), weights = w, weights_sha256 = w_hash, started = started, ended = results.now()}
     if ok then
@@ -236,6 +245,7 @@ end
 
 print(report.bapps_table(done_runs))
 if args.detail then print(report.bapps_detail(done_runs)) end
-io.stderr:write(("bapps.lua: %d computed, %d from %s, %d failed\n"):format(#networks - skipped - failures, skipped,
-  args.db, failures))
+io.stderr:write(("bapps.lua: %d computed, %d from %s, %d failed%s\n"):format(#networks - skipped - failures - #elsewhere,
+  skipped, args.db, failures, #elsewhere > 0 and (", %d being computed by other processes (rerun to collect " ..
+  "them)"):format(#elsewhere) or ""))
 os.exit(failures == 0 and 0 or 1)
