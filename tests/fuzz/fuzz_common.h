@@ -13,18 +13,26 @@
 #include <unistd.h>
 
 static dpl_device *fuzz_cpu;
+static char fuzz_path[256];   /* the input, written to a file: "<dir>/fuzz_<FUZZ_TAG>_<pid><FUZZ_SUFFIX>" */
 
 static void fuzz_remove(const char *path) { unlink(path); }
 
-/* Opens the CPU device and names a temporary file "<dir>/fuzz_<tag>_<pid><suffix>" (/dev/shm when it exists). */
-static void fuzz_setup(char *path, size_t cap, const char *tag, const char *suffix) {
+/* A harness defines FUZZ_TAG and FUZZ_SUFFIX before including this header (and FUZZ_ENV_NAME / FUZZ_ENV_VALUE for a
+ * setting of its own); this opens the CPU device and names the file, in /dev/shm when it exists. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+#ifdef FUZZ_ENV_NAME
+  setenv(FUZZ_ENV_NAME, FUZZ_ENV_VALUE, 0);
+#endif
   fuzz_cpu = dpl_device_open("cpu");
   if (!fuzz_cpu) {
     fprintf(stderr, "fuzz: cannot open the CPU device: %s\n", dpl_last_error());
     abort();
   }
   const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  snprintf(path, cap, "%s/fuzz_%s_%d%s", dir, tag, (int)getpid(), suffix);
+  snprintf(fuzz_path, sizeof fuzz_path, "%s/fuzz_%s_%d%s", dir, FUZZ_TAG, (int)getpid(), FUZZ_SUFFIX);
+  return 0;
 }
 
 static void fuzz_write(const char *path, const uint8_t *data, size_t size) {

@@ -1,22 +1,15 @@
 /* fuzz_mat.c - libFuzzer harness of the SVHN reader (runtime/src/io/imageset.c: MATLAB 5 .mat files, zlib-compressed
  * elements): each input is opened; an opened set's count, shape, labels and a batch of its first and last images
  * are read. */
+#define FUZZ_TAG "mat"
+#define FUZZ_SUFFIX ".mat"
 #include "fuzz_common.h"
 
-static char path[256];
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup(path, sizeof path, "mat", ".mat");
-  return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  fuzz_write(path, data, size);
-  dpl_image_set *s = dpl_svhn_open(path);
+  fuzz_write(fuzz_path, data, size);
+  dpl_image_set *s = dpl_svhn_open(fuzz_path);
   if (!s) {
-    fuzz_check_error(path);
+    fuzz_check_error(fuzz_path);
   } else {
     int64_t n = dpl_image_set_count(s), chw[3];
     if (n < 0 || dpl_image_set_shape(s, chw) || chw[0] != 3) abort();
@@ -32,6 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     dpl_image_set_free(s);
   }
-  fuzz_remove(path);
+  fuzz_remove(fuzz_path);
   return 0;
 }

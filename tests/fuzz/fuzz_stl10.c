@@ -1,20 +1,14 @@
 /* fuzz_stl10.c - libFuzzer harness of the STL-10 reader (runtime/src/io/imageset.c). An input is split in two
  * files: byte 0 = k, the next k bytes the label file (none when k = 0: the unlabeled split), the rest the image
  * file (3 x 96 x 96 bytes per image). */
+#define FUZZ_TAG "stl10"
+#define FUZZ_SUFFIX "_X.bin"
 #include "fuzz_common.h"
 
-static char images[256], labels[256];
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup(images, sizeof images, "stl10", "_X.bin");
-  snprintf(labels, sizeof labels, "%.200s", images);
-  memcpy(labels + strlen(labels) - 6, "_y.bin", 6);
-  return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const char *images = fuzz_path;
+  static char labels[256];
+  if (!labels[0]) snprintf(labels, sizeof labels, "%s.labels", fuzz_path);
   if (size < 1) return 0;
   size_t k = data[0] < size - 1 ? data[0] : size - 1;
   if (k) fuzz_write(labels, data + 1, k);

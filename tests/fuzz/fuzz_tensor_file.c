@@ -5,23 +5,16 @@
  * a hang, or an error that does not name the file is a finding. Tensors of more than 2^22 elements are not loaded:
  * a few hundred bytes can legitimately describe a 2^24-element tensor (zero-stride expansions beyond 16x their
  * stored data are refused by the reader), which would only measure the machine's memory. */
+#define FUZZ_TAG "tensor_file"
+#define FUZZ_SUFFIX ".bin"
 #include "fuzz_common.h"
 
-static char path[256];
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup(path, sizeof path, "tensor_file", ".bin");
-  return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  fuzz_write(path, data, size);
-  dpl_tensor_file *f = dpl_tensor_file_open(path);
+  fuzz_write(fuzz_path, data, size);
+  dpl_tensor_file *f = dpl_tensor_file_open(fuzz_path);
   if (!f) {
-    fuzz_check_error(path);
-    fuzz_remove(path);
+    fuzz_check_error(fuzz_path);
+    fuzz_remove(fuzz_path);
     return 0;
   }
   (void)dpl_tensor_file_format(f);
@@ -48,10 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (dpl_tensor_numel(t) != numel) abort();
       dpl_tensor_free(t);
     } else {
-      fuzz_check_error(path);
+      fuzz_check_error(fuzz_path);
     }
   }
   dpl_tensor_file_close(f);
-  fuzz_remove(path);
+  fuzz_remove(fuzz_path);
   return 0;
 }

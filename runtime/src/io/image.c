@@ -41,7 +41,7 @@ static int64_t max_pixels(void) {
 }
 
 static int check_size(const char *path, long w, long h) {
-  if (w <= 0 || h <= 0 || (int64_t)w * h > HARD_MAX_PIXELS)
+  if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX || (int64_t)w * h > HARD_MAX_PIXELS)
     return dpl_fail(DPL_ERR_IO, "%s: invalid or unsupported image size %ld x %ld", path, w, h);
   int64_t pixels = (int64_t)w * h, limit = max_pixels();
   if (limit > 0 && pixels > 2 * limit)

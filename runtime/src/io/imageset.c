@@ -438,7 +438,11 @@ dpl_tensor *dpl_image_set_batch(dpl_image_set *s, dpl_device *dev, int n, const 
     dpl_fail(DPL_ERR_ARGUMENT, "dpl_image_set_batch: bad argument");
     return NULL;
   }
-  size_t per = (size_t)s->c * (size_t)s->h * (size_t)s->w;
+  size_t per = (size_t)s->c * (size_t)s->h * (size_t)s->w;   /* at most 2^40: checked when the set was read */
+  if (n && per > SIZE_MAX / sizeof(float) / (size_t)n) {
+    dpl_fail(DPL_ERR_ARGUMENT, "dpl_image_set_batch: a batch of %d images is too large", n);
+    return NULL;
+  }
   float *buf = malloc(sizeof(float) * per * (size_t)(n ? n : 1));
   if (!buf) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "dpl_image_set_batch: out of host memory"); return NULL; }
   for (int k = 0; k < n; k++) {

@@ -259,7 +259,7 @@ int dpl_npy_save(dpl_tensor *t, const char *path) {
   if (!t || !path) return dpl_fail(DPL_ERR_ARGUMENT, "dpl_npy_save: NULL argument");
   int64_t n = dpl_tensor_numel(t);
   float *vals = malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!vals) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "dpl_npy_save: out of memory");
+  if (!vals) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "dpl_npy_save: %s: out of memory", path);
   int rc = dpl_tensor_to_host(t, vals);
   if (rc) { free(vals); return rc; }
   char dict[512], shape[300] = "";

@@ -400,7 +400,7 @@ int dpl_safetensors_save(const char *path, int n, const char *const *names, dpl_
   }
   oom |= put(&h, "}", 1);
   while (!oom && h.n % 8) oom |= put(&h, " ", 1);   /* data 8-byte aligned, as the format recommends */
-  if (oom) { free(h.s); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory"); }
+  if (oom) { free(h.s); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", path); }
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%.4000s.%d.tmp", path, (int)getpid());
   FILE *f = fopen(tmp, "wb");

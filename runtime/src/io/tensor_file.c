@@ -170,8 +170,11 @@ int tf_finish(dpl_tensor_file *f) {
 dpl_tensor_file *dpl_tensor_file_open(const char *path) {
   if (!path) { dpl_fail(DPL_ERR_ARGUMENT, "dpl_tensor_file_open: NULL path"); return NULL; }
   dpl_tensor_file *f = calloc(1, sizeof *f);
-  if (!f) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory"); return NULL; }
-  f->path = strdup(path);
+  if (!f || !(f->path = strdup(path))) {
+    free(f);
+    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    return NULL;
+  }
   f->file = fopen(path, "rb");
   if (!f->file) {
     dpl_fail(DPL_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
