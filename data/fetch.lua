@@ -111,110 +111,82 @@ local function known(name)
   return false
 end
 
+-- calls fn(name, dataset) for every dataset named (all of them when none is); returns the number of unknown names
+local failures = 0
+local function each_dataset(fn)
+  local unknown = 0
+  for _, name in ipairs(names_or_all()) do
+    if known(name) then fn(name, sources[name]) else unknown = unknown + 1 end
+  end
+  return unknown
+end
+
 -- ---- --list --------------------------------------------------------------------------------------------------------
 if args.list then
-  for _, name in ipairs(names_or_all()) do
-    local s = sources[name]
-    if known(name) then
-      say(("%-11s %-9s %s"):format(name, dataset_state(s), s.about))
-      local shown = 0
-      for _, item in ipairs(s) do
-        if item.index or item.extract or #s <= 3 then
-          local list = item.index or item.urls
-          say(("            %s%s"):format(item.file or item.into, size_text(item) and ("  (" .. size_text(item) .. ")") or ""))
-          for k, url in ipairs(list) do say(("              %d. %s"):format(k, url)) end
-          shown = shown + 1
-        end
-      end
-      if shown == 0 then
-        say(("            %d files, each from: %s"):format(#s, table.concat(s[1].urls, " | ")))
+  each_dataset(function(name, s)
+    say(("%-11s %-9s %s"):format(name, dataset_state(s), s.about))
+    local shown = 0
+    for _, item in ipairs(s) do
+      if item.index or item.extract or #s <= 3 then
+        say(("            %s%s"):format(item.file or item.into, size_text(item) and ("  (" .. size_text(item) .. ")") or ""))
+        for k, url in ipairs(item.index or item.urls) do say(("              %d. %s"):format(k, url)) end
+        shown = shown + 1
       end
     end
-  end
+    if shown == 0 then say(("            %d files, each from: %s"):format(#s, table.concat(s[1].urls, " | "))) end
+  end)
   os.exit(0)
 end
 
 -- ---- --check -------------------------------------------------------------------------------------------------------
--- whether a HEAD answer has the size the item should have: "ok", "about" (approximate size known), "unknown", "wrong"
-local function size_verdict(item, bytes)
-  if not bytes then return "unknown" end
-  if item.bytes then return bytes == item.bytes and "ok" or "wrong" end
-  if item.approx_bytes then
-    local r = bytes / item.approx_bytes
-    return (r > 0.75 and r < 1.34) and "about" or "wrong"
-  end
-  return "unknown"
-end
-
 if args.check then
-  local dead = 0
-  for _, name in ipairs(names_or_all()) do
-    local s = sources[name]
-    if not known(name) then dead = dead + 1 else
-      local limit = (#s > 6 and not s[1].extract and not s[1].index) and 3 or #s
-      for n, item in ipairs(s) do
-        if n > limit then say(("%-11s (%d more files not checked)"):format(name, #s - limit)); break end
-        say(("%-11s %s%s"):format(name, item.file or (item.into .. " (index page)"),
-          size_text(item) and ("  expected " .. size_text(item)) or ""))
-        local working = false
-        for _, url in ipairs(locations(item.index or item.urls)) do
-          local r = download.head(url, 30)
-          local verdict, text
-          if not r.ok then
-            text = r.code and r.code >= 400 and ("HTTP " .. r.code) or r.err
-            verdict = "FAIL"
-          elseif item.index then
-            verdict, text = "ok", "answers"
-          else
-            local v = size_verdict(item, r.bytes)
-            local n_text = r.bytes and (download.thousands(r.bytes) .. " bytes") or "no size given"
-            verdict = ({ok = "ok", about = "ok", unknown = "answers", wrong = "WRONG SIZE"})[v]
-            text = v == "about" and (n_text .. " (about the expected)") or n_text
-          end
-          if verdict ~= "FAIL" and verdict ~= "WRONG SIZE" then working = true end
-          say(("    %-10s %s  (%s)"):format(verdict, url, text))
-        end
-        if not working then dead = dead + 1 end
+  local dead = each_dataset(function(name, s)
+    local limit = (#s > 6 and not s[1].extract and not s[1].index) and 3 or #s
+    for n, item in ipairs(s) do
+      if n > limit then say(("%-11s (%d more files not checked)"):format(name, #s - limit)); break end
+      say(("%-11s %s%s"):format(name, item.file or (item.into .. " (index page)"),
+        size_text(item) and ("  expected " .. size_text(item)) or ""))
+      local working = false
+      for _, url in ipairs(locations(item.index or item.urls)) do
+        local verdict, text, usable = download.check(url, item.index and {} or item)
+        working = working or usable
+        say(("    %-10s %s  (%s)"):format(verdict, url, text))
       end
+      if not working then failures = failures + 1 end
     end
-  end
-  if dead > 0 then say(("%d file(s) have no working location"):format(dead)) end
+  end)
+  dead = dead + failures
+  if failures > 0 then say(("%d file(s) have no working location"):format(failures)) end
   os.exit(dead == 0 and 0 or 1)
 end
 
 -- ---- --verify ------------------------------------------------------------------------------------------------------
 if args.verify then
-  local bad = 0
-  for _, name in ipairs(names_or_all()) do
-    local s = sources[name]
-    if not known(name) then bad = bad + 1 else
-      local checked = 0
-      for _, item in ipairs(s) do
-        local targets = {}
-        if item.index then
-          local listed = files.list(into(item)) or {}
-          for _, f in ipairs(listed) do
-            if f ~= "SHA256SUMS" and not f:find("^%.") then targets[#targets + 1] = into(item) .. "/" .. f end
-          end
-        elseif download.file_size(dest_of(item)) then
-          targets[1] = dest_of(item)
+  local unknown = each_dataset(function(name, s)
+    local checked = 0
+    for _, item in ipairs(s) do
+      local targets = {}
+      if item.index then
+        for _, f in ipairs(files.list(into(item)) or {}) do
+          if f ~= "SHA256SUMS" and not f:find("^%.") then targets[#targets + 1] = into(item) .. "/" .. f end
         end
-        for _, path in ipairs(targets) do
-          local want = (not item.index and item.sha256) or download.recorded(path)
-          local e = {sha256 = want, bytes = not item.index and item.bytes or nil}
-          if want then
-            local problem = download.verify(path, e)
-            checked = checked + 1
-            if problem then bad = bad + 1; say(("%-11s BAD  %s"):format(name, problem)) end
-          else
-            say(("%-11s ?    %s: no SHA-256 known or recorded"):format(name, path))
-          end
+      elseif download.file_size(dest_of(item)) then
+        targets[1] = dest_of(item)
+      end
+      for _, path in ipairs(targets) do
+        local want = (not item.index and item.sha256) or download.recorded(path)
+        if want then
+          local problem = download.verify(path, {sha256 = want, bytes = not item.index and item.bytes or nil})
+          checked = checked + 1
+          if problem then failures = failures + 1; say(("%-11s BAD  %s"):format(name, problem)) end
+        else
+          say(("%-11s ?    %s: no SHA-256 known or recorded"):format(name, path))
         end
       end
-      say(("%-11s %d file(s) checked"):format(name, checked))
     end
-  end
-  os.exit(bad == 0 and 0 or 1)
+    say(("%-11s %d file(s) checked"):format(name, checked))
+  end)
+  os.exit(unknown + failures == 0 and 0 or 1)
 end
 
 -- ---- fetching ------------------------------------------------------------------------------------------------------

@@ -84,21 +84,11 @@ end
 if args.check then
   for _, t in ipairs(list) do
     say(("%-18s %s  expected %s"):format(t.label, t.e.file, download.expected_text(t.e)))
-    local lo, hi = download.size_range(t.e)
     local working = false
     for _, url in ipairs(t.e.urls) do
       url = download.rebase(url, args.base_url)
-      local r = download.head(url, 30)
-      local verdict, text
-      if not r.ok then
-        verdict, text = "FAIL", r.code and r.code >= 400 and ("HTTP " .. r.code) or r.err
-      elseif not r.bytes then
-        verdict, text = "answers", "no size given"
-      else
-        verdict = (not lo or (r.bytes >= lo and r.bytes <= hi)) and "ok" or "WRONG SIZE"
-        text = download.thousands(r.bytes) .. " bytes"
-      end
-      if verdict ~= "FAIL" and verdict ~= "WRONG SIZE" then working = true end
+      local verdict, text, usable = download.check(url, t.e)
+      working = working or usable
       say(("    %-10s %s  (%s)"):format(verdict, url, text))
     end
     if not working then failed = failed + 1 end

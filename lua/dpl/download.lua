@@ -249,6 +249,28 @@ function M.head(url, timeout)
   return {ok = rc == 0, code = code, bytes = bytes >= 0 and bytes or nil, err = rc ~= 0 and curl.strerror(rc) or nil}
 end
 
+-- Asks a location for its headers and compares the size it announces with what the file must be (exact `bytes`,
+-- torchvision's `mib`, or the publisher's rounded `approx_bytes`, taken as -25%/+33%). Returns a verdict: "ok",
+-- "answers" (up, nothing to compare), "WRONG SIZE" or "FAIL"; a text (size, HTTP status or network error); and
+-- whether the location is usable.
+function M.check(url, e, timeout)
+  local r = M.head(url, timeout or 30)
+  if not r.ok then return "FAIL", r.code and r.code >= 400 and ("HTTP " .. r.code) or r.err, false end
+  if not r.bytes then return "answers", "no size given", true end
+  local text = M.thousands(r.bytes) .. " bytes"
+  local lo, hi = M.size_range(e)
+  local ok
+  if lo then ok = r.bytes >= lo and r.bytes <= hi
+  elseif e.approx_bytes then
+    local ratio = r.bytes / e.approx_bytes
+    ok = ratio > 0.75 and ratio < 1.34
+    if ok then text = text .. ", about the expected" end
+  else
+    return "answers", text, true
+  end
+  return ok and "ok" or "WRONG SIZE", text, ok
+end
+
 local function reason_of(r)
   if r.wrong_size then return r.wrong_size end
   if r.code and r.code >= 400 then return ("HTTP %d"):format(r.code) end

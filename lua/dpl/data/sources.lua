@@ -19,27 +19,26 @@ M.order = {"bapps", "bapps_train", "coco", "mrd", "svhn", "stl10", "set5", "set1
 -- scripts/download_dataset*.sh); the Berkeley address they replaced answered "access is restricted" in 2023.
 local BAPPS = {"https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset/",
                "https://people.eecs.berkeley.edu/~rich.zhang/projects/2018_perceptual/dataset/"}
-local function bapps(file)
-  return {BAPPS[1] .. file, BAPPS[2] .. file}
+-- a BAPPS tarball extracted into `into`; `reported`: the SHA-256 a third-party build script (tasksource) pins for
+-- the S3 file
+local function bapps(file, into, check, approx_bytes, reported)
+  return {file = file, urls = {BAPPS[1] .. file, BAPPS[2] .. file}, into = into, extract = "tar", check = check,
+          approx_bytes = approx_bytes,
+          sha256_reported = reported and {reported, "a third-party dataset build script (tasksource) that pins the S3 file"}}
 end
 
+-- as LPIPS's scripts/download_dataset_valonly.sh: twoafc_val.tar.gz holds val/<subset>/..., jnd.tar.gz jnd/val/...
 M.bapps = {
   about = "BAPPS validation sets (2AFC and JND) from the LPIPS authors' tarballs",
-  -- as LPIPS's scripts/download_dataset_valonly.sh: twoafc_val.tar.gz holds val/<subset>/..., jnd.tar.gz jnd/val/...
-  {file = "twoafc_val.tar.gz", urls = bapps("twoafc_val.tar.gz"), into = "BAPPS/2afc", extract = "tar",
-   check = "BAPPS/2afc/val/cnn/judge", approx_bytes = 1.1e9,
-   sha256_reported = {"41486671b06de923e7ba277c4797d4d9d86d609863ba35ecdb576133f8b9d859",
-                      "a third-party dataset build script (tasksource) that pins the S3 file"}},
-  {file = "jnd.tar.gz", urls = bapps("jnd.tar.gz"), into = "BAPPS", extract = "tar", check = "BAPPS/jnd/val/cnn/same",
-   approx_bytes = 0.2e9},
+  bapps("twoafc_val.tar.gz", "BAPPS/2afc", "BAPPS/2afc/val/cnn/judge", 1.1e9,
+        "41486671b06de923e7ba277c4797d4d9d86d609863ba35ecdb576133f8b9d859"),
+  bapps("jnd.tar.gz", "BAPPS", "BAPPS/jnd/val/cnn/same", 0.2e9),
 }
 
 M.bapps_train = {
   about = "BAPPS 2AFC training sets (for training LPIPS-style calibrations; Benchmark 1 needs only bapps)",
-  {file = "twoafc_train.tar.gz", urls = bapps("twoafc_train.tar.gz"), into = "BAPPS/2afc", extract = "tar",
-   check = "BAPPS/2afc/train/cnn/judge", approx_bytes = 5.3e9,
-   sha256_reported = {"b4f5c772c7cd88ac44bcb4ff0741745d434c05f0094f2bfb262ddcd0055bf393",
-                      "a third-party dataset build script (tasksource) that pins the S3 file"}},
+  bapps("twoafc_train.tar.gz", "BAPPS/2afc", "BAPPS/2afc/train/cnn/judge", 5.3e9,
+        "b4f5c772c7cd88ac44bcb4ff0741745d434c05f0094f2bfb262ddcd0055bf393"),
 }
 
 -- COCO 2014: sizes and SHA-256 as TensorFlow Datasets records them (url_checksums/coco2014.txt); COCO publishes none
