@@ -4,6 +4,7 @@
 --   dplrun experiments/results.lua --experiment bapps --detail       per-subset scores
 --   dplrun experiments/results.lua --arch alexnet --csv out.csv      CSV: architecture, layer, attributes, scores
 --   dplrun experiments/results.lua --status any                      failed runs too
+--   dplrun experiments/results.lua --claims                          what is being computed now, by which process
 -- Only the newest run of each configuration is shown unless --all-runs is given.
 local argparse = require "argparse"
 local results = require "dpl.results"
@@ -20,12 +21,25 @@ parser:flag("--all-runs", "Every run, not only the newest of each configuration.
 parser:flag("--table", "Print the benchmark's table (Table V for bapps).")
 parser:flag("--detail", "Print per-subset scores.")
 parser:option("--csv", "Write the selected runs as CSV to this file ('-' for stdout).")
+parser:flag("--claims", "List the cells being computed (claimed by a process), and whether the holder is alive.")
 local args = parser:parse(arg)
 
 local db = results.open(args.db, {readonly = true})
 local runs = db:runs({experiment = args.experiment, arch = args.arch, layer = args.layer, status = args.status,
                       latest = not args.all_runs})
+local claims = args.claims and db:claims(args.experiment) or nil
 db:close()
+
+if claims then
+  local rows = {}
+  for _, c in ipairs(claims) do
+    rows[#rows + 1] = {c.experiment, c.label or c.config_hash:sub(1, 12), c.host, c.pid, c.started,
+                       ("%.0f s ago"):format(results.now() - c.heartbeat), c.alive and "alive" or "stale (taken over by the next run)"}
+  end
+  print(bench.format_table({"experiment", "cell", "host", "pid", "since", "heartbeat", "holder"}, rows))
+  io.stderr:write(("%d cells being computed in %s\n"):format(#claims, args.db))
+  os.exit(0)
+end
 
 if args.csv then
   local text = report.csv(runs)

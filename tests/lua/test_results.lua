@@ -183,6 +183,21 @@ suite:add("claims: refused while held by a live process, taken over from dead, r
   db:close()
 end)
 
+suite:add("experiments/results.lua --claims lists the cells being computed and their holders", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  t:ok(db:claim("bapps", results.config_hash({cell = 2}), {label = "vgg16 L"}))
+  db:query("INSERT INTO claims (experiment, config_hash, label, host, pid, started, heartbeat) VALUES " ..
+    "('bapps', 'x', 'alexnet E', 'elsewhere', 7, '2024-01-01T00:00:00Z', 0)")
+  db:close()
+  local p = io.popen(("DPL_QUIET=1 %s %s/experiments/results.lua --db '%s' --claims 2>&1"):format(dplrun, root, path))
+  local out = p:read("*a")
+  p:close()
+  t:ok(out:find("vgg16 L", 1, true) and out:find(results.host(), 1, true) and out:find("alive", 1, true), out)
+  t:ok(out:find("alexnet E", 1, true) and out:find("stale", 1, true), out)
+  t:ok(out:find("2 cells being computed", 1, true), out)
+end)
+
 suite:add("claims: record releases the claim; a finished cell is not claimed again", function(t)
   local db = results.open(fresh())
   local run = bapps_run("alexnet", "M", 0.69)
