@@ -225,6 +225,27 @@ static void find_lua_dir(char *out, size_t n) {
   snprintf(out, n, "%s", DPL_SOURCE_LUA_DIR);
 }
 
+/* LuaJIT's allocation sinking (Debian's 2.1.0~beta3+git20220320) rebuilds a sunk variable-length cdata,
+ * ffi.new("int64_t[?]", n), with size -1 when a side exit restores it: the FFI call that then fills it writes over
+ * the GC heap, and a later collection crashes (issue 18 item 2; a pure LuaJIT reproducer without dpl is in
+ * tests/lua/test_robustness.lua). dpl's Lua library allocates such buffers throughout, so dplrun turns sinking off
+ * for the whole script (bench/lossnets.lua measured no slower; docs/robustness.md). DPL_JIT_SINK=1 keeps it on. */
+static void avoid_luajit_sink_bug(lua_State *L) {
+  const char *keep = getenv("DPL_JIT_SINK");
+  if (keep && !strcmp(keep, "1")) return;
+  lua_getglobal(L, "jit");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "opt");
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "start");
+      lua_pushstring(L, "-sink");
+      if (lua_pcall(L, 1, 0, 0) != 0) lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
 /* os.exit replacement: release the devices before exit() runs the libraries' destructors (the Vulkan layers and
  * drivers register theirs after our atexit handler, so theirs would run first and our cleanup would then touch
  * freed state). */
@@ -283,6 +304,7 @@ int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "dplrun: cannot create a Lua state\n"); return 1; }
   luaL_openlibs(L);
+  avoid_luajit_sink_bug(L);
 
   lua_getglobal(L, "os");
   lua_pushcfunction(L, host_exit);
