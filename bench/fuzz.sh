@@ -10,12 +10,13 @@
 #
 # Options: --build DIR (default build-fuzz; configured with CC=clang -DDPL_FUZZ=ON and built when it lacks the
 # harnesses), --seconds N (per reader), --execs N (per reader, instead of a time; --seconds then caps it), --jobs J
-# (readers run at once, default 2), --nice (run at the lowest CPU priority). The corpus each run grows is kept in
-# BUILD/fuzz/corpus/<reader> and reused by the next run.
+# (readers run at once, default 2), --nice (run at the lowest CPU priority), --timeout N (seconds one input may take
+# before it counts as a hang: default 20, or 120 with --nice, where a busy machine can starve a process for longer).
+# The corpus each run grows is kept in BUILD/fuzz/corpus/<reader> and reused by the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=build-fuzz seconds=600 execs=0 jobs=2 nice_cmd=""
+build=build-fuzz seconds=600 execs=0 jobs=2 nice_cmd="" timeout=""
 readers=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,11 +25,13 @@ while [ $# -gt 0 ]; do
     --execs) execs=$2; [ "$seconds" = 600 ] && seconds=86400; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --nice) nice_cmd="nice -n 19"; shift ;;
-    --help|-h) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    --help|-h) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) readers+=("$1"); shift ;;
   esac
 done
+[ -z "$timeout" ] && { [ -n "$nice_cmd" ] && timeout=120 || timeout=20; }
 all=(pth safetensors npy png jpeg tiff mat stl10)
 [ ${#readers[@]} -eq 0 ] && readers=("${all[@]}")
 for r in "${readers[@]}"; do
@@ -56,7 +59,7 @@ run_one() {
   DPL_QUIET=1 DPL_NO_VULKAN=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     $nice_cmd "$build/tests/fuzz/fuzz_$r" -max_total_time="$seconds" "${runs[@]}" -max_len="$(max_len "$r")" \
-    -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/findings/$r/" $(dict "$r") \
+    -timeout="$timeout" -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/findings/$r/" $(dict "$r") \
     "${inputs[@]}" >"$dir/logs/$r.log" 2>&1 || true
 }
 
