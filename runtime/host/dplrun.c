@@ -229,7 +229,7 @@ static void find_lua_dir(char *out, size_t n) {
  * ffi.new("int64_t[?]", n), with size -1 when a side exit restores it: the FFI call that then fills it writes over
  * the GC heap, and a later collection crashes (issue 18 item 2; a pure LuaJIT reproducer without dpl is in
  * tests/lua/test_robustness.lua). dpl's Lua library allocates such buffers throughout, so dplrun turns sinking off
- * for the whole script (bench/lossnets.lua measured no slower; docs/robustness.md). DPL_JIT_SINK=1 keeps it on. */
+ * for the whole script (bench/lossnets.lua: no systematic slowdown, docs/robustness.md). DPL_JIT_SINK=1 keeps it. */
 static void avoid_luajit_sink_bug(lua_State *L) {
   const char *keep = getenv("DPL_JIT_SINK");
   if (keep && !strcmp(keep, "1")) return;
