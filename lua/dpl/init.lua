@@ -65,6 +65,14 @@ function dpl.stat(name, spec) return tonumber(C.dpl_device_stat(T.resolve_device
 
 function dpl.validation_messages() return tonumber(C.dpl_validation_message_count()) end
 
+-- per-kernel GPU time since the last call, as a text table (nil unless the device is Vulkan and DPL_VK_PROFILE=1)
+function dpl.profile_report(spec)
+  local buf = ffi.new("char[?]", 16384)
+  local n = C.dpl_device_profile(T.resolve_device(spec), buf, 16384)
+  if n < 0 then return nil end
+  return ffi.string(buf, math.min(n, 16383))
+end
+
 -- ---- creation -----------------------------------------------------------------------------------------------------
 function dpl.empty(...)
   local args, opts = shape_and_opts(...)

@@ -7,7 +7,9 @@ layout(push_constant) uniform ConvParams {
   uint kh, kw, sh, sw;      // kernel size, stride
   uint ph, pw, dh, dw;      // padding, dilation
   uint out_off, a_off, b_off, bias_off;
-  uint flags;               // bit 0: add bias (forward); bit 1: add to the output's values (backward weight)
+  uint flags;               // bit 0: add bias (forward); bit 1: add to the output's values (backward weight);
+                            // bits 8..15: the activation (forward; activation.glsl)
+  uint row0, row1;          // backward weight: the output rows [row0, row1) of each image summed by this dispatch
 } pc;
 
 // Reads go through r32f storage texel buffers (imageLoad: inlined and branch-free on llvmpipe) in the *_texel

@@ -93,7 +93,7 @@ static void describe(int i) {
 static int init_instance(void) {
   if (instance_state) return instance_state > 0;
   instance_state = -1;
-  if (getenv("DPL_NO_VULKAN")) {
+  if (dpl_env_present("DPL_NO_VULKAN")) {
     snprintf(unavailable_reason, sizeof unavailable_reason, "disabled by DPL_NO_VULKAN");
     return 0;
   }
@@ -101,8 +101,7 @@ static int init_instance(void) {
     snprintf(unavailable_reason, sizeof unavailable_reason, "no Vulkan loader (libvulkan.so.1) found");
     return 0;
   }
-  const char *env = getenv("DPL_VALIDATION");
-  int validation = env && *env && strcmp(env, "0") != 0;
+  int validation = dpl_env_flag("DPL_VALIDATION");
   const char *layers[1];
   const char *exts[2];
   uint32_t nlayers = 0, nexts = 0;
@@ -196,9 +195,11 @@ void dpl_vulkan_device_destroy(dpl_device *dev) {
   vk_device *v = vkdev(dev);
   if (v) {
     if (v->device) {
+      vk_weight_cache_release(dev);
       vk_flush(dev, 1);
       vkDeviceWaitIdle(v->device);
       vk_recorder_destroy(dev);
+      vk_profile_destroy(dev);
       vk_pipelines_destroy(dev);
       vk_memory_destroy(dev);
       vkDestroyDevice(v->device, NULL);
@@ -228,6 +229,8 @@ dpl_device *dpl_vulkan_device_create(int index) {
   VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
   vkGetPhysicalDeviceProperties2(v->physical, &p2);
   v->subgroup_size = subgroup.subgroupSize;
+  v->cpu_like = v->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  v->shared_memory = v->props.limits.maxComputeSharedMemorySize;
 
   /* a queue family with compute; prefer compute-only (async compute) families as ncnn does */
   uint32_t nq = 0;
@@ -250,7 +253,7 @@ dpl_device *dpl_vulkan_device_create(int index) {
 
   const char *exts[2];
   uint32_t nexts = 0;
-  if (has_device_extension(v->physical, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) && !getenv("DPL_VK_NO_PUSH_DESCRIPTOR")) {
+  if (has_device_extension(v->physical, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) && !dpl_env_present("DPL_VK_NO_PUSH_DESCRIPTOR")) {
     exts[nexts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     v->has_push_descriptor = 1;
   }
@@ -266,7 +269,7 @@ dpl_device *dpl_vulkan_device_create(int index) {
   }
   volkLoadDevice(v->device);   /* one device per process in practice; volk keeps the last one's entry points */
   vkGetDeviceQueue(v->device, v->queue_family, 0, &v->queue);
-  if (vk_memory_init(dev) || vk_recorder_init(dev) || vk_pipelines_init(dev)) {
+  if (vk_memory_init(dev) || vk_recorder_init(dev) || vk_pipelines_init(dev) || vk_profile_init(dev)) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", dpl_last_error());
     dpl_vulkan_device_destroy(dev);
@@ -280,5 +283,5 @@ int64_t dpl_vulkan_stat(dpl_device *dev, const char *name) {
   vk_device *v = vkdev(dev);
   if (!strcmp(name, "reserved_bytes")) return v->reserved_bytes;
   if (!strcmp(name, "pipelines")) return v->npipelines;
-  return -1;
+  return vk_kernel_stat(dev, name);
 }
