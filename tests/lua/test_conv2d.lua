@@ -350,7 +350,7 @@ if vulkan then
 
   -- Each family forced on every case; one that cannot run a case (Winograd for a 5x5 kernel) leaves it to the
   -- default choice. The family's counter shows it ran.
-  for _, family in ipairs {"direct", "portable", "winograd"} do
+  for _, family in ipairs {"direct", "portable", "winograd", "tiled"} do
     S:add("vulkan vs cpu: kernel family " .. family .. " forced (DPL_VK_CONV=" .. family .. ")", function(t)
       local before = dpl.stat("conv_" .. family, "vulkan")
       with_env("DPL_VK_CONV", family, function()
@@ -359,6 +359,18 @@ if vulkan then
       t:ok(dpl.stat("conv_" .. family, "vulkan") - before >= 8, family .. " ran the cases it applies to")
     end)
   end
+
+  -- the tiled family (the GPU kernels) with each of its workgroup tiles, on the cases with groups, strides, dilation
+  -- and padding
+  S:add("vulkan vs cpu: tiled family with each workgroup tile (DPL_VK_TILE)", function(t)
+    with_env("DPL_VK_CONV", "tiled", function()
+      for tile = 0, 3 do
+        with_env("DPL_VK_TILE", tostring(tile), function()
+          for _, i in ipairs {2, 4, 6, 8, 13, 18} do vulkan_vs_cpu(t, cases[i], "tiled tile " .. tile .. ": ") end
+        end)
+      end
+    end)
+  end)
 
   S:add("vulkan vs cpu: the older switch DPL_VK_CONV_PORTABLE=1 forces the portable family", function(t)
     local before = dpl.stat("conv_portable", "vulkan")
@@ -390,7 +402,7 @@ if vulkan then
     for _, case in ipairs {cases[1], cases[2], cases[19], cases[13]} do
       local x, w, b = make(case, "cpu")
       for _, dev in ipairs(devices) do
-        for _, family in ipairs(dev == "vulkan" and {"direct", "portable", "winograd"} or {"default"}) do
+        for _, family in ipairs(dev == "vulkan" and {"direct", "portable", "winograd", "tiled"} or {"default"}) do
           with_env("DPL_VK_CONV", family, function()
             local fused, separate = grads(dev, true, case, x, w, b), grads(dev, false, case, x, w, b)
             for k, what in ipairs {"forward", "grad input", "grad weight", "grad bias"} do
@@ -472,6 +484,15 @@ if vulkan then
       end)
     end)
     t:ok(dpl.stat("dispatches", "vulkan") - d0 >= 2 * 3 * 3, "expected Winograd's chunks in several dispatches")
+    -- the tiled family: the weight gradient sums slices of pixels and accumulates over the chunks
+    d0 = dpl.stat("dispatches", "vulkan")
+    with_env("DPL_VK_CONV_MAX_IMAGES", "2", function()
+      with_env("DPL_VK_CONV", "tiled", function()
+        vulkan_vs_cpu(t, {name = "tiled batch 5 in chunks of 2", x = {5, 6, 19, 17}, w = {4, 3, 3, 3},
+                          opts = {stride = 2, padding = 1, groups = 2}, bias = true}, "split: ")
+      end)
+    end)
+    t:ok(dpl.stat("dispatches", "vulkan") - d0 >= 3 * 3, "expected the tiled chunks in several dispatches")
   end)
 
   S:add("vulkan: non-contiguous operands and results reused in later ops", function(t)

@@ -21,6 +21,7 @@ typedef struct conv_params {
   uint32_t out_off, a_off, b_off, bias_off;
   uint32_t flags;
   uint32_t row0, row1;
+  uint32_t splits, kchunk;
 } conv_params;
 
 enum { CONV_BIAS = 1, CONV_ACCUMULATE = 2 };   /* flags; bits 8..15: the activation */
@@ -169,6 +170,7 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
   switch (vk_choose_conv(dev, a, kind)) {
   case VK_CONV_WINOGRAD:
     return kind == KIND_FORWARD ? vk_conv_winograd_forward(dev, a) : vk_conv_winograd_backward_input(dev, a);
+  case VK_CONV_TILED: return vk_conv_tiled(dev, a, kind);
   case VK_CONV_PORTABLE: return run_direct(dev, kind, a, 0);
   default: return run_direct(dev, kind, a, 1);
   }

@@ -9,14 +9,14 @@
  * read once when the device is created (device_vulkan.c); a choice depends only on the device, the op and its shape,
  * and is remembered per shape.
  *
- * DPL_VK_CONV=direct|portable|winograd and DPL_VK_MATMUL=portable|texel force a family for every op it
+ * DPL_VK_CONV=direct|portable|winograd|tiled and DPL_VK_MATMUL=portable|texel|tiled force a family for every op it
  * can run (a family that cannot run a shape, Winograd for a 5x5 kernel say, leaves that op to the table); both are
  * read at every op, so tests can switch them. DPL_VK_CONV_PORTABLE=1 (older spelling) means DPL_VK_CONV=portable. */
 #include "vk_internal.h"
 #include <string.h>
 
-static const char *conv_names[VK_CONV_FAMILIES] = {"direct", "portable", "winograd"};
-static const char *gemm_names[VK_GEMM_FAMILIES] = {"portable", "texel"};
+static const char *conv_names[VK_CONV_FAMILIES] = {"direct", "portable", "winograd", "tiled"};
+static const char *gemm_names[VK_GEMM_FAMILIES] = {"portable", "texel", "tiled"};
 
 const char *vk_conv_family_name(int family) {
   return family >= 0 && family < VK_CONV_FAMILIES ? conv_names[family] : "?";
@@ -59,6 +59,11 @@ static bool winograd_worth_it(dpl_device *dev, const dpl_conv2d_args *a, int kin
 }
 
 
+static bool tiled_applies(dpl_device *dev, const dpl_conv2d_args *a, int kind) {
+  DPL_UNUSED(a); DPL_UNUSED(kind);
+  return vk_tiled_supported(dev);
+}
+
 typedef struct conv_candidate {
   int family;
   int devices;                         /* CLASS_* bits */
@@ -72,6 +77,8 @@ static const conv_candidate conv_table[] = {
   {VK_CONV_WINOGRAD, CLASS_CPU, KIND_FWD | KIND_BI, winograd_worth_it},
   /* CPU drivers: everything else through the direct register-tile kernels (imageLoad on texel buffers) */
   {VK_CONV_DIRECT, CLASS_CPU, KIND_ALL, always},
+  /* GPUs: implicit GEMM with shared-memory workgroup tiles, the tile chosen per shape (conv_tiled.c) */
+  {VK_CONV_TILED, CLASS_GPU, KIND_ALL, tiled_applies},
   /* anything else: the direct kernels through plain storage buffers */
   {VK_CONV_PORTABLE, CLASS_ANY, KIND_ALL, always},
 };
@@ -80,6 +87,7 @@ static const conv_candidate conv_table[] = {
 static bool conv_can_run(dpl_device *dev, int family, const dpl_conv2d_args *a, int kind) {
   switch (family) {
   case VK_CONV_WINOGRAD: return winograd_applies(dev, a, kind);
+  case VK_CONV_TILED: return tiled_applies(dev, a, kind);
   default: return true;
   }
 }
@@ -131,14 +139,17 @@ int vk_choose_conv(dpl_device *dev, const dpl_conv2d_args *a, int kind) {
 /* Products smaller than this (m * n * k) go to the portable kernel on CPU drivers: the texel kernel's packing and
  * 16 x 128 workgroup tile cost more than they save (measured crossover between 32^3 and 48^3). */
 static const double TEXEL_MIN_WORK = 40.0 * 40.0 * 40.0;
+/* On GPUs the shared-memory tiles pay off once a product fills a few workgroup tiles (a guess: unmeasured). */
+static const double TILED_MIN_WORK = 32.0 * 32.0 * 32.0;
 
 static int choose_gemm(dpl_device *dev, const dpl_gemm_args *g) {
   vk_device *v = vkdev(dev);
   int f = lookup(dpl_env_string("DPL_VK_MATMUL"), gemm_names, VK_GEMM_FAMILIES);
+  if (f == VK_GEMM_TILED && !vk_tiled_supported(dev)) f = -1;
   if (f >= 0) return f;
   double work = (double)g->m * (double)g->n * (double)g->k;
   if (v->cpu_like) return work >= TEXEL_MIN_WORK ? VK_GEMM_TEXEL : VK_GEMM_PORTABLE;
-  return VK_GEMM_PORTABLE;
+  return work >= TILED_MIN_WORK && vk_tiled_supported(dev) ? VK_GEMM_TILED : VK_GEMM_PORTABLE;
 }
 
 int vk_choose_gemm(dpl_device *dev, const dpl_gemm_args *g) {

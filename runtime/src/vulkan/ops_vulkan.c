@@ -305,6 +305,7 @@ int vk_gemm(dpl_device *dev, const dpl_gemm_args *g) {
   }
   int family = vk_choose_gemm(dev, g);
   if (family == VK_GEMM_TEXEL) return vk_gemm_texel(dev, g);
+  if (family == VK_GEMM_TILED) return vk_gemm_tiled(dev, g);
   for (int64_t b0 = 0; b0 < g->batch; b0 += 65535) {
     int64_t nb = g->batch - b0 < 65535 ? g->batch - b0 : 65535;
     matmul_params pc = {(uint32_t)g->m, (uint32_t)g->n, (uint32_t)g->k, 0,

@@ -5,7 +5,8 @@
  *   pipelines.c      pipeline creation, in-process cache, VkPipelineCache file
  *   ops_vulkan.c     each op's dispatch (elementwise, reductions, the matrix product's entry, random)
  *   kernels.c        which kernel family runs each convolution and matrix product (docs/vulkan.md)
- *   conv_vulkan.c    convolution entry points and the direct kernels; conv_winograd.c the Winograd family
+ *   conv_vulkan.c    convolution entry points and the direct kernels; conv_winograd.c the Winograd family;
+ *   conv_tiled.c     the GPU family (implicit GEMM in shared-memory tiles) and its tiles; gemm_tiled.c its GEMM
  *   gemm_texel.c     the matrix product for CPU drivers; weight_cache.c derived weights kept between calls
  *   spatial_vulkan.c pooling, padding, resizing; profile.c per-kernel timestamps (DPL_VK_PROFILE=1) */
 #ifndef DPL_VK_INTERNAL_H
@@ -82,8 +83,11 @@ enum { VK_CONV_FORWARD = 0, VK_CONV_BACKWARD_INPUT = 1, VK_CONV_BACKWARD_WEIGHT 
 enum { VK_CONV_DIRECT = 0,             /* register tiles through r32f texel buffers (CPU drivers) */
        VK_CONV_PORTABLE = 1,           /* the same kernels through plain storage buffers */
        VK_CONV_WINOGRAD = 2,           /* F(4x4, 3x3) transforms around the texel GEMM (CPU drivers) */
-       VK_CONV_FAMILIES = 3 };
-enum { VK_GEMM_PORTABLE = 0, VK_GEMM_TEXEL = 1, VK_GEMM_FAMILIES = 2 };
+       VK_CONV_TILED = 3,              /* implicit GEMM with shared-memory workgroup tiles (GPUs) */
+       VK_CONV_FAMILIES = 4 };
+enum { VK_GEMM_PORTABLE = 0, VK_GEMM_TEXEL = 1, VK_GEMM_TILED = 2, VK_GEMM_FAMILIES = 3 };
+/* a workgroup tile of the GPU kernels: block rows x columns x k-slice, each thread's register block */
+typedef struct vk_tile { uint32_t bm, bn, bk, tm, tn; } vk_tile;
 enum { VK_CHOICE_SLOTS = 256, VK_WCACHE_SLOTS = 256 };
 typedef struct vk_wentry vk_wentry;
 typedef struct vk_profile vk_profile;
@@ -201,6 +205,13 @@ int64_t vk_kernel_stat(dpl_device *dev, const char *name);   /* "conv_winograd",
 int vk_op_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a);
 int vk_op_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
 int vk_op_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a);
+
+/* conv_tiled.c, gemm_tiled.c: the shared-memory implicit-GEMM convolutions and GEMM for GPUs */
+bool vk_tiled_supported(dpl_device *dev);
+const vk_tile *vk_choose_tile(dpl_device *dev, int64_t m, int64_t n, int64_t batches);
+void vk_tile_spec(const vk_tile *t, uint32_t *spec);   /* spec[0..6]: threads, bm, bn, bk, tm, tn, padding */
+int vk_conv_tiled(dpl_device *dev, const dpl_conv2d_args *a, int kind);
+int vk_gemm_tiled(dpl_device *dev, const dpl_gemm_args *g);
 
 /* weight_cache.c: a device tensor of `floats` floats derived from weight w by derive(dev, w, out, ctx) (which
  * records the dispatches that fill it), cached per weight storage, version, kind and variant (DPL_VK_KERNEL_CACHE_MB).
