@@ -95,6 +95,9 @@ int dpl_tensor_is_contiguous(const dpl_tensor *t);
 dpl_device *dpl_tensor_device(const dpl_tensor *t);
 /* Nonzero when a and b share storage. */
 int dpl_tensor_same_storage(const dpl_tensor *a, const dpl_tensor *b);
+/* The tensor's storage (an id unique in the process, never reused) and its version, which every write to the storage
+ * changes: equal pairs mean unchanged data (for caches of values derived from weights). */
+void dpl_tensor_version(const dpl_tensor *t, uint64_t *storage_id, uint64_t *version);
 
 /* ---- tensors: host data ----------------------------------------------------------------------------------------- */
 /* Copies the tensor's elements in row-major logical order to dst (numel floats). Waits for pending work. */

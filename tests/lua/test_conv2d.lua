@@ -130,6 +130,12 @@ local cases = {
    opts = {padding = 1}, bias = true},
   {name = "batch 5 folded 2 images per GEMM", x = {5, 128, 30, 30}, w = {4, 128, 3, 3}, opts = {padding = 1},
    bias = true},
+  -- many channels on few tiles: Vulkan's Winograd runs its product transposed (and lays out its result so), forward
+  -- (261 outputs, not a multiple of 4) and grad input (258 inputs)
+  {name = "Winograd many channels, few tiles, 16 -> 261", x = {2, 16, 6, 5}, w = {261, 16, 3, 3}, opts = {padding = 1},
+   bias = true},
+  {name = "Winograd many channels, few tiles, 258 -> 16", x = {1, 258, 5, 6}, w = {16, 258, 3, 3}, opts = {padding = 1},
+   bias = false},
 }
 
 local function make(case, device)

@@ -4,8 +4,9 @@
  * vec4 imageLoad). Three shaders around it:
  *   conv2d_winograd_weight.comp  U[xi] = G g G^T           (rows x k, vec4s along k)
  *   conv2d_winograd_input.comp   V[xi] = B^T d B per tile  (tiles x k, vec4s along k)
- *   the product                  M[xi] = U[xi] V[xi]^T     (rows x tiles, rows padded to a multiple of 4 tiles, so
- *                                                          that the product can store vec4s)
+ *   the product                  M[xi] = U[xi] V[xi]^T     (rows x tiles, stored with whichever of the two the
+ *                                                          product runs along contiguous and padded to 4, so that
+ *                                                          it stores vec4s and the output transform loads them)
  *   conv2d_winograd_output.comp  y = A^T M A + bias, then the activation
  * The stride-1 input gradient is the same computation: a convolution of grad_output with the weight transposed and
  * flipped (the weight transform reads it so), padding 2 - pad.
@@ -26,7 +27,8 @@ typedef struct input_params {
 } input_params;
 typedef struct output_params {
   uint32_t tiles, o, oh, ow;
-  uint32_t th, tw, m_off, y_off, bias_off, stride;
+  uint32_t th, tw, m_off, y_off, bias_off;
+  uint32_t xs, os, ts;
   uint32_t flags;
 } output_params;
 
@@ -46,7 +48,7 @@ typedef struct wino_job {
 static void per_image(const wino_job *j, int64_t *v_vec4, int64_t *m_vec4, int64_t *x_elems, int64_t *y_elems) {
   int64_t t1 = cdiv(j->oh, 4) * cdiv(j->ow, 4) + 3, k4 = cdiv(j->k, 4);   /* + 3: the padding to 4 tiles, at most */
   *v_vec4 = 36 * t1 * k4;
-  *m_vec4 = 9 * j->rows * t1;
+  *m_vec4 = 9 * (j->rows + 3) * t1;
   *x_elems = j->k * j->h * j->w_;
   *y_elems = j->rows * j->oh * j->ow;
 }
@@ -111,7 +113,13 @@ static int run_chunk(dpl_device *dev, const wino_job *j, const dpl_tensor *u, in
   int64_t th = cdiv(j->oh, 4), tw = cdiv(j->ow, 4), tiles = nb * th * tw, k4 = cdiv(j->k, 4);
   int64_t t4 = cdiv(tiles, 4) * 4;   /* V's lines and M's rows, padded (the padding is computed, never used) */
   int64_t x_img = j->k * j->h * j->w_, y_img = j->rows * j->oh * j->ow;
-  dpl_tensor *V = temp(dev, 36 * t4 * k4 * 4), *M = V ? temp(dev, 36 * j->rows * t4) : NULL;
+  /* M's layout: tiles contiguous (M[xi][row][t4]), unless the product runs transposed (few tiles, many rows: the
+   * texel GEMM then walks the rows), then rows contiguous (M[xi][t4][rows4]) */
+  int64_t r4 = cdiv(j->rows, 4) * 4;
+  bool rows_inner = vk_gemm_family_for(dev, j->rows, t4, 4 * k4) == VK_GEMM_TEXEL &&
+                    vk_gemm_texel_turns(j->rows, t4);
+  int64_t xs = rows_inner ? t4 * r4 : j->rows * t4, os = rows_inner ? 1 : t4, ts = rows_inner ? r4 : 1;
+  dpl_tensor *V = temp(dev, 36 * t4 * k4 * 4), *M = V ? temp(dev, 36 * xs) : NULL;
   int rc = V && M ? DPL_OK : dpl_last_status();
   vk_binding b[3];
   uint32_t gx, gy, elem;
@@ -134,24 +142,30 @@ static int run_chunk(dpl_device *dev, const wino_job *j, const dpl_tensor *u, in
                        .a = u, .b = V, .c = M,
                        .a_bs = j->rows * k4 * 4, .a_rs = k4 * 4, .a_cs = 1,
                        .b_bs = t4 * k4 * 4, .b_rs = 1, .b_cs = k4 * 4,
-                       .c_bs = j->rows * t4, .c_rs = t4, .c_cs = 1, .alpha = 1.0f, .beta = 0.0f};
+                       .c_bs = xs, .c_rs = os, .c_cs = ts, .alpha = 1.0f, .beta = 0.0f};
     rc = vk_gemm(dev, &g);
   }
   if (!rc) {   /* y = A^T M A + bias, activation */
     output_params pc = {(uint32_t)tiles, (uint32_t)j->rows, (uint32_t)j->oh, (uint32_t)j->ow, (uint32_t)th,
-                        (uint32_t)tw, 0, 0, 0, (uint32_t)t4, (uint32_t)((j->bias ? WINO_BIAS : 0) | (j->act << 8))};
+                        (uint32_t)tw, 0, 0, 0, (uint32_t)xs, (uint32_t)os, (uint32_t)ts,
+                        (uint32_t)((j->bias ? WINO_BIAS : 0) | (j->act << 8))};
     int64_t y_lo = j->y->offset + n0 * y_img;
     const dpl_tensor *bias = j->bias ? j->bias : j->w;   /* an unused binding when there is no bias */
     rc = vk_bind(dev, j->y->storage, y_lo, y_lo + nb * y_img - 1, 1, &b[0], &pc.y_off);
-    if (!rc) rc = vk_bind(dev, M->storage, M->offset, M->offset + 36 * j->rows * t4 - 1, 0, &b[1], &pc.m_off);
+    if (!rc) rc = vk_bind(dev, M->storage, M->offset, M->offset + 36 * xs - 1, 0, &b[1], &pc.m_off);
     if (!rc) rc = vk_bind(dev, bias->storage, bias->offset, bias->offset + (j->bias ? j->rows : 1) - 1, 0, &b[2],
                           &pc.bias_off);
     if (!rc) {
-      b[0].texel = 1;
-      b[1].texel = 1;
+      /* rows of 4 outputs as one vec4 store: whole tile rows on vec4 bounds */
+      bool vec4_rows = j->ow % 4 == 0 && pc.y_off % 4 == 0;
+      b[0].texel = vec4_rows ? 4 : 1;
+      b[1].texel = 4;
       b[2].texel = 1;
-      vk_grid_1d((uint64_t)(tiles * j->rows), WINO_LOCAL, &gx, &gy);
-      rc = vk_dispatch(dev, DPL_SHADER_CONV2D_WINOGRAD_OUTPUT, NULL, 0, b, 3, &pc, sizeof pc, gx, gy, 1);
+      uint32_t spec[2] = {WINO_LOCAL, rows_inner ? 0u : 1u};   /* QUAD_TILES: quads along M's contiguous axis */
+      int64_t quads = rows_inner ? cdiv(j->rows, 4) * tiles : cdiv(tiles, 4) * j->rows;
+      vk_grid_1d((uint64_t)quads, WINO_LOCAL, &gx, &gy);
+      rc = vk_dispatch(dev, vec4_rows ? DPL_SHADER_CONV2D_WINOGRAD_OUTPUT_VEC4 : DPL_SHADER_CONV2D_WINOGRAD_OUTPUT,
+                       spec, 2, b, 3, &pc, sizeof pc, gx, gy, 1);
     }
   }
   /* released once the command buffer that uses them has finished */

@@ -220,6 +220,8 @@ static double padded_work(int64_t m, int64_t n) {
   return (double)(cdiv(m, TEX_WG_ROWS) * TEX_WG_ROWS) * (double)(cdiv(n, TEX_WG_COLS) * TEX_WG_COLS);
 }
 
+bool vk_gemm_texel_turns(int64_t m, int64_t n) { return padded_work(n, m) < padded_work(m, n); }
+
 /* Whether C can be written a vec4 at a time in this orientation (see gemm_part). */
 static int c_vec4(int64_t n, int64_t c_rs, int64_t c_cs, int64_t c_bs, int64_t batch, int64_t m, int64_t c_off) {
   return n % 4 == 0 && (n == 1 || c_cs == 1) && (m == 1 || c_rs % 4 == 0) && (batch == 1 || c_bs % 4 == 0) &&

@@ -142,18 +142,18 @@ static const double TEXEL_MIN_WORK = 40.0 * 40.0 * 40.0;
 /* On GPUs the shared-memory tiles pay off once a product fills a few workgroup tiles (a guess: unmeasured). */
 static const double TILED_MIN_WORK = 32.0 * 32.0 * 32.0;
 
-static int choose_gemm(dpl_device *dev, const dpl_gemm_args *g) {
+int vk_gemm_family_for(dpl_device *dev, int64_t m, int64_t n, int64_t k) {
   vk_device *v = vkdev(dev);
   int f = lookup(dpl_env_string("DPL_VK_MATMUL"), gemm_names, VK_GEMM_FAMILIES);
   if (f == VK_GEMM_TILED && !vk_tiled_supported(dev)) f = -1;
   if (f >= 0) return f;
-  double work = (double)g->m * (double)g->n * (double)g->k;
+  double work = (double)m * (double)n * (double)k;
   if (v->cpu_like) return work >= TEXEL_MIN_WORK ? VK_GEMM_TEXEL : VK_GEMM_PORTABLE;
   return work >= TILED_MIN_WORK && vk_tiled_supported(dev) ? VK_GEMM_TILED : VK_GEMM_PORTABLE;
 }
 
 int vk_choose_gemm(dpl_device *dev, const dpl_gemm_args *g) {
-  int family = choose_gemm(dev, g);
+  int family = vk_gemm_family_for(dev, g->m, g->n, g->k);
   vkdev(dev)->gemm_runs[family]++;
   return family;
 }

@@ -196,7 +196,8 @@ int vk_gemm(dpl_device *dev, const dpl_gemm_args *g);
 
 /* kernels.c: the kernel family for each op (DPL_VK_CONV, DPL_VK_MATMUL force one) */
 int vk_choose_conv(dpl_device *dev, const dpl_conv2d_args *a, int kind);
-int vk_choose_gemm(dpl_device *dev, const dpl_gemm_args *g);
+int vk_choose_gemm(dpl_device *dev, const dpl_gemm_args *g);   /* counts the choice in the stats */
+int vk_gemm_family_for(dpl_device *dev, int64_t m, int64_t n, int64_t k);
 const char *vk_conv_family_name(int family);
 const char *vk_gemm_family_name(int family);
 int64_t vk_kernel_stat(dpl_device *dev, const char *name);   /* "conv_winograd", "gemm_texel", ...: ops run */
@@ -230,7 +231,9 @@ int vk_conv_winograd_backward_input(dpl_device *dev, const dpl_conv2d_args *a);
 /* spatial_vulkan.c: pooling, padding and resizing (shaders/spatial2d.comp) */
 int vk_op_spatial2d(dpl_device *dev, const dpl_spatial_args *a);
 
-/* gemm_texel.c: the GEMM for CPU drivers (lavapipe) */
+/* gemm_texel.c: the GEMM for CPU drivers (lavapipe); whether it computes an m x n product as its transpose (to
+ * waste less of its 16 x 128 workgroup tile) */
 int vk_gemm_texel(dpl_device *dev, const dpl_gemm_args *g);
+bool vk_gemm_texel_turns(int64_t m, int64_t n);
 
 #endif
