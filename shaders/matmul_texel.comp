@@ -1,6 +1,6 @@
 #version 450
 // matmul_texel.comp - batched C = alpha * A @ B + beta * C shaped for CPU Vulkan drivers (lavapipe/llvmpipe), see
-// shared/spec/lavapipe.md: no shared memory, no barriers, one subgroup (8 invocations) per workgroup, a large register
+// docs/vulkan.md: no shared memory, no barriers, one subgroup (8 invocations) per workgroup, a large register
 // tile per invocation, and operands read as vec4s with imageLoad from rgba32f storage texel buffers (inlined and
 // branch-free there, unlike SSBO loads). runtime/src/vulkan/gemm_texel.c prepares the operands and picks the variant.
 //

@@ -1,4 +1,4 @@
-/* gemm_texel.c - the matrix product for CPU Vulkan drivers (lavapipe/llvmpipe), see shared/spec/lavapipe.md.
+/* gemm_texel.c - the matrix product for CPU Vulkan drivers (lavapipe/llvmpipe), see docs/vulkan.md.
  *
  * shaders/matmul_texel.comp reads both operands as vec4s along k through rgba32f storage texel buffers: A as m rows of
  * k4 = ceil(k / 4) vec4s, B transposed (n rows of k4 vec4s), zero-padded in k. An operand already in that layout (unit
