@@ -11,6 +11,9 @@
 // vector load (forward: the weight rows; weight grad: grad_output rows within an image), set by the host when aligned.
 // Bindings: 0 output (y, gx, gw, or the weight gradient's per-slice partial sums), 1 and 2 as above, 3 bias (forward).
 #extension GL_GOOGLE_include_directive : require
+#ifdef HALF_TILES
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 #define CONV_OWN_BINDINGS
 layout(constant_id = 7) const uint MODE = 0;
 layout(constant_id = 8) const bool VEC_A = false;

@@ -5,6 +5,9 @@
 // vector load. gl_WorkGroupID.x/y/z: column blocks, row blocks, batches.
 // Bindings: 0 C, 1 A, 2 B (each also seen as vec4s).
 #extension GL_GOOGLE_include_directive : require
+#ifdef HALF_TILES
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 layout(constant_id = 7) const bool A_VEC = false;
 layout(constant_id = 8) const bool B_VEC = false;
 layout(std430, binding = 0) buffer Cbuf { float c[]; };

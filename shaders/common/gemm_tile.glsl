@@ -9,6 +9,8 @@
 //   vec4 load_b4(uint z, uint k, uint col)   B[k][col .. col + 3], zero outside k x n
 // and after it calls gemm_tile(z, row0, col0, k0, k1) for its block and stores acc (acc[i * TN + j] is row
 // row0 + tile_row() * TM + i, column col0 + tile_col() * TN + j).
+// HALF_TILES (the *_half shader variants, --precision fp16): the shared tiles hold float16 (half the shared memory
+// and its traffic); the products are accumulated in float32.
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint BM = 64;
 layout(constant_id = 2) const uint BN = 64;
@@ -18,8 +20,13 @@ layout(constant_id = 5) const uint TN = 4;
 // padding of a shared row (in floats), so that threads reading a column do not all hit one bank
 layout(constant_id = 6) const uint PAD = 4;
 
-shared float As[BK * (BM + PAD)];   // k-major: As[kk * (BM + PAD) + row]
-shared float Bs[BK * (BN + PAD)];   // Bs[kk * (BN + PAD) + col]
+#ifdef HALF_TILES   // the includer enables GL_EXT_shader_explicit_arithmetic_types_float16
+#define TILE_T float16_t
+#else
+#define TILE_T float
+#endif
+shared TILE_T As[BK * (BM + PAD)];   // k-major: As[kk * (BM + PAD) + row]
+shared TILE_T Bs[BK * (BN + PAD)];   // Bs[kk * (BN + PAD) + col]
 
 vec4 load_a4(uint z, uint row, uint k);
 vec4 load_b4(uint z, uint k, uint col);
@@ -39,18 +46,18 @@ void gemm_tile(uint z, uint row0, uint col0, uint k0, uint k1) {
       uint r = q / (BK / 4u), kq = (q % (BK / 4u)) * 4u;
       vec4 v = kb + kq < k1 ? load_a4(z, row0 + r, kb + kq) : vec4(0.0);
       // a quad may straddle k1 (k1 not a multiple of 4): what lies past k1 belongs to the next split, not here
-      for (uint e = 0u; e < 4u; e++) As[(kq + e) * (BM + PAD) + r] = kb + kq + e < k1 ? v[e] : 0.0;
+      for (uint e = 0u; e < 4u; e++) As[(kq + e) * (BM + PAD) + r] = TILE_T(kb + kq + e < k1 ? v[e] : 0.0);
     }
     for (uint q = tid; q < BK * (BN / 4u); q += nthreads) {
       uint kr = q / (BN / 4u), cq = (q % (BN / 4u)) * 4u;
       vec4 v = kb + kr < k1 ? load_b4(z, kb + kr, col0 + cq) : vec4(0.0);
-      for (uint e = 0u; e < 4u; e++) Bs[kr * (BN + PAD) + cq + e] = v[e];
+      for (uint e = 0u; e < 4u; e++) Bs[kr * (BN + PAD) + cq + e] = TILE_T(v[e]);
     }
     barrier();
     for (uint kk = 0u; kk < BK; kk++) {
       float a[TM], b[TN];
-      for (uint i = 0u; i < TM; i++) a[i] = As[kk * (BM + PAD) + tr * TM + i];
-      for (uint j = 0u; j < TN; j++) b[j] = Bs[kk * (BN + PAD) + tc * TN + j];
+      for (uint i = 0u; i < TM; i++) a[i] = float(As[kk * (BM + PAD) + tr * TM + i]);
+      for (uint j = 0u; j < TN; j++) b[j] = float(Bs[kk * (BN + PAD) + tc * TN + j]);
       for (uint i = 0u; i < TM; i++)
         for (uint j = 0u; j < TN; j++) acc[i * TN + j] = fma(a[i], b[j], acc[i * TN + j]);
     }

@@ -185,7 +185,8 @@ int vk_conv_tiled(dpl_device *dev, const dpl_conv2d_args *a, int kind) {
     if (rc) break;
     if (kind != VK_CONV_FORWARD) b[3] = b[2];   /* the shader declares the bias binding in every mode: a stand-in */
     uint32_t gx = (uint32_t)cdiv(ncols, t->bn), gy = (uint32_t)cdiv(m, t->bm), gz = (uint32_t)(a->groups * splits);
-    rc = vk_dispatch(dev, DPL_SHADER_CONV2D_TILED, spec, 9, b, 4, &pc, sizeof pc, gx, gy, gz);
+    rc = vk_dispatch(dev, vk_half_tiles(dev) ? DPL_SHADER_CONV2D_TILED_HALF : DPL_SHADER_CONV2D_TILED, spec, 9, b, 4,
+                     &pc, sizeof pc, gx, gy, gz);
   }
   if (!rc && partial) {   /* the weight gradient: the sum of the slices' partial sums */
     dpl_reduce_args ra = {DPL_SUM, 0, 1, splits, wsize};

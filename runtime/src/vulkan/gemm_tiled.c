@@ -88,8 +88,8 @@ static int part(dpl_device *dev, const dpl_gemm_args *g, const vk_tile *t, int64
             (nb == 1 || g->a_bs % 4 == 0);
   spec[8] = (nc == 1 || g->b_cs == 1) && pc.b_off % 4 == 0 && (nk == 1 || g->b_rs % 4 == 0) &&
             (nb == 1 || g->b_bs % 4 == 0);
-  return vk_dispatch(dev, DPL_SHADER_MATMUL_TILED, spec, 9, b, 3, &pc, sizeof pc, (uint32_t)gx, (uint32_t)gy,
-                     (uint32_t)nb);
+  return vk_dispatch(dev, vk_half_tiles(dev) ? DPL_SHADER_MATMUL_TILED_HALF : DPL_SHADER_MATMUL_TILED, spec, 9, b, 3,
+                     &pc, sizeof pc, (uint32_t)gx, (uint32_t)gy, (uint32_t)nb);
 }
 
 int vk_gemm_tiled(dpl_device *dev, const dpl_gemm_args *g) {

@@ -171,3 +171,7 @@ int64_t vk_kernel_stat(dpl_device *dev, const char *name) {
   }
   return -1;
 }
+
+/* --precision fp16 (DPL_PRECISION=fp16) on a device with shaderFloat16: the tiled family stages its shared-memory
+ * tiles in float16 (docs/vulkan.md, "Precision"); everything else stays float32 */
+bool vk_half_tiles(dpl_device *dev) { return vkdev(dev)->has_fp16 && dpl_env_is("DPL_PRECISION", "fp16"); }

@@ -106,7 +106,7 @@ typedef struct vk_device {
   int64_t wcache_bytes;
   uint64_t wcache_tick;
   vk_profile *profile;                 /* profile.c: per-kernel timestamps (DPL_VK_PROFILE=1), NULL when off */
-  int has_fp16;
+  int has_fp16;                        /* shaderFloat16 enabled: float16_t in shaders (the tiled family's fp16 tiles) */
   int has_push_descriptor;
   VkDevice device;
   VkQueue queue;
@@ -198,6 +198,7 @@ int vk_gemm(dpl_device *dev, const dpl_gemm_args *g);
 int vk_choose_conv(dpl_device *dev, const dpl_conv2d_args *a, int kind);
 int vk_choose_gemm(dpl_device *dev, const dpl_gemm_args *g);   /* counts the choice in the stats */
 int vk_gemm_family_for(dpl_device *dev, int64_t m, int64_t n, int64_t k);
+bool vk_half_tiles(dpl_device *dev);   /* the tiled family's fp16 variants (DPL_PRECISION=fp16 and shaderFloat16) */
 const char *vk_conv_family_name(int family);
 const char *vk_gemm_family_name(int family);
 int64_t vk_kernel_stat(dpl_device *dev, const char *name);   /* "conv_winograd", "gemm_texel", ...: ops run */
