@@ -13,17 +13,6 @@
 #include "vk_internal.h"
 #include <string.h>
 
-/* mirrors ConvParams in shaders/common/conv2d.glsl */
-typedef struct conv_params {
-  uint32_t n, c, h, w;
-  uint32_t o, oh, ow, groups;
-  uint32_t kh, kw, sh, sw;
-  uint32_t ph, pw, dh, dw;
-  uint32_t out_off, a_off, b_off, bias_off;
-  uint32_t flags;
-  uint32_t row0, row1;
-  uint32_t splits, kchunk;
-} conv_params;
 
 enum { FLAG_BIAS = 1, FLAG_ACCUMULATE = 2 };
 
@@ -140,7 +129,7 @@ int vk_conv_tiled(dpl_device *dev, const dpl_conv2d_args *a, int kind) {
   int rc = DPL_OK;
   for (int64_t n0 = 0; n0 < a->n && !rc; n0 += per) {
     int64_t nb = a->n - n0 < per ? a->n - n0 : per;
-    conv_params pc;
+    vk_conv_params pc;
     memset(&pc, 0, sizeof pc);
     pc.n = (uint32_t)nb; pc.c = (uint32_t)a->c; pc.h = (uint32_t)a->h; pc.w = (uint32_t)a->w;
     pc.o = (uint32_t)a->o; pc.oh = (uint32_t)a->oh; pc.ow = (uint32_t)a->ow; pc.groups = (uint32_t)a->groups;

@@ -12,17 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* mirrors ConvParams in shaders/common/conv2d.glsl */
-typedef struct conv_params {
-  uint32_t n, c, h, w;
-  uint32_t o, oh, ow, groups;
-  uint32_t kh, kw, sh, sw;
-  uint32_t ph, pw, dh, dw;
-  uint32_t out_off, a_off, b_off, bias_off;
-  uint32_t flags;
-  uint32_t row0, row1;
-  uint32_t splits, kchunk;
-} conv_params;
 
 enum { CONV_BIAS = 1, CONV_ACCUMULATE = 2 };   /* flags; bits 8..15: the activation */
 enum { KIND_FORWARD = VK_CONV_FORWARD, KIND_BACKWARD_INPUT = VK_CONV_BACKWARD_INPUT,
@@ -38,7 +27,7 @@ static const char *kind_names[3] = {"conv2d", "conv2d_backward_input", "conv2d_b
  * taps (picked on lavapipe with one 8-lane subgroup per workgroup, noisy: ~70, ~100 and ~80 ms for VGG-16 conv3_1) */
 static const uint32_t tiles[3][2] = {{16, 8}, {8, 16}, {8, 16}};
 
-static void fill_params(conv_params *pc, const dpl_conv2d_args *a) {
+static void fill_params(vk_conv_params *pc, const dpl_conv2d_args *a) {
   memset(pc, 0, sizeof *pc);
   pc->c = (uint32_t)a->c; pc->h = (uint32_t)a->h; pc->w = (uint32_t)a->w;
   pc->o = (uint32_t)a->o; pc->oh = (uint32_t)a->oh; pc->ow = (uint32_t)a->ow; pc->groups = (uint32_t)a->groups;
@@ -115,7 +104,7 @@ static int run_direct(dpl_device *dev, int kind, const dpl_conv2d_args *a, int t
   for (int64_t n0 = 0; n0 < a->n; n0 += per)
   for (int64_t r0 = 0; r0 < a->oh; r0 += rows) {
     int64_t nb = a->n - n0 < per ? a->n - n0 : per;
-    conv_params pc;
+    vk_conv_params pc;
     fill_params(&pc, a);
     pc.n = (uint32_t)nb;
     pc.row0 = (uint32_t)r0;

@@ -88,6 +88,17 @@ enum { VK_CONV_DIRECT = 0,             /* register tiles through r32f texel buff
 enum { VK_GEMM_PORTABLE = 0, VK_GEMM_TEXEL = 1, VK_GEMM_TILED = 2, VK_GEMM_FAMILIES = 3 };
 /* a workgroup tile of the GPU kernels: block rows x columns x k-slice, each thread's register block */
 typedef struct vk_tile { uint32_t bm, bn, bk, tm, tn; } vk_tile;
+/* the convolution kernels' push constants: mirrors ConvParams in shaders/common/conv2d.glsl */
+typedef struct vk_conv_params {
+  uint32_t n, c, h, w;
+  uint32_t o, oh, ow, groups;
+  uint32_t kh, kw, sh, sw;
+  uint32_t ph, pw, dh, dw;
+  uint32_t out_off, a_off, b_off, bias_off;
+  uint32_t flags;
+  uint32_t row0, row1;
+  uint32_t splits, kchunk;
+} vk_conv_params;
 enum { VK_CHOICE_SLOTS = 256, VK_WCACHE_SLOTS = 256 };
 typedef struct vk_wentry vk_wentry;
 typedef struct vk_profile vk_profile;
