@@ -7,6 +7,8 @@
 --   local gb = dpl.conv2d_backward_bias(gy)                            -- gy summed over N, H, W
 --
 -- Options: stride, padding, dilation (a number or an {h, w} pair) and groups (a number); defaults 1, 0, 1, 1.
+-- conv2d also takes activation = "relu": relu(conv2d(x, w, b)) in one pass where the device can (Vulkan), with the
+-- gradient of both.
 local ffi = require "ffi"
 local dffi = require "dpl.ffi"
 local T = require "dpl.tensor"
@@ -54,6 +56,21 @@ end
 local CONV_KEYS = {"stride", "padding", "dilation", "groups"}
 local function conv_params(fn, opts) return params_from(fn, opts, params_t, CONV_KEYS) end
 
+-- the forward's options: CONV_KEYS and activation ("relu" or "none"), which the gradients do not take
+local FORWARD_KEYS = {"stride", "padding", "dilation", "groups", "activation"}
+local ACTIVATIONS = {none = C.DPL_ACT_NONE, relu = C.DPL_ACT_RELU}
+local function forward_params(fn, opts)
+  local p = params_from(fn, opts, params_t, FORWARD_KEYS)
+  local act = opts and opts.activation
+  if act ~= nil then
+    if not ACTIVATIONS[act] then
+      error(("%s: activation must be \"relu\" or \"none\", got %s"):format(fn, tostring(act)), 3)
+    end
+    p.activation = ACTIVATIONS[act]
+  end
+  return p, act ~= nil and act ~= "none"
+end
+
 local function shape4(fn, s, what)
   if T.is_tensor(s) then s = s:size() end
   if type(s) ~= "table" or #s ~= 4 then
@@ -70,15 +87,21 @@ end
 -- conv2d(input, weight[, bias][, opts]): F.conv2d. bias may be nil (or left out, with opts in its place).
 function M.conv2d(input, weight, bias, opts)
   if opts == nil and type(bias) == "table" then bias, opts = nil, bias end
-  local p = conv_params("conv2d", opts)
+  local p, activated = forward_params("conv2d", opts)
   local bh = bias ~= nil and T.handle(bias, "conv2d bias") or nil
   local y = T.new(C.dpl_conv2d_forward, T.handle(input, "conv2d input"), T.handle(weight, "conv2d weight"), bh, p)
-  -- differentiable: the gradients come from the backward kernels
+  -- differentiable: the gradients come from the backward kernels (after the ReLU's mask, when fused)
   local A = package.loaded["dpl.autograd"]
   if A and A.needs_grad(input, weight, bias) then
-    A.record("conv2d", y, {input, weight, bias or false}, function(g)
-      return {input.requires_grad and M.conv2d_backward_input(g, weight, input:size(), opts) or nil,
-              weight.requires_grad and M.conv2d_backward_weight(input, g, weight:size(), opts) or nil,
+    local gopts = opts
+    if activated then
+      gopts = {}
+      for k, v in pairs(opts) do if k ~= "activation" then gopts[k] = v end end
+    end
+    A.record(activated and "conv2d_relu" or "conv2d", y, {input, weight, bias or false}, function(g)
+      if activated then g = g * y:gt(0) end   -- the ReLU's gradient: where its output is positive
+      return {input.requires_grad and M.conv2d_backward_input(g, weight, input:size(), gopts) or nil,
+              weight.requires_grad and M.conv2d_backward_weight(input, g, weight:size(), gopts) or nil,
               bias and bias.requires_grad and M.conv2d_backward_bias(g) or nil}
     end)
   end
