@@ -63,13 +63,15 @@ for round = 1, rounds do
     for _, layer in ipairs(layers) do
       local m = perceptual.new({arch = arch, layer = layer, weights = "random:1", device = args.device})
       local function run()
-        local f = m:features(x)
-        local ref, p0, p1 = {}, {}, {}
-        for k, t in ipairs(f) do
-          ref[k], p0[k], p1[k] = t:narrow(1, 1, batch), t:narrow(1, batch + 1, batch), t:narrow(1, 2 * batch + 1, batch)
-        end
-        local d0, d1 = m:feature_distance(ref, p0), m:feature_distance(ref, p1)
-        return (d0:lt(d1)):sum():item()    -- read back, as the experiment does
+        return dpl.no_grad(function()      -- evaluation, as the experiment runs it
+          local f = m:features(x)
+          local ref, p0, p1 = {}, {}, {}
+          for k, t in ipairs(f) do
+            ref[k], p0[k], p1[k] = t:narrow(1, 1, batch), t:narrow(1, batch + 1, batch), t:narrow(1, 2 * batch + 1, batch)
+          end
+          local d0, d1 = m:feature_distance(ref, p0), m:feature_distance(ref, p1)
+          return (d0:lt(d1)):sum():item()    -- read back, as the experiment does
+        end)
       end
       local r = bench.measure(run, {warmup = 1, reps = reps, sync = args.device})
       m = nil

@@ -6,7 +6,7 @@
 -- must have the same size. 0 means identical features; larger is more different.
 local argparse = require "argparse"
 local dpl = require "dpl"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 local perceptual = require "dpl.perceptual"
 
 local parser = argparse("dplrun examples/compare.lua", "Perceptual distance between images.")

@@ -3,7 +3,7 @@
 --   dplrun examples/sr_degradation.lua --image PATH [--factor 4] [--out DIR]
 local argparse = require "argparse"
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local sr = require "dpl.metrics.sr"
 
 local parser = argparse("dplrun examples/sr_degradation.lua", "The SR benchmark's degradation and the bicubic baseline.")

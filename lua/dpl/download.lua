@@ -15,60 +15,14 @@ int curl_easy_getinfo(CURL *curl, int info, ...);
 typedef struct FILE FILE;
 FILE *fopen(const char *path, const char *mode);
 int fclose(FILE *f);
-typedef struct EVP_MD_CTX EVP_MD_CTX;
-typedef struct EVP_MD EVP_MD;
-EVP_MD_CTX *EVP_MD_CTX_new(void);
-void EVP_MD_CTX_free(EVP_MD_CTX *ctx);
-const EVP_MD *EVP_sha256(void);
-int EVP_DigestInit_ex(EVP_MD_CTX *ctx, const EVP_MD *type, void *engine);
-int EVP_DigestUpdate(EVP_MD_CTX *ctx, const void *d, size_t cnt);
-int EVP_DigestFinal_ex(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *s);
 ]])
 
 local M = {}
 
-local curl_lib, crypto_lib
-local function curl()
-  if not curl_lib then
-    local ok, lib = pcall(ffi.load, "curl")
-    if not ok then ok, lib = pcall(ffi.load, "libcurl.so.4") end
-    if not ok then error("download: libcurl is not installed (Debian: apt-get install libcurl4)", 3) end
-    curl_lib = lib
-  end
-  return curl_lib
-end
-
-local function crypto()
-  if not crypto_lib then
-    local ok, lib = pcall(ffi.load, "crypto")
-    if not ok then ok, lib = pcall(ffi.load, "libcrypto.so.3") end
-    if not ok then error("sha256: OpenSSL's libcrypto is not installed (Debian: apt-get install libssl3)", 3) end
-    crypto_lib = lib
-  end
-  return crypto_lib
-end
+local curl = require("dpl.sys.lib").loader({"curl", "libcurl.so.4"}, "libcurl", "libcurl4")
 
 -- hex SHA-256 of a file
-function M.sha256(path)
-  local C = crypto()
-  local f = io.open(path, "rb")
-  if not f then error("sha256: cannot open " .. path, 2) end
-  local ctx = C.EVP_MD_CTX_new()
-  C.EVP_DigestInit_ex(ctx, C.EVP_sha256(), nil)
-  while true do
-    local chunk = f:read(1048576)
-    if not chunk then break end
-    C.EVP_DigestUpdate(ctx, chunk, #chunk)
-  end
-  f:close()
-  local md = ffi.new("unsigned char[32]")
-  local n = ffi.new("unsigned int[1]")
-  C.EVP_DigestFinal_ex(ctx, md, n)
-  C.EVP_MD_CTX_free(ctx)
-  local hex = {}
-  for i = 0, 31 do hex[#hex + 1] = ("%02x"):format(md[i]) end
-  return table.concat(hex)
-end
+M.sha256 = require("dpl.sys.crypto").sha256_file
 
 local function file_size(path)
   local f = io.open(path, "rb")

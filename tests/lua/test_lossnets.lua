@@ -22,7 +22,7 @@
 --    and the top-1 classes are ImageNet 323 (monarch), 945 (bell pepper) and 340 (zebra). On CPU and Vulkan.
 local dpl = require "dpl"
 local test = require "dpl.test"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 local suite = test.suite("lossnets")
 
 local vulkan = dpl.vulkan_available()

@@ -2,7 +2,7 @@
 -- SSIM (tests/ref/sr_metrics_ref.py) on real Set5/Set14 images and their bicubic reconstructions; and the bicubic
 -- x4 baseline against the published figures.
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local sr = require "dpl.metrics.sr"
 local test = require "dpl.test"
 local S = test.suite("sr_metrics")

@@ -4,7 +4,7 @@
 -- torchvision's tensor resize without antialias, and MATLAB imresize: the 19 shipped Set5/Set14 *_LR.png files
 -- reproduced bit for bit from *_HR.png, and other scales/sizes vs a numpy version of imresize.m (tests/ref).
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local test = require "dpl.test"
 local S = test.suite("transforms")
 

@@ -18,8 +18,8 @@ local M = {}
 
 -- nn.Linear; with init == false built small and given zero parameters (37M weights are not drawn for nothing)
 local function linear(cin, cout, d, init)
-  if init then return nn.Linear(cin, cout, true, {device = d}) end
-  local l = nn.Linear(1, 1, true, {device = d})
+  if init then return nn.Linear(cin, cout, {device = d}) end
+  local l = nn.Linear(1, 1, {device = d})
   l.in_features, l.out_features = cin, cout
   l:register_parameter("weight", dpl.zeros({cout, cin}, {device = d}))
   l:register_parameter("bias", dpl.zeros({cout}, {device = d}))

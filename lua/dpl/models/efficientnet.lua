@@ -47,7 +47,7 @@ local function conv_norm_act(cin, cout, k, o)
                                         bias = false, device = o.device})
   kaiming_conv_(conv)
   seq:add(conv)
-  seq:add(nn.BatchNorm2d(cout, o.bn_eps, o.bn_momentum, true, {device = o.device}))
+  seq:add(nn.BatchNorm2d(cout, {eps = o.bn_eps, momentum = o.bn_momentum, device = o.device}))
   if o.activation ~= false then seq:add(nn.SiLU()) end
   return seq
 end
@@ -195,7 +195,7 @@ function EfficientNet:__init(arch, opts)
   self.extract_list = features:children()
   if opts.upto == nil then
     self.avgpool = self:add_module("avgpool", nn.AdaptiveAvgPool2d(1))
-    local linear = nn.Linear(last_out, 1000, true, {device = dev})
+    local linear = nn.Linear(last_out, 1000, {device = dev})
     local r = 1 / math.sqrt(1000)
     linear:register_parameter("weight", dpl.uniform(-r, r, {1000, last_out}, {device = dev}))
     linear:register_parameter("bias", dpl.zeros({1000}, {device = dev}))

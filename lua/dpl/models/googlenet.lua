@@ -33,7 +33,7 @@ function BasicConv2d:__init(in_channels, out_channels, opts)
   local dev = opts.device
   self.conv = self:add_module("conv", nn.Conv2d(in_channels, out_channels, opts.kernel_size,
     {stride = opts.stride, padding = opts.padding, bias = false, device = dev}))
-  self.bn = self:add_module("bn", nn.BatchNorm2d(out_channels, 1e-3, 0.1, true, {device = dev}))
+  self.bn = self:add_module("bn", nn.BatchNorm2d(out_channels, {eps = 1e-3, device = dev}))
   trunc_normal_(self.conv, opts.std or 0.01)
 end
 
@@ -91,7 +91,7 @@ local function make_child(name, dev)
   elseif name == "avgpool" then return nn.AdaptiveAvgPool2d({1, 1})
   elseif name == "dropout" then return nn.Dropout(0.2)
   elseif name == "fc" then
-    local fc = nn.Linear(1024, 1000, true, {device = dev})
+    local fc = nn.Linear(1024, 1000, {device = dev})
     trunc_normal_(fc, 0.01)
     return fc
   end

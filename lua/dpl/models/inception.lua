@@ -10,6 +10,7 @@
 -- The whole model needs inputs of at least 75x75 (Mixed_7a's stride-2 3x3 convs); the truncated ones work at 64.
 -- m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
 local dpl = require "dpl"
+local F = require "dpl.nn.functional"
 local class = require "dpl.class"
 local nn = require "dpl.nn"
 local Module = nn.Module
@@ -32,8 +33,8 @@ local function new_block(self, dev)
   end
 end
 
-local function avg3(x) return dpl.avg_pool2d(x, 3, {stride = 1, padding = 1}) end    -- count_include_pad, as F.avg_pool2d
-local function max3s2(x) return dpl.max_pool2d(x, 3, {stride = 2}) end
+local function avg3(x) return F.avg_pool2d(x, 3, {stride = 1, padding = 1}) end    -- count_include_pad, as F.avg_pool2d
+local function max3s2(x) return F.max_pool2d(x, 3, {stride = 2}) end
 
 -- InceptionA(in, pool_features): 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avgpool -> 1x1
 local InceptionA = class("models.inception.InceptionA", Module)
@@ -172,7 +173,7 @@ local function make_child(name, dev)
   elseif name == "avgpool" then return nn.AdaptiveAvgPool2d({1, 1})
   elseif name == "dropout" then return nn.Dropout(0.5)
   elseif name == "fc" then
-    local fc = nn.Linear(2048, 1000, true, {device = dev})
+    local fc = nn.Linear(2048, 1000, {device = dev})
     fc:register_parameter("weight", dpl.normal(0, STD, {1000, 2048}, {device = dev}):clamp(-2, 2))
     return fc
   end

@@ -1,13 +1,14 @@
--- dpl.spatial: pooling, padding and resizing of N x C x H x W tensors (C x H x W also accepted), as PyTorch's
--- F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.pad and F.interpolate (align_corners=False). Merged into dpl:
+-- dpl.ops.spatial: pooling, padding and resizing of N x C x H x W tensors (C x H x W also accepted), as PyTorch's
+-- F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.pad and F.interpolate (align_corners=False). Users reach them
+-- as dpl.F.X (lua/dpl/nn/functional.lua):
 --
---   local y = dpl.max_pool2d(x, 3, {stride = 2, padding = 1, ceil_mode = true})
---   local y, idx = dpl.max_pool2d(x, {2, 2}, {return_indices = true})      -- idx: y * W + x per plane, as floats
---   local y = dpl.avg_pool2d(x, 3, {stride = 2, padding = 1, count_include_pad = false})
---   local y = dpl.adaptive_avg_pool2d(x, {7, 7})                           -- or a number for a square output
---   local y = dpl.pad2d(x, {left, right, top, bottom}, "reflect")          -- "zero" (or "constant", with a value),
+--   local y = F.max_pool2d(x, 3, {stride = 2, padding = 1, ceil_mode = true})
+--   local y, idx = F.max_pool2d(x, {2, 2}, {return_indices = true})        -- idx: y * W + x per plane, as floats
+--   local y = F.avg_pool2d(x, 3, {stride = 2, padding = 1, count_include_pad = false})
+--   local y = F.adaptive_avg_pool2d(x, {7, 7})                             -- or a number for a square output
+--   local y = F.pad2d(x, {left, right, top, bottom}, "reflect")            -- "zero" (or "constant", with a value),
 --                                                                           -- "reflect", "replicate"
---   local y = dpl.upsample2d(x, {h, w}, "bilinear")                        -- or a scale factor: upsample2d(x, 1.5)
+--   local y = F.upsample2d(x, {h, w}, "bilinear")                          -- or a scale factor: upsample2d(x, 1.5)
 --
 -- Kernel, stride, padding and dilation are a number or an {h, w} pair; the stride defaults to the kernel size. Every
 -- function is differentiable (dpl.autograd); the gradients come from the runtime's backward kernels, which are also
@@ -97,8 +98,6 @@ local function batched(x, fn4)
   return fn4(x)
 end
 
-local function size_table(x) local s = x:size() return {s[1], s[2], s[3], s[4]} end
-
 -- ---- max pooling ----------------------------------------------------------------------------------------------------
 function M.max_pool2d_backward(grad_output, indices, input_size, kernel, opts)
   local fn = "max_pool2d_backward"
@@ -107,20 +106,20 @@ function M.max_pool2d_backward(grad_output, indices, input_size, kernel, opts)
                T.handle(indices, fn .. " indices"), 4, shape4(fn, input_size), p)
 end
 
-function M.max_pool2d(x, kernel, opts)
-  local p, o = pool_params("max_pool2d", kernel, opts, true)
-  local y, idx = batched(x, function(x4)
+-- (x4, params) -> y4, indices
+local max_pool2d = A.op {name = "max_pool2d",
+  forward = function(x4, p)
     local box = tensor_box()
     local y4 = T.new(C.dpl_max_pool2d_forward, T.handle(x4, "max_pool2d input"), p, box)
-    local idx4 = T.wrap(box[0])
-    if A.needs_grad(x4) then
-      local shape = shape4("max_pool2d", size_table(x4))
-      A.record("max_pool2d", y4, {x4}, function(g)
-        return {T.new(C.dpl_max_pool2d_backward, T.handle(g), T.handle(idx4), 4, shape, p)}
-      end)
-    end
-    return y4, idx4
-  end)
+    return y4, T.wrap(box[0])
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_max_pool2d_backward, T.handle(g), T.handle(c.saved), 4, shape4("max_pool2d", c[1]), c[2])
+  end}
+
+function M.max_pool2d(x, kernel, opts)
+  local p, o = pool_params("max_pool2d", kernel, opts, true)
+  local y, idx = batched(x, function(x4) return max_pool2d(x4, p) end)
   if o.return_indices then return y, idx end
   return y
 end
@@ -132,18 +131,15 @@ function M.avg_pool2d_backward(grad_output, input_size, kernel, opts)
   return T.new(C.dpl_avg_pool2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size), p)
 end
 
+local avg_pool2d = A.op {name = "avg_pool2d",
+  forward = function(x4, p) return T.new(C.dpl_avg_pool2d_forward, T.handle(x4, "avg_pool2d input"), p) end,
+  backward = function(c, g)
+    return T.new(C.dpl_avg_pool2d_backward, T.handle(g), 4, shape4("avg_pool2d", c[1]), c[2])
+  end}
+
 function M.avg_pool2d(x, kernel, opts)
   local p = pool_params("avg_pool2d", kernel, opts, false)
-  return (batched(x, function(x4)
-    local y4 = T.new(C.dpl_avg_pool2d_forward, T.handle(x4, "avg_pool2d input"), p)
-    if A.needs_grad(x4) then
-      local shape = shape4("avg_pool2d", size_table(x4))
-      A.record("avg_pool2d", y4, {x4}, function(g)
-        return {T.new(C.dpl_avg_pool2d_backward, T.handle(g), 4, shape, p)}
-      end)
-    end
-    return y4
-  end))
+  return (batched(x, function(x4) return avg_pool2d(x4, p) end))
 end
 
 -- ---- adaptive average pooling ---------------------------------------------------------------------------------------
@@ -151,6 +147,14 @@ function M.adaptive_avg_pool2d_backward(grad_output, input_size)
   local fn = "adaptive_avg_pool2d_backward"
   return T.new(C.dpl_adaptive_avg_pool2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size))
 end
+
+local adaptive_avg_pool2d = A.op {name = "adaptive_avg_pool2d",
+  forward = function(x4, oh, ow)
+    return T.new(C.dpl_adaptive_avg_pool2d_forward, T.handle(x4, "adaptive_avg_pool2d input"), oh, ow)
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_adaptive_avg_pool2d_backward, T.handle(g), 4, shape4("adaptive_avg_pool2d", c[1]))
+  end}
 
 -- size: a number (square output) or {h, w}; a nil entry keeps the input's size, as PyTorch's None
 function M.adaptive_avg_pool2d(x, size)
@@ -165,19 +169,14 @@ function M.adaptive_avg_pool2d(x, size)
     if not is_int(oh) or not is_int(ow) then
       error(fn .. ": output size must be an integer or a pair {h, w}, got " .. tostring(size), 4)
     end
-    local y4 = T.new(C.dpl_adaptive_avg_pool2d_forward, T.handle(x4, fn .. " input"), oh, ow)
-    if A.needs_grad(x4) then
-      local shape = shape4(fn, size_table(x4))
-      A.record(fn, y4, {x4}, function(g)
-        return {T.new(C.dpl_adaptive_avg_pool2d_backward, T.handle(g), 4, shape)}
-      end)
-    end
-    return y4
+    return adaptive_avg_pool2d(x4, oh, ow)
   end))
 end
 
 -- ---- padding ----------------------------------------------------------------------------------------------------------
-local pad_modes = {zero = 0, zeros = 0, constant = 0, reflect = 1, reflection = 1, replicate = 2, replication = 2}
+local pad_modes = {zero = C.DPL_PAD_CONSTANT, zeros = C.DPL_PAD_CONSTANT, constant = C.DPL_PAD_CONSTANT,
+                   reflect = C.DPL_PAD_REFLECT, reflection = C.DPL_PAD_REFLECT,
+                   replicate = C.DPL_PAD_REPLICATE, replication = C.DPL_PAD_REPLICATE}
 
 local function pad_args(fn, pads, mode)
   local l, r, t, b
@@ -201,25 +200,24 @@ function M.pad2d_backward(grad_output, input_size, pads, mode)
   return T.new(C.dpl_pad2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size), l, r, t, b, m)
 end
 
+local pad2d = A.op {name = "pad2d",
+  forward = function(x4, l, r, t, b, m, value)
+    return T.new(C.dpl_pad2d_forward, T.handle(x4, "pad2d input"), l, r, t, b, m, value)
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_pad2d_backward, T.handle(g), 4, shape4("pad2d", c[1]), c[2], c[3], c[4], c[5], c[6])
+  end}
+
 -- pads: {left, right, top, bottom} (as F.pad's last-dim-first order), {left, right} or one number for all four
 function M.pad2d(x, pads, mode, value)
   local fn = "pad2d"
   local l, r, t, b, m = pad_args(fn, pads, mode)
   if value ~= nil and type(value) ~= "number" then error(fn .. ": value must be a number", 2) end
-  return (batched(x, function(x4)
-    local y4 = T.new(C.dpl_pad2d_forward, T.handle(x4, fn .. " input"), l, r, t, b, m, value or 0)
-    if A.needs_grad(x4) then
-      local shape = shape4(fn, size_table(x4))
-      A.record(fn, y4, {x4}, function(g)
-        return {T.new(C.dpl_pad2d_backward, T.handle(g), 4, shape, l, r, t, b, m)}
-      end)
-    end
-    return y4
-  end))
+  return (batched(x, function(x4) return pad2d(x4, l, r, t, b, m, value or 0) end))
 end
 
 -- ---- resizing -----------------------------------------------------------------------------------------------------------
-local up_modes = {nearest = 0, bilinear = 1}
+local up_modes = {nearest = C.DPL_UPSAMPLE_NEAREST, bilinear = C.DPL_UPSAMPLE_BILINEAR}
 
 local function up_mode(fn, mode)
   local m = up_modes[mode or "nearest"]
@@ -242,6 +240,14 @@ function M.upsample2d_backward(grad_output, input_size, mode, scale)
   return T.new(C.dpl_upsample2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size), m, sh, sw)
 end
 
+local upsample2d = A.op {name = "upsample2d",
+  forward = function(x4, oh, ow, m, sh, sw)
+    return T.new(C.dpl_upsample2d_forward, T.handle(x4, "upsample2d input"), oh, ow, m, sh, sw)
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_upsample2d_backward, T.handle(g), 4, shape4("upsample2d", c[1]), c[4], c[5], c[6])
+  end}
+
 -- size: {h, w} output size, or a scale factor (a number, or {scale = s} / {scale = {sh, sw}}): the output is
 -- floor(H * s) x floor(W * s) and the source positions use 1 / s, as F.interpolate(scale_factor = s).
 function M.upsample2d(x, size, mode)
@@ -259,14 +265,7 @@ function M.upsample2d(x, size, mode)
     else
       error(fn .. ": size must be {h, w} or a scale factor, got " .. tostring(size), 4)
     end
-    local y4 = T.new(C.dpl_upsample2d_forward, T.handle(x4, fn .. " input"), oh, ow, m, sh, sw)
-    if A.needs_grad(x4) then
-      local shape = shape4(fn, size_table(x4))
-      A.record(fn, y4, {x4}, function(g)
-        return {T.new(C.dpl_upsample2d_backward, T.handle(g), 4, shape, m, sh, sw)}
-      end)
-    end
-    return y4
+    return upsample2d(x4, oh, ow, m, sh, sw)
   end))
 end
 

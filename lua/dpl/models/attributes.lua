@@ -1,7 +1,7 @@
 -- dpl.attributes: the loss-network attributes the paper analyses (section V, Tables I and II) for an architecture
 -- and its extraction layers, measured on dpl's own module tree (which mirrors torchvision's).
 --
---   local attributes = require "dpl.attributes"
+--   local attributes = require "dpl.models.attributes"
 --   local a = attributes.compute("resnet50", {size = 224})
 --   print(a.params, a.depth, a.mflops, a.flags.skip)          -- a.flops: the exact count          -- the whole classification model
 --   print(a.layers.M.params, a.layers.M.depth, a.layers.M.mflops, a.layers.M.channels, a.layers.M.features)
@@ -31,7 +31,7 @@
 --    batchnorm any BatchNorm layer
 local dpl = require "dpl"
 local T = require "dpl.tensor"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 
 local M = {}
 

@@ -1,16 +1,18 @@
--- dpl.functional: neural-network functions over tensors, as PyTorch's torch.nn.functional. Also reachable as
--- dpl.functional.X and, merged, as dpl.X.
+-- dpl.ops.conv: convolution and transposed convolution with their gradient kernels, as PyTorch's F.conv2d and
+-- F.conv_transpose2d (users reach them as dpl.F.X, lua/dpl/nn/functional.lua).
 --
---   local y  = dpl.conv2d(x, w, b, {stride = 2, padding = 1})          -- x: N x C x H x W, w: O x C/groups x kh x kw
---   local gx = dpl.conv2d_backward_input(gy, w, x:size(), {stride = 2, padding = 1})
---   local gw = dpl.conv2d_backward_weight(x, gy, w:size(), {stride = 2, padding = 1})
---   local gb = dpl.conv2d_backward_bias(gy)                            -- gy summed over N, H, W
+--   local y  = F.conv2d(x, w, b, {stride = 2, padding = 1})            -- x: N x C x H x W, w: O x C/groups x kh x kw
+--   local gx = F.conv2d_backward_input(gy, w, x:size(), {stride = 2, padding = 1})
+--   local gw = F.conv2d_backward_weight(x, gy, w:size(), {stride = 2, padding = 1})
+--   local gb = F.conv2d_backward_bias(gy)                              -- gy summed over N, H, W
 --
 -- Options: stride, padding, dilation (a number or an {h, w} pair) and groups (a number); defaults 1, 0, 1, 1.
 local ffi = require "ffi"
 local dffi = require "dpl.ffi"
 local T = require "dpl.tensor"
+local A = require "dpl.autograd"
 local C = dffi.C
+local wants = A.wants
 
 local M = {}
 
@@ -67,23 +69,27 @@ local function shape4(fn, s, what)
   return arr
 end
 
--- conv2d(input, weight[, bias][, opts]): F.conv2d. bias may be nil (or left out, with opts in its place).
-function M.conv2d(input, weight, bias, opts)
-  if opts == nil and type(bias) == "table" then bias, opts = nil, bias end
-  local p = conv_params("conv2d", opts)
-  local bh = bias ~= nil and T.handle(bias, "conv2d bias") or nil
-  local y = T.new(C.dpl_conv2d_forward, T.handle(input, "conv2d input"), T.handle(weight, "conv2d weight"), bh, p)
-  -- differentiable: the gradients come from the backward kernels
-  local A = package.loaded["dpl.autograd"]
-  if A and A.needs_grad(input, weight, bias) then
-    A.record("conv2d", y, {input, weight, bias or false}, function(g)
-      return {input.requires_grad and M.conv2d_backward_input(g, weight, input:size(), opts) or nil,
-              weight.requires_grad and M.conv2d_backward_weight(input, g, weight:size(), opts) or nil,
-              bias and bias.requires_grad and M.conv2d_backward_bias(g) or nil}
-    end)
-  end
-  return y
+-- bias may be left out, with opts in its place
+local function bias_opts(bias, opts)
+  if opts == nil and type(bias) == "table" and not T.is_tensor(bias) then return nil, bias end
+  return bias, opts
 end
+
+-- conv2d(input, weight[, bias][, opts]): F.conv2d, differentiable (the gradients come from the backward kernels)
+M.conv2d = A.op {name = "conv2d", inputs = 3,
+  forward = function(input, weight, bias, opts)
+    bias, opts = bias_opts(bias, opts)
+    local p = conv_params("conv2d", opts)
+    local bh = bias ~= nil and T.handle(bias, "conv2d bias") or nil
+    return T.new(C.dpl_conv2d_forward, T.handle(input, "conv2d input"), T.handle(weight, "conv2d weight"), bh, p)
+  end,
+  backward = function(c, g)
+    local input, weight = c[1], c[2]
+    local bias, opts = bias_opts(c[3], c[4])
+    return wants(input) and M.conv2d_backward_input(g, weight, input:size(), opts),
+           wants(weight) and M.conv2d_backward_weight(input, g, weight:size(), opts),
+           wants(bias) and M.conv2d_backward_bias(g)
+  end}
 
 -- Gradient of conv2d with respect to its input; input_size: the input's shape (a table, a Size or the tensor).
 function M.conv2d_backward_input(grad_output, weight, input_size, opts)
@@ -115,33 +121,32 @@ function M.conv2d_output_size(h, w, kh, kw, opts)
 end
 
 -- ---- transposed convolution (F.conv_transpose2d) ----------------------------------------------------------------
---   local y  = dpl.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1})
+--   local y  = F.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1})
 --                                                   -- x: N x C_in x H x W, w: C_in x C_out/groups x kh x kw
---   local gx = dpl.conv_transpose2d_backward_input(gy, w, x:size(), opts)
---   local gw = dpl.conv_transpose2d_backward_weight(x, gy, w:size(), opts)
---   local gb = dpl.conv2d_backward_bias(gy)
+--   local gx = F.conv_transpose2d_backward_input(gy, w, x:size(), opts)
+--   local gw = F.conv_transpose2d_backward_weight(x, gy, w:size(), opts)
+--   local gb = F.conv2d_backward_bias(gy)
 -- Options: stride, padding, output_padding, dilation (numbers or {h, w} pairs) and groups; defaults 1, 0, 0, 1, 1.
 local tparams_t = ffi.typeof("dpl_conv_transpose2d_params")
 local TRANSPOSE_KEYS = {"stride", "padding", "output_padding", "dilation", "groups"}
 local function transpose_params(fn, opts) return params_from(fn, opts, tparams_t, TRANSPOSE_KEYS) end
 
 -- conv_transpose2d(input, weight[, bias][, opts]): F.conv_transpose2d, differentiable.
-function M.conv_transpose2d(input, weight, bias, opts)
-  if opts == nil and type(bias) == "table" and not T.is_tensor(bias) then bias, opts = nil, bias end
-  local p = transpose_params("conv_transpose2d", opts)
-  local bh = bias ~= nil and T.handle(bias, "conv_transpose2d bias") or nil
-  local y = T.new(C.dpl_conv_transpose2d_forward, T.handle(input, "conv_transpose2d input"),
-                  T.handle(weight, "conv_transpose2d weight"), bh, p)
-  local A = package.loaded["dpl.autograd"]
-  if A and A.needs_grad(input, weight, bias) then
-    A.record("conv_transpose2d", y, {input, weight, bias or false}, function(g)
-      return {input.requires_grad and M.conv_transpose2d_backward_input(g, weight, input:size(), opts) or nil,
-              weight.requires_grad and M.conv_transpose2d_backward_weight(input, g, weight:size(), opts) or nil,
-              bias and bias.requires_grad and M.conv2d_backward_bias(g) or nil}
-    end)
-  end
-  return y
-end
+M.conv_transpose2d = A.op {name = "conv_transpose2d", inputs = 3,
+  forward = function(input, weight, bias, opts)
+    bias, opts = bias_opts(bias, opts)
+    local p = transpose_params("conv_transpose2d", opts)
+    local bh = bias ~= nil and T.handle(bias, "conv_transpose2d bias") or nil
+    return T.new(C.dpl_conv_transpose2d_forward, T.handle(input, "conv_transpose2d input"),
+                 T.handle(weight, "conv_transpose2d weight"), bh, p)
+  end,
+  backward = function(c, g)
+    local input, weight = c[1], c[2]
+    local bias, opts = bias_opts(c[3], c[4])
+    return wants(input) and M.conv_transpose2d_backward_input(g, weight, input:size(), opts),
+           wants(weight) and M.conv_transpose2d_backward_weight(input, g, weight:size(), opts),
+           wants(bias) and M.conv2d_backward_bias(g)
+  end}
 
 -- Gradient of conv_transpose2d with respect to its input; input_size: the input's shape (a table, a Size or a tensor).
 function M.conv_transpose2d_backward_input(grad_output, weight, input_size, opts)
