@@ -1,4 +1,4 @@
--- bench/bapps.lua - BAPPS evaluation speed: triplets per second of the paper's distance (spec/benchmarks.md 1.3) for
+-- bench/bapps.lua - BAPPS evaluation speed: triplets per second of the paper's distance (docs/benchmarks/bapps.md) for
 -- AlexNet, VGG-16 and SqueezeNet at every extraction layer on 64 x 64 patches, beside PyTorch (a child
 -- /usr/bin/python3 running bench/bapps_torch.py with the same number of threads, right after dpl's run of the same
 -- network), and their ratio.

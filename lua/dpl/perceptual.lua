@@ -1,4 +1,4 @@
--- dpl.perceptual: deep perceptual distance between images, as in the paper (spec/benchmarks.md section 1.3) and as in
+-- dpl.perceptual: deep perceptual distance between images, as in the paper (docs/benchmarks/bapps.md) and as in
 -- LPIPS (Zhang et al. 2018).
 --
 --   local perceptual = require "dpl.perceptual"

@@ -29,11 +29,13 @@ local M = {Tensor = Tensor, C = C}
 -- ---- devices ------------------------------------------------------------------------------------------------------
 local default_device_handle
 local banner_printed = {}
+local opened = {}             -- spec -> handle of every device this process opened
 
 local function open_device(spec)
   local d = C.dpl_device_open(spec)
   if d == nil then raise(3) end
   local key = ffi.string(C.dpl_device_spec(d))
+  opened[key] = d
   if not banner_printed[key] and (os.getenv("DPL_QUIET") or "") == "" then
     banner_printed[key] = true
     io.stderr:write("dpl ", ffi.string(C.dpl_version()), " | ", ffi.string(C.dpl_device_banner(d)), "\n")
@@ -53,6 +55,13 @@ local function resolve_device(d)
   return d
 end
 M.resolve_device = resolve_device
+
+-- The handles of the devices opened so far (the test runner drains them after every test).
+function M.open_devices()
+  local list = {}
+  for _, d in pairs(opened) do list[#list + 1] = d end
+  return list
+end
 
 function M.set_default_device(d)
   default_device_handle = resolve_device(d)

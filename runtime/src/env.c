@@ -13,3 +13,8 @@ size_t dpl_env_megabytes(const char *name, long default_mb) {
   long mb = e && *e ? atol(e) : default_mb;
   return mb > 0 ? (size_t)mb << 20 : 0;
 }
+
+const char *dpl_env_string(const char *name) {
+  const char *e = getenv(name);
+  return e && *e ? e : NULL;
+}

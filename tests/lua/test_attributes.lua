@@ -12,7 +12,7 @@ local dpl = require "dpl"
 local test = require "dpl.test"
 local attributes = require "dpl.models.attributes"
 local lossnet = require "dpl.models.lossnet"
-local S = test.suite("attributes")
+local S = test.suite("attributes", {configurations = {"default"}})   -- default only: host-side counting
 
 local FLOPS_ARCHS = {"squeezenet1_1", "resnet18", "googlenet", "efficientnet_b0", "inception_v3"}
 -- paper Table I: depth and MFLOPs at 224 x 224
@@ -143,7 +143,7 @@ S:add("layers by child index; bad layers and architectures are errors", function
   local a = attributes.compute("alexnet", {size = 64, layers = {"3", 11}})
   t:eq(a.layers["3"].index, 3)
   t:eq(a.layers["11"].channels, 256)
-  t:eq(a.layers["11"].features, 256 * 3 * 3, "alexnet L at 64: 256 x 3 x 3 (spec 0.1)")
+  t:eq(a.layers["11"].features, 256 * 3 * 3, "alexnet L at 64: 256 x 3 x 3 (docs/benchmarks/lossnets.md)")
   t:raises(function() attributes.compute("alexnet", {layers = {99}}) end, "does not exist")
   t:raises(function() attributes.static("alexnet", {layers = {"Q"}}) end, "unknown layer")
   t:raises(function() attributes.static("nosuchnet") end, "unknown architecture")

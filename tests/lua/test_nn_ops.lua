@@ -25,9 +25,6 @@ local suite = test.suite("nn ops")
 local vulkan = dpl.vulkan_available()
 
 local S = suite
-S.after_each = function()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 local refs = test.torch_refs("nn_ops_ref.py", "nn_ops")
 local have_torch, made, ref = refs.have_torch, refs.made, refs.npy

@@ -10,7 +10,7 @@ local results = require "dpl.results"
 local report = require "dpl.benchmarks.report"
 local bapps = require "dpl.benchmarks.bapps"
 local json = require "dpl.json"
-local suite = test.suite("results")
+local suite = test.suite("results", {configurations = {"default"}})   -- default only: the SQLite store
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."

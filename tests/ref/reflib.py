@@ -19,7 +19,7 @@ def write_cases(out, cases):
         f.write("}\n")
 
 
-# One convolution case (conv2d_ref.py, conv_transpose_ref.py): y = op(x, w, b), a random grad_output g from rng, the
+# One convolution case (conv_transpose_ref.py): y = op(x, w, b), a random grad_output g from rng, the
 # gradients of sum(y * g); saves <cid>_x, _w, _y, _gx, _gw, _g (and _b, _gb with a bias) and appends the case
 # (shapes and options in dpl's terms) to cases.
 def conv_case(out, cases, rng, cid, op, x, w, b, opts):

@@ -1,4 +1,4 @@
--- BAPPS (Zhang et al. 2018) validation sets, as the reference loader reads them (spec benchmarks.md §1.1):
+-- BAPPS (Zhang et al. 2018) validation sets, as the reference loader reads them (docs/benchmarks/bapps.md):
 --   2AFC: <root>/2afc/val/<subset>/{ref,p0,p1}/*.png and judge/*.npy (fraction of raters who chose p1)
 --   JND:  <root>/jnd/val/<subset>/{p0,p1}/*.png and same/*.npy (fraction who judged the pair identical)
 -- Files are paired by stem across the folders; a stem missing from any folder is an error naming it. <root> may

@@ -3,8 +3,8 @@
 --
 --   local alexnet = require "dpl.models.alexnet"
 --   local m = alexnet.alexnet()                  -- the whole model (classification)
---   local t = alexnet.alexnet({upto = 11})       -- only features.0 .. features.11 are built (spec section 0)
---   for _, child in ipairs(t.extract_list) do x = child:forward(x) end
+--   local t = alexnet.alexnet({upto = 11})       -- only features.0 .. features.11 are built
+--   (docs/benchmarks/lossnets.md) for _, child in ipairs(t.extract_list) do x = child:forward(x) end
 --
 -- opts: upto (0-based index into `features`; nothing after it is built), device, num_classes, init (false: the
 -- Linear layers start at zero instead of being drawn at random, for weights that are loaded next).

@@ -5,7 +5,8 @@
 -- spirit: drop_rate is 0 as in every torchvision DenseNet, and memory_efficient checkpointing does not apply.
 --
 --   local densenet = require "dpl.models.densenet"
---   local m = densenet.densenet121({upto = 6})  -- features.conv0 .. features.denseblock2 only (spec section 0)
+--   local m = densenet.densenet121({upto = 6})  -- features.conv0 .. features.denseblock2 only
+-- (docs/benchmarks/lossnets.md)
 --
 -- opts: upto (0-based index into `features`; nothing after it is built), device, num_classes.
 local dpl = require "dpl"

@@ -3,7 +3,8 @@
 --
 --   local efficientnet = require "dpl.models.efficientnet"
 --   local m = efficientnet.efficientnet_b0()             -- whole model: features, avgpool, classifier
---   local m = efficientnet.efficientnet_b7({upto = 4})   -- features.0 ... features.4 only (the spec's child index 4)
+--   local m = efficientnet.efficientnet_b7({upto = 4})   -- features.0 ... features.4 only (the reference's child index
+-- 4)
 --
 -- Module tree and parameter names are torchvision's: features.0 is the stem Conv2dNormActivation (conv 3x3 s2, BN,
 -- SiLU), features.1 ... features.7 are stages of MBConv blocks (features.2.1.block.3.1.running_mean ...), features.8

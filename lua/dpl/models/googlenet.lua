@@ -2,13 +2,13 @@
 --
 --   local googlenet = require "dpl.models.googlenet"
 --   local m = googlenet.googlenet()                 -- whole model: conv1 ... inception5b, avgpool, dropout, fc
---   local m = googlenet.googlenet({upto = 8})       -- conv1 ... inception4a only (the spec's child index 8)
+--   local m = googlenet.googlenet({upto = 8})       -- conv1 ... inception4a only (the reference's child index 8)
 --
 -- The module tree and parameter names are torchvision's (conv1.conv.weight, inception3a.branch2.1.bn.running_var,
--- fc.bias), so a torchvision state_dict loads without renaming. As the reference implementation (spec section 0),
--- transform_input is never applied and the auxiliary classifiers aux1/aux2 are not built (their keys in a torchvision
--- checkpoint are ignored by lossnet; a strict load of a full torchvision state_dict must drop them first).
--- m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
+-- fc.bias), so a torchvision state_dict loads without renaming. As the reference implementation
+-- (docs/benchmarks/lossnets.md), transform_input is never applied and the auxiliary classifiers aux1/aux2 are not built
+-- (their keys in a torchvision checkpoint are ignored by lossnet; a strict load of a full torchvision state_dict must
+-- drop them first). m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
 local dpl = require "dpl"
 local class = require "dpl.class"
 local nn = require "dpl.nn"
@@ -61,8 +61,8 @@ function Inception:updateOutput(x)
   return dpl.cat({self.b1:updateOutput(x), self.b2:updateOutput(x), self.b3:updateOutput(x), self.b4:updateOutput(x)}, 2)
 end
 
--- the spec's child list (model.children() of torchvision's GoogLeNet without the aux classifiers, which come after
--- inception4a/4d in registration order but are never used: spec section 0)
+-- the reference's child list (model.children() of torchvision's GoogLeNet without the aux classifiers, which come after
+-- inception4a/4d in registration order but are never used: docs/benchmarks/lossnets.md)
 local CHILDREN = {"conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
                   "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
                   "inception5a", "inception5b", "avgpool", "dropout", "fc"}

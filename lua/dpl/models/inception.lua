@@ -2,11 +2,11 @@
 --
 --   local inception = require "dpl.models.inception"
 --   local m = inception.inception_v3()              -- whole model: Conv2d_1a_3x3 ... Mixed_7c, avgpool, dropout, fc
---   local m = inception.inception_v3({upto = 9})    -- Conv2d_1a_3x3 ... Mixed_5d only (the spec's child index 9)
+--   local m = inception.inception_v3({upto = 9})    -- Conv2d_1a_3x3 ... Mixed_5d only (the reference's child index 9)
 --
 -- Module tree and parameter names are torchvision's (Mixed_6b.branch7x7_2.conv.weight ...), so a torchvision
--- state_dict loads without renaming. As the reference implementation (spec section 0), transform_input is never
--- applied and AuxLogits is not built (its keys in a torchvision checkpoint must be dropped for a strict load).
+-- state_dict loads without renaming. As the reference implementation (docs/benchmarks/lossnets.md), transform_input is
+-- never applied and AuxLogits is not built (its keys in a torchvision checkpoint must be dropped for a strict load).
 -- The whole model needs inputs of at least 75x75 (Mixed_7a's stride-2 3x3 convs); the truncated ones work at 64.
 -- m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
 local dpl = require "dpl"
@@ -143,8 +143,8 @@ end
 M.InceptionA, M.InceptionB, M.InceptionC, M.InceptionD, M.InceptionE =
   InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
 
--- the spec's child list (torchvision's Inception3 children without AuxLogits, which sits between Mixed_6e and
--- Mixed_7a in registration order but is never used: spec section 0)
+-- the reference's child list (torchvision's Inception3 children without AuxLogits, which sits between Mixed_6e and
+-- Mixed_7a in registration order but is never used: docs/benchmarks/lossnets.md)
 local CHILDREN = {"Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
                   "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
                   "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool", "dropout", "fc"}

@@ -5,7 +5,7 @@
 --   local net = lossnet.new("vgg16", "M", {weights = "weights/vgg16-397923af.pth", normalize = "imagenet"})
 --   local f = net:forward(x)        -- features at relu3_3; gradients flow to x, never to the weights
 --
--- Layers are E, S, M, L (spec/benchmarks.md section 0.1, the paper's Table II) or a raw 0-based child index. As in
+-- Layers are E, S, M, L (docs/benchmarks/lossnets.md, the paper's Table II) or a raw 0-based child index. As in
 -- the reference implementation, the network is the list of children of `features` (or of the model itself), run in
 -- order up to the layer; nothing after it is built or run.
 local dpl = require "dpl"
@@ -14,7 +14,7 @@ local Module = require "dpl.nn.Module"
 
 local M = {}
 
--- family, constructor module, list attribute and the E/S/M/L child indices (spec section 0.1)
+-- family, constructor module, list attribute and the E/S/M/L child indices (docs/benchmarks/lossnets.md)
 local ARCHS = {
   alexnet = {family = "AlexNet", module = "dpl.models.alexnet", list = "features", layers = {1, 4, 7, 11}},
   vgg11 = {family = "VGG", module = "dpl.models.vgg", list = "features", layers = {1, 4, 9, 19}},

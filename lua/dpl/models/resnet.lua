@@ -4,8 +4,8 @@
 -- torchvision's initialisation (kaiming-normal fan-out convs, BN 1/0).
 --
 --   local resnet = require "dpl.models.resnet"
---   local m = resnet.resnet50({upto = 5})  -- conv1, bn1, relu, maxpool, layer1, layer2 only (spec section 0)
---   for _, child in ipairs(m.extract_list) do x = child:forward(x) end
+--   local m = resnet.resnet50({upto = 5})  -- conv1, bn1, relu, maxpool, layer1, layer2 only
+--   (docs/benchmarks/lossnets.md) for _, child in ipairs(m.extract_list) do x = child:forward(x) end
 --
 -- The list for truncation is the model's own children: conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc.
 -- opts: upto (0-based index into that list; nothing after it is built), device, num_classes.
