@@ -182,6 +182,41 @@ function Suite:run(filter, out)
   return passed, failed
 end
 
+-- ---- devices ------------------------------------------------------------------------------------------------------
+-- The devices a suite compares: {"cpu", "vulkan"}, or {"cpu"} without a Vulkan device.
+function M.devices()
+  return require("dpl").vulkan_available() and {"cpu", "vulkan"} or {"cpu"}
+end
+
+-- Runs fn(t, device) on every device of M.devices(), naming the device in a failure.
+function M.each_device(t, fn)
+  for _, dev in ipairs(M.devices()) do
+    local ok, err = pcall(fn, t, dev)
+    if not ok then
+      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
+      error("[" .. dev .. "] " .. tostring(err), 0)
+    end
+  end
+end
+
+local function vulkan_missing()
+  local dpl = require "dpl"
+  if dpl.vulkan_available() then return nil end
+  return require("ffi").string(dpl.C.dpl_vulkan_unavailable_reason())
+end
+
+-- Ends a test that needs Vulkan as skipped when there is no device, saying why.
+function M.need_vulkan(t)
+  local why = vulkan_missing()
+  if why then t:skip("no Vulkan device: " .. why) end
+end
+
+-- For a test that compares Vulkan with the CPU: without a device, the CPU checks ran and the test ends as skipped.
+function M.no_vulkan_note(t)
+  local why = vulkan_missing()
+  if why then t:skip("no Vulkan device (" .. why .. "): CPU checks only") end
+end
+
 -- ---- environment and references ----------------------------------------------------------------------------------
 -- Runs fn() with the environment variable `name` set to `value` (some runtime switches, e.g. DPL_CPU_WINOGRAD, are read
 -- on every call), then restores the previous value, also when fn fails.

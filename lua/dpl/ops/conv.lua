@@ -16,20 +16,11 @@ local wants = A.wants
 
 local M = {}
 
-local params_t = ffi.typeof("dpl_conv2d_params")
-local int64_4 = ffi.typeof("int64_t[4]")
-
-local function is_int(v) return type(v) == "number" and v == math.floor(v) end
-
-local function pair(fn, v, name, default)
-  if v == nil then return default, default end
-  if is_int(v) then return v, v end
-  if type(v) == "table" and #v == 2 and is_int(v[1]) and is_int(v[2]) then return v[1], v[2] end
-  error(("%s: %s must be an integer or a pair of integers {h, w}, got %s"):format(fn, name, tostring(v)), 4)
-end
+local args = require "dpl.ops.args"
+local is_int, pair = args.is_int, args.pair
 
 -- A dpl_conv2d_params (or, with output_padding among the keys, a dpl_conv_transpose2d_params) from an options table.
--- Errors point at the caller of the op (level 3: conv_params below reaches here by a tail call).
+-- Errors point at the caller of the op (level 3: `params` in declare reaches here by a tail call).
 local function params_from(fn, opts, ctype, keys)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
   opts = opts or {}
@@ -53,61 +44,53 @@ local function params_from(fn, opts, ctype, keys)
   return p
 end
 
-local CONV_KEYS = {"stride", "padding", "dilation", "groups"}
-local function conv_params(fn, opts) return params_from(fn, opts, params_t, CONV_KEYS) end
-
-local function shape4(fn, s, what)
-  if T.is_tensor(s) then s = s:size() end
-  if type(s) ~= "table" or #s ~= 4 then
-    error(("%s: %s must be 4 sizes {N, C, H, W} or {O, C/groups, kh, kw}"):format(fn, what), 3)
-  end
-  local arr = int64_4()
-  for i = 1, 4 do
-    if not is_int(s[i]) then error(("%s: %s must hold integers"):format(fn, what), 3) end
-    arr[i - 1] = s[i]
-  end
-  return arr
-end
-
 -- bias may be left out, with opts in its place
 local function bias_opts(bias, opts)
   if opts == nil and type(bias) == "table" and not T.is_tensor(bias) then return nil, bias end
   return bias, opts
 end
 
--- conv2d(input, weight[, bias][, opts]): F.conv2d, differentiable (the gradients come from the backward kernels)
-M.conv2d = A.op {name = "conv2d", inputs = 3,
-  forward = function(input, weight, bias, opts)
-    bias, opts = bias_opts(bias, opts)
-    local p = conv_params("conv2d", opts)
-    local bh = bias ~= nil and T.handle(bias, "conv2d bias") or nil
-    return T.new(C.dpl_conv2d_forward, T.handle(input, "conv2d input"), T.handle(weight, "conv2d weight"), bh, p)
-  end,
-  backward = function(c, g)
-    local input, weight = c[1], c[2]
-    local bias, opts = bias_opts(c[3], c[4])
-    return wants(input) and M.conv2d_backward_input(g, weight, input:size(), opts),
-           wants(weight) and M.conv2d_backward_weight(input, g, weight:size(), opts),
-           wants(bias) and M.conv2d_backward_bias(g)
-  end}
+local function shape4(fn, s, what) return args.shape4(fn, s, what, "{N, C, H, W} or {O, C/groups, kh, kw}") end
 
--- Gradient of conv2d with respect to its input; input_size: the input's shape (a table, a Size or the tensor).
-function M.conv2d_backward_input(grad_output, weight, input_size, opts)
-  local p = conv_params("conv2d_backward_input", opts)
-  local s = shape4("conv2d_backward_input", input_size, "input_size")
-  return T.new(C.dpl_conv2d_backward_input, T.handle(grad_output, "conv2d_backward_input grad_output"),
-               T.handle(weight, "conv2d_backward_input weight"), 4, s, p)
+-- Declares the op `name` (conv2d, conv_transpose2d) from its C functions dpl_<name>_forward, _backward_input and
+-- _backward_weight and its options (`keys`, parsed into a `ctype`): M[name] (differentiable, the gradients from the
+-- backward kernels), M[name .. "_backward_input"](grad_output, weight, input_size, opts) and
+-- M[name .. "_backward_weight"](input, grad_output, weight_size, opts), the sizes given as a table, a Size or the
+-- tensor.
+local function declare(name, ctype, keys)
+  local forward, backward_input = C["dpl_" .. name .. "_forward"], C["dpl_" .. name .. "_backward_input"]
+  local backward_weight = C["dpl_" .. name .. "_backward_weight"]
+  local function params(fn, opts) return params_from(fn, opts, ctype, keys) end
+  local bi, bw = name .. "_backward_input", name .. "_backward_weight"
+  M[bi] = function(grad_output, weight, input_size, opts)
+    return T.new(backward_input, T.handle(grad_output, bi .. " grad_output"), T.handle(weight, bi .. " weight"), 4,
+                 shape4(bi, input_size, "input_size"), params(bi, opts))
+  end
+  M[bw] = function(input, grad_output, weight_size, opts)
+    return T.new(backward_weight, T.handle(input, bw .. " input"), T.handle(grad_output, bw .. " grad_output"), 4,
+                 shape4(bw, weight_size, "weight_size"), params(bw, opts))
+  end
+  M[name] = A.op {name = name, inputs = 3,
+    forward = function(input, weight, bias, opts)
+      bias, opts = bias_opts(bias, opts)
+      local p = params(name, opts)
+      local bh = bias ~= nil and T.handle(bias, name .. " bias") or nil
+      return T.new(forward, T.handle(input, name .. " input"), T.handle(weight, name .. " weight"), bh, p)
+    end,
+    backward = function(c, g)
+      local input, weight = c[1], c[2]
+      local bias, opts = bias_opts(c[3], c[4])
+      return wants(input) and M[bi](g, weight, input:size(), opts),
+             wants(weight) and M[bw](input, g, weight:size(), opts),
+             wants(bias) and M.conv2d_backward_bias(g)
+    end}
+  return params
 end
 
--- Gradient of conv2d with respect to its weight; weight_size: the weight's shape (a table, a Size or the tensor).
-function M.conv2d_backward_weight(input, grad_output, weight_size, opts)
-  local p = conv_params("conv2d_backward_weight", opts)
-  local s = shape4("conv2d_backward_weight", weight_size, "weight_size")
-  return T.new(C.dpl_conv2d_backward_weight, T.handle(input, "conv2d_backward_weight input"),
-               T.handle(grad_output, "conv2d_backward_weight grad_output"), 4, s, p)
-end
+-- conv2d(input, weight[, bias][, opts]): F.conv2d; conv2d_backward_input, conv2d_backward_weight
+local conv_params = declare("conv2d", ffi.typeof("dpl_conv2d_params"), {"stride", "padding", "dilation", "groups"})
 
--- Gradient of conv2d with respect to its bias: grad_output summed over N, H and W.
+-- Gradient of conv2d (and conv_transpose2d) with respect to its bias: grad_output summed over N, H and W.
 function M.conv2d_backward_bias(grad_output)
   return T.new(C.dpl_conv2d_backward_bias, T.handle(grad_output, "conv2d_backward_bias grad_output"))
 end
@@ -127,44 +110,8 @@ end
 --   local gw = F.conv_transpose2d_backward_weight(x, gy, w:size(), opts)
 --   local gb = F.conv2d_backward_bias(gy)
 -- Options: stride, padding, output_padding, dilation (numbers or {h, w} pairs) and groups; defaults 1, 0, 0, 1, 1.
-local tparams_t = ffi.typeof("dpl_conv_transpose2d_params")
-local TRANSPOSE_KEYS = {"stride", "padding", "output_padding", "dilation", "groups"}
-local function transpose_params(fn, opts) return params_from(fn, opts, tparams_t, TRANSPOSE_KEYS) end
-
--- conv_transpose2d(input, weight[, bias][, opts]): F.conv_transpose2d, differentiable.
-M.conv_transpose2d = A.op {name = "conv_transpose2d", inputs = 3,
-  forward = function(input, weight, bias, opts)
-    bias, opts = bias_opts(bias, opts)
-    local p = transpose_params("conv_transpose2d", opts)
-    local bh = bias ~= nil and T.handle(bias, "conv_transpose2d bias") or nil
-    return T.new(C.dpl_conv_transpose2d_forward, T.handle(input, "conv_transpose2d input"),
-                 T.handle(weight, "conv_transpose2d weight"), bh, p)
-  end,
-  backward = function(c, g)
-    local input, weight = c[1], c[2]
-    local bias, opts = bias_opts(c[3], c[4])
-    return wants(input) and M.conv_transpose2d_backward_input(g, weight, input:size(), opts),
-           wants(weight) and M.conv_transpose2d_backward_weight(input, g, weight:size(), opts),
-           wants(bias) and M.conv2d_backward_bias(g)
-  end}
-
--- Gradient of conv_transpose2d with respect to its input; input_size: the input's shape (a table, a Size or a tensor).
-function M.conv_transpose2d_backward_input(grad_output, weight, input_size, opts)
-  local fn = "conv_transpose2d_backward_input"
-  local p = transpose_params(fn, opts)
-  local s = shape4(fn, input_size, "input_size")
-  return T.new(C.dpl_conv_transpose2d_backward_input, T.handle(grad_output, fn .. " grad_output"),
-               T.handle(weight, fn .. " weight"), 4, s, p)
-end
-
--- Gradient of conv_transpose2d with respect to its weight; weight_size: the weight's shape.
-function M.conv_transpose2d_backward_weight(input, grad_output, weight_size, opts)
-  local fn = "conv_transpose2d_backward_weight"
-  local p = transpose_params(fn, opts)
-  local s = shape4(fn, weight_size, "weight_size")
-  return T.new(C.dpl_conv_transpose2d_backward_weight, T.handle(input, fn .. " input"),
-               T.handle(grad_output, fn .. " grad_output"), 4, s, p)
-end
+local transpose_params = declare("conv_transpose2d", ffi.typeof("dpl_conv_transpose2d_params"),
+                                 {"stride", "padding", "output_padding", "dilation", "groups"})
 
 -- Output height and width of conv_transpose2d for an h x w input and a kh x kw kernel.
 function M.conv_transpose2d_output_size(h, w, kh, kw, opts)

@@ -24,17 +24,9 @@ local C = dffi.C
 local M = {}
 
 local pool_params_t = ffi.typeof("dpl_pool2d_params")
-local int64_4 = ffi.typeof("int64_t[4]")
 local tensor_box = ffi.typeof("dpl_tensor *[1]")
-
-local function is_int(v) return type(v) == "number" and v == math.floor(v) end
-
-local function pair(fn, v, name, default)
-  if v == nil then return default, default end
-  if is_int(v) then return v, v end
-  if type(v) == "table" and #v == 2 and is_int(v[1]) and is_int(v[2]) then return v[1], v[2] end
-  error(("%s: %s must be an integer or a pair of integers {h, w}, got %s"):format(fn, name, tostring(v)), 4)
-end
+local args = require "dpl.ops.args"
+local is_int, pair = args.is_int, args.pair
 
 local function check_opts(fn, opts, allowed)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 4) end
@@ -78,16 +70,7 @@ local function pool_params(fn, kernel, opts, is_max)
 end
 
 -- int64_t[4] from a shape table, a Size or a tensor
-local function shape4(fn, s)
-  if T.is_tensor(s) then s = s:size() end
-  if type(s) ~= "table" or #s ~= 4 then error(fn .. ": input_size must be 4 sizes {N, C, H, W}", 3) end
-  local arr = int64_4()
-  for i = 1, 4 do
-    if not is_int(s[i]) then error(fn .. ": input_size must hold integers", 3) end
-    arr[i - 1] = s[i]
-  end
-  return arr
-end
+local function shape4(fn, s) return args.shape4(fn, s, "input_size") end
 
 -- C x H x W inputs go through as 1 x C x H x W; fn4(x4) returns the result (and extra values, also unbatched)
 local function batched(x, fn4)

@@ -68,9 +68,9 @@ dpl_tensor *dpl_binary(int op, dpl_tensor *a, dpl_tensor *b) {
   return out;
 }
 
-int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first) {
-  if (valid_op("binary", op, DPL_BINARY_COUNT)) return dpl_last_status();
-  const char *fn = dpl_binary_op_name(op);
+/* out = op(a) for a unary op (mode 0, parameters p0, p1) or a binary op with a scalar p0 (mode 1: a op p0, 2: p0 op a):
+ * the checks and the backend call the into forms share */
+static int one_operand_into(const char *fn, int op, int mode, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
   if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
   if (dpl_check_same_device(fn, out, "out", a, "a") || check_out(fn, out, a->ndim, a->shape))
     return dpl_last_status();
@@ -79,44 +79,42 @@ int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int 
   dpl_iter it;
   dpl_iter_build(&it, 2, ops);
   dpl_storage_written(out->storage);
-  int rc = out->storage->dev->backend->binary(out->storage->dev, op, &it, s, scalar_first ? 2 : 1);
+  dpl_device *dev = out->storage->dev;
+  int rc = mode == 0 ? dev->backend->unary(dev, op, &it, p0, p1) : dev->backend->binary(dev, op, &it, p0, mode);
   if (rc) dpl_error_prefix(fn);
   return rc;
 }
 
+/* a new tensor shaped like a, for the into form to fill (NULL with the error set) */
+static dpl_tensor *alloc_like(const char *fn, const dpl_tensor *a) {
+  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
+  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
+  if (!out) dpl_error_prefix(fn);
+  return out;
+}
+
+int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first) {
+  if (valid_op("binary", op, DPL_BINARY_COUNT)) return dpl_last_status();
+  return one_operand_into(dpl_binary_op_name(op), op, scalar_first ? 2 : 1, out, a, s, 0.0f);
+}
+
 dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first) {
   if (valid_op("binary", op, DPL_BINARY_COUNT)) return NULL;
-  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", dpl_binary_op_name(op)); return NULL; }
-  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
-  if (!out) { dpl_error_prefix(dpl_binary_op_name(op)); return NULL; }
-  if (dpl_binary_scalar_into(op, out, a, s, scalar_first)) { dpl_tensor_free(out); return NULL; }
+  dpl_tensor *out = alloc_like(dpl_binary_op_name(op), a);
+  if (out && dpl_binary_scalar_into(op, out, a, s, scalar_first)) { dpl_tensor_free(out); return NULL; }
   return out;
 }
 
 int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
   if (valid_op("unary", op, DPL_UNARY_COUNT)) return dpl_last_status();
-  const char *fn = dpl_unary_op_name(op);
-  if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
-  if (op == DPL_CLAMP && p0 > p1)
-    return dpl_fail(DPL_ERR_ARGUMENT, "clamp: min %g is greater than max %g", p0, p1);
-  if (dpl_check_same_device(fn, out, "out", a, "a") || check_out(fn, out, a->ndim, a->shape))
-    return dpl_last_status();
-  if (dpl_tensor_numel(out) == 0) return DPL_OK;
-  const dpl_tensor *ops[2] = {out, a};
-  dpl_iter it;
-  dpl_iter_build(&it, 2, ops);
-  dpl_storage_written(out->storage);
-  int rc = out->storage->dev->backend->unary(out->storage->dev, op, &it, p0, p1);
-  if (rc) dpl_error_prefix(fn);
-  return rc;
+  if (op == DPL_CLAMP && p0 > p1) return dpl_fail(DPL_ERR_ARGUMENT, "clamp: min %g is greater than max %g", p0, p1);
+  return one_operand_into(dpl_unary_op_name(op), op, 0, out, a, p0, p1);
 }
 
 dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1) {
   if (valid_op("unary", op, DPL_UNARY_COUNT)) return NULL;
-  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", dpl_unary_op_name(op)); return NULL; }
-  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
-  if (!out) { dpl_error_prefix(dpl_unary_op_name(op)); return NULL; }
-  if (dpl_unary_into(op, out, a, p0, p1)) { dpl_tensor_free(out); return NULL; }
+  dpl_tensor *out = alloc_like(dpl_unary_op_name(op), a);
+  if (out && dpl_unary_into(op, out, a, p0, p1)) { dpl_tensor_free(out); return NULL; }
   return out;
 }
 
