@@ -10,7 +10,8 @@
 -- memory never land in the next one's time or failure), unless a suite sets its own after_each.
 -- A suite's options: test.suite("pth", {configurations = {"default"}}) runs it only in the listed ctest
 -- configurations (default, fallback, novulkan; all three when not given); tests/CMakeLists.txt reads the list from
--- the suite, and tests/run.lua skips the suite in the other configurations when run by hand.
+-- the suite, and tests/run.lua skips the suite in the other configurations when run by hand. {timeout = seconds}
+-- gives a suite more than ctest's 900 s (also read by tests/CMakeLists.txt).
 local M = {}
 
 local Suite = {}
@@ -27,7 +28,7 @@ function M.suite(name, opts)
       error(("test.suite %s: unknown configuration '%s' (%s)"):format(name, c, table.concat(M.CONFIGURATIONS, ", ")), 2)
     end
   end
-  return setmetatable({name = name, tests = {}, configurations = opts.configurations}, Suite)
+  return setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout}, Suite)
 end
 
 -- Whether the suite runs in the configuration ctest gives in $DPL_TEST_CONFIG (always when it is unset).

@@ -23,8 +23,9 @@
 local dpl = require "dpl"
 local test = require "dpl.test"
 local lossnet = require "dpl.models.lossnet"
--- default only: long; the device paths it uses are covered by the op suites in every configuration
-local suite = test.suite("lossnets", {configurations = {"default"}})
+-- default only: long; the device paths it uses are covered by the op suites in every configuration. 1800 s: it waits
+-- for the float64 PyTorch references of 56 networks, which take long on a busy 2-core machine.
+local suite = test.suite("lossnets", {configurations = {"default"}, timeout = 1800})
 
 local vulkan = dpl.vulkan_available()
 local TOL = 1e-4
