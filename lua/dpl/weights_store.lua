@@ -21,13 +21,15 @@ function M.manifest()
 end
 
 -- The checkpoint of a manifest entry on disk: path and where ("weights folder" or "torch hub cache"), looking for
--- its file name and its aliases in `dir` (default M.dir()) and then in the torch hub cache; a file whose size does
--- not fit is not taken. nil and the list of unfit files ({path, status, size}) when there is none.
-function M.locate(e, dir)
+-- its file name and its aliases in `dir` (default M.dir()) and then (unless opts.hub == false) in the torch hub cache;
+-- a file whose size does not fit is not taken. nil and the list of unfit files ({path, status, size}) when there is none.
+function M.locate(e, dir, opts)
   local names = {e.file}
   for _, a in ipairs(e.aliases or {}) do names[#names + 1] = a end
   local unfit = {}
-  for _, place in ipairs {{dir or M.dir(), "weights folder"}, {download.torch_hub_dir(), "torch hub cache"}} do
+  local places = {{dir or M.dir(), "weights folder"}}
+  if not (opts and opts.hub == false) then places[2] = {download.torch_hub_dir(), "torch hub cache"} end
+  for _, place in ipairs(places) do
     for _, n in ipairs(names) do
       local p = place[1] .. "/" .. n
       local status, size = download.status(p, e)

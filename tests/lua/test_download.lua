@@ -134,7 +134,7 @@ local tiny_sha = download.sha256(tiny .. "/data")
 local tiny_file = "tinynet-" .. tiny_sha:sub(1, 8) .. ".pth"
 write(tiny .. "/served/models/" .. tiny_file, tiny_data)
 write(tiny .. "/manifest.lua", ([[
-local e = {arch = "alexnet", file = %q, top1 = 1, bytes = %d, sha256_prefix = %q,
+local e = {arch = "alexnet", file = %q, top1 = 1, bytes = %d, sha256_prefix = %q, aliases = {"tinynet-oldname.pth"},
            urls = {"https://download.pytorch.org/models/%s"}}
 return {order = {"alexnet"}, alexnet = e, lpips = {}}
 ]]):format(tiny_file, #tiny_data, tiny_sha:sub(1, 8), tiny_file))
@@ -196,6 +196,21 @@ S:add("weights/fetch.lua: a checkpoint in the torch hub cache is verified and us
   t:eq(download.sha256(tiny .. "/w/" .. tiny_file), tiny_sha)
   os.remove(tiny .. "/hub/hub/checkpoints/" .. tiny_file)
   os.remove(tiny .. "/w/" .. tiny_file)
+end)
+
+S:add("a checkpoint under an older name (alias) is found in a folder; the torch hub cache only when asked", function(t)
+  local store = require "dpl.weights_store"
+  local e = dofile(tiny .. "/manifest.lua").alexnet
+  local dir = tiny .. "/aliased"
+  os.execute(("mkdir -p '%s'"):format(dir))
+  t:ok(store.locate(e, dir, {hub = false}) == nil, "nothing there yet")
+  write(dir .. "/tinynet-oldname.pth", tiny_data)
+  local path, where = store.locate(e, dir, {hub = false})
+  t:eq(path, dir .. "/tinynet-oldname.pth")
+  t:eq(where, "weights folder")
+  write(dir .. "/tinynet-oldname.pth", tiny_data:sub(1, 10))   -- too short: not taken
+  local _, unfit = store.locate(e, dir, {hub = false})
+  t:eq(unfit[1].status, "partial")
 end)
 
 S:add("weights/fetch.lua: a partial copy under the final name is continued; a failed one says where to put it", function(t)

@@ -55,14 +55,19 @@ local function exists(path)
 end
 
 -- The checkpoint of `arch` for --weights `w`: nil -> the torchvision file in weights/, "random:SEED" as is, a folder
--- -> its torchvision or ARCH.pth / ARCH.safetensors file, a file -> itself (one architecture only).
+-- -> its torchvision file (under its current or an older name, not a 0-byte or partial one) or ARCH.pth /
+-- ARCH.safetensors, a file -> itself (one architecture only).
 function M.weights_for(arch, w, n_archs)
   if w == nil then return weights_store.path_for(arch) end
   if w:match("^random:%d+$") then return w end
   if exists(w .. "/.") then
     local candidates = {w .. "/" .. arch .. ".pth", w .. "/" .. arch .. ".safetensors"}
     local ok, m = pcall(weights_store.manifest)
-    if ok and m[arch] then table.insert(candidates, 1, w .. "/" .. m[arch].file) end
+    if ok and m[arch] then   -- the torchvision name (or an older one: EfficientNet's were renamed), whole files only
+      local found = weights_store.locate(m[arch], w, {hub = false})
+      if found then return found end
+      table.insert(candidates, 1, w .. "/" .. m[arch].file)
+    end
     for _, p in ipairs(candidates) do if exists(p) then return p end end
     error(("no %s checkpoint in %s (looked for %s)\nfetch it with: dplrun weights/fetch.lua --dir %s %s"):format(arch, w,
       table.concat(candidates, ", "), w, arch), 0)
