@@ -32,19 +32,11 @@ import numpy as np
 import torch
 import torchvision
 
-# arch -> (list attribute or None for the model's own children, E/S/M/L indices)
-ARCHS = {
-    "alexnet": ("features", [1, 4, 7, 11]),
-    "vgg11": ("features", [1, 4, 9, 19]),
-    "vgg16": ("features", [3, 8, 15, 29]),
-    "vgg16_bn": ("features", [5, 12, 22, 42]),
-    "vgg19": ("features", [3, 8, 17, 35]),
-    "squeezenet1_1": ("features", [1, 3, 7, 12]),
-    "resnet18": (None, [2, 4, 5, 7]),
-    "resnet50": (None, [2, 4, 5, 7]),
-    "resnext50_32x4d": (None, [2, 4, 5, 7]),
-    "densenet121": ("features", [2, 4, 6, 10]),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reflib import LOSSNETS  # noqa: E402
+
+ARCHS = {a: LOSSNETS[a] for a in ("alexnet", "vgg11", "vgg16", "vgg16_bn", "vgg19", "squeezenet1_1", "resnet18",
+                                   "resnet50", "resnext50_32x4d", "densenet121")}
 LOWRANK_OVER = 4 * 1024 * 1024
 RANK = 32
 

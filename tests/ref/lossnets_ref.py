@@ -33,28 +33,13 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reflib import LOSSNETS  # noqa: E402
 from architectures_inception_ref import randomise, save  # noqa: E402  (same random scheme as the model tests)
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(1)  # the Lua side of the test runs beside it on small machines
 
-# arch -> (list attribute or None for the model's own children, E/S/M/L child indices): docs/benchmarks/lossnets.md
-ARCHS = {
-    "alexnet": ("features", [1, 4, 7, 11]),
-    "vgg11": ("features", [1, 4, 9, 19]),
-    "vgg16": ("features", [3, 8, 15, 29]),
-    "vgg16_bn": ("features", [5, 12, 22, 42]),
-    "vgg19": ("features", [3, 8, 17, 35]),
-    "resnet18": (None, [2, 4, 5, 7]),
-    "resnet50": (None, [2, 4, 5, 7]),
-    "resnext50_32x4d": (None, [2, 4, 5, 7]),
-    "googlenet": (None, [0, 5, 8, 15]),
-    "inception_v3": (None, [2, 7, 9, 14]),
-    "efficientnet_b0": ("features", [0, 1, 4, 7]),
-    "efficientnet_b7": ("features", [0, 1, 4, 7]),
-    "densenet121": ("features", [2, 4, 6, 10]),
-    "squeezenet1_1": ("features", [1, 3, 7, 12]),
-}
+ARCHS = LOSSNETS
 FULL = {"resnet18", "squeezenet1_1"}  # small archs: the whole files stay small (disk use of the test)
 # never run by the reference truncation (docs/benchmarks/lossnets.md)
 SKIP_CHILDREN = {"aux1", "aux2", "AuxLogits"}

@@ -70,18 +70,7 @@ end
 -- Constructor options: opts must be nil or a table whose keys are among `allowed` (a list), else an error naming the
 -- module type, e.g. "nn.Linear: unknown option 'bais' (bias, device)". Returns opts or {}.
 function Module.options(typename, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: options must be a table {%s = ...}, got %s"):format(typename, allowed[1], type(opts)), 4)
-  end
-  local ok = {}
-  for _, k in ipairs(allowed) do ok[k] = true end
-  for k in pairs(opts) do
-    if not ok[k] then
-      error(("%s: unknown option '%s' (%s)"):format(typename, tostring(k), table.concat(allowed, ", ")), 4)
-    end
-  end
-  return opts
+  return require("dpl.ops.args").options(typename, opts, allowed, 2)   -- 2: the caller of the constructor
 end
 
 -- ---- running ------------------------------------------------------------------------------------------------------

@@ -18,6 +18,24 @@ function M.pair(fn, v, name, default)
   error(("%s: %s must be an integer or a pair of integers {h, w}, got %s"):format(fn, name, tostring(v)), 4)
 end
 
+-- An options table: nil (-> {}) or a table whose keys are all in the list `keys`, else an error naming fn, the bad
+-- key and the allowed ones, raised `level` frames above the caller of this function (default 1: its caller's caller).
+function M.options(fn, opts, keys, level)
+  level = (level or 1) + 2
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("%s: options must be a table {%s = ...}, got %s"):format(fn, keys[1], type(opts)), level)
+  end
+  local allowed = {}
+  for _, k in ipairs(keys) do allowed[k] = true end
+  for k in pairs(opts) do
+    if not allowed[k] then
+      error(("%s: unknown option '%s' (%s)"):format(fn, tostring(k), table.concat(keys, ", ")), level)
+    end
+  end
+  return opts
+end
+
 -- int64_t[4] from 4 sizes (a table, a Size or a tensor whose shape is meant); `forms` names what is expected
 -- (default "{N, C, H, W}"). The error points at the caller of the function that calls this.
 function M.shape4(fn, s, what, forms)

@@ -22,20 +22,12 @@ local is_int, pair = args.is_int, args.pair
 -- A dpl_conv2d_params (or, with output_padding among the keys, a dpl_conv_transpose2d_params) from an options table.
 -- Errors point at the caller of the op (level 3: `params` in declare reaches here by a tail call).
 local function params_from(fn, opts, ctype, keys)
-  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
-  opts = opts or {}
-  local allowed = {}
-  for _, k in ipairs(keys) do allowed[k] = true end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      error(("%s: unknown option '%s' (%s)"):format(fn, tostring(k), table.concat(keys, ", ")), 3)
-    end
-  end
+  opts = args.options(fn, opts, keys, 2)
   local p = ctype()
   p.stride_h, p.stride_w = pair(fn, opts.stride, "stride", 1)
   p.pad_h, p.pad_w = pair(fn, opts.padding, "padding", 0)
-  if allowed.output_padding then
-    p.output_pad_h, p.output_pad_w = pair(fn, opts.output_padding, "output_padding", 0)
+  for _, k in ipairs(keys) do
+    if k == "output_padding" then p.output_pad_h, p.output_pad_w = pair(fn, opts.output_padding, k, 0) end
   end
   p.dilation_h, p.dilation_w = pair(fn, opts.dilation, "dilation", 1)
   local g = opts.groups or 1

@@ -28,26 +28,14 @@ local tensor_box = ffi.typeof("dpl_tensor *[1]")
 local args = require "dpl.ops.args"
 local is_int, pair = args.is_int, args.pair
 
-local function check_opts(fn, opts, allowed)
-  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 4) end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (%s)"):format(fn, tostring(k), table.concat(names, ", ")), 4)
-    end
-  end
-  return opts
-end
 
-local max_opts = {stride = true, padding = true, dilation = true, ceil_mode = true, return_indices = true}
-local avg_opts = {stride = true, padding = true, ceil_mode = true, count_include_pad = true}
+
+local max_opts = {"ceil_mode", "dilation", "padding", "return_indices", "stride"}
+local avg_opts = {"ceil_mode", "count_include_pad", "padding", "stride"}
 
 -- a dpl_pool2d_params from a kernel and options
 local function pool_params(fn, kernel, opts, is_max)
-  opts = check_opts(fn, opts, is_max and max_opts or avg_opts)
+  opts = args.options(fn, opts, is_max and max_opts or avg_opts, 2)
   if kernel == nil then error(fn .. ": a kernel size is required", 3) end
   local p = pool_params_t()
   p.kernel_h, p.kernel_w = pair(fn, kernel, "kernel size")
