@@ -104,15 +104,7 @@ M.GoogLeNet = GoogLeNet
 -- opts.upto: build only children 0..upto of CHILDREN; opts.device
 function GoogLeNet:__init(opts)
   Module.__init(self)
-  opts = opts or {}
-  local n = common.children_upto("googlenet", "the model", #CHILDREN, opts.upto, 3)
-  self.upto = opts.upto
-  self.extract_list = {}
-  for i = 1, n do
-    local child = self:add_module(CHILDREN[i], make_child(CHILDREN[i], opts.device))
-    self[CHILDREN[i]] = child
-    self.extract_list[i] = child
-  end
+  common.add_children(self, "googlenet", CHILDREN, make_child, opts or {})
 end
 
 -- The whole model: torchvision's forward without transform_input (eval: logits; no aux outputs). A truncated model
