@@ -72,6 +72,23 @@ function dpl.stat(name, spec) return tonumber(C.dpl_device_stat(T.resolve_device
 
 function dpl.validation_messages() return tonumber(C.dpl_validation_message_count()) end
 
+-- dpl.set_precision("fp32" | "fp16"), dpl.precision(): what dplrun --precision sets (DPL_PRECISION). fp16: the Vulkan
+-- GPU kernels stage their tiles in float16 where the device can, accumulating in float32 (docs/vulkan.md).
+pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite);")
+function dpl.set_precision(p)
+  if p ~= "fp32" and p ~= "fp16" then error("dpl.set_precision: expected \"fp32\" or \"fp16\", got " .. tostring(p), 2) end
+  ffi.C.setenv("DPL_PRECISION", p, 1)
+end
+function dpl.precision() return os.getenv("DPL_PRECISION") == "fp16" and "fp16" or "fp32" end
+
+-- per-kernel GPU time since the last call, as a text table (nil unless the device is Vulkan and DPL_VK_PROFILE=1)
+function dpl.profile_report(spec)
+  local buf = ffi.new("char[?]", 16384)
+  local n = C.dpl_device_profile(T.resolve_device(spec), buf, 16384)
+  if n < 0 then return nil end
+  return ffi.string(buf, math.min(n, 16383))
+end
+
 -- ---- creation -----------------------------------------------------------------------------------------------------
 function dpl.empty(...)
   local args, opts = shape_and_opts(...)

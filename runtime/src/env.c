@@ -1,4 +1,5 @@
-/* env.c - reading the runtime's environment settings (the DPL_* switches and sizes the README lists). */
+/* env.c - reading the runtime's environment settings (the DPL_* switches and sizes the README lists). Every reader
+ * looks at the environment on each call, so tests can flip a setting with setenv between ops. */
 #include "internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -17,4 +18,16 @@ size_t dpl_env_megabytes(const char *name, long default_mb) {
 const char *dpl_env_string(const char *name) {
   const char *e = getenv(name);
   return e && *e ? e : NULL;
+}
+
+bool dpl_env_present(const char *name) { return getenv(name) != NULL; }
+
+bool dpl_env_flag(const char *name) {
+  const char *e = getenv(name);
+  return e && *e && strcmp(e, "0") != 0;
+}
+
+long long dpl_env_int(const char *name, long long default_value) {
+  const char *e = getenv(name);
+  return e && *e ? atoll(e) : default_value;
 }

@@ -104,6 +104,7 @@ typedef struct dpl_conv2d_args {
   int64_t o, kh, kw;                 /* weight: o x (c / groups) x kh x kw */
   int64_t oh, ow;                    /* output: n x o x oh x ow */
   int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+  int act;                           /* forward: dpl_activation of the output (backends with fused_conv_activation) */
   const dpl_tensor *input, *weight, *bias, *output;
 } dpl_conv2d_args;
 
@@ -149,6 +150,7 @@ typedef struct dpl_backend {
   int (*conv2d_backward_input)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*conv2d_backward_weight)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*spatial2d)(dpl_device *dev, const dpl_spatial_args *a);
+  bool fused_conv_activation;        /* conv2d_forward applies a->act itself; else ops/conv.c runs it after */
 } dpl_backend;
 
 struct dpl_device {
@@ -166,10 +168,17 @@ struct dpl_device {
 dpl_device *dpl_cpu_device_create(void);
 /* environment settings (env.c), the one place the runtime reads them: whether `name` is set to exactly `value`
  * (switches such as DPL_CPU_DNNL=0, read on every call so tests can flip them); a size in MB as bytes (unset or
- * empty: default_mb; 0 or less: 0, off); the value, or NULL when unset or empty */
+ * empty: default_mb; 0 or less: 0, off) */
 bool dpl_env_is(const char *name, const char *value);
 size_t dpl_env_megabytes(const char *name, long default_mb);
+/* the value, or NULL when unset or empty */
 const char *dpl_env_string(const char *name);
+/* set at all, even to "" or "0" (switches such as DPL_NO_VULKAN) */
+bool dpl_env_present(const char *name);
+/* set to something other than "" and "0" (DPL_VALIDATION=1) */
+bool dpl_env_flag(const char *name);
+/* an integer (unset or empty: default_value) */
+long long dpl_env_int(const char *name, long long default_value);
 /* oneDNN's use counts for dpl_device_stat (cpu/dnnl_cpu.c): convolutions (activations) run; -1: built without it */
 int64_t dpl_cpu_dnnl_count(bool activations);
 dpl_device *dpl_vulkan_device_create(int index);    /* NULL with an error set when unavailable */

@@ -147,6 +147,9 @@ function LossNet:__init(arch, layer, opts)
   end
   if opts.frozen ~= false then self:freeze() end
   if (opts.mode or "eval") == "train" then self:training() else self:evaluate() end
+  -- BatchNorms folded into their convolutions (while frozen and evaluating) and ReLUs fused into them: the same
+  -- features in fewer passes (dpl.nn.fuse); opts.fuse = false keeps one op per module
+  if opts.fuse ~= false then require("dpl.nn.fuse").apply(net, net.extract_list) end
 end
 
 -- Loads a name -> tensor table (e.g. from an .npy directory with a name map) into the truncated network.

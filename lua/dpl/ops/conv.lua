@@ -7,6 +7,8 @@
 --   local gb = F.conv2d_backward_bias(gy)                              -- gy summed over N, H, W
 --
 -- Options: stride, padding, dilation (a number or an {h, w} pair) and groups (a number); defaults 1, 0, 1, 1.
+-- conv2d also takes activation = "relu": relu(conv2d(x, w, b)) in one pass where the device can (Vulkan), with the
+-- gradient of both.
 local ffi = require "ffi"
 local dffi = require "dpl.ffi"
 local T = require "dpl.tensor"
@@ -44,15 +46,30 @@ end
 
 local function shape4(fn, s, what) return args.shape4(fn, s, what, "{N, C, H, W} or {O, C/groups, kh, kw}") end
 
+local ACTIVATIONS = {none = C.DPL_ACT_NONE, relu = C.DPL_ACT_RELU}
+
+-- opts without its activation (what the gradient kernels take), and whether it asked for one
+local function without_activation(opts)
+  local act = opts and opts.activation
+  if act == nil then return opts, false end
+  local rest = {}
+  for k, v in pairs(opts) do if k ~= "activation" then rest[k] = v end end
+  return rest, act ~= "none"
+end
+
 -- Declares the op `name` (conv2d, conv_transpose2d) from its C functions dpl_<name>_forward, _backward_input and
--- _backward_weight and its options (`keys`, parsed into a `ctype`): M[name] (differentiable, the gradients from the
--- backward kernels), M[name .. "_backward_input"](grad_output, weight, input_size, opts) and
+-- _backward_weight and its options (`keys`, parsed into a `ctype`; with `activation`, the forward also takes
+-- activation = "relu" | "none"): M[name] (differentiable, the gradients from the backward kernels, after the ReLU's
+-- mask when fused), M[name .. "_backward_input"](grad_output, weight, input_size, opts) and
 -- M[name .. "_backward_weight"](input, grad_output, weight_size, opts), the sizes given as a table, a Size or the
 -- tensor.
-local function declare(name, ctype, keys)
+local function declare(name, ctype, keys, activation)
   local forward, backward_input = C["dpl_" .. name .. "_forward"], C["dpl_" .. name .. "_backward_input"]
   local backward_weight = C["dpl_" .. name .. "_backward_weight"]
   local function params(fn, opts) return params_from(fn, opts, ctype, keys) end
+  local forward_keys = keys
+  if activation then forward_keys = {unpack(keys)}; forward_keys[#forward_keys + 1] = "activation" end
+  local function forward_params(fn, opts) return params_from(fn, opts, ctype, forward_keys) end
   local bi, bw = name .. "_backward_input", name .. "_backward_weight"
   M[bi] = function(grad_output, weight, input_size, opts)
     return T.new(backward_input, T.handle(grad_output, bi .. " grad_output"), T.handle(weight, bi .. " weight"), 4,
@@ -65,13 +82,23 @@ local function declare(name, ctype, keys)
   M[name] = A.op {name = name, inputs = 3,
     forward = function(input, weight, bias, opts)
       bias, opts = bias_opts(bias, opts)
-      local p = params(name, opts)
+      local p = forward_params(name, opts)
+      local act = opts and opts.activation
+      if act ~= nil then
+        if not ACTIVATIONS[act] then
+          error(("%s: activation must be \"relu\" or \"none\", got %s"):format(name, tostring(act)), 2)
+        end
+        p.activation = ACTIVATIONS[act]
+      end
       local bh = bias ~= nil and T.handle(bias, name .. " bias") or nil
       return T.new(forward, T.handle(input, name .. " input"), T.handle(weight, name .. " weight"), bh, p)
     end,
     backward = function(c, g)
       local input, weight = c[1], c[2]
       local bias, opts = bias_opts(c[3], c[4])
+      local activated
+      opts, activated = without_activation(opts)
+      if activated then g = g * c.y:gt(0) end   -- the ReLU's gradient: where its output is positive
       return wants(input) and M[bi](g, weight, input:size(), opts),
              wants(weight) and M[bw](input, g, weight:size(), opts),
              wants(bias) and M.conv2d_backward_bias(g)
@@ -80,7 +107,8 @@ local function declare(name, ctype, keys)
 end
 
 -- conv2d(input, weight[, bias][, opts]): F.conv2d; conv2d_backward_input, conv2d_backward_weight
-local conv_params = declare("conv2d", ffi.typeof("dpl_conv2d_params"), {"stride", "padding", "dilation", "groups"})
+local conv_params = declare("conv2d", ffi.typeof("dpl_conv2d_params"), {"stride", "padding", "dilation", "groups"},
+                            true)
 
 -- Gradient of conv2d (and conv_transpose2d) with respect to its bias: grad_output summed over N, H and W.
 function M.conv2d_backward_bias(grad_output)
