@@ -19,7 +19,7 @@ local dpl = require "dpl"
 local nn = require "dpl.nn"
 local F = require "dpl.nn.functional"
 local class = require "dpl.class"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 local optim = require "dpl.optim"
 
 local M = {}
@@ -31,7 +31,7 @@ function ConvLayer:__init(cin, cout, k, act, d)
   self.act = act
   self.pad = self:add_module("pad", nn.ReflectionPad2d(math.floor(k / 2)))
   self.conv = self:add_module("conv", nn.Conv2d(cin, cout, k, {device = d}))
-  self.norm = self:add_module("norm", nn.BatchNorm2d(cout, nil, nil, nil, {device = d}))
+  self.norm = self:add_module("norm", nn.BatchNorm2d(cout, {device = d}))
 end
 function ConvLayer:updateOutput(x)
   local h = self.norm:updateOutput(self.conv:updateOutput(self.pad:updateOutput(x)))
@@ -56,7 +56,7 @@ end
 function SuperRes:updateOutput(x)
   local h = x
   for _, b in ipairs(self.blocks) do
-    if b.up then h = b.up:updateOutput(dpl.upsample2d(h, 2, "nearest"))
+    if b.up then h = b.up:updateOutput(F.upsample2d(h, 2, "nearest"))
     elseif b[1] then h = b[2]:updateOutput(b[1]:updateOutput(h)) + h
     else h = b:updateOutput(h) end
   end
@@ -75,7 +75,7 @@ function UNet:__init(d)
   self.bns = {}
   for i, c in ipairs {8, 16, 32, 32, 32, 16, 8, 1} do
     self:add_module("conv" .. i, self.convs[i])
-    self.bns[i] = self:add_module("bn" .. i, nn.BatchNorm2d(c, nil, nil, nil, {device = d}))
+    self.bns[i] = self:add_module("bn" .. i, nn.BatchNorm2d(c, {device = d}))
   end
 end
 function UNet:updateOutput(x)
@@ -98,15 +98,15 @@ function CVAE:__init(d)
   self.enc = self:add_module("enc", nn.Sequential())
   for _, c in ipairs {{3, 32}, {32, 64}, {64, 128}, {128, 256}} do
     self.enc:add(nn.Conv2d(c[1], c[2], 4, {stride = 2, device = d}))
-    self.enc:add(nn.BatchNorm2d(c[2], nil, nil, nil, {device = d}))
+    self.enc:add(nn.BatchNorm2d(c[2], {device = d}))
     self.enc:add(nn.ReLU())
   end
-  self.mu = self:add_module("mu", nn.Linear(1024, 64, true, {device = d}))
-  self.fc = self:add_module("fc", nn.Linear(64, 1024, true, {device = d}))
+  self.mu = self:add_module("mu", nn.Linear(1024, 64, {device = d}))
+  self.fc = self:add_module("fc", nn.Linear(64, 1024, {device = d}))
   self.dec = self:add_module("dec", nn.Sequential())
   for _, c in ipairs {{1024, 128, 5}, {128, 64, 5}, {64, 32, 6}} do
     self.dec:add(nn.ConvTranspose2d(c[1], c[2], c[3], {stride = 2, device = d}))
-    self.dec:add(nn.BatchNorm2d(c[2], nil, nil, nil, {device = d}))
+    self.dec:add(nn.BatchNorm2d(c[2], {device = d}))
     self.dec:add(nn.ReLU())
   end
   self.dec:add(nn.ConvTranspose2d(32, 3, 6, {stride = 2, device = d}))

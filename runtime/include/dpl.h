@@ -134,7 +134,8 @@ int dpl_tensor_fill_(dpl_tensor *t, float value);
 /* ---- elementwise ------------------------------------------------------------------------------------------------ */
 typedef enum dpl_binary_op {
   DPL_ADD = 0, DPL_SUB = 1, DPL_MUL = 2, DPL_DIV = 3, DPL_POW = 4, DPL_MAXIMUM = 5, DPL_MINIMUM = 6,
-  DPL_EQ = 7, DPL_NE = 8, DPL_LT = 9, DPL_LE = 10, DPL_GT = 11, DPL_GE = 12
+  DPL_EQ = 7, DPL_NE = 8, DPL_LT = 9, DPL_LE = 10, DPL_GT = 11, DPL_GE = 12,
+  DPL_BINARY_COUNT         /* not an op: the number of ops (every backend rejects op >= this) */
 } dpl_binary_op;
 
 typedef enum dpl_unary_op {
@@ -142,7 +143,8 @@ typedef enum dpl_unary_op {
   DPL_SIGN = 7, DPL_RELU = 8, DPL_SIGMOID = 9, DPL_TANH = 10,
   DPL_CLAMP = 11,          /* p0 = min, p1 = max (use +-INFINITY for one side) */
   DPL_AFFINE = 12,         /* x * p0 + p1 */
-  DPL_SILU = 13            /* x * sigmoid(x), one pass (EfficientNet's activation) */
+  DPL_SILU = 13,           /* x * sigmoid(x), one pass (EfficientNet's activation) */
+  DPL_UNARY_COUNT          /* not an op: the number of ops */
 } dpl_unary_op;
 
 /* Binary op with numpy/PyTorch broadcasting. Comparisons give 1.0 or 0.0. */
@@ -162,7 +164,8 @@ int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1);
 /* ---- reductions ------------------------------------------------------------------------------------------------- */
 typedef enum dpl_reduce_op {
   DPL_SUM = 0, DPL_MEAN = 1, DPL_MAX = 2, DPL_MIN = 3, DPL_ARGMAX = 4, DPL_ARGMIN = 5,
-  DPL_VAR = 6              /* unbiased (divides by n-1) when `unbiased` is nonzero, else by n */
+  DPL_VAR = 6,             /* unbiased (divides by n-1) when `unbiased` is nonzero, else by n */
+  DPL_REDUCE_COUNT         /* not an op: the number of ops */
 } dpl_reduce_op;
 
 /* Reduces over the listed dims (ndims 0 = all dims). ARGMAX/ARGMIN take exactly one dim (or all, giving the flat

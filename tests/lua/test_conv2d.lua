@@ -23,9 +23,6 @@ local vulkan = dpl.vulkan_available()
 -- Every test ends with the Vulkan queue drained: with DPL_VALIDATION=1, work still pending when the runner calls
 -- os.exit makes dpl_shutdown (run by atexit) crash inside the validation layer.
 local S = suite
-S.after_each = function()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 local with_env = test.with_env
 

@@ -14,9 +14,10 @@
 --    unfrozen parameters the network computes as without fusion; BatchNorm statistics changed in place are seen.
 local dpl = require "dpl"
 local test = require "dpl.test"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 local fuse = require "dpl.nn.fuse"
-local S = test.suite("fuse")
+-- default only: it checks the fused forwards itself on both devices
+local S = test.suite("fuse", {configurations = {"default"}})
 
 local vulkan = dpl.vulkan_available()
 local DEVICES = {"cpu", vulkan and "vulkan" or nil}

@@ -14,7 +14,8 @@ local dpl = require "dpl"
 local ffi = require "ffi"
 local T = require "dpl.tensor"
 local test = require "dpl.test"
-local S = test.suite("matmul kernels")
+-- default only: it selects Vulkan kernels itself
+local S = test.suite("matmul kernels", {configurations = {"default"}})
 
 ffi.cdef [[
 int setenv(const char *name, const char *value, int overwrite);

@@ -1,6 +1,7 @@
 -- nn.BatchNorm2d, as PyTorch: in training, normalises with the batch statistics (biased variance) and updates the
 -- running statistics with `momentum` (running_var gets the unbiased variance); in evaluation, uses the running
 -- statistics. Parameters weight, bias; buffers running_mean, running_var, num_batches_tracked (PyTorch's names).
+-- nn.BatchNorm2d(num_features[, {eps = 1e-5, momentum = 0.1, affine = true, device = ...}])
 local dpl = require "dpl"
 local autograd = require "dpl.autograd"
 local class = require "dpl.class"
@@ -8,14 +9,14 @@ local Module = require "dpl.nn.Module"
 
 local BatchNorm2d = class("nn.BatchNorm2d", Module)
 
-function BatchNorm2d:__init(num_features, eps, momentum, affine, opts)
+function BatchNorm2d:__init(num_features, opts)
   Module.check_sizes("nn.BatchNorm2d", {{"num_features", num_features}})
+  opts = Module.options("nn.BatchNorm2d", opts, {"eps", "momentum", "affine", "device"})
   Module.__init(self)
-  opts = opts or {}
   self.num_features = num_features
-  self.eps = eps or 1e-5
-  self.momentum = momentum or 0.1
-  self.affine = affine ~= false
+  self.eps = opts.eps or 1e-5
+  self.momentum = opts.momentum or 0.1
+  self.affine = opts.affine ~= false
   local dev = {device = opts.device}
   if self.affine then
     self:register_parameter("weight", dpl.ones({num_features}, dev))

@@ -18,11 +18,11 @@
 --    (an nn.Sequential, a loss network's list): the ReLU then passes its input through. (A ReLU module that a block
 --    calls twice, as in ResNet's BasicBlock, is never in such a list.)
 -- Gradients with respect to the input flow through both as through the separate ops.
-local dpl = require "dpl"
 local ffi = require "ffi"
 local dffi = require "dpl.ffi"
 local T = require "dpl.tensor"
 local autograd = require "dpl.autograd"
+local F = require "dpl.nn.functional"
 
 local M = {}
 
@@ -76,7 +76,7 @@ local function conv_forward(conv, x)
     opts = {activation = "relu"}
     for k, v in pairs(conv.opts) do opts[k] = v end
   end
-  return dpl.conv2d(x, w, b, opts)
+  return F.conv2d(x, w, b, opts)
 end
 
 local function bn_forward(bn, x)

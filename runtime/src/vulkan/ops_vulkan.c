@@ -117,11 +117,13 @@ static int vk_op_fill(dpl_device *dev, const dpl_iter *it, float value) {
 }
 
 static int vk_op_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
+  if (op < 0 || op >= DPL_BINARY_COUNT) return dpl_fail(DPL_ERR_UNSUPPORTED, "vulkan: no kernel for binary op %d", op);
   uint32_t spec[3] = {ELT_LOCAL, (uint32_t)op, (uint32_t)mode};
   return eltwise(dev, DPL_SHADER_BINARY, spec, 3, it, s, 0, mode == 0 ? 0 : 1);
 }
 
 static int vk_op_unary(dpl_device *dev, int op, const dpl_iter *it, float p0, float p1) {
+  if (op < 0 || op >= DPL_UNARY_COUNT) return dpl_fail(DPL_ERR_UNSUPPORTED, "vulkan: no kernel for unary op %d", op);
   uint32_t spec[2] = {ELT_LOCAL, (uint32_t)op};
   return eltwise(dev, DPL_SHADER_UNARY, spec, 2, it, p0, p1, 0);
 }
@@ -250,6 +252,8 @@ done:
 }
 
 static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_tensor *out, const dpl_tensor *in) {
+  if (ra->op < 0 || ra->op >= DPL_REDUCE_COUNT)
+    return dpl_fail(DPL_ERR_UNSUPPORTED, "vulkan: no kernel for reduce op %d", ra->op);
   vk_device *v = vkdev(dev);
   int64_t row = ra->r * ra->inner;           /* input elements per outer index */
   int64_t max_elems = (int64_t)((v->max_binding - v->alignment) / 4);
