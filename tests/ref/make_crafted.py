@@ -361,44 +361,52 @@ if big:
             f.seek(size - len(tail))
             f.write(tail)
 
-    N = 100 << 20                              # 100 M elements: 400 MB of float32
-    h = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }" % N)
-    sparse("big.npy", h, len(h) + 4 * N)
-    index.append(("big.npy", "npy", "error:out of memory", "-"))
-    h = safetensors('{"a":%s}' % st_entry("F32", [N], 0, 4 * N), b"")
-    sparse("big.safetensors", h, len(h) + 4 * N)
-    index.append(("big.safetensors", "pth", "error:out of memory", "-"))
-    # a legacy checkpoint with one 100 M-element storage
-    obj = p_state_dict([("w", p_tensor("0", N, 0, [N], [1], legacy=True))])
-    h = MAGIC + VERSION + SYSINFO + obj + b"\x80\x02(" + p_str("0") + b"l." + struct.pack("<q", N)
-    sparse("big_legacy.pth", h, len(h) + 4 * N)
-    index.append(("big_legacy.pth", "pth", "error:out of memory", "-"))
-    # a zip checkpoint whose one storage is 100 M zeros (a correct CRC-32, computed in pieces)
-    pkl = p_state_dict([("w", p_tensor("0", N, 0, [N], [1]))])
-    crc, zero = 0, b"\x00" * (1 << 20)
-    for _ in range(4 * N >> 20):
-        crc = zlib.crc32(zero, crc)
-    members, body = [], b""
-    for name, data, size, c in (("archive/data.pkl", pkl, len(pkl), zlib.crc32(pkl)), ("archive/version", b"3\n", 2,
-                                zlib.crc32(b"3\n")), ("archive/data/0", None, 4 * N, crc)):
-        members.append((name.encode(), len(body) if data is not None else None, size, c))
-        local = struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, 0, 0, 0, c, size, size, len(name), 0) + name.encode()
-        if data is not None:
-            body += local + data
-        else:
-            storage_at, storage_local = len(body), local
-    path = os.path.join(out, "big_zip.pth")
-    central = b""
-    with open(path, "wb") as f:
-        f.write(body + storage_local)
-        f.truncate(len(body) + len(storage_local) + 4 * N)
-        f.seek(0, 2)
-        for name, off, size, c in members:
-            central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 20, 20, 0, 0, 0, 0, c, size, size, len(name), 0,
-                                   0, 0, 0, 0, storage_at if off is None else off) + name
-        cd_at = f.tell()
-        f.write(central + struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, len(members), len(members), len(central), cd_at, 0))
-    index.append(("big_zip.pth", "pth", "error:out of memory", "-"))
+    def tensor_files(prefix, N, expect):
+        """one N-element float32 tensor as .npy, safetensors, legacy and zip .pth (sparse zeros)"""
+        h = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }" % N)
+        sparse(prefix + ".npy", h, len(h) + 4 * N)
+        index.append((prefix + ".npy", "npy", expect, "-"))
+        h = safetensors('{"a":%s}' % st_entry("F32", [N], 0, 4 * N), b"")
+        sparse(prefix + ".safetensors", h, len(h) + 4 * N)
+        index.append((prefix + ".safetensors", "pth", expect, "-"))
+        # a legacy checkpoint with one N-element storage
+        obj = p_state_dict([("w", p_tensor("0", N, 0, [N], [1], legacy=True))])
+        h = MAGIC + VERSION + SYSINFO + obj + b"\x80\x02(" + p_str("0") + b"l." + struct.pack("<q", N)
+        sparse(prefix + "_legacy.pth", h, len(h) + 4 * N)
+        index.append((prefix + "_legacy.pth", "pth", expect, "-"))
+        # a zip checkpoint whose one storage is N zeros (a correct CRC-32, computed in pieces)
+        pkl = p_state_dict([("w", p_tensor("0", N, 0, [N], [1]))])
+        crc, zero = 0, b"\x00" * (1 << 20)
+        for _ in range(4 * N >> 20):
+            crc = zlib.crc32(zero, crc)
+        members, body = [], b""
+        for name, data, size, c in (("archive/data.pkl", pkl, len(pkl), zlib.crc32(pkl)), ("archive/version", b"3\n",
+                                    2, zlib.crc32(b"3\n")), ("archive/data/0", None, 4 * N, crc)):
+            members.append((name.encode(), len(body) if data is not None else None, size, c))
+            local = struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, 0, 0, 0, c, size, size, len(name), 0) + name.encode()
+            if data is not None:
+                body += local + data
+            else:
+                storage_at, storage_local = len(body), local
+        path = os.path.join(out, prefix + "_zip.pth")
+        central = b""
+        with open(path, "wb") as f:
+            f.write(body + storage_local)
+            f.truncate(len(body) + len(storage_local) + 4 * N)
+            f.seek(0, 2)
+            for name, off, size, c in members:
+                central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 20, 20, 0, 0, 0, 0, c, size, size, len(name),
+                                       0, 0, 0, 0, 0, storage_at if off is None else off) + name
+            cd_at = f.tell()
+            f.write(central + struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, len(members), len(members), len(central),
+                                          cd_at, 0))
+        index.append((prefix + "_zip.pth", "pth", expect, "-"))
+
+    # 100 M elements (400 MB of float32): the reader's own buffers do not fit
+    tensor_files("big", 100 << 20, "error:out of memory")
+    # 44 M elements (176 MB): the file's bytes and their float32 conversion fit, the tensor made of them may not
+    # (before the fix: "dpl_tensor_from_host: out of host memory", no file named); loading is fine too
+    tensor_files("late_oom", 44 << 20, "oom")
     # a 24000 x 24000 PNG with the pixel limit off: its 576 MB of pixels do not fit
     emit("big.png", png(24000, 24000, rows=1), "image", "error:out of memory", "DPL_MAX_IMAGE_PIXELS=0")
     # STL-10: 20000 images, 553 MB as bytes
