@@ -64,6 +64,8 @@ run_one() {
 }
 
 start=$(date +%s)
+stamp=$(mktemp)   # findings newer than this are this run's (older ones in findings/ were reported before)
+trap 'rm -f "$stamp"' EXIT
 pids=()
 for r in "${readers[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
@@ -79,7 +81,7 @@ for r in "${readers[@]}"; do
   n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   corpus=$(ls "$build/fuzz/corpus/$r" | wc -l)
-  k=$(ls "$build/fuzz/findings/$r" 2>/dev/null | grep -Ec '^(crash|leak|timeout|oom)-' || true)
+  k=$(find "$build/fuzz/findings/$r" -type f -newer "$stamp" 2>/dev/null | grep -Ec '/(crash|leak|timeout|oom)-[^/]*$' || true)
   if grep -qE '^==[0-9]+==ERROR|^SUMMARY: (Address|Undefined|Leak)Sanitizer|runtime error:' "$log" && [ "$k" = 0 ]; then
     k=1
   fi
