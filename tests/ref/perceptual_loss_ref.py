@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""PyTorch references for tests/lua/test_perceptual_loss.lua: the deep perceptual loss (feature MSE at one layer of a
+frozen loss network) and its gradient with respect to the output image.
+
+Usage: perceptual_loss_ref.py OUTDIR
+
+For each case writes OUTDIR/<case>_*.npy (float32) and OUTDIR/<arch>.pth (torch.save, zip format: the seeded random
+state_dict of the truncated network, BatchNorm statistics and affine parameters randomised):
+  vgg16_E_eval, resnet18_L_eval    eval mode (the super-resolution benchmark's loss)
+  resnet18_E_train, vgg16_bn_M_train
+                                   train mode (delineation / autoencoders: batch statistics; the running statistics
+                                   are updated by the output's forward, then the target's)
+  <case>_output, <case>_target     the two images, 2 x 3 x 48 x 48 in [0, 1]
+  <case>_loss                      F.mse_loss(net(output), net(target)) with the target's features under no_grad
+  <case>_grad                      d loss / d output
+  <case>_running_mean_<k>, _running_var_<k>
+                                   (train cases) the k-th BatchNorm's running statistics after the two forwards
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reflib import save_npy  # noqa: E402
+
+torch.set_num_threads(1)
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+
+CASES = [("vgg16", 3, "E", "eval"), ("resnet18", 7, "L", "eval"), ("resnet18", 2, "E", "train"),
+         ("vgg16_bn", 22, "M", "train")]
+LIST = {"vgg16": "features", "vgg16_bn": "features", "resnet18": None}
+
+
+def truncated(arch, upto, gen):
+    model = getattr(torchvision.models, arch)(weights=None)
+    attr = LIST[arch]
+    children = list(getattr(model, attr).children()) if attr else list(model.children())
+    net = nn.Sequential(*children[: upto + 1])
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.num_batches_tracked.fill_(7)
+    # the names a torchvision checkpoint has: features.N.* or the model's own children's names
+    prefix = (attr + ".") if attr else ""
+    names = [n for n, _ in model.named_children()]
+    sd = {}
+    for k, v in net.state_dict().items():
+        i, rest = k.split(".", 1)
+        sd[prefix + (i if attr else names[int(i)]) + "." + rest] = v.clone()
+    return net, sd
+
+
+gen = torch.Generator().manual_seed(5)
+rng = np.random.RandomState(5)
+for arch, upto, layer, mode in CASES:
+    case = "%s_%s_%s" % (arch, layer, mode)
+    net, sd = truncated(arch, upto, gen)
+    torch.save(sd, os.path.join(out, case + ".pth"))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    net.train(mode == "train")
+    o = rng.rand(2, 3, 48, 48).astype(np.float32)
+    t = rng.rand(2, 3, 48, 48).astype(np.float32)
+    save_npy(out, case + "_output", o)
+    save_npy(out, case + "_target", t)
+    x = torch.from_numpy(o).requires_grad_()
+    fx = net(x)
+    with torch.no_grad():
+        ft = net(torch.from_numpy(t))
+    loss = F.mse_loss(fx, ft)
+    loss.backward()
+    save_npy(out, case + "_loss", loss.detach().numpy())
+    save_npy(out, case + "_grad", x.grad.numpy())
+    if mode == "train":
+        bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+        for k, m in enumerate(bns):
+            save_npy(out, "%s_running_mean_%d" % (case, k), m.running_mean.numpy())
+            save_npy(out, "%s_running_var_%d" % (case, k), m.running_var.numpy())
+with open(os.path.join(out, "ok"), "w") as f:
+    f.write("ok\n")
