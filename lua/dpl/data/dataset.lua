@@ -12,7 +12,8 @@
 -- dataset.batches(ds, opts) iterates over batches:
 --   for batch, k in dataset.batches(ds, {batch_size = 256, shuffle = true, seed = 1, device = "vulkan"}) do ... end
 -- The files of batch k+1 are decoded on the loader's threads while the caller works on batch k (opts.prefetch
--- batches ahead, default 1). Shuffling draws numpy's RandomState(seed + epoch).permutation(n) (dpl.data.mt19937), so a
+-- batches ahead, default 1); opts.start = k begins the epoch at batch k (a resumed run skips the batches it did,
+-- without decoding them). Shuffling draws numpy's RandomState(seed + epoch).permutation(n) (dpl.data.mt19937), so a
 -- seed gives the same order in dpl and in numpy. Tensors are stacked along a new first dim (N x C x H x W for
 -- images) on opts.device (default: the default device); numbers become a 1-D tensor; strings a list.
 local ffi = require "ffi"
@@ -145,7 +146,9 @@ function M.batches(ds, opts)
     for j = (k - 1) * bs + 1, math.min(k * bs, n) do idx[#idx + 1] = order[j] end
     return idx
   end
-  local queue, k, submitted = {}, 0, 0
+  local start = opts.start or 1
+  if start < 1 or start ~= math.floor(start) then error("batches: start must be a positive integer", 2) end
+  local queue, k, submitted = {}, start - 1, start - 1
   return function()
     k = k + 1
     if k > nb then return nil end
