@@ -7,6 +7,8 @@
 --   ds:make(i, decoded)     -> the sample (a table of tensors, numbers and strings) from the decoded files, in the
 --                              order files() gave them
 --   ds.transform            -> optional function(sample, i) -> sample, applied on the host after decoding
+--   ds.on_error             -> optional function(i, message): a sample that fails to decode or transform is reported
+--                              here and left out of its batch (without it, the failure raises)
 -- and optionally ds:get_batch(indices) -> a collated batch (in-memory datasets do the whole batch in C).
 --
 -- dataset.batches(ds, opts) iterates over batches:
@@ -100,36 +102,56 @@ local function submit(ds, idx, loader)
   return {idx = idx, groups = groups, order = order}
 end
 
+-- With ds.on_error (a function(i, message)), a sample whose file fails to decode (or whose transform fails) is
+-- reported through it and left out of its batch instead of raising; a batch left empty is skipped.
 local function decode_samples(ds, pending)
-  local decoded = {}
+  local decoded, bad = {}, {}
   for k = 1, #pending.idx do decoded[k] = {} end
   for _, key in ipairs(pending.order) do
     local g = pending.groups[key]
-    g.job:wait()
+    if not ds.on_error then g.job:wait() end
     for j = 1, #g.paths do
       local at = g[j]
-      decoded[at[1]][at[2]] = g.job:take(j)
+      if ds.on_error then
+        local ok, t = pcall(g.job.take, g.job, j)
+        if ok then decoded[at[1]][at[2]] = t
+        elseif not bad[at[1]] then bad[at[1]] = tostring(t) end
+      else
+        decoded[at[1]][at[2]] = g.job:take(j)
+      end
     end
   end
-  local samples = {}
+  local samples, index = {}, {}
   for k, i in ipairs(pending.idx) do
-    local s = ds:make(i, decoded[k])
-    if ds.transform then s = ds.transform(s, i) end
-    samples[k] = s
+    if bad[k] then ds.on_error(i, bad[k])
+    else
+      local ok, s = true, ds:make(i, decoded[k])
+      if ds.transform then
+        if ds.on_error then
+          ok, s = pcall(ds.transform, s, i)
+          if not ok then ds.on_error(i, tostring(s)) end
+        else
+          s = ds.transform(s, i)
+        end
+      end
+      if ok then samples[#samples + 1] = s; index[#index + 1] = i end
+    end
   end
-  return samples
+  return samples, index
 end
 
 local function finish(ds, pending, device)
-  local batch = M.collate(decode_samples(ds, pending), device)
-  batch.index = pending.idx
+  local samples, index = decode_samples(ds, pending)
+  if #samples == 0 then return nil end
+  local batch = M.collate(samples, device)
+  batch.index = index
   return batch
 end
 
--- A single sample (CPU tensors), decoded on the loader's threads and waited for.
+-- A single sample (CPU tensors), decoded on the loader's threads and waited for (nil when ds.on_error dropped it).
 function M.get(ds, i, opts)
   if ds.get then return ds:get(i) end
-  return decode_samples(ds, submit(ds, {i}, (opts and opts.loader) or default_loader()))[1]
+  return (decode_samples(ds, submit(ds, {i}, (opts and opts.loader) or default_loader())))[1]
 end
 
 function M.batches(ds, opts)
@@ -150,21 +172,24 @@ function M.batches(ds, opts)
   if start < 1 or start ~= math.floor(start) then error("batches: start must be a positive integer", 2) end
   local queue, k, submitted = {}, start - 1, start - 1
   return function()
-    k = k + 1
-    if k > nb then return nil end
-    if ds.get_batch then
-      local idx = indices(k)
-      local b = ds:get_batch(idx, device)
-      b.index = idx
-      return b, k
+    while true do
+      k = k + 1
+      if k > nb then return nil end
+      if ds.get_batch then
+        local idx = indices(k)
+        local b = ds:get_batch(idx, device)
+        b.index = idx
+        return b, k
+      end
+      while submitted < math.min(k + depth, nb) do
+        submitted = submitted + 1
+        queue[submitted] = submit(ds, indices(submitted), loader)
+      end
+      local pending = queue[k]
+      queue[k] = nil
+      local b = finish(ds, pending, device)
+      if b then return b, k end
     end
-    while submitted < math.min(k + depth, nb) do
-      submitted = submitted + 1
-      queue[submitted] = submit(ds, indices(submitted), loader)
-    end
-    local pending = queue[k]
-    queue[k] = nil
-    return finish(ds, pending, device), k
   end
 end
 

@@ -253,8 +253,10 @@ end
 function Trainer:run_epoch(epoch)
   local o, st = self.o, self.state
   local nb = self:num_batches(epoch)
-  local bar = progress.new({total = nb, start = st.step, label = "", unit = "batch", quiet = o.quiet})
-  local images, t0 = 0, progress.now()
+  local bs = o.batch_size or 1
+  local total = o.data and not o.drop_last and o.data:len() or nb * bs   -- images, for the bar's rate and ETA
+  local bar = progress.new({total = total, start = math.min(st.step * bs, total), label = "", unit = "img",
+                            quiet = o.quiet})
   self:set_mode(true)
   local opt = o.optimizer
   for batch, k in self:batch_iter(epoch, st.step + 1) do
@@ -275,11 +277,9 @@ function Trainer:run_epoch(epoch)
     loss = nil
     st.step, st.global_step = k, st.global_step + 1
     st.loss_sum, st.loss_count = st.loss_sum + v, st.loss_count + 1
-    images = images + count_of(o, batch)
-    local dt = progress.now() - t0
-    bar.label = ("%sepoch %d/%d loss %.5g %s img/s"):format(o.label and (o.label .. " ") or "", epoch, o.epochs,
-      st.loss_sum / st.loss_count, dt > 0 and ("%.1f"):format(images / dt) or "-")
-    bar:update(1)
+    bar.label = ("%sepoch %d/%d batch %d/%d loss %.5g"):format(o.label and (o.label .. " ") or "", epoch, o.epochs, k,
+      nb, st.loss_sum / st.loss_count)
+    bar:update(count_of(o, batch))
     self.stopping = self.stopping or self.stop_requested()
     if k < nb then   -- the last batch is followed by validation and the epoch's checkpoint
       if o.checkpoint and (self.stopping or progress.now() - self.last_save >= self.every_s) then
