@@ -14,6 +14,7 @@
 --    stream's batch-norm biases) move by rounding noise alone and must stay within 3 lr.
 --  * The training pair (Resize 288 + CenterCrop, GaussianBlur(1) + bicubic Resize + CenterCrop) equals Pillow's and
 --    torchvision's on an 8-bit image, x4 and x8.
+--  * An unreadable test image is skipped and counted; a missing folder names the fetch command.
 --  * The four test metrics and the full-image PSNR/SSIM of B.evaluate, on its saved outputs, against skimage and a
 --    torchmetrics transcription (tests/ref/sr_metrics_ref.py); the PNGs written by --save are the 8-bit outputs.
 local dpl = require "dpl"
@@ -236,6 +237,22 @@ S:add("test metrics on saved outputs against skimage / torchmetrics; --save writ
   -- the validation PSNR of one batch of both
   local val_ds = B.dataset(dir, {scale = 4})
   t:near(B.validate(net, val_ds, "cpu"), expected["batch/batch_psnr"], 1e-6, "validation PSNR")
+end)
+
+S:add("an image that cannot be read is reported by name, counted and skipped", function(t)
+  need_refs(t)
+  local dir = refdir .. "/broken"
+  os.execute(("mkdir -p '%s'"):format(dir))
+  dpl.image.save(dpl.image.load(refdir .. "/image.png", {device = "cpu"}), dir .. "/good.png")
+  local f = io.open(dir .. "/bad.png", "wb"); f:write("not a png"); f:close()
+  local net = superres.new({scale = 8, seed = 1, device = "cpu"})
+  local set = B.test_set(dir, 8)
+  local out = B.evaluate(net, {set}, {device = "cpu", quiet = true})
+  t:eq(out.broken.skipped, 1)
+  t:eq(#out.broken.images, 1)
+  t:eq(out.broken.images[1].name, "good")
+  local ok, err = pcall(B.test_set, refdir .. "/no_such_folder", 4, {fetch = "set5"})
+  t:ok(not ok and tostring(err):find("dplrun data/fetch.lua set5", 1, true), tostring(err))
 end)
 
 return S

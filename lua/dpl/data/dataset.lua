@@ -115,7 +115,7 @@ local function decode_samples(ds, pending)
       if ds.on_error then
         local ok, t = pcall(g.job.take, g.job, j)
         if ok then decoded[at[1]][at[2]] = t
-        elseif not bad[at[1]] then bad[at[1]] = tostring(t) end
+        elseif not bad[at[1]] then bad[at[1]] = (tostring(t):gsub("^[^:\n]+:%d+: ", "")) end
       else
         decoded[at[1]][at[2]] = g.job:take(j)
       end
