@@ -83,8 +83,13 @@ local function weights_for(arch)
   if f then                                          -- a folder
     f:close()
     local candidates = {w .. "/" .. arch .. ".pth", w .. "/" .. arch .. ".safetensors"}
-    local ok, m = pcall(require("dpl.weights_store").manifest)
-    if ok and m[arch] then table.insert(candidates, 1, w .. "/" .. m[arch].file) end
+    local store = require "dpl.weights_store"
+    local ok, m = pcall(store.manifest)
+    if ok and m[arch] then   -- the torchvision name (or an older one: EfficientNet's were renamed)
+      local found = store.locate(m[arch], w, {hub = false})
+      if found then return found end
+      table.insert(candidates, 1, w .. "/" .. m[arch].file)
+    end
     for _, p in ipairs(candidates) do
       local g = io.open(p, "rb")
       if g then g:close(); return p end

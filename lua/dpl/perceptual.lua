@@ -35,21 +35,21 @@ M.LPIPS = {
   squeeze = {arch = "squeezenet1_1", layers = {1, 4, 7, 9, 10, 11, 12}},
 }
 
--- where LPIPS's linear layers are looked for: $DPL_LPIPS_WEIGHTS, then ../shared/data/LPIPS/weights next to the
--- source tree ($DPL_SHARED)
+-- where LPIPS's linear layers are looked for: $DPL_LPIPS_WEIGHTS, then the weights folder's lpips/ (filled by
+-- `dplrun weights/fetch.lua lpips`; lua/dpl/weights_store.lua), then ../shared/data/LPIPS/weights next to the source
+-- tree ($DPL_SHARED)
 function M.lpips_weights_path(net, version)
   version = version or "0.1"
-  local dirs = {}
-  if os.getenv("DPL_LPIPS_WEIGHTS") then dirs[#dirs + 1] = os.getenv("DPL_LPIPS_WEIGHTS") end
+  local store = require "dpl.weights_store"
+  local found, dirs = store.lpips_path(net, version)
+  if found then return found end
   local shared = os.getenv("DPL_SHARED") or ((DPL_SOURCE_ROOT or ".") .. "/../shared")
   dirs[#dirs + 1] = shared .. "/data/LPIPS/weights"
-  for _, d in ipairs(dirs) do
-    local p = ("%s/v%s/%s.pth"):format(d, version, net)
-    local f = io.open(p, "rb")
-    if f then f:close(); return p end
-  end
-  error(("LPIPS linear weights v%s/%s.pth not found in %s (set DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(
-    version, net, table.concat(dirs, ", ")), 3)
+  local p = ("%s/v%s/%s.pth"):format(dirs[#dirs], version, net)
+  local f = io.open(p, "rb")
+  if f then f:close(); return p end
+  error(("LPIPS linear weights v%s/%s.pth not found in %s: fetch them with: dplrun weights/fetch.lua lpips (or set "
+    .. "DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(version, net, table.concat(dirs, ", ")), 3)
 end
 
 local function const(values, device) return dpl.tensor(values, {device = device}):reshape(1, #values, 1, 1) end

@@ -5,10 +5,13 @@ Usage: fetch_fixtures.py SERVED_DIR
 
 Lays out SERVED_DIR like the official servers' URL paths (the test's HTTP server serves DIR/<url path>):
 BAPPS tarballs laid out as LPIPS's (twoafc_val.tar.gz: val/<subset>/{ref,p0,p1,judge}; jnd.tar.gz:
-jnd/val/<subset>/{p0,p1,same}; see LPIPS scripts/download_dataset_valonly.sh) made from the
-LPIPS example patches in $DPL_SHARED, the MRD index pages (absolute and relative links) with small TIFFs, the three
-SVHN .mat files (scipy.io.savemat, compressed), and the BSDS300 tarball.
+jnd/val/<subset>/{p0,p1,same}; see LPIPS scripts/download_dataset_valonly.sh) made of seeded random 64x64
+patches, the MRD index pages (absolute and relative links) with small TIFFs, the three SVHN .mat files
+(scipy.io.savemat, compressed), and the BSDS300 tarball. Also writes SERVED_DIR/../fixture_sources.lua: the real
+dataset sources (lua/dpl/data/sources.lua) with the sizes and SHA-256 of the SVHN stand-ins in place of the real
+ones, for data/fetch.lua --sources.
 """
+import hashlib
 import io
 import os
 import sys
@@ -19,8 +22,6 @@ import scipy.io
 from PIL import Image
 
 out = sys.argv[1]
-shared = os.environ.get("DPL_SHARED", "../shared")
-imgs = [os.path.join(shared, "data", "BAPPS", "imgs", n) for n in ("ex_ref.png", "ex_p0.png", "ex_p1.png")]
 
 
 def put(path, data):
@@ -46,7 +47,14 @@ def tarball(members):
     return b.getvalue()
 
 
-png = [open(p, "rb").read() for p in imgs]
+def encoded(image, fmt):
+    b = io.BytesIO()
+    image.save(b, format=fmt)
+    return b.getvalue()
+
+
+patches = [Image.fromarray(np.random.RandomState(k).randint(0, 256, (64, 64, 3)).astype(np.uint8)) for k in range(3)]
+png = [encoded(p, "PNG") for p in patches]
 two, jnd = [], []
 for sub in ("traditional", "cnn", "superres", "deblur", "color", "frameinterp"):
     for i in range(3):
@@ -77,12 +85,22 @@ for split in ("train", "valid", "test"):
             put(base + n, b.getvalue())
 
 rng = np.random.RandomState(3)
+svhn = {}
 for split, n in (("train", 5), ("test", 4), ("extra", 3)):
     b = io.BytesIO()
     scipy.io.savemat(b, {"X": rng.randint(0, 256, (32, 32, 3, n)).astype(np.uint8),
                          "y": rng.randint(1, 11, (n, 1)).astype(np.float64)}, do_compression=True)
     put("/housenumbers/%s_32x32.mat" % split, b.getvalue())
+    svhn["%s_32x32.mat" % split] = (len(b.getvalue()), hashlib.sha256(b.getvalue()).hexdigest())
 
-bsd = [("BSDS300/images/test/%d.jpg" % (100 + k), open(imgs[k], "rb").read()) for k in range(3)]
+bsd = [("BSDS300/images/test/%d.jpg" % (100 + k), encoded(patches[k], "JPEG")) for k in range(3)]
 bsd.append(("BSDS300/images/train/1.jpg", png[0]))
 put("/Research/Projects/CS/vision/bsds/BSDS300-images.tgz", tarball(bsd))
+
+with open(os.path.join(out, "..", "fixture_sources.lua"), "w") as f:
+    f.write("-- written by tests/ref/fetch_fixtures.py: the real sources, SVHN with its stand-ins' sizes and SHA-256\n")
+    f.write("local s = require \"dpl.data.sources\"\nlocal fixture = {\n")
+    for name, (size, digest) in sorted(svhn.items()):
+        f.write("  [\"%s\"] = {%d, \"%s\"},\n" % (name, size, digest))
+    f.write("}\nfor _, item in ipairs(s.svhn) do item.bytes, item.sha256 = fixture[item.file][1], fixture[item.file][2] end\n")
+    f.write("return s\n")
