@@ -81,14 +81,15 @@ end
 local function json_string(s) return '"' .. tostring(s):gsub('[%c"\\]', function(c) return ("\\u%04x"):format(c:byte()) end) .. '"' end
 
 local function job_json(j)
-  return ('{"name": %s, "arch": %s, "upto": %d, "shape": [%s], "kind": %s}'):format(json_string(j.name),
-    json_string(j.arch), j.upto, table.concat(j.shape, ", "), json_string(j.kind))
+  return ('{"name": %s, "arch": %s, "upto": %d, "shape": [%s], "kind": %s%s}'):format(json_string(j.name),
+    json_string(j.arch), j.upto, table.concat(j.shape, ", "), json_string(j.kind),
+    j.scale and (', "scale": %d'):format(j.scale) or "")
 end
 
 -- Starts the PyTorch peer (one child process, threads = M.threads()) that runs jobs one at a time, so that its runs
 -- can be interleaved with dpl's. Returns peer, version, or nil, reason. peer:time(job) -> {best = seconds} or nil,
--- reason; peer:close().
-function M.torch_peer(reps, script_dir)
+-- reason; peer:close(). script: the peer in bench/ (default torch_peer.py; train_torch.py times training steps).
+function M.torch_peer(reps, script_dir, script)
   local ok, why = M.torch_available()
   if not ok then return nil, why end
   local fifo = os.tmpname()
@@ -96,7 +97,7 @@ function M.torch_peer(reps, script_dir)
   if not (os.execute("mkfifo " .. fifo) == 0 or os.execute("test -p " .. fifo) == 0) then
     return nil, "mkfifo failed"
   end
-  local script = (script_dir or (DPL_SOURCE_ROOT .. "/bench")) .. "/torch_peer.py"
+  script = (script_dir or (DPL_SOURCE_ROOT .. "/bench")) .. "/" .. (script or "torch_peer.py")
   local p = io.popen(("%s %s --threads %d --repeat %d %s 2>&1"):format(PYTHON, script, M.threads(), reps, fifo))
   local first = p:read("*l")
   local version = first and first:match('^{"torch": "([^"]+)"')
