@@ -37,9 +37,10 @@ B.QUICK = {train = 200, val = 20, epochs = 2, test = {"Set5"}}
 -- The pair of spec "Data": from the original image (3 x H x W in [0,1], 8-bit values), HR = Resize(288) (shorter side,
 -- Pillow bilinear with antialiasing) + CenterCrop(288); LR = Pillow GaussianBlur(1) of the original, then
 -- Resize(288/f, bicubic) + CenterCrop(288/f). LR is not made from the HR crop: both come from the original.
-function B.make_pair(img, scale)
-  local lr_side = math.floor(B.HR / scale)
-  local hr = tf.center_crop(tf.resize(img, B.HR), B.HR):contiguous()
+function B.make_pair(img, scale, size)
+  size = size or B.HR
+  local lr_side = math.floor(size / scale)
+  local hr = tf.center_crop(tf.resize(img, size), size):contiguous()
   local lr = tf.center_crop(tf.resize(tf.gaussian_blur(img, 1), lr_side, {interpolation = "bicubic"}), lr_side)
   return hr, lr:contiguous()
 end
@@ -68,7 +69,8 @@ local function image_folder(dir, opts)
 end
 
 -- A training/validation/test dataset over a folder (or an image-folder dataset): samples {hr, lr, name}, plus the
--- full-image pair {full_hr, full_lr} with opts.full. opts: scale (4), limit (the first N images), full, on_error.
+-- full-image pair {full_hr, full_lr} with opts.full. opts: scale (4), size (the HR side, 288), limit (the first N
+-- images), full, on_error.
 function B.dataset(src, opts)
   opts = opts or {}
   local scale = opts.scale or 4
@@ -82,7 +84,7 @@ function B.dataset(src, opts)
   ds.lr_names = nil
   ds.transform = function(s)
     local out = {name = s.name}
-    out.hr, out.lr = B.make_pair(s.image, scale)
+    out.hr, out.lr = B.make_pair(s.image, scale, opts.size)
     if opts.full then out.full_hr, out.full_lr = B.make_full_pair(s.image, scale) end
     return out
   end
@@ -99,7 +101,7 @@ function B.test_set(dir, scale, opts)
   local name = base
   if base:match("^image_SRF_%d+$") then name = clean:match("([^/]+)/[^/]+$") or base end
   local set = {name = name, dir = dir, skipped = 0}
-  set.data = B.dataset(dir, {scale = scale, full = true, limit = opts.limit, fetch = opts.fetch,
+  set.data = B.dataset(dir, {scale = scale, size = opts.size, full = true, limit = opts.limit, fetch = opts.fetch,
     on_error = function(i, msg)
       set.skipped = set.skipped + 1
       io.stderr:write(("superres: %s: skipped an image that cannot be read: %s\n"):format(name, msg))
@@ -337,6 +339,8 @@ function B.arguments(parser)
   parser:option("--checkpoint", "Score this trained network (a file this benchmark wrote, a trainer checkpoint or a "
     .. "PyTorch state_dict) instead of training.")
   parser:option("--checkpoint-minutes", "Minutes of training between checkpoints within an epoch.", "10"):convert(tonumber)
+  parser:option("--hr-size", "Side of the HR crops (the reference: 288; smaller for quick checks, recorded in the "
+    .. "configuration).", "288"):convert(positive(parser, "hr-size"))
   parser:flag("--quick", ("A short recorded configuration: %d training images, %d validation images, %d epochs, Set5 "
     .. "only (unless --train/--val/--test/--epochs say otherwise)."):format(B.QUICK.train, B.QUICK.val, B.QUICK.epochs))
 end
@@ -366,13 +370,13 @@ local function open_data(args, ctx, scale)
     local limit_val = args.limit_val or (quick and not args.val and B.QUICK.val) or nil
     local train_src = args.train or folders.coco("train")
     local val_src = args.val or folders.coco("val")
-    d.train = B.dataset(train_src, {scale = scale, limit = limit_train, on_error = counter("train")})
-    d.val = B.dataset(val_src, {scale = scale, limit = limit_val, on_error = counter("val")})
+    d.train = B.dataset(train_src, {scale = scale, size = args.hr_size, limit = limit_train, on_error = counter("train")})
+    d.val = B.dataset(val_src, {scale = scale, size = args.hr_size, limit = limit_val, on_error = counter("val")})
   end
   d.skipped = skipped
   d.tests = {}
   for _, t in ipairs(ctx.test_dirs) do
-    d.tests[#d.tests + 1] = B.test_set(t.dir, scale, {limit = args.limit_test, fetch = t.fetch})
+    d.tests[#d.tests + 1] = B.test_set(t.dir, scale, {limit = args.limit_test, fetch = t.fetch, size = args.hr_size})
   end
   return d
 end
@@ -383,6 +387,9 @@ end
 
 function B.setup(args)
   local ctx = {scales = scales_of(args.scale)}
+  for _, f in ipairs(ctx.scales) do
+    if args.hr_size % f ~= 0 then error(("--hr-size %d is not a multiple of the scale %d"):format(args.hr_size, f), 0) end
+  end
   if args.quick and not args.test then
     ctx.test_dirs = {}
     for _, t in ipairs(B.default_test_dirs()) do
@@ -445,14 +452,15 @@ function B.config(args, ctx, cell)
   local d = ctx.data[cell.scale]
   local sets = json.array({})
   for _, t in ipairs(d.tests) do sets[#sets + 1] = {name = t.name, source = t.dir, images = t.data:len()} end
-  local c = {scale = cell.scale, test = sets, protocol = "288 centre crops (reference) + full image (conventional)"}
+  local c = {scale = cell.scale, test = sets, hr_size = args.hr_size,
+             protocol = "HR centre crops (reference) + full image (conventional)"}
   if args.checkpoint then
     c.checkpoint = args.checkpoint
     c.checkpoint_sha256 = require("dpl.download").sha256(args.checkpoint)
     return c
   end
   c.preset = args.quick and "quick" or ((args.train or args.val or args.limit_train or args.limit_val or
-    ctx.epochs ~= 80 or args.batch ~= 4 or args.lr ~= 1e-3) and "custom" or "paper")
+    ctx.epochs ~= 80 or args.batch ~= 4 or args.lr ~= 1e-3 or args.hr_size ~= B.HR) and "custom" or "paper")
   c.train = describe_set(d.train, "coco2014 train subset (10,000, sorted names)")
   c.val = describe_set(d.val, "coco2014 val subset (100, sorted names)")
   c.epochs, c.batch, c.lr, c.seed = ctx.epochs, args.batch, args.lr, args.seed
@@ -513,6 +521,45 @@ end
 
 function B.json(cell, scores)
   return B.json_entry(cell.arch, cell.layer, cell.config, scores)
+end
+
+B.table_title = "super-resolution: test PSNR and SSIM per test set, as the paper's Tables VI-IX"
+B.TABLES = {{metric = "psnr", name = "PSNR", digits = 1, numbers = {[4] = "VI", [8] = "VIII"}},
+            {metric = "ssim", name = "MSSIM", digits = 3, numbers = {[4] = "VII", [8] = "IX"}}}
+local PAPER_SETS = {Set5 = 1, Set14 = 2, BSD100 = 3, test = 3}
+
+-- Tables VI-IX from stored runs: one table per scale and metric, rows = architectures by family, columns = the test
+-- sets (Set5, Set14, BSD100 first, as the paper) x layers E, S, M, L.
+function B.table(runs)
+  local report = require "dpl.benchmarks.report"
+  local by_scale, scales, sets, seen = {}, {}, {}, {}
+  for _, r in ipairs(runs) do
+    local ok, config = pcall(json.decode, r.config or "{}")
+    local scale = ok and config.scale or 4
+    if not by_scale[scale] then by_scale[scale] = {}; scales[#scales + 1] = scale end
+    table.insert(by_scale[scale], r)
+    for k in pairs(r.scores) do
+      local set = k:match("^test%.([^.]+)%.psnr$")
+      if set and not seen[set] then seen[set] = true; sets[#sets + 1] = set end
+    end
+  end
+  table.sort(scales)
+  table.sort(sets, function(a, b)
+    local pa, pb = PAPER_SETS[a] or 99, PAPER_SETS[b] or 99
+    if pa ~= pb then return pa < pb end
+    return a < b
+  end)
+  local parts = {}
+  for _, scale in ipairs(scales) do
+    for _, tab in ipairs(B.TABLES) do
+      local columns = {}
+      for _, set in ipairs(sets) do columns[#columns + 1] = {key = ("test.%s.%s"):format(set, tab.metric), label = set} end
+      parts[#parts + 1] = ("Table %s: %s of x%d upscaling (288 x 288 crops, the reference's \"%s\")"):format(
+        tab.numbers[scale] or "-", tab.name, scale, tab.metric == "psnr" and "Test PSNR" or "Test MSSIM")
+      parts[#parts + 1] = report.paper_table(by_scale[scale], columns, {digits = tab.digits})
+    end
+  end
+  return table.concat(parts, "\n")
 end
 
 return B

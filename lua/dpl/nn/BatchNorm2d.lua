@@ -26,9 +26,9 @@ function BatchNorm2d:__init(num_features, eps, momentum, affine, opts)
   self:register_buffer("num_batches_tracked", dpl.zeros({}, dev))
 end
 
--- per-channel sums of an N x C x H x W tensor, as 1 x C x 1 x 1 (one reduction: summing per-image partial sums rounded
--- to float first cost the gradient two orders of magnitude of precision where the batch mean is large)
-local function channel_sum(t) return t:sum({1, 3, 4}, true) end
+-- per-channel sums of an N x C x H x W tensor, as 1 x C x 1 x 1: the spatial sums first (a contiguous reduction,
+-- summed in double), then over the batch; reducing {1, 3, 4} at once makes a permuted copy of the whole tensor first
+local function channel_sum(t) return t:sum({3, 4}, true):sum(1, true) end
 
 -- Training: normalise with the batch statistics as one autograd node. Forward: mean, xc = x - mean, var = mean(xc^2)
 -- (two passes, as accurate as PyTorch's), y = xc * (weight / sqrt(var + eps)) + bias in one pass. Backward, the
