@@ -1,4 +1,4 @@
--- bench/bapps.lua - BAPPS evaluation speed: triplets per second of the paper's distance (spec/benchmarks.md 1.3) for
+-- bench/bapps.lua - BAPPS evaluation speed: triplets per second of the paper's distance (docs/benchmarks/bapps.md) for
 -- AlexNet, VGG-16 and SqueezeNet at every extraction layer on 64 x 64 patches, beside PyTorch (a child
 -- /usr/bin/python3 running bench/bapps_torch.py with the same number of threads, right after dpl's run of the same
 -- network), and their ratio.
@@ -63,13 +63,15 @@ for round = 1, rounds do
     for _, layer in ipairs(layers) do
       local m = perceptual.new({arch = arch, layer = layer, weights = "random:1", device = args.device})
       local function run()
-        local f = m:features(x)
-        local ref, p0, p1 = {}, {}, {}
-        for k, t in ipairs(f) do
-          ref[k], p0[k], p1[k] = t:narrow(1, 1, batch), t:narrow(1, batch + 1, batch), t:narrow(1, 2 * batch + 1, batch)
-        end
-        local d0, d1 = m:feature_distance(ref, p0), m:feature_distance(ref, p1)
-        return (d0:lt(d1)):sum():item()    -- read back, as the experiment does
+        return dpl.no_grad(function()      -- evaluation, as the experiment runs it
+          local f = m:features(x)
+          local ref, p0, p1 = {}, {}, {}
+          for k, t in ipairs(f) do
+            ref[k], p0[k], p1[k] = t:narrow(1, 1, batch), t:narrow(1, batch + 1, batch), t:narrow(1, 2 * batch + 1, batch)
+          end
+          local d0, d1 = m:feature_distance(ref, p0), m:feature_distance(ref, p1)
+          return (d0:lt(d1)):sum():item()    -- read back, as the experiment does
+        end)
       end
       local r = bench.measure(run, {warmup = 1, reps = reps, sync = args.device})
       m = nil

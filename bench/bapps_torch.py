@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch side of bench/bapps.lua: BAPPS triplets per second of the paper's distance (spec/benchmarks.md 1.3) on the
+"""PyTorch side of bench/bapps.lua: BAPPS triplets per second of the paper's distance (docs/benchmarks/bapps.md) on the
 CPU, the way the reference implementation computes it (torchvision features, eval mode, no grad, F.normalize).
 
 Usage: bapps_torch.py THREADS BATCH REPS ARCH:LAYER ...   (LAYER = E, S, M or L)

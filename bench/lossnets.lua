@@ -13,7 +13,7 @@ local argparse = require "argparse"
 local ffi = require "ffi"
 local dpl = require "dpl"
 local bench = require "dpl.bench"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 local nets = require "dpl.bench_nets"
 
 local parser = argparse("dplrun bench/lossnets.lua",

@@ -7,8 +7,9 @@ that the benchmark can interleave its own runs with ours (a shared machine's loa
 {"name", "arch", "upto", "shape": [N, C, H, W], "kind"},
 kind being "fwd" (no autograd), "fwd_gin" (forward + gradient to the input through a frozen network: a loss network)
 or "fwd_all" (forward + gradients to the input and every parameter). The network is the reference implementation's
-truncation (spec section 0): the children of torchvision's list attribute ("features", or the model itself) run in
-order up to child `upto`. Weights are torchvision's random initialisation: speed does not depend on values.
+truncation (docs/benchmarks/lossnets.md): the children of torchvision's list attribute ("features", or the model
+itself) run in order up to child `upto`. Weights are torchvision's random initialisation: speed does not depend on
+values.
 
 Prints one JSON object per job on stdout: {"name": ..., "best_ms": ..., "times_ms": [...]} (after one warm-up run),
 and a first line {"torch": version, "threads": n}.

@@ -1,7 +1,8 @@
 # Compiles every <dir>/*.comp with glslangValidator at build time and embeds the SPIR-V words in one generated C
 # file, with an enum id per shader (DPL_SHADER_<NAME>) in shaders.h. A shader that does not compile fails the build.
 # Variants: a file `<name>.variants` beside `<name>.comp` may list lines `<variant_name> -DFOO=1 -DBAR`; each line
-# compiles the same source again as shader `<variant_name>`.
+# compiles the same source again as shader `<variant_name>`. Shaders may include the op codes generated from dpl.h
+# (`#include "dpl_ops.glsl"`, cmake/op_codes.cmake).
 function(dpl_compile_shaders src_dir out_dir)
   file(MAKE_DIRECTORY ${out_dir}/spv)
   file(GLOB comps CONFIGURE_DEPENDS ${src_dir}/*.comp)
@@ -32,12 +33,12 @@ function(dpl_compile_shaders src_dir out_dir)
         separate_arguments(defs UNIX_COMMAND "${defstr}")
       endif()
       set(out ${out_dir}/spv/${name}.h)
-      set(deps ${comp} ${commons})
+      set(deps ${comp} ${commons} ${out_dir}/dpl_ops.glsl)
       if(EXISTS ${src_dir}/${base}.variants)
         list(APPEND deps ${src_dir}/${base}.variants)
       endif()
       add_custom_command(OUTPUT ${out}
-        COMMAND ${GLSLANG_VALIDATOR} -V --target-env vulkan1.1 -I${src_dir}/common ${defs}
+        COMMAND ${GLSLANG_VALIDATOR} -V --target-env vulkan1.1 -I${src_dir}/common -I${out_dir} ${defs}
                 --vn dpl_spv_${name} -o ${out} ${comp}
         DEPENDS ${deps}
         COMMENT "glslang ${name}" VERBATIM)

@@ -1,12 +1,12 @@
 -- examples/compare.lua - the perceptual distance between an image and one or more others.
 --   dplrun examples/compare.lua A.png B.png [C.png ...] [--arch alexnet] [--layer M] [--lpips] [--weights FILE|DIR]
--- Prints one line per other image: "<distance>  A.png  B.png". The distance is the paper's (spec/benchmarks.md 1.3:
+-- Prints one line per other image: "<distance>  A.png  B.png". The distance is the paper's (docs/benchmarks/bapps.md:
 -- ImageNet normalisation, unit-normalised features, squared difference summed over channels, averaged over space) at
 -- the chosen layer, or LPIPS v0.1 with --lpips (alexnet, vgg16 or squeezenet1_1). Images are read as RGB in [0,1] and
 -- must have the same size. 0 means identical features; larger is more different.
 local argparse = require "argparse"
 local dpl = require "dpl"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 local perceptual = require "dpl.perceptual"
 
 local parser = argparse("dplrun examples/compare.lua", "Perceptual distance between images.")

@@ -8,7 +8,7 @@
 -- {"images": [{"name": ..., "psnr": x, "ssim": x}, ...], "mean": {"psnr": x, "ssim": x}}.
 local argparse = require "argparse"
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local sr = require "dpl.metrics.sr"
 
 local parser = argparse("dplrun examples/sr_baseline.lua",

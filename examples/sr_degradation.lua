@@ -1,9 +1,9 @@
--- examples/sr_degradation.lua - load an image, degrade it as the super-resolution benchmark does (spec 2.2), upscale
--- the low-resolution input back with bicubic interpolation, and print PSNR/SSIM.
+-- examples/sr_degradation.lua - load an image, degrade it as the super-resolution benchmark does
+-- (docs/benchmarks/superres.md), upscale the low-resolution input back with bicubic interpolation, and print PSNR/SSIM.
 --   dplrun examples/sr_degradation.lua --image PATH [--factor 4] [--out DIR]
 local argparse = require "argparse"
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local sr = require "dpl.metrics.sr"
 
 local parser = argparse("dplrun examples/sr_degradation.lua", "The SR benchmark's degradation and the bicubic baseline.")
@@ -23,7 +23,7 @@ local up = tf.resize(lr, {288, 288}, {interpolation = "bicubic"})
 
 print(("%s: %dx%d -> HR %dx%d, LR %dx%d"):format(args.image, img:size(2), img:size(3), 288, 288, n, n))
 local r = sr.reference_scores(up, hr)
-print(("benchmark metrics (spec 2.4): PSNR %.4f dB, MSSIM %.5f, PSNR_2 %.4f dB, tensor SSIM %.5f"):format(
+print(("benchmark metrics: PSNR %.4f dB, MSSIM %.5f, PSNR_2 %.4f dB, tensor SSIM %.5f"):format(
   r.psnr, r.mssim, r.psnr_2, r.tensor_ssim))
 local psnr, ssim = sr.sr_scores(up, hr, args.factor)
 print(("usual SR protocol (Y, shave %d): PSNR %.4f dB, SSIM %.5f"):format(args.factor, psnr, ssim))

@@ -1,13 +1,13 @@
 -- experiments/attributes.lua - the attributes the paper analyses (section V, Tables I and II) for every loss network:
 -- parameters up to the layer and in total, depth up to the layer and in total, forward MFLOPs at an input size,
 -- channels and feature count (C x H x W) at the layer, ImageNet top-1 accuracy and the architecture flags (skip
--- connections, branching, 1x1 convolutions, batch norm). Definitions: lua/dpl/attributes.lua.
+-- connections, branching, 1x1 convolutions, batch norm). Definitions: lua/dpl/models/attributes.lua.
 --   dplrun experiments/attributes.lua                                  all 56 loss networks, 224 x 224
 --   dplrun experiments/attributes.lua --arch vgg16 --arch resnet50 --layer M --size 64 --csv attrs.csv
 -- Computed on the CPU (no weights are needed: random values give the same counts).
 local argparse = require "argparse"
-local attributes = require "dpl.attributes"
-local lossnet = require "dpl.lossnet"
+local attributes = require "dpl.models.attributes"
+local lossnet = require "dpl.models.lossnet"
 
 local parser = argparse("dplrun experiments/attributes.lua", "Attributes of the loss networks (paper Tables I-II).")
 parser:option("--arch", "Architecture (repeatable; default all): " .. table.concat(lossnet.ORDER, ", ")):count("*")

@@ -4,7 +4,7 @@
 -- Evaluation mode, frozen weights, no normalisation by default. Other tools and tests rely on exactly this interface.
 local argparse = require "argparse"
 local dpl = require "dpl"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 
 local parser = argparse("dplrun experiments/features.lua", "Extract loss-network features from an .npy array.")
 parser:option("--arch", "Architecture: " .. table.concat(lossnet.ORDER, ", ")):count(1)

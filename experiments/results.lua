@@ -7,8 +7,7 @@
 -- Only the newest run of each configuration is shown unless --all-runs is given.
 local argparse = require "argparse"
 local results = require "dpl.results"
-local report = require "dpl.report"
-local bench = require "dpl.bench"
+local report = require "dpl.benchmarks.report"
 
 local parser = argparse("dplrun experiments/results.lua", "List, filter and export stored experiment results.")
 parser:option("--db", "Results database.", results.DEFAULT_PATH)
@@ -38,24 +37,31 @@ if args.csv then
   end
 end
 
-local experiments = {}
-for _, r in ipairs(runs) do experiments[r.experiment] = true end
-if args.table then
-  for exp in pairs(experiments) do
-    local sel = {}
-    for _, r in ipairs(runs) do if r.experiment == exp then sel[#sel + 1] = r end end
-    if exp == "bapps" then
-      print("BAPPS: 2AFC score (mean of the subsets) and JND mAP (pooled), as the paper's Table V")
-      print(report.bapps_table(sel))
+-- the runs of each experiment, and its benchmark module (lua/dpl/benchmarks/<experiment>.lua) when there is one
+local experiments, by_experiment = {}, {}
+for _, r in ipairs(runs) do
+  if not by_experiment[r.experiment] then
+    by_experiment[r.experiment] = {}
+    experiments[#experiments + 1] = r.experiment
+  end
+  table.insert(by_experiment[r.experiment], r)
+end
+table.sort(experiments)
+local function benchmark(exp)
+  local ok, B = pcall(require, "dpl.benchmarks." .. exp)
+  return ok and type(B) == "table" and B or nil
+end
+for _, exp in ipairs(experiments) do
+  local B = benchmark(exp)
+  if args.table then
+    if B and B.table then
+      print(("%s: %s"):format(exp, B.table_title or B.description))
+      print(B.table(by_experiment[exp]))
     else
       print(("%s: no table layout for this experiment yet (use the list or --csv)"):format(exp))
     end
   end
-end
-if args.detail then
-  local sel = {}
-  for _, r in ipairs(runs) do if r.experiment == "bapps" then sel[#sel + 1] = r end end
-  if #sel > 0 then print(report.bapps_detail(sel)) end
+  if args.detail and B and B.detail then print(B.detail(by_experiment[exp])) end
 end
 if not args.table and not args.detail and not args.csv then
   local rows = {}
@@ -68,9 +74,9 @@ if not args.table and not args.detail and not args.csv then
       if k:match("mean$") or k:match("pooled$") or #keys <= 4 then shown[#shown + 1] = ("%s=%.4f"):format(k, r.scores[k]) end
     end
     rows[#rows + 1] = {r.id, r.experiment, r.arch or "", r.layer or "", r.status, r.started or "",
-                       r.seconds and bench.format_time(r.seconds) or "", r.device or "",
+                       r.seconds and report.format_time(r.seconds) or "", r.device or "",
                        r.status == "failed" and (r.error or ""):sub(1, 60) or table.concat(shown, " ")}
   end
-  print(bench.format_table({"id", "experiment", "arch", "layer", "status", "started", "time", "device", "scores"}, rows))
+  print(report.format_table({"id", "experiment", "arch", "layer", "status", "started", "time", "device", "scores"}, rows))
   io.stderr:write(("%d runs in %s\n"):format(#runs, args.db))
 end

@@ -1,9 +1,11 @@
 #version 450
-// binary.comp - elementwise binary ops with broadcasting. OP follows dpl_binary_op in runtime/include/dpl.h.
+// binary.comp - elementwise binary ops with broadcasting. OP is a dpl_binary_op of runtime/include/dpl.h (names from
+// the generated dpl_ops.glsl; the build fails while an op of the enum has no case here).
 // MODE 0: y = a (op) b; 1: y = a (op) p0; 2: y = p0 (op) a (binding 2 is then bound to a and unused).
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0) in;
 #include "eltwise.glsl"
+#include "dpl_ops.glsl"
 layout(constant_id = 1) const int OP = 0;
 layout(constant_id = 2) const int MODE = 0;
 layout(std430, binding = 0) writeonly buffer Y { float y[]; };
@@ -21,21 +23,21 @@ float pow_c(float x, float e) {
 
 float apply(float x, float z) {
   switch (OP) {
-  case 0: return x + z;
-  case 1: return x - z;
-  case 2: return x * z;
-  case 3: return x / z;
-  case 4: return pow_c(x, z);
-  case 5: return (isnan(x) || isnan(z)) ? x + z : max(x, z);
-  case 6: return (isnan(x) || isnan(z)) ? x + z : min(x, z);
-  case 7: return float(x == z);
-  case 8: return float(x != z);
-  case 9: return float(x < z);
-  case 10: return float(x <= z);
-  case 11: return float(x > z);
-  case 12: return float(x >= z);
+  case DPL_ADD: return x + z;
+  case DPL_SUB: return x - z;
+  case DPL_MUL: return x * z;
+  case DPL_DIV: return x / z;
+  case DPL_POW: return pow_c(x, z);
+  case DPL_MAXIMUM: return (isnan(x) || isnan(z)) ? x + z : max(x, z);
+  case DPL_MINIMUM: return (isnan(x) || isnan(z)) ? x + z : min(x, z);
+  case DPL_EQ: return float(x == z);
+  case DPL_NE: return float(x != z);
+  case DPL_LT: return float(x < z);
+  case DPL_LE: return float(x <= z);
+  case DPL_GT: return float(x > z);
+  case DPL_GE: return float(x >= z);
   }
-  return 0.0;
+  return uintBitsToFloat(0x7fc00000u);   // not reached: the runtime rejects unknown ops before dispatching
 }
 
 void main() {

@@ -10,6 +10,7 @@ layout(constant_id = 2) const uint TP = 8;
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
 #include "conv2d.glsl"
+#include "activation.glsl"
 
 void main() {
   uint cg = pc.c / pc.groups, og = pc.o / pc.groups;
@@ -62,11 +63,12 @@ void main() {
     if (ot * TO + i >= og) break;
     uint o = g * og + ot * TO + i;
     float b = (pc.flags & 1u) != 0u ? bias[pc.bias_off + o] : 0.0;
+    uint act = (pc.flags >> 8) & 255u;
     for (uint j = 0; j < TP; j++) {
       uint p = pt * TP + j;
       if (p >= npix) break;
       uint img = p / ohw, r = p % ohw;
-      y[pc.out_off + (img * pc.o + o) * ohw + r] = acc[i][j] + b;
+      y[pc.out_off + (img * pc.o + o) * ohw + r] = activate(acc[i][j] + b, act);
     }
   }
 }

@@ -1,8 +1,9 @@
 #version 450
 // conv2d_backward_weight.comp - gradient of conv2d with respect to its weight: each invocation computes a register
 // tile of TO output channels (of one group) x TK consecutive taps (flattened (c, ky, kx) of the group's weight rows)
-// by summing grad_output * input over every output pixel of every image of the dispatch. With flag bit 1 the result
-// is added to what the output holds (the host splits large batches over several dispatches).
+// by summing grad_output * input over the output rows [row0, row1) of every image of the dispatch. With flag bit 1
+// the result is added to what the output holds (the host splits large batches and, on CPU drivers, whose loop
+// limiter cuts an invocation's loops after about 65535 iterations in all, large images over several dispatches).
 // Bindings: 0 grad_weight, 1 input (A), 2 grad_output (B).
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0) in;
@@ -36,7 +37,7 @@ void main() {
   for (uint i = 0; i < TO; i++) for (uint j = 0; j < TK; j++) acc[i][j] = 0.0;
   for (uint img = 0; img < pc.n; img++) {
     uint xb = pc.a_off + img * pc.c * hw, gb = pc.b_off + img * pc.o * ohw;
-    for (uint oy = 0; oy < pc.oh; oy++) {
+    for (uint oy = pc.row0; oy < pc.row1; oy++) {
       bool rowok[TK];
       int rowoff[TK];
       for (uint j = 0; j < TK; j++) {

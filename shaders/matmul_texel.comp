@@ -1,6 +1,6 @@
 #version 450
 // matmul_texel.comp - batched C = alpha * A @ B + beta * C shaped for CPU Vulkan drivers (lavapipe/llvmpipe), see
-// shared/spec/lavapipe.md: no shared memory, no barriers, one subgroup (8 invocations) per workgroup, a large register
+// docs/vulkan.md: no shared memory, no barriers, one subgroup (8 invocations) per workgroup, a large register
 // tile per invocation, and operands read as vec4s with imageLoad from rgba32f storage texel buffers (inlined and
 // branch-free there, unlike SSBO loads). runtime/src/vulkan/gemm_texel.c prepares the operands and picks the variant.
 //
@@ -8,7 +8,8 @@
 //   A: m lines of k4 vec4s, line r of batch z at a_off + z * a_bs + r * a_rs
 //   B: stored transposed, n lines (one per output column) of k4 vec4s, at b_off + z * b_bs + col * b_rs
 //   k is zero-padded up to 4 * k4 in both; rows and columns past m and n are clamped, never read past.
-// C: an r32f texel buffer with any element strides.
+// C: an r32f texel buffer with any element strides; with C_VEC4 an rgba32f one written a vec4 (4 columns) at a time,
+// offsets and strides in vec4s (the host checks that columns are contiguous and n, rows and batches align to 4).
 // Invocation l of a workgroup computes a TM x TN tile; workgroups are LM x LN invocations (LM * LN = 8) covering
 // (LM * TM) rows x (LN * TN) columns of C. gl_WorkGroupID.x/y/z index row blocks, column blocks and batches: llvmpipe
 // runs workgroups in x-fastest order, so consecutive ones reuse the same B columns (the wider side) from cache.
@@ -29,8 +30,21 @@
 #define KU 2
 #endif
 #define LM (8 / LN)
+#if TN == 4
+#define TN4 1
+#elif TN == 8
+#define TN4 2
+#elif TN == 16
+#define TN4 4
+#else
+#define TN4 8
+#endif
 layout(local_size_x = 8) in;
+#ifdef C_VEC4
+layout(binding = 0, rgba32f) uniform coherent imageBuffer C;
+#else
 layout(binding = 0, r32f) uniform coherent imageBuffer C;
+#endif
 layout(binding = 1, rgba32f) uniform readonly imageBuffer A;
 layout(binding = 2, rgba32f) uniform readonly imageBuffer B;
 layout(push_constant) uniform Params {
@@ -111,9 +125,26 @@ void main() {
     REPM(AROW, 0)
   }
 
-  // Stores: each element of C once. (Every store is a per-lane loop in llvmpipe, ~20 cycles per element: it matters
-  // only for small k.)
+  // Stores: each element of C once. (Every store is a per-lane loop in llvmpipe, ~20 cycles per store: it matters
+  // for small k, hence the vec4 stores of C_VEC4.)
   int cb = pc.c_off + z * pc.c_bs;
+#ifdef C_VEC4
+  int crow[TM];
+#define CROW4(_, i) crow[i] = cb + (row0 + i) * pc.c_rs + col0 / 4;
+  REPM(CROW4, 0)
+#define V4(i, q) vec4(acc[i][4 * (q)], acc[i][4 * (q) + 1], acc[i][4 * (q) + 2], acc[i][4 * (q) + 3])
+#define STORE4(i, q) if (row0 + i < m && col0 + 4 * (q) < n) imageStore(C, crow[i] + (q), alpha * V4(i, q));
+#define STORE4B(i, q) if (row0 + i < m && col0 + 4 * (q) < n) \
+    imageStore(C, crow[i] + (q), alpha * V4(i, q) + beta * imageLoad(C, crow[i] + (q)));
+#define Q4(X, i) CAT(IREP, TN4)(X, i, 0)
+#define SROW4(_, i) Q4(STORE4, i)
+#define SROW4B(_, i) Q4(STORE4B, i)
+  if (beta == 0.0) {
+    REPM(SROW4, 0)
+  } else {
+    REPM(SROW4B, 0)
+  }
+#else
   int crow[TM];
 #define CROW(_, i) crow[i] = cb + (row0 + i) * pc.c_rs;
   REPM(CROW, 0)
@@ -130,4 +161,5 @@ void main() {
   } else {
     REPM(SROWB, 0)
   }
+#endif
 }

@@ -1,7 +1,10 @@
 #version 450
 // reduce.comp - reduction of the middle dim of a contiguous (outer, r, inner) tensor into (outer, inner).
-// OP follows dpl_reduce_op. MODE 0: one invocation per output (short r); MODE 1: one workgroup of WG invocations
-// per output, combined through shared memory (long r). Indices (argmax/argmin) are returned as floats.
+// OP is a dpl_reduce_op of runtime/include/dpl.h (names from the generated dpl_ops.glsl). MODE 0: one invocation per
+// output (short r); MODE 1: one workgroup of WG invocations per output, combined through shared memory (long r).
+// Indices (argmax/argmin) are returned as floats.
+#extension GL_GOOGLE_include_directive : require
+#include "dpl_ops.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const int OP = 0;
 layout(constant_id = 2) const int MODE = 0;
@@ -18,7 +21,7 @@ shared uint s_idx[WG];
 bool better(float v, uint iv, float best, uint ib) {   // v replaces best?
   if (isnan(best)) return isnan(v) && iv < ib;
   if (isnan(v)) return true;
-  bool want_max = OP == 2 || OP == 4;
+  bool want_max = OP == DPL_MAX || OP == DPL_ARGMAX;
   if (v == best) return iv < ib;
   return want_max ? v > best : v < best;
 }
@@ -57,13 +60,13 @@ void main() {
   uint t = MODE == 0 ? 0 : gl_LocalInvocationID.x;
   uint step = MODE == 0 ? 1 : WG;
   float result;
-  if (OP == 0 || OP == 1 || OP == 6) {
+  if (OP == DPL_SUM || OP == DPL_MEAN || OP == DPL_VAR) {
     float s = partial_sum(base, t, step, 0.0, false);
     if (MODE == 1) s = wg_sum(s, t);
-    if (OP == 0) result = s;
+    if (OP == DPL_SUM) result = s;
     else {
       float mean = s / float(pc.r);
-      if (OP == 1) result = mean;
+      if (OP == DPL_MEAN) result = mean;
       else {
         float q = partial_sum(base, t, step, mean, true);
         if (MODE == 1) q = wg_sum(q, t);
@@ -71,7 +74,7 @@ void main() {
         result = div > 0.0 ? q / div : 0.0 / 0.0;
       }
     }
-  } else {
+  } else {   // DPL_MAX, DPL_MIN, DPL_ARGMAX, DPL_ARGMIN
     float best = 0.0;
     uint at = 0xffffffffu;
     for (uint i = t; i < pc.r; i += step) {
@@ -93,7 +96,7 @@ void main() {
       best = s_val[0];
       at = s_idx[0];
     }
-    result = (OP == 2 || OP == 3) ? best : float(at);
+    result = (OP == DPL_MAX || OP == DPL_MIN) ? best : float(at);
   }
   if (t == 0) y[pc.out_off + o] = result;
 }

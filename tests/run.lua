@@ -30,6 +30,9 @@ for _, file in ipairs(files) do
     if not ok then
       print("FAIL   " .. file .. ": " .. tostring(suite))
       failed = failed + 1
+    elseif not suite:runs_in() then
+      print(("skip   %s: runs in the %s configuration(s) only, not in %s (see the suite's test.suite call)"):format(
+        suite.name, table.concat(suite.configurations, ", "), os.getenv("DPL_TEST_CONFIG")))
     else
       local p, f = suite:run(filter)
       passed, failed = passed + p, failed + f

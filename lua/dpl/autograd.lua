@@ -1,18 +1,29 @@
--- dpl.autograd: reverse-mode automatic differentiation over dpl tensors.
+-- dpl.autograd: reverse-mode automatic differentiation over dpl tensors, and the registry of differentiable ops.
 --
 --   local x = dpl.randn(3, 4):requires_grad_()
 --   local y = (x * x):sum()
 --   y:backward()            -- x.grad == 2x
 --
--- Every differentiable op records, when grad mode is on and an input requires grad, a node holding its inputs and a
--- function from the output's gradient to the inputs' gradients. backward() walks the nodes in reverse topological
--- order, accumulating gradients; leaves (tensors created by the user with requires_grad) receive `.grad`. The graph's
--- saved tensors are released after backward unless retain_graph is set, so a second backward is a clear error.
--- Gradients are themselves computed with dpl ops, so they run on the tensors' device (Vulkan or CPU).
+-- Every differentiable op is declared once, with its forward and its gradient together (lua/dpl/ops/*.lua):
+--
+--   M.mul = A.op {name = "mul", inputs = 2, broadcast = true,
+--     forward = function(a, b) return binary(BINARY.mul, a, b) end,
+--     backward = function(c, g) return A.wants(c[1]) and g * c[2], A.wants(c[2]) and g * c[1] end}
+--
+-- A.op returns the function users call. When grad mode is on and one of the first `inputs` arguments is a tensor that
+-- requires grad, the call records a node: its inputs and a context `c` holding the call's arguments c[1..n], the
+-- output c.y and forward's second result c.saved. backward(c, g) returns the gradients of those inputs (nil or false
+-- where not needed); with `broadcast = true` each is summed back to its input's shape. `inputs = "list"` declares an
+-- op whose first argument is a list of tensors (cat); its backward returns a list of gradients.
+-- Tensor:backward() walks the nodes in reverse topological order, accumulating gradients; leaves (tensors created by
+-- the user with requires_grad) receive `.grad`. The graph's saved tensors are released after backward unless
+-- retain_graph is set, so a second backward is a clear error. Gradients are computed with dpl ops (recording off),
+-- so they run on the tensors' device (Vulkan or CPU).
 local T = require "dpl.tensor"
-local Tensor = T.Tensor
 
-local A = {enabled = true}
+local is_tensor = T.is_tensor
+
+local A = {enabled = true, ops = {}}
 
 -- ---- grad mode ------------------------------------------------------------------------------------------------------
 -- Runs fn(...) with gradient recording off (as torch.no_grad), restoring the mode even on error.
@@ -33,40 +44,18 @@ function A.set_enabled(on)
   return prev
 end
 
--- ---- tensor fields ------------------------------------------------------------------------------------------------
-function Tensor.requires_grad_(t, on)
-  if on == nil then on = true end
-  if on and t.grad_fn then error("requires_grad_: only leaf tensors can be made to require grad", 2) end
-  t.requires_grad = on and true or nil
-  return t
-end
+-- x takes part in the graph: a tensor that requires grad
+local function wants(x) return is_tensor(x) and x.requires_grad == true end
+A.wants = wants
 
--- A tensor sharing data with t but cut from the graph.
-function Tensor.detach(t)
-  return T.new(T.C.dpl_tensor_ref, T.handle(t))
-end
-
-function Tensor.is_leaf(t) return t.grad_fn == nil end
-
-local function needs_grad(...)
+function A.needs_grad(...)
   if not A.enabled then return false end
   for i = 1, select("#", ...) do
-    local x = select(i, ...)
-    if T.is_tensor(x) and x.requires_grad then return true end
+    if wants((select(i, ...))) then return true end
   end
   return false
 end
-A.needs_grad = needs_grad
 
--- Node: op name, inputs (tensors or nils), backward(g) -> gradients for each input (nil where not needed)
-local function record(name, out, inputs, backward)
-  out.requires_grad = true
-  out.grad_fn = {name = name, inputs = inputs, backward = backward}
-  return out
-end
-A.record = record
-
--- ---- helpers ------------------------------------------------------------------------------------------------------
 -- Sums g down to `shape` (undoing broadcasting): leading extra dims and dims where shape has size 1.
 local function sum_to(g, shape)
   local gs = g:size()
@@ -81,286 +70,86 @@ local function sum_to(g, shape)
 end
 A.sum_to = sum_to
 
-local function raw(name) return Tensor[name] end
+-- ---- the registry -------------------------------------------------------------------------------------------------
+local function any_wants(n, ...)
+  if n == "list" then
+    for _, x in ipairs((...)) do if wants(x) then return true end end
+    return false
+  end
+  for i = 1, n do
+    if wants((select(i, ...))) then return true end
+  end
+  return false
+end
 
--- ---- elementwise binary ops -----------------------------------------------------------------------------------------
-local raw_add, raw_sub, raw_mul, raw_div, raw_pow = raw("add"), raw("sub"), raw("mul"), raw("div"), raw("pow")
-local raw_max, raw_min = raw("maximum"), raw("minimum")
-
-local function shape_of(x) return T.is_tensor(x) and x:size() or nil end
-
-local function binary_op(name, rawfn, grads)
-  Tensor[name] = function(a, b)
-    local y = rawfn(a, b)
-    if needs_grad(a, b) then
-      local sa, sb = shape_of(a), shape_of(b)
-      record(name, y, {T.is_tensor(a) and a or false, T.is_tensor(b) and b or false}, function(g)
-        local ga, gb = grads(g, a, b, y)
-        return {ga and sa and sum_to(ga, sa) or nil, gb and sb and sum_to(gb, sb) or nil}
-      end)
+-- the node of one recorded call
+local function record(spec, y, saved, ...)
+  local c = {...}
+  c.n, c.y, c.saved = select("#", ...), y, saved
+  local inputs, backward
+  if spec.inputs == "list" then
+    -- the node keeps its own copy of the list: the caller may append to its table afterwards (DenseNet's feature
+    -- list does), which would otherwise add inputs to this node and a cycle to the graph
+    inputs = {unpack(c[1])}
+    c[1] = inputs
+    backward = function(g) return spec.backward(c, g) end
+  else
+    inputs = {}
+    local shapes = spec.broadcast and {} or nil
+    for i = 1, spec.inputs do
+      local x = c[i]
+      inputs[i] = is_tensor(x) and x or false
+      if shapes and inputs[i] then shapes[i] = x:size() end
     end
-    return y
-  end
-end
-
-local function ta(x) return T.is_tensor(x) end
-
-binary_op("add", raw_add, function(g, a, b)
-  return ta(a) and a.requires_grad and g or nil, ta(b) and b.requires_grad and g or nil
-end)
-binary_op("sub", raw_sub, function(g, a, b)
-  return ta(a) and a.requires_grad and g or nil, ta(b) and b.requires_grad and -g or nil
-end)
-binary_op("mul", raw_mul, function(g, a, b)
-  return ta(a) and a.requires_grad and g * b or nil, ta(b) and b.requires_grad and g * a or nil
-end)
-binary_op("div", raw_div, function(g, a, b)
-  local ga = ta(a) and a.requires_grad and g / b or nil
-  local gb = nil
-  if ta(b) and b.requires_grad then gb = -(g * a) / (b * b) end
-  return ga, gb
-end)
-binary_op("pow", raw_pow, function(g, a, b, y)
-  local ga, gb
-  if ta(a) and a.requires_grad then
-    ga = g * b * raw_pow(a, type(b) == "number" and b - 1 or raw_sub(b, 1))
-  end
-  if ta(b) and b.requires_grad then
-    -- d/db a^b = a^b ln a (0 where a == 0 and b > 0, as torch)
-    local lna = raw("log")(a)
-    gb = g * y * T.where(raw("eq")(a, 0) , raw_mul(lna, 0), lna)
-  end
-  return ga, gb
-end)
--- ties share the gradient equally, as torch.maximum / torch.minimum
-local function minmax_grads(cmp)
-  return function(g, a, b)
-    local wa = raw_add(raw(cmp)(a, b), raw_mul(raw("eq")(a, b), 0.5))
-    local ga = ta(a) and a.requires_grad and g * wa or nil
-    local gb = ta(b) and b.requires_grad and g * raw_sub(1, wa) or nil
-    return ga, gb
-  end
-end
-binary_op("maximum", raw_max, minmax_grads("gt"))
-binary_op("minimum", raw_min, minmax_grads("lt"))
-
--- ---- unary ops ------------------------------------------------------------------------------------------------------
-local function unary_op(name, grad)
-  local rawfn = raw(name)
-  Tensor[name] = function(x, p0, p1)
-    local y = rawfn(x, p0, p1)
-    if needs_grad(x) then
-      record(name, y, {x}, function(g) return {grad(g, x, y, p0, p1)} end)
-    end
-    return y
-  end
-end
-
-unary_op("neg", function(g) return -g end)
-unary_op("exp", function(g, x, y) return g * y end)
-unary_op("log", function(g, x) return g / x end)
-unary_op("sqrt", function(g, x, y) return g / (y * 2) end)
-unary_op("abs", function(g, x) return g * x:sign() end)
-unary_op("square", function(g, x) return g * x * 2 end)
-unary_op("rsqrt", function(g, x, y) return g * y * y * y * -0.5 end)
-unary_op("sign", function(g) return raw_mul(g, 0) end)
-unary_op("relu", function(g, x) return g * raw("gt")(x, 0) end)
-unary_op("sigmoid", function(g, x, y) return g * y * raw_sub(1, y) end)
-unary_op("tanh", function(g, x, y) return g * raw_sub(1, y * y) end)
--- silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x)
-unary_op("silu", function(g, x)
-  local s = raw("sigmoid")(x)
-  return g * (s * raw_add(raw_mul(x, raw_sub(1, s)), 1))
-end)
-unary_op("clamp", function(g, x, y, lo, hi)
-  -- gradient passes where lo <= x <= hi, as torch.clamp
-  local m = raw("ge")(x, lo or -math.huge) * raw("le")(x, hi or math.huge)
-  return g * m
-end)
-unary_op("affine", function(g, x, y, scale) return g * scale end)
-
--- muladd(x, a, b) = x * a + b
-local raw_muladd = T.muladd
-T.muladd = function(x, a, b)
-  local y = raw_muladd(x, a, b)
-  if needs_grad(x, a, b) then
-    local sx, sa, sb = x:size(), a:size(), b:size()
-    record("muladd", y, {x, a, b}, function(g)
-      return {x.requires_grad and sum_to(raw_mul(g, a), sx) or nil, a.requires_grad and sum_to(raw_mul(g, x), sa) or nil,
-              b.requires_grad and sum_to(g, sb) or nil}
-    end)
-  end
-  return y
-end
-
--- where(cond, a, b)
-local raw_where = T.where
-T.where = function(c, a, b)
-  local y = raw_where(c, a, b)
-  if needs_grad(a, b) then
-    local sa, sb = a:size(), b:size()
-    record("where", y, {false, a, b}, function(g)
-      local zero = raw_mul(g, 0)
-      return {nil, a.requires_grad and sum_to(raw_where(c, g, zero), sa) or nil,
-              b.requires_grad and sum_to(raw_where(c, zero, g), sb) or nil}
-    end)
-  end
-  return y
-end
-
--- ---- reductions -----------------------------------------------------------------------------------------------------
-local function norm_dims(x, dims)
-  local nd = x:dim()
-  local list = type(dims) == "table" and dims or (dims and {dims} or nil)
-  local out = {}
-  if not list then for i = 1, nd do out[i] = i end return out end
-  for i, d in ipairs(list) do out[i] = d < 0 and nd + d + 1 or d end
-  return out
-end
-
--- g (reduced, maybe without keepdim) -> broadcastable to x's shape
-local function unreduce(g, x, dims, keepdim)
-  if keepdim then return g end
-  local shape = x:size()
-  local kshape = {}
-  local red = {}
-  for _, d in ipairs(norm_dims(x, dims)) do red[d] = true end
-  for i = 1, #shape do kshape[i] = red[i] and 1 or shape[i] end
-  return g:reshape(kshape)
-end
-
-local function reduce_op(name, grad)
-  local rawfn = raw(name)
-  Tensor[name] = function(x, dims, keepdim, extra)
-    local y = rawfn(x, dims, keepdim, extra)
-    if needs_grad(x) then
-      record(name, y, {x}, function(g) return {grad(unreduce(g, x, dims, keepdim), x, y, dims, keepdim, extra)} end)
-    end
-    return y
-  end
-end
-
-local function count(x, dims)
-  local n, shape = 1, x:size()
-  for _, d in ipairs(norm_dims(x, dims)) do n = n * shape[d] end
-  return n
-end
-
-reduce_op("sum", function(g, x) return g:expand_as(x):contiguous() end)
-reduce_op("mean", function(g, x, y, dims) return (g / count(x, dims)):expand_as(x):contiguous() end)
-reduce_op("var", function(g, x, y, dims, keepdim, unbiased)
-  if unbiased == nil then unbiased = true end
-  local n = count(x, dims)
-  local mean = raw("mean")(x, dims, true)
-  return g * (x - mean) * (2 / (unbiased and (n - 1) or n))
-end)
--- max/min over dims: the gradient is shared equally by the elements equal to the result (torch's amax/amin rule)
-local function extreme_grad(g, x, y, dims, keepdim)
-  local mask = raw("eq")(x, unreduce(y, x, dims, keepdim))
-  local ties = raw("sum")(mask, dims, true)
-  return g * mask / ties
-end
-reduce_op("max", extreme_grad)
-reduce_op("min", extreme_grad)
-
--- ---- matmul ---------------------------------------------------------------------------------------------------------
-local raw_matmul = raw("matmul")
-local function mT(x) return x:transpose(-1, -2) end
-Tensor.matmul = function(a, b)
-  local y = raw_matmul(a, b)
-  if needs_grad(a, b) then
-    record("matmul", y, {a, b}, function(g)
-      local A2 = a:dim() == 1 and a:unsqueeze(1) or a
-      local B2 = b:dim() == 1 and b:unsqueeze(-1) or b
-      local g2 = g
-      if a:dim() == 1 then g2 = g2:unsqueeze(-2) end
-      if b:dim() == 1 then g2 = g2:unsqueeze(-1) end
-      local ga, gb
-      if a.requires_grad then ga = sum_to(raw_matmul(g2, mT(B2)), A2:size()):reshape(a:size()) end
-      if b.requires_grad then gb = sum_to(raw_matmul(mT(A2), g2), B2:size()):reshape(b:size()) end
-      return {ga, gb}
-    end)
-  end
-  return y
-end
-Tensor.mm = Tensor.matmul
-
--- ---- views and copies -----------------------------------------------------------------------------------------------
-local function view_op(name, grad)
-  local rawfn = raw(name)
-  Tensor[name] = function(x, ...)
-    local y = rawfn(x, ...)
-    if needs_grad(x) then
-      local args = {...}
-      local n = select("#", ...)
-      local shape = x:size()
-      record(name, y, {x}, function(g) return {grad(g, shape, x, unpack(args, 1, n))} end)
-    end
-    return y
-  end
-end
-
-view_op("view", function(g, shape) return g:reshape(shape) end)
-view_op("reshape", function(g, shape) return g:reshape(shape) end)
-view_op("squeeze", function(g, shape) return g:reshape(shape) end)
-view_op("unsqueeze", function(g, shape) return g:reshape(shape) end)
-view_op("contiguous", function(g) return g end)
-view_op("clone", function(g) return g end)
-view_op("expand", function(g, shape) return sum_to(g, shape) end)
-view_op("transpose", function(g, shape, x, d0, d1) return g:transpose(d0, d1) end)
-view_op("permute", function(g, shape, x, ...)
-  local dims = type((...)) == "table" and (...) or {...}
-  local nd = #dims
-  local inv = {}
-  for i, d in ipairs(dims) do inv[(d < 0 and nd + d + 1 or d)] = i end
-  return g:permute(inv)
-end)
-view_op("narrow", function(g, shape, x, d, start, length)
-  local z = g:new_zeros(shape)
-  z:narrow(d, start, length):copy_(g)
-  return z
-end)
-view_op("select", function(g, shape, x, d, index)
-  local z = g:new_zeros(shape)
-  z:select(d, index):copy_(g)
-  return z
-end)
-view_op("to", function(g, shape, x) return raw("to")(g, x) end)
-
-Tensor.view_as = function(t, o) return Tensor.view(t, o:size()) end
-Tensor.expand_as = function(t, o) return Tensor.expand(t, o:size()) end
-Tensor.t = function(t)
-  if t:dim() ~= 2 then error("t: needs a 2-d tensor, got " .. t:dim() .. "-d", 2) end
-  return Tensor.transpose(t, 1, 2)
-end
-Tensor.flatten = function(t) return Tensor.reshape(t, -1) end
-Tensor.cpu = function(t) return Tensor.to(t, "cpu") end
-Tensor.std = function(t, dims, keepdim, unbiased) return Tensor.sqrt(Tensor.var(t, dims, keepdim, unbiased)) end
-
-function Tensor.new_zeros(t, shape)
-  local n, arr = T.shape_args(shape)
-  return T.new(T.C.dpl_tensor_full, T.C.dpl_tensor_device(T.handle(t)), n, arr, 0)
-end
-
--- In-place ops on tensors that take part in autograd would corrupt saved values: refuse them.
-for _, name in ipairs {"add_", "sub_", "mul_", "div_", "pow_", "maximum_", "minimum_", "neg_", "exp_", "log_",
-                       "sqrt_", "abs_", "square_", "rsqrt_", "sign_", "relu_", "sigmoid_", "tanh_", "silu_", "clamp_",
-                       "copy_", "fill_", "zero_"} do
-  local rawfn = Tensor[name]
-  if rawfn then
-    Tensor[name] = function(t, ...)
-      if A.enabled and t.requires_grad then
-        error(name .. ": in-place op on a tensor that requires grad (use dpl.no_grad or an out-of-place op)", 2)
+    backward = function(g)
+      local grads = {spec.backward(c, g)}
+      for i = 1, spec.inputs do
+        local gi = grads[i]
+        if not (gi and inputs[i] and inputs[i].requires_grad) then grads[i] = nil
+        elseif shapes then grads[i] = sum_to(gi, shapes[i]) end
       end
-      return rawfn(t, ...)
+      return grads
     end
+  end
+  y.requires_grad = true
+  y.grad_fn = {name = spec.name, inputs = inputs, backward = backward}
+end
+
+-- Declares a differentiable op (see the top of this file) and returns the function that runs it.
+function A.op(spec)
+  assert(type(spec.name) == "string" and spec.forward and spec.backward, "A.op: needs name, forward and backward")
+  spec.inputs = spec.inputs or 1
+  if A.ops[spec.name] then error("autograd: op " .. spec.name .. " is declared twice", 2) end
+  A.ops[spec.name] = spec
+  local forward, n = spec.forward, spec.inputs
+  return function(...)
+    if not (A.enabled and any_wants(n, ...)) then return forward(...) end
+    local y, saved = forward(...)
+    record(spec, y, saved, ...)
+    return y, saved
   end
 end
 
--- ---- backward -------------------------------------------------------------------------------------------------------
+-- ---- tensor methods of autograd (installed by lua/dpl/ops/init.lua) ---------------------------------------------
+function A.requires_grad_(t, on)
+  if on == nil then on = true end
+  if on and t.grad_fn then error("requires_grad_: only leaf tensors can be made to require grad", 2) end
+  t.requires_grad = on and true or nil
+  return t
+end
+
+-- A tensor sharing data with t but cut from the graph.
+function A.detach(t) return T.new(T.C.dpl_tensor_ref, T.handle(t)) end
+
+function A.is_leaf(t) return t.grad_fn == nil end
+
+function A.retain_grad(t) t.retains_grad = true; return t end
+
+local function accumulate(old, g) return old and old + g or g end
+
 -- Computes gradients of t (a one-element tensor, or any tensor with an explicit `grad`) w.r.t. every leaf that
 -- requires grad, accumulating into leaf.grad.
-function Tensor.backward(t, grad, retain_graph)
+function A.backward(t, grad, retain_graph)
   if not t.requires_grad then error("backward: the tensor does not require grad (no input required grad)", 2) end
   if grad == nil then
     if t:numel() ~= 1 then error("backward: grad can be omitted only for a one-element tensor (shape " ..
@@ -387,7 +176,7 @@ function Tensor.backward(t, grad, retain_graph)
   local prev = A.set_enabled(false)
   local ok, err = pcall(function()
     if not t.grad_fn then
-      t.grad = t.grad and raw_add(t.grad, grad) or grad
+      t.grad = accumulate(t.grad, grad)
       return
     end
     for i = #order, 1, -1 do
@@ -400,14 +189,11 @@ function Tensor.backward(t, grad, retain_graph)
         for k, inp in ipairs(node.inputs) do
           local gi = gin[k]
           if inp and inp.requires_grad and gi then
-            if inp.grad_fn then
-              grads[inp] = grads[inp] and raw_add(grads[inp], gi) or gi
-            else
-              inp.grad = inp.grad and raw_add(inp.grad, gi) or gi
-            end
+            if inp.grad_fn then grads[inp] = accumulate(grads[inp], gi)
+            else inp.grad = accumulate(inp.grad, gi) end
           end
         end
-        if x.retains_grad then x.grad = x.grad and raw_add(x.grad, g) or g end
+        if x.retains_grad then x.grad = accumulate(x.grad, g) end
       end
     end
   end)
@@ -422,34 +208,5 @@ function Tensor.backward(t, grad, retain_graph)
     end
   end
 end
-
-function Tensor.retain_grad(t) t.retains_grad = true; return t end
-
--- the metamethods route through the (now differentiable) methods
-local mt = T.mt
-mt.__add = function(a, b) if T.is_tensor(a) then return Tensor.add(a, b) end return Tensor.add(b, a) end
-mt.__sub = function(a, b)
-  if T.is_tensor(a) then return Tensor.sub(a, b) end
-  return Tensor.add(Tensor.neg(b), a)
-end
-mt.__mul = function(a, b) if T.is_tensor(a) then return Tensor.mul(a, b) end return Tensor.mul(b, a) end
-mt.__div = function(a, b)
-  if T.is_tensor(a) then return Tensor.div(a, b) end
-  -- s / b
-  local y = T.binary(3, a, b)
-  if needs_grad(b) then
-    record("rdiv", y, {false, b}, function(g) return {nil, -(g * y) / b} end)
-  end
-  return y
-end
-mt.__pow = function(a, b)
-  if T.is_tensor(a) then return Tensor.pow(a, b) end
-  local y = T.binary(4, a, b)
-  if needs_grad(b) then
-    record("rpow", y, {false, b}, function(g) return {nil, g * y * math.log(a)} end)
-  end
-  return y
-end
-mt.__unm = function(a) return Tensor.neg(a) end
 
 return A

@@ -14,7 +14,7 @@
 local ffi = require "ffi"
 local dpl = require "dpl"
 local bench = require "dpl.bench"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 
 local M = {}
 

@@ -35,7 +35,8 @@ local function strip_preprocessor(src)
   return table.concat(out, "\n")
 end
 
-ffi.cdef(strip_preprocessor(header_text()))
+local header = strip_preprocessor(header_text())
+ffi.cdef(header)
 
 -- Inside dplrun the runtime is already linked into the process; elsewhere load libdpl.
 local ok = pcall(function() return ffi.C.dpl_version end)
@@ -52,6 +53,33 @@ end
 
 function M.check(rc, level)
   if rc ~= 0 then M.raise((level or 1) + 1) end
+end
+
+-- The members of a C enum of dpl.h as a Lua table, so that op codes are defined once (in the header):
+-- M.enum("dpl_unary_op") -> {neg = 0, exp = 1, ...} (names lower-cased without `prefix`, default "DPL_"; the
+-- `_COUNT` sentinel is left out) and the list of names in declaration order.
+local enums = {}
+function M.enum(typename, prefix)
+  local key = typename .. "|" .. (prefix or "")
+  if enums[key] then return enums[key].map, enums[key].names end
+  prefix = prefix or "DPL_"
+  local body = header:match("typedef%s+enum%s+" .. typename .. "%s*(%b{})")
+  if not body then error("dpl.ffi: dpl.h declares no enum " .. typename, 2) end
+  body = body:sub(2, -2):gsub("/%*.-%*/", "")
+  local map, names = {}, {}
+  for entry in (body .. ","):gmatch("([^,]*),") do
+    local cname = entry:match("^%s*([%a_][%w_]*)")
+    if cname and not cname:match("_COUNT$") then
+      if cname:sub(1, #prefix) ~= prefix then
+        error(("dpl.ffi: %s member %s does not start with %s"):format(typename, cname, prefix), 2)
+      end
+      local name = cname:sub(#prefix + 1):lower()
+      map[name] = tonumber(M.C[cname])
+      names[#names + 1] = name
+    end
+  end
+  enums[key] = {map = map, names = names}
+  return map, names
 end
 
 return M

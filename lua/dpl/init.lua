@@ -6,9 +6,17 @@
 --
 -- Creation functions take a shape as varargs (2, 3) or a table {2, 3}, and an optional options table last:
 -- {device = "cpu" | "vulkan" | "vulkan:N"}.
+--
+-- The library's layers (docs/architecture.md): this file, tensor.lua, autograd.lua and ops/ are the core; nn/
+-- (modules, and nn/functional.lua = dpl.F), models/ (architectures, loss networks), data/, metrics/, optim/, train/,
+-- benchmarks/ (one module per benchmark and the shared runner), sys/ (FFI declarations of system libraries) build on
+-- it. The modules most scripts use are fields of dpl, loaded on first use: dpl.nn, dpl.F, dpl.optim, dpl.lossnet,
+-- dpl.perceptual, dpl.image, dpl.transforms.
 local ffi = require "ffi"
 local dffi = require "dpl.ffi"
 local T = require "dpl.tensor"
+local A = require "dpl.autograd"
+local ops = require "dpl.ops"
 local C = dffi.C
 
 local dpl = {
@@ -16,7 +24,6 @@ local dpl = {
   Size = T.Size,
   C = C,
   is_tensor = T.is_tensor,
-  where = T.where,
   version = ffi.string(C.dpl_version()),
 }
 
@@ -64,6 +71,23 @@ function dpl.synchronize(spec) dffi.check(C.dpl_device_synchronize(T.resolve_dev
 function dpl.stat(name, spec) return tonumber(C.dpl_device_stat(T.resolve_device(spec), name)) end
 
 function dpl.validation_messages() return tonumber(C.dpl_validation_message_count()) end
+
+-- dpl.set_precision("fp32" | "fp16"), dpl.precision(): what dplrun --precision sets (DPL_PRECISION). fp16: the Vulkan
+-- GPU kernels stage their tiles in float16 where the device can, accumulating in float32 (docs/vulkan.md).
+pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite);")
+function dpl.set_precision(p)
+  if p ~= "fp32" and p ~= "fp16" then error("dpl.set_precision: expected \"fp32\" or \"fp16\", got " .. tostring(p), 2) end
+  ffi.C.setenv("DPL_PRECISION", p, 1)
+end
+function dpl.precision() return os.getenv("DPL_PRECISION") == "fp16" and "fp16" or "fp32" end
+
+-- per-kernel GPU time since the last call, as a text table (nil unless the device is Vulkan and DPL_VK_PROFILE=1)
+function dpl.profile_report(spec)
+  local buf = ffi.new("char[?]", 16384)
+  local n = C.dpl_device_profile(T.resolve_device(spec), buf, 16384)
+  if n < 0 then return nil end
+  return ffi.string(buf, math.min(n, 16383))
+end
 
 -- ---- creation -----------------------------------------------------------------------------------------------------
 function dpl.empty(...)
@@ -138,10 +162,7 @@ function dpl.load_npy(path, opts)
 end
 
 -- Writes a tensor as a float32 .npy file (atomically).
-function dpl.save_npy(t, path)
-  dffi.check(C.dpl_npy_save(T.handle(t), path), 2)
-end
-T.Tensor.save_npy = function(t, path) return dpl.save_npy(t, path) end
+dpl.save_npy = T.Tensor.save_npy
 
 local checkpoint = require "dpl.checkpoint"
 dpl.checkpoint = checkpoint
@@ -179,34 +200,37 @@ function dpl.uniform(lo, hi, ...) return random(0, lo, hi, ...) end
 function dpl.normal(mean, std, ...) return random(1, mean, std, ...) end
 
 -- ---- autograd ------------------------------------------------------------------------------------------------------
-local autograd = require "dpl.autograd"
-dpl.autograd = autograd
-dpl.no_grad = autograd.no_grad
-dpl.where = T.where
-dpl.muladd = T.muladd   -- x * a + b in one pass (broadcast), with autograd
+dpl.autograd = A
+dpl.no_grad = A.no_grad
 
--- ---- joining and splitting ----------------------------------------------------------------------------------------
-local join = require "dpl.join"
-dpl.cat, dpl.split, dpl.chunk = join.cat, join.split, join.chunk
-T.Tensor.split = join.split
-T.Tensor.chunk = join.chunk
-
--- ---- functions mirroring methods ----------------------------------------------------------------------------------
-for _, name in ipairs {"matmul", "mm", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "silu", "tanh", "sum", "mean", "max", "min",
-                       "argmax", "argmin", "var", "std", "clamp", "maximum", "minimum", "pow"} do
-  if T.Tensor[name] then dpl[name] = function(...) return T.Tensor[name](...) end end
+-- ---- functions mirroring methods, as torch.X ------------------------------------------------------------------------
+local E, R, S = ops.elementwise, ops.reduce, ops.shape
+dpl.where = E.where
+dpl.muladd = E.muladd   -- x * a + b in one pass (broadcast), with autograd
+dpl.cat, dpl.split, dpl.chunk = S.cat, S.split, S.chunk
+for _, name in ipairs {"exp", "log", "sqrt", "abs", "relu", "sigmoid", "silu", "tanh", "clamp", "maximum", "minimum",
+                       "pow"} do
+  dpl[name] = E[name]
+end
+for _, name in ipairs {"matmul", "mm", "sum", "mean", "max", "min", "argmax", "argmin", "var", "std"} do
+  dpl[name] = R[name]
 end
 
--- ---- neural-network functions (lua/dpl/functional.lua): dpl.conv2d and its gradients, also as dpl.functional.X ----
-dpl.functional = require "dpl.functional"
-for name, fn in pairs(dpl.functional) do if dpl[name] == nil then dpl[name] = fn end end
-
--- ---- pooling, padding and resizing (lua/dpl/spatial.lua): dpl.max_pool2d, avg_pool2d, adaptive_avg_pool2d, pad2d, upsample2d
-for k, v in pairs(require "dpl.spatial") do dpl[k] = v end
-
--- ---- images (lua/dpl/image.lua): dpl.image.load(path, {mode = "RGB" | "L" | "keep", device = ...}), dpl.image.save
-dpl.image = require "dpl.image"
--- preprocessing matching Pillow / torchvision / MATLAB (lua/dpl/transforms.lua)
-dpl.transforms = require "dpl.transforms"
+-- ---- modules loaded on first use, and F's functions as dpl.X (dpl.conv2d, dpl.max_pool2d, as torch.conv2d) ----------
+local LAZY = {
+  nn = "dpl.nn", F = "dpl.nn.functional", functional = "dpl.nn.functional", optim = "dpl.optim",
+  lossnet = "dpl.models.lossnet", perceptual = "dpl.perceptual",
+  image = "dpl.image",                 -- dpl.image.load(path, {mode = "RGB" | "L" | "keep", device = ...}), save
+  transforms = "dpl.data.transforms",  -- preprocessing matching Pillow / torchvision / MATLAB
+}
+setmetatable(dpl, {__index = function(t, k)
+  local m = LAZY[k]
+  if m then
+    local v = require(m)
+    rawset(t, k, v)
+    return v
+  end
+  return t.F[k]
+end})
 
 return dpl

@@ -1,4 +1,4 @@
--- dpl.perceptual: deep perceptual distance between images, as in the paper (spec/benchmarks.md section 1.3) and as in
+-- dpl.perceptual: deep perceptual distance between images, as in the paper (docs/benchmarks/bapps.md) and as in
 -- LPIPS (Zhang et al. 2018).
 --
 --   local perceptual = require "dpl.perceptual"
@@ -17,12 +17,11 @@
 -- learned 1x1 linear layer (lin<k>.model.1.weight in LPIPS's .pth files), summed over channels, averaged over space,
 -- and summed over LPIPS's layers.
 local dpl = require "dpl"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 
 local M = {}
 
-local IMAGENET_MEAN = {0.485, 0.456, 0.406}
-local IMAGENET_STD = {0.229, 0.224, 0.225}
+local transforms = require "dpl.data.transforms"
 local LPIPS_SHIFT = {-0.030, -0.088, -0.188}
 local LPIPS_SCALE = {0.458, 0.448, 0.450}
 
@@ -95,7 +94,8 @@ function M.new(opts)
     local normalize = opts.normalize or "imagenet"
     if normalize == "imagenet" then
       local a, b = {}, {}
-      for c = 1, 3 do a[c] = 1 / IMAGENET_STD[c]; b[c] = -IMAGENET_MEAN[c] / IMAGENET_STD[c] end
+      local mean, std = transforms.IMAGENET_MEAN, transforms.IMAGENET_STD
+      for c = 1, 3 do a[c] = 1 / std[c]; b[c] = -mean[c] / std[c] end
       self.in_scale, self.in_shift = const(a, opts.device), const(b, opts.device)
     elseif normalize ~= "none" then
       error("perceptual: normalize must be 'imagenet' or 'none', got " .. tostring(normalize), 2)
@@ -109,48 +109,38 @@ function M.new(opts)
                                           device = opts.device})
   self.weights_file = self.net.weights_file
   self.untrained = self.net.untrained
-  self.want = {}
-  for k, i in ipairs(self.indices) do self.want[i] = self.want[i] or {}; table.insert(self.want[i], k) end
   return self
 end
 
--- The unit-normalised features of a batch (N x 3 x H x W in [0,1]): a list, one tensor per layer.
+-- The unit-normalised features of a batch (N x 3 x H x W in [0,1]): a list, one tensor per layer. Grad mode is the
+-- caller's: gradients flow to x unless the call runs inside dpl.no_grad (the network's weights are frozen).
 function Metric:features(x)
-  if x:dim() ~= 4 or x:size(2) ~= 3 then
-    error(("perceptual: expected images N x 3 x H x W, got %s"):format(tostring(x:size())), 2)
+  if not (dpl.is_tensor(x) and x:dim() == 4 and x:size(2) == 3) then
+    error(("perceptual: expected images N x 3 x H x W, got %s"):format(dpl.is_tensor(x) and tostring(x:size())
+      or type(x)), 2)
   end
-  return dpl.no_grad(function()
-    local h = x
-    if self.in_scale then h = h * self.in_scale + self.in_shift end
-    local out = {}
-    local list = self.net.net.extract_list
-    for i = 1, #list do
-      local idx = i - 1
-      if idx > self.net.index then break end
-      h = list[i]:forward(h)
-      for _, k in ipairs(self.want[idx] or {}) do
-        local norm = (h * h):sum(2, true):sqrt()
-        if self.eps_mode == "lpips" then norm = norm + 1e-10 else norm = norm:clamp(1e-12) end
-        out[k] = h / norm
-      end
-    end
-    return out
-  end)
+  local h = x
+  if self.in_scale then h = h * self.in_scale + self.in_shift end
+  local out = self.net:features(h, self.indices)
+  for k, f in ipairs(out) do
+    local norm = (f * f):sum(2, true):sqrt()
+    if self.eps_mode == "lpips" then norm = norm + 1e-10 else norm = norm:clamp(1e-12) end
+    out[k] = f / norm
+  end
+  return out
 end
 
 -- Distance between two lists of normalised features (from :features): a tensor of N.
 function Metric:feature_distance(fa, fb)
-  return dpl.no_grad(function()
-    local d
-    for k = 1, #fa do
-      local diff = fa[k] - fb[k]
-      local sq = diff * diff
-      if self.lin then sq = sq * self.lin[k] end
-      local dk = sq:sum(2):mean({2, 3})
-      d = d and d + dk or dk
-    end
-    return d
-  end)
+  local d
+  for k = 1, #fa do
+    local diff = fa[k] - fb[k]
+    local sq = diff * diff
+    if self.lin then sq = sq * self.lin[k] end
+    local dk = sq:sum(2):mean({2, 3})
+    d = d and d + dk or dk
+  end
+  return d
 end
 
 local function batch_of(x, what)
@@ -223,18 +213,6 @@ local autograd = require "dpl.autograd"
 local PerceptualLoss = class("dpl.PerceptualLoss", Module)
 M.PerceptualLoss = PerceptualLoss
 
--- mean((a - t)^2) for a target t without a graph, as one node: the gradient is d * (2 g / n) in one pass (the chain of
--- sub, square and mean costs five passes over features that are 4 x 64 x 288 x 288 at VGG's first layers)
-local function feature_mse(a, t)
-  local d = dpl.no_grad(function() return a - t end)
-  local loss = dpl.no_grad(function() return d:square():mean() end)
-  if autograd.needs_grad(a) then
-    local n = d:numel()
-    autograd.record("feature_mse", loss, {a}, function(g) return {d * (g * (2 / n))} end)
-  end
-  return loss
-end
-
 local function normalize_opt(v)
   if v == nil or v == false or v == "none" then return "none" end
   if v == true or v == "imagenet" then return "imagenet" end
@@ -296,7 +274,7 @@ function PerceptualLoss:forward(input, target)
   self._input = x
   local fx = self:features(x)
   local ft = dpl.no_grad(function() return self:features(target) end)
-  self.output = feature_mse(fx, ft)
+  self.output = dpl.F.mse_loss(fx, ft)   -- one node (lua/dpl/nn/functional.lua)
   return self.output
 end
 

@@ -17,33 +17,8 @@
 -- it while a sweep writes.
 local ffi = require "ffi"
 local json = require "dpl.json"
-require "dpl.download"   -- declares libcrypto's EVP functions (used for the config hash)
-
-pcall(ffi.cdef, [[
-typedef struct sqlite3 sqlite3;
-typedef struct sqlite3_stmt sqlite3_stmt;
-int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs);
-int sqlite3_close_v2(sqlite3 *db);
-int sqlite3_exec(sqlite3 *db, const char *sql, void *cb, void *arg, char **errmsg);
-void sqlite3_free(void *p);
-const char *sqlite3_errmsg(sqlite3 *db);
-int sqlite3_busy_timeout(sqlite3 *db, int ms);
-int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int nbyte, sqlite3_stmt **stmt, const char **tail);
-int sqlite3_bind_text(sqlite3_stmt *stmt, int i, const char *text, int n, intptr_t destructor);
-int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double v);
-int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, int64_t v);
-int sqlite3_bind_null(sqlite3_stmt *stmt, int i);
-int sqlite3_step(sqlite3_stmt *stmt);
-int sqlite3_column_count(sqlite3_stmt *stmt);
-const char *sqlite3_column_name(sqlite3_stmt *stmt, int i);
-int sqlite3_column_type(sqlite3_stmt *stmt, int i);
-double sqlite3_column_double(sqlite3_stmt *stmt, int i);
-int64_t sqlite3_column_int64(sqlite3_stmt *stmt, int i);
-const unsigned char *sqlite3_column_text(sqlite3_stmt *stmt, int i);
-int sqlite3_finalize(sqlite3_stmt *stmt);
-int64_t sqlite3_last_insert_rowid(sqlite3 *db);
-const char *sqlite3_libversion(void);
-]])
+local sqlite = require "dpl.sys.sqlite"
+local crypto = require "dpl.sys.crypto"
 
 -- statx has one layout on every architecture (struct stat does not): used for the mtime of weight files
 pcall(ffi.cdef, [[
@@ -62,42 +37,15 @@ local M = {}
 M.DEFAULT_PATH = "results/dpl.sqlite"
 local SCHEMA_VERSION = 1
 
-local SQLITE_OK, SQLITE_ROW, SQLITE_DONE = 0, 100, 101
-local SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_NULL = 1, 2, 5
-local OPEN_RW_CREATE = 0x2 + 0x4          -- SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-local OPEN_RO = 0x1
-local TRANSIENT = -1                       -- SQLITE_TRANSIENT: SQLite copies bound strings
-
-local lib
-local function sqlite()
-  if not lib then
-    local ok, l = pcall(ffi.load, "sqlite3")
-    if not ok then ok, l = pcall(ffi.load, "libsqlite3.so.0") end
-    if not ok then error("results: libsqlite3 is not installed (Debian: apt-get install libsqlite3-0)", 3) end
-    lib = l
-  end
-  return lib
-end
+local SQLITE_OK, SQLITE_ROW, SQLITE_DONE = sqlite.OK, sqlite.ROW, sqlite.DONE
+local SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_NULL = sqlite.INTEGER, sqlite.FLOAT, sqlite.NULL
+local OPEN_RW_CREATE = sqlite.OPEN_READWRITE + sqlite.OPEN_CREATE
+local OPEN_RO = sqlite.OPEN_READONLY
+local TRANSIENT = sqlite.TRANSIENT
+local sqlite_lib = sqlite.lib
 
 -- ---- hashing ------------------------------------------------------------------------------------------------------
-local crypto
-local function sha256_string(s)
-  if not crypto then
-    local ok, l = pcall(ffi.load, "crypto")
-    if not ok then ok, l = pcall(ffi.load, "libcrypto.so.3") end
-    if not ok then error("results: OpenSSL's libcrypto is not installed (Debian: apt-get install libssl3)", 3) end
-    crypto = l
-  end
-  local ctx = crypto.EVP_MD_CTX_new()
-  crypto.EVP_DigestInit_ex(ctx, crypto.EVP_sha256(), nil)
-  crypto.EVP_DigestUpdate(ctx, s, #s)
-  local md, n = ffi.new("unsigned char[32]"), ffi.new("unsigned int[1]")
-  crypto.EVP_DigestFinal_ex(ctx, md, n)
-  crypto.EVP_MD_CTX_free(ctx)
-  local hex = {}
-  for i = 0, 31 do hex[#hex + 1] = ("%02x"):format(md[i]) end
-  return table.concat(hex)
-end
+local sha256_string = crypto.sha256_string
 M.sha256_string = sha256_string
 
 -- The configuration as canonical JSON (sorted keys) and its SHA-256: the identity of a run for resuming.
@@ -173,24 +121,24 @@ CREATE TABLE IF NOT EXISTS file_hashes (
 
 function DB:check(rc, what)
   if rc ~= SQLITE_OK and rc ~= SQLITE_ROW and rc ~= SQLITE_DONE then
-    error(("results %s: %s: %s (error %d)"):format(self.path, what, ffi.string(sqlite().sqlite3_errmsg(self.h)), rc), 3)
+    error(("results %s: %s: %s (error %d)"):format(self.path, what, ffi.string(sqlite_lib().sqlite3_errmsg(self.h)), rc), 3)
   end
   return rc
 end
 
 function DB:exec(sql)
   local err = ffi.new("char*[1]")
-  local rc = sqlite().sqlite3_exec(self.h, sql, nil, nil, err)
+  local rc = sqlite_lib().sqlite3_exec(self.h, sql, nil, nil, err)
   if rc ~= SQLITE_OK then
-    local msg = err[0] ~= nil and ffi.string(err[0]) or ffi.string(sqlite().sqlite3_errmsg(self.h))
-    if err[0] ~= nil then sqlite().sqlite3_free(err[0]) end
+    local msg = err[0] ~= nil and ffi.string(err[0]) or ffi.string(sqlite_lib().sqlite3_errmsg(self.h))
+    if err[0] ~= nil then sqlite_lib().sqlite3_free(err[0]) end
     error(("results %s: %s (in: %s)"):format(self.path, msg, sql:sub(1, 80)), 2)
   end
 end
 
 -- Runs one statement with positional parameters (nil -> NULL); returns the rows as tables keyed by column name.
 function DB:query(sql, ...)
-  local S = sqlite()
+  local S = sqlite_lib()
   local pstmt = ffi.new("sqlite3_stmt*[1]")
   self:check(S.sqlite3_prepare_v2(self.h, sql, #sql, pstmt, nil), "prepare " .. sql:sub(1, 60))
   local stmt = pstmt[0]
@@ -234,7 +182,7 @@ end
 function M.open(path, opts)
   path = path or M.DEFAULT_PATH
   opts = opts or {}
-  local S = sqlite()
+  local S = sqlite_lib()
   if not opts.readonly then
     local dir = path:match("^(.*)/[^/]+$")
     if dir and dir ~= "" then os.execute(("mkdir -p '%s'"):format(dir:gsub("'", "'\\''"))) end
@@ -272,7 +220,7 @@ end
 
 function DB:close()
   if self.h then
-    sqlite().sqlite3_close_v2(ffi.gc(self.h, nil))
+    sqlite_lib().sqlite3_close_v2(ffi.gc(self.h, nil))
     self.h = nil
   end
 end
@@ -289,7 +237,7 @@ function DB:file_sha256(path)
   if not size then error("results: cannot stat " .. tostring(path), 2) end
   local row = self:query("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime = ?", path, size, mtime)[1]
   if row then return row.sha256, true end
-  local digest = require("dpl.download").sha256(path)
+  local digest = crypto.sha256_file(path)
   self:query("INSERT OR REPLACE INTO file_hashes (path, size, mtime, sha256) VALUES (?, ?, ?, ?)", path, size,
     mtime, digest)
   return digest, false
@@ -317,7 +265,7 @@ function DB:record(run)
       run.device, run.weights, run.weights_sha256, run.started and M.iso_time(run.started),
       run.ended and M.iso_time(run.ended), (run.started and run.ended) and (run.ended - run.started) or nil,
       run.timing and json.encode(run.timing) or nil, status, run.error)
-    local rid = tonumber(sqlite().sqlite3_last_insert_rowid(self.h))
+    local rid = tonumber(sqlite_lib().sqlite3_last_insert_rowid(self.h))
     local names = {}
     for name in pairs(scores) do names[#names + 1] = name end
     table.sort(names)

@@ -1,4 +1,6 @@
--- dpl.tensor: the Tensor type over the C runtime.
+-- dpl.tensor: the Tensor type over the C runtime: handles, devices, shapes, dims, host data and printing. The ops
+-- (arithmetic, reductions, views, convolutions ...) and their gradients are in lua/dpl/ops/, which also installs them
+-- as Tensor methods and operators (lua/dpl/ops/init.lua); this file holds only what every op builds on.
 --
 -- A Tensor is a userdata (so that `#t` works under LuaJIT) whose environment table holds the C handle (`_c`,
 -- released by ffi.gc when the tensor is collected) and any fields a library attaches (autograd stores grad and
@@ -27,11 +29,13 @@ local M = {Tensor = Tensor, C = C}
 -- ---- devices ------------------------------------------------------------------------------------------------------
 local default_device_handle
 local banner_printed = {}
+local opened = {}             -- spec -> handle of every device this process opened
 
 local function open_device(spec)
   local d = C.dpl_device_open(spec)
   if d == nil then raise(3) end
   local key = ffi.string(C.dpl_device_spec(d))
+  opened[key] = d
   if not banner_printed[key] and (os.getenv("DPL_QUIET") or "") == "" then
     banner_printed[key] = true
     io.stderr:write("dpl ", ffi.string(C.dpl_version()), " | ", ffi.string(C.dpl_device_banner(d)), "\n")
@@ -51,6 +55,13 @@ local function resolve_device(d)
   return d
 end
 M.resolve_device = resolve_device
+
+-- The handles of the devices opened so far (the test runner drains them after every test).
+function M.open_devices()
+  local list = {}
+  for _, d in pairs(opened) do list[#list + 1] = d end
+  return list
+end
 
 function M.set_default_device(d)
   default_device_handle = resolve_device(d)
@@ -84,11 +95,10 @@ end
 M.wrap = wrap
 
 -- Calls a C function that returns a new tensor handle; on out-of-memory collects garbage and retries once.
-local DPL_ERR_OUT_OF_MEMORY = 2
 local function new(fn, ...)
   local c = fn(...)
   if c == nil then
-    if C.dpl_last_status() == DPL_ERR_OUT_OF_MEMORY then
+    if C.dpl_last_status() == C.DPL_ERR_OUT_OF_MEMORY then
       collectgarbage("collect")
       collectgarbage("collect")
       C.dpl_clear_error()
@@ -154,6 +164,8 @@ local function shape_str(c)
   return "[" .. table.concat(parts, ", ") .. "]"
 end
 
+M.shape_str = shape_str
+
 local function int_arg(fn, what, v)
   if type(v) ~= "number" or v ~= math.floor(v) then
     error(("%s: %s must be an integer, got %s"):format(fn, what, type(v) == "number" and tostring(v) or type(v)), 4)
@@ -175,6 +187,7 @@ local function cdim(d, c, fn, extra)
   end
   return d > 0 and d - 1 or d
 end
+M.cdim = cdim
 
 -- 1-based (and negative) index along 0-based C dim cd of c -> 0-based index, checked against [0, size + extra)
 local function cindex(i, c, cd, fn, what, extra)
@@ -188,6 +201,7 @@ local function cindex(i, c, cd, fn, what, extra)
   end
   return i > 0 and i - 1 or i
 end
+M.cindex, M.int_arg = cindex, int_arg
 
 function Tensor.dim(t) return C.dpl_tensor_ndim(handle(t)) end
 Tensor.ndim = Tensor.dim
@@ -261,202 +275,16 @@ function Tensor.tolist(t)
   return out
 end
 
+-- Writes the tensor as a float32 .npy file (atomically).
+function Tensor.save_npy(t, path)
+  check(C.dpl_npy_save(handle(t), path), 2)
+end
+
 function Tensor.item(t)
   local box = float_box()
   check(C.dpl_tensor_item(handle(t), box), 2)
   return box[0]
 end
-
--- ---- views --------------------------------------------------------------------------------------------------------
-function Tensor.view(t, ...)
-  local n, arr = shape_args(...)
-  return new(C.dpl_tensor_view, handle(t), n, arr)
-end
-function Tensor.reshape(t, ...)
-  local n, arr = shape_args(...)
-  return new(C.dpl_tensor_reshape, handle(t), n, arr)
-end
-function Tensor.view_as(t, o) return Tensor.view(t, Tensor.size(o)) end
-function Tensor.flatten(t) return Tensor.reshape(t, -1) end
-function Tensor.narrow(t, d, start, length)
-  local c = handle(t)
-  local cd = cdim(d, c, "narrow")
-  -- start may be one past the end for an empty narrow
-  local s0 = cindex(start, c, cd, "narrow", "start", 1)
-  int_arg("narrow", "length", length)
-  local size = tonumber(C.dpl_tensor_size(c, cd))
-  local first = s0 < 0 and s0 + size or s0
-  if length < 0 or first + length > size then
-    error(("narrow: start %d and length %d are out of range for dim %d (size %d) of a tensor of shape %s"):format(
-      start, length, d, size, shape_str(c)), 2)
-  end
-  return new(C.dpl_tensor_narrow, c, cd, s0, length)
-end
-function Tensor.select(t, d, index)
-  local c = handle(t)
-  local cd = cdim(d, c, "select")
-  return new(C.dpl_tensor_select, c, cd, cindex(index, c, cd, "select", "index"))
-end
-function Tensor.permute(t, ...)
-  local dims = type((...)) == "table" and (...) or {...}
-  local c = handle(t)
-  local n = C.dpl_tensor_ndim(c)
-  if #dims ~= n then error(("permute: %d dims given for a %d-d tensor of shape %s"):format(#dims, n, shape_str(c)), 2) end
-  local arr = int_array(n > 0 and n or 1)
-  local seen = {}
-  for i = 1, n do
-    local cd = cdim(dims[i], c, "permute")
-    cd = cd < 0 and cd + n or cd
-    if seen[cd] then
-      local list = {}
-      for j = 1, n do list[j] = tostring(dims[j]) end
-      error(("permute: {%s} is not a permutation of the dims of a tensor of shape %s"):format(
-        table.concat(list, ", "), shape_str(c)), 2)
-    end
-    seen[cd] = true
-    arr[i - 1] = cd
-  end
-  return new(C.dpl_tensor_permute, c, arr)
-end
-function Tensor.transpose(t, d0, d1)
-  local c = handle(t)
-  return new(C.dpl_tensor_transpose, c, cdim(d0, c, "transpose"), cdim(d1, c, "transpose"))
-end
-function Tensor.t(t)
-  if Tensor.dim(t) ~= 2 then error("t: needs a 2-d tensor, got " .. Tensor.dim(t) .. "-d", 2) end
-  return Tensor.transpose(t, 1, 2)
-end
-function Tensor.expand(t, ...)
-  local n, arr = shape_args(...)
-  return new(C.dpl_tensor_expand, handle(t), n, arr)
-end
-function Tensor.expand_as(t, o) return Tensor.expand(t, Tensor.size(o)) end
-function Tensor.squeeze(t, d)
-  local c = handle(t)
-  return new(C.dpl_tensor_squeeze, c, d and cdim(d, c, "squeeze") or 127)
-end
-function Tensor.unsqueeze(t, d)
-  local c = handle(t)
-  -- unsqueeze(-1) appends a dim, as in torch
-  return new(C.dpl_tensor_unsqueeze, c, cdim(d, c, "unsqueeze", 1))
-end
-
--- ---- copies -------------------------------------------------------------------------------------------------------
-function Tensor.contiguous(t) return new(C.dpl_tensor_contiguous, handle(t)) end
-function Tensor.clone(t) return new(C.dpl_tensor_clone, handle(t)) end
-function Tensor.copy_(t, src)
-  check(C.dpl_tensor_copy_(handle(t), handle(src, "copy_ source")), 2)
-  return t
-end
-function Tensor.to(t, device) return new(C.dpl_tensor_to_device, handle(t), resolve_device(device)) end
-function Tensor.cpu(t) return Tensor.to(t, "cpu") end
-function Tensor.fill_(t, v)
-  check(C.dpl_tensor_fill_(handle(t), v), 2)
-  return t
-end
-function Tensor.zero_(t) return Tensor.fill_(t, 0) end
-
--- ---- elementwise --------------------------------------------------------------------------------------------------
-local BINARY = {add = 0, sub = 1, mul = 2, div = 3, pow = 4, maximum = 5, minimum = 6,
-                eq = 7, ne = 8, lt = 9, le = 10, gt = 11, ge = 12}
-local UNARY = {neg = 0, exp = 1, log = 2, sqrt = 3, abs = 4, square = 5, rsqrt = 6, sign = 7, relu = 8,
-               sigmoid = 9, tanh = 10, clamp = 11, affine = 12, silu = 13}
-M.BINARY, M.UNARY = BINARY, UNARY
-
-local BINARY_NAME = {}
-for name, op in pairs(BINARY) do BINARY_NAME[op] = name end
-
-local function binary(op, a, b)
-  if is_tensor(a) then
-    if is_tensor(b) then return new(C.dpl_binary, op, handle(a), handle(b)) end
-    if type(b) ~= "number" then error(BINARY_NAME[op] .. ": expected a tensor or a number, got " .. type(b), 3) end
-    return new(C.dpl_binary_scalar, op, handle(a), b, 0)
-  end
-  if type(a) ~= "number" then error(BINARY_NAME[op] .. ": expected a tensor or a number, got " .. type(a), 3) end
-  return new(C.dpl_binary_scalar, op, handle(b), a, 1)
-end
-M.binary = binary
-
-for name, op in pairs(BINARY) do
-  Tensor[name] = function(a, b) return binary(op, a, b) end
-  -- in place: a:add_(b) writes into a
-  Tensor[name .. "_"] = function(a, b)
-    if is_tensor(b) then check(C.dpl_binary_into(op, handle(a), handle(a), handle(b)), 2)
-    elseif type(b) == "number" then check(C.dpl_binary_scalar_into(op, handle(a), handle(a), b, 0), 2)
-    else error(name .. "_: expected a tensor or a number, got " .. type(b), 2) end
-    return a
-  end
-end
-
-for name, op in pairs(UNARY) do
-  if name ~= "clamp" and name ~= "affine" then
-    Tensor[name] = function(a) return new(C.dpl_unary, op, handle(a), 0, 0) end
-    Tensor[name .. "_"] = function(a)
-      check(C.dpl_unary_into(op, handle(a), handle(a), 0, 0), 2)
-      return a
-    end
-  end
-end
-
-function Tensor.clamp(a, lo, hi)
-  return new(C.dpl_unary, UNARY.clamp, handle(a), lo or -math.huge, hi or math.huge)
-end
-function Tensor.clamp_(a, lo, hi)
-  check(C.dpl_unary_into(UNARY.clamp, handle(a), handle(a), lo or -math.huge, hi or math.huge), 2)
-  return a
-end
--- a * scale + shift
-function Tensor.affine(a, scale, shift) return new(C.dpl_unary, UNARY.affine, handle(a), scale, shift or 0) end
-
-function M.where(cond, a, b)
-  return new(C.dpl_where, handle(cond, "where condition"), handle(a, "where a"), handle(b, "where b"))
-end
--- x * a + b in one pass, the three broadcast together
-function M.muladd(x, a, b)
-  return new(C.dpl_muladd, handle(x, "muladd x"), handle(a, "muladd a"), handle(b, "muladd b"))
-end
-
--- ---- reductions ---------------------------------------------------------------------------------------------------
-local REDUCE = {sum = 0, mean = 1, max = 2, min = 3, argmax = 4, argmin = 5, var = 6}
-M.REDUCE = REDUCE
-
--- t:sum(), t:sum(2), t:sum({2, 3}, true); keepdim defaults to false as in PyTorch
-local REDUCE_NAME = {}
-for name, op in pairs(REDUCE) do REDUCE_NAME[op] = name end
-
-local function reduce(op, t, dims, keepdim, unbiased)
-  local c = handle(t)
-  local list = type(dims) == "table" and dims or (dims and {dims} or {})
-  local arr = int_array(#list > 0 and #list or 1)
-  local n, seen = C.dpl_tensor_ndim(c), {}
-  for i = 1, #list do
-    local cd = cdim(list[i], c, REDUCE_NAME[op])
-    local pos = cd < 0 and cd + n or cd
-    if seen[pos] then
-      error(("%s: dim %d is repeated in the dims given for a tensor of shape %s"):format(REDUCE_NAME[op], pos + 1,
-            shape_str(c)), 3)
-    end
-    seen[pos] = true
-    arr[i - 1] = cd
-  end
-  return new(C.dpl_reduce, op, c, #list, arr, keepdim and 1 or 0, unbiased and 1 or 0)
-end
-
-for name, op in pairs(REDUCE) do
-  if name ~= "var" then
-    Tensor[name] = function(t, dims, keepdim) return reduce(op, t, dims, keepdim, false) end
-  end
-end
--- unbiased by default, as torch.var
-function Tensor.var(t, dims, keepdim, unbiased)
-  if unbiased == nil then unbiased = true end
-  return reduce(REDUCE.var, t, dims, keepdim, unbiased)
-end
-function Tensor.std(t, dims, keepdim, unbiased) return Tensor.sqrt(Tensor.var(t, dims, keepdim, unbiased)) end
-
--- ---- linear algebra -----------------------------------------------------------------------------------------------
-function Tensor.matmul(a, b) return new(C.dpl_matmul, handle(a), handle(b, "matmul right operand")) end
-Tensor.mm = Tensor.matmul
 
 -- ---- printing -----------------------------------------------------------------------------------------------------
 local function fmt(v)
@@ -473,21 +301,15 @@ function mt.__tostring(t)
   local n = Tensor.numel(t)
   if n == 0 then return head .. " (empty)" end
   local preview_n = math.min(n, 12)
-  local flat = Tensor.reshape(t, -1)
-  local buf = Tensor.float_data(Tensor.narrow(flat, 1, 1, preview_n))
+  local flat = wrap(C.dpl_tensor_reshape(handle(t), 1, int64_array(1, -1)))
+  local buf = Tensor.float_data(wrap(C.dpl_tensor_narrow(handle(flat), 0, 0, preview_n)))
   local parts = {}
   for i = 0, preview_n - 1 do parts[#parts + 1] = fmt(buf[i]) end
   if n > preview_n then parts[#parts + 1] = ("... (%d values)"):format(n) end
   return head .. "\n  " .. table.concat(parts, " ")
 end
 
--- ---- operators ----------------------------------------------------------------------------------------------------
-mt.__add = function(a, b) return binary(BINARY.add, a, b) end
-mt.__sub = function(a, b) return binary(BINARY.sub, a, b) end
-mt.__mul = function(a, b) return binary(BINARY.mul, a, b) end     -- elementwise, as PyTorch's *
-mt.__div = function(a, b) return binary(BINARY.div, a, b) end
-mt.__pow = function(a, b) return binary(BINARY.pow, a, b) end
-mt.__unm = function(a) return Tensor.neg(a) end
+-- ---- metatable (the arithmetic operators are set by lua/dpl/ops/init.lua) ----------------------------------------
 mt.__len = function(t) return Tensor.size(t) end                  -- #t is the size, as in torch7
 mt.__index = function(t, k)
   local m = Tensor[k]

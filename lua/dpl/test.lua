@@ -5,14 +5,47 @@
 --   S:add("narrow keeps strides", function(t) t:eq(x:narrow(1, 2, 3):size(1), 3) end)
 --   return S
 --
--- tests/run.lua loads suites, runs them and prints one line per test and a closing count line.
+-- tests/run.lua loads suites, runs them and prints one line per test and a closing count line. After every test the
+-- runner collects garbage and waits for every Vulkan device the process opened (so that one test's queued work and
+-- memory never land in the next one's time or failure), unless a suite sets its own after_each.
+-- A suite's options: test.suite("pth", {configurations = {"default"}}) runs it only in the listed ctest
+-- configurations (default, fallback, novulkan; all three when not given); tests/CMakeLists.txt reads the list from
+-- the suite, and tests/run.lua skips the suite in the other configurations when run by hand. {timeout = seconds}
+-- gives a suite more than ctest's 900 s (also read by tests/CMakeLists.txt).
 local M = {}
 
 local Suite = {}
 Suite.__index = Suite
 
-function M.suite(name)
-  return setmetatable({name = name, tests = {}}, Suite)
+M.CONFIGURATIONS = {"default", "fallback", "novulkan"}
+
+function M.suite(name, opts)
+  opts = opts or {}
+  for _, c in ipairs(opts.configurations or {}) do
+    local known = false
+    for _, k in ipairs(M.CONFIGURATIONS) do known = known or k == c end
+    if not known then
+      error(("test.suite %s: unknown configuration '%s' (%s)"):format(name, c, table.concat(M.CONFIGURATIONS, ", ")), 2)
+    end
+  end
+  return setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout}, Suite)
+end
+
+-- Whether the suite runs in the configuration ctest gives in $DPL_TEST_CONFIG (always when it is unset).
+function Suite:runs_in(config)
+  config = config or os.getenv("DPL_TEST_CONFIG")
+  if not config or config == "" or not self.configurations then return true end
+  for _, c in ipairs(self.configurations) do if c == config then return true end end
+  return false
+end
+
+-- The default after_each: garbage collected, and every Vulkan device this process opened drained.
+function M.drain()
+  collectgarbage()
+  local T = require "dpl.tensor"
+  for _, d in ipairs(T.open_devices()) do
+    if require("dpl").C.dpl_device_synchronize(d) ~= 0 then require("dpl.ffi").raise(1) end
+  end
 end
 
 function Suite:add(name, fn)
@@ -115,7 +148,7 @@ end
 
 -- ---- running ------------------------------------------------------------------------------------------------------
 -- Runs the suite's tests whose names match `filter` (a Lua pattern, optional); returns passed, failed. The suite's
--- after_each function, when set, runs after every test, passed or not; teardown once at the end.
+-- after_each function (default M.drain) runs after every test, passed or not; teardown once at the end.
 function Suite:run(filter, out)
   out = out or io.stdout
   local passed, failed = 0, 0
@@ -127,8 +160,8 @@ function Suite:run(filter, out)
         if type(e) == "table" and e.msg then return e end
         return {msg = tostring(e), trace = debug.traceback("", 2)}
       end)
-      if self.after_each then   -- e.g. draining the Vulkan queue; its error fails the test too
-        local ok2, e2 = pcall(self.after_each)
+      do   -- draining the Vulkan queues (M.drain, unless the suite has its own); its error fails the test too
+        local ok2, e2 = pcall(self.after_each or M.drain)
         if ok and not ok2 then ok, err = false, {msg = tostring(e2)} end
       end
       local ms = (os.clock() - t0) * 1000
@@ -148,6 +181,41 @@ function Suite:run(filter, out)
   end
   if self.teardown then pcall(self.teardown) end
   return passed, failed
+end
+
+-- ---- devices ------------------------------------------------------------------------------------------------------
+-- The devices a suite compares: {"cpu", "vulkan"}, or {"cpu"} without a Vulkan device.
+function M.devices()
+  return require("dpl").vulkan_available() and {"cpu", "vulkan"} or {"cpu"}
+end
+
+-- Runs fn(t, device) on every device of M.devices(), naming the device in a failure.
+function M.each_device(t, fn)
+  for _, dev in ipairs(M.devices()) do
+    local ok, err = pcall(fn, t, dev)
+    if not ok then
+      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
+      error("[" .. dev .. "] " .. tostring(err), 0)
+    end
+  end
+end
+
+local function vulkan_missing()
+  local dpl = require "dpl"
+  if dpl.vulkan_available() then return nil end
+  return require("ffi").string(dpl.C.dpl_vulkan_unavailable_reason())
+end
+
+-- Ends a test that needs Vulkan as skipped when there is no device, saying why.
+function M.need_vulkan(t)
+  local why = vulkan_missing()
+  if why then t:skip("no Vulkan device: " .. why) end
+end
+
+-- For a test that compares Vulkan with the CPU: without a device, the CPU checks ran and the test ends as skipped.
+function M.no_vulkan_note(t)
+  local why = vulkan_missing()
+  if why then t:skip("no Vulkan device (" .. why .. "): CPU checks only") end
 end
 
 -- ---- environment and references ----------------------------------------------------------------------------------
@@ -210,6 +278,152 @@ function M.numeric_grad(loss, args, k, eps)
     g[i] = (lp - lm) / (2 * eps)
   end
   return g
+end
+
+-- ---- op case tables (as ggml's test-backend-ops) ------------------------------------------------------------------
+-- Adds to suite S one test per case, each running the op on the CPU and on Vulkan (when there is a device) and
+-- comparing both with PyTorch in float64 (tests/ref/ops_ref.py, run once for the whole table) and Vulkan with the CPU:
+-- the output and the gradient of sum(y * g) with respect to every input that takes one (g: a fixed random tensor).
+-- A case:
+--   {id = "add_broadcast",                          -- unique, a file-name-safe word
+--    fn = function(a, b) return a + b end,           -- the dpl side
+--    torch = "x0 + x1",                              -- the PyTorch side over x0, x1, ... (torch, F, math in scope)
+--    inputs = {{3, 1, 5}, {4, 5}},                   -- shapes, or {shape, lo = , hi = } (uniform, default -2..2)
+--    grad = true,                                     -- which inputs take a gradient: true, false or a list
+--    tol = {atol = 1e-5, rtol = 1e-4},               -- vs PyTorch (default 1e-5, 1e-4)
+--    vulkan_tol = {...}}                             -- Vulkan vs CPU (default: tol)
+-- Without python3-torch the PyTorch comparisons are skipped and the Vulkan-vs-CPU ones still run.
+function M.op_cases(S, cases, opts)
+  opts = opts or {}
+  local dpl, json = require "dpl", require "dpl.json"
+  local dir = os.tmpname() .. "_" .. (opts.tag or "ops")
+  local prepared, refs_ok, refs_note
+  local seed = opts.seed or 4242
+  local seen = {}
+  for _, c in ipairs(cases) do
+    assert(type(c.id) == "string" and c.id:match("^[%w_]+$") and not seen[c.id], "op_cases: bad or repeated id " ..
+      tostring(c.id))
+    seen[c.id] = true
+  end
+
+  local function grad_mask(c, n)
+    local m = {}
+    for k = 1, n do
+      if type(c.grad) == "table" then m[k] = c.grad[k] and true or false else m[k] = c.grad ~= false end
+    end
+    return m
+  end
+
+  -- runs the case on a device: output and input gradients (nil where none), or nil and the error
+  local function run(c, device)
+    local xs = {}
+    for k, x in ipairs(c._inputs) do
+      xs[k] = x:to(device)
+      if c._grad[k] then xs[k]:requires_grad_() end
+    end
+    local ok, y = pcall(c.fn, unpack(xs, 1, #xs))
+    if not ok then return nil, tostring(y) end
+    local grads = {}
+    if c._g then
+      local ok2, err = pcall(function() y:backward(c._g:to(device)) end)
+      if not ok2 then return nil, "backward: " .. tostring(err) end
+      for k, x in ipairs(xs) do grads[k] = c._grad[k] and x.grad or nil end
+    end
+    return y, grads
+  end
+
+  -- inputs, the CPU output's shape for g, cases.json, and one run of the reference script
+  local function prepare()
+    if prepared then return end
+    prepared = true
+    os.execute(("rm -rf '%s'; mkdir -p '%s'"):format(dir, dir))
+    local list = {}
+    for _, c in ipairs(cases) do
+      c._inputs = {}
+      for k, spec in ipairs(c.inputs or {}) do
+        local shape = spec.shape or spec
+        seed = seed + 1
+        local x = dpl.uniform(spec.lo or -2, spec.hi or 2, shape, {seed = seed, device = "cpu"})
+        c._inputs[k] = x
+        x:save_npy(("%s/%s_x%d.npy"):format(dir, c.id, k - 1))
+      end
+      c._grad = grad_mask(c, #c._inputs)
+      local any = false
+      for k = 1, #c._inputs do any = any or c._grad[k] end
+      local ok, y = pcall(function()
+        return dpl.no_grad(c.fn, unpack(c._inputs, 1, #c._inputs))
+      end)
+      if ok and any then
+        seed = seed + 1
+        c._g = dpl.randn(y:size(), {seed = seed, device = "cpu"})
+        c._g:save_npy(("%s/%s_g.npy"):format(dir, c.id))
+      end
+      list[#list + 1] = {id = c.id, torch = c.torch, inputs = #c._inputs, grad = json.array(c._grad), g = c._g ~= nil}
+    end
+    local f = assert(io.open(dir .. "/cases.json", "w"))
+    f:write(json.encode(json.array(list)))
+    f:close()
+    local has = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
+    if not (has == 0 or has == true) then refs_note = "python3-torch is not installed"; return end
+    local root = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
+    local rc = os.execute(("/usr/bin/python3 %s/tests/ref/ops_ref.py '%s'"):format(root, dir))
+    refs_ok = rc == 0 or rc == true
+    if not refs_ok then refs_note = "tests/ref/ops_ref.py failed" end
+  end
+
+  local function reference(c, name)
+    local path = ("%s/%s_%s.npy"):format(dir, c.id, name)
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    f:close()
+    return dpl.load_npy(path, {device = "cpu"})
+  end
+
+  local function check(t, c, got, want, tol, what)
+    if want == nil then t:ok(got == nil, what .. ": a gradient where the reference has none") return end
+    t:ok(got ~= nil, what .. ": missing")
+    -- a 0-d result is compared as one value (the .npy reader gives 0-d arrays one dim)
+    if got:dim() == 0 then got = got:reshape(1) end
+    if want:dim() == 0 then want = want:reshape(1) end
+    t:close(got:cpu(), want:cpu(), tol, what)
+  end
+
+  for _, c in ipairs(cases) do
+    S:add(c.id, function(t)
+      prepare()
+      local tol = c.tol or {atol = 1e-5, rtol = 1e-4}
+      local y, grads = run(c, "cpu")
+      t:ok(y ~= nil, "cpu: " .. tostring(grads))
+      if refs_ok then
+        local err = io.open(("%s/%s_error.txt"):format(dir, c.id))
+        if err then
+          local msg = err:read("*a")
+          err:close()
+          t:ok(false, ("PyTorch could not evaluate '%s': %s"):format(c.torch, msg))
+        end
+        check(t, c, y, reference(c, "y"), tol, "cpu output vs PyTorch")
+        for k = 1, #c._inputs do
+          if c._grad[k] then check(t, c, grads[k], reference(c, "gx" .. (k - 1)), tol, "cpu grad " .. k .. " vs PyTorch") end
+        end
+      end
+      if dpl.vulkan_available() then
+        local vy, vgrads = run(c, "vulkan")
+        t:ok(vy ~= nil, "vulkan: " .. tostring(vgrads))
+        local vt = c.vulkan_tol or tol
+        check(t, c, vy, y, vt, "vulkan output vs cpu")
+        for k = 1, #c._inputs do
+          if c._grad[k] then check(t, c, vgrads[k], grads[k], vt, "vulkan grad " .. k .. " vs cpu") end
+        end
+      end
+      if not refs_ok then t:skip("CPU" .. (dpl.vulkan_available() and " and Vulkan" or "") .. " checked; no PyTorch " ..
+        "comparison: " .. tostring(refs_note)) end
+    end)
+  end
+  local teardown = S.teardown
+  S.teardown = function()
+    if teardown then teardown() end
+    os.execute(("rm -rf '%s'"):format(dir))
+  end
 end
 
 return M

@@ -27,6 +27,8 @@ static void usage(FILE *f) {
           "\n"
           "options:\n"
           "  --device D   cpu, vulkan or vulkan:N (default: $DPL_DEVICE, else the first GPU, else cpu)\n"
+          "  --precision P  fp32 (default) or fp16: the Vulkan GPU kernels (tiled family) stage their tiles in float16\n"
+          "               where the device has shaderFloat16, accumulating in float32 (docs/vulkan.md); sets DPL_PRECISION\n"
           "  --quiet      do not print the device banner\n"
           "  --devices    list the Vulkan devices and the CPU, one line each, and exit\n"
           "  --version    print the version and exit\n"
@@ -180,6 +182,15 @@ int main(int argc, char **argv) {
       const char *d = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
       if (!d) { fprintf(stderr, "dplrun: --device needs a value (cpu, vulkan or vulkan:N)\n"); return 2; }
       setenv("DPL_DEVICE", d, 1);
+      continue;
+    }
+    if (!strcmp(a, "--precision") || !strncmp(a, "--precision=", 12)) {
+      const char *p = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!p || (strcmp(p, "fp32") && strcmp(p, "fp16"))) {
+        fprintf(stderr, "dplrun: --precision needs fp32 or fp16\n");
+        return 2;
+      }
+      setenv("DPL_PRECISION", p, 1);
       continue;
     }
     fprintf(stderr, "dplrun: unknown option %s (see dplrun --help)\n", a);

@@ -56,8 +56,13 @@ int dpl_device_is_vulkan(dpl_device *dev);
 int dpl_device_synchronize(dpl_device *dev);
 /* Counters: "bytes" (device memory held by tensors), "peak_bytes", "reserved_bytes" (allocator blocks),
  * "dispatches", "submits", "barriers", "pipelines", "uploads", "downloads"; on the CPU also "dnnl_convs" and
- * "dnnl_activations" (convolutions and activations run by oneDNN; -1 when built without it). Unknown name: -1. */
+ * "dnnl_activations" (convolutions and activations run by oneDNN; -1 when built without it); on Vulkan also
+ * "conv_<family>" and "gemm_<family>" (convolutions and products each kernel family ran, docs/vulkan.md). Unknown
+ * name: -1. */
 int64_t dpl_device_stat(dpl_device *dev, const char *name);
+/* Per-kernel GPU time since the last call (a text table, largest first) into out; resets the totals. Returns its
+ * length, or -1 when dev is not a Vulkan device profiled with DPL_VK_PROFILE=1. */
+int dpl_device_profile(dpl_device *dev, char *out, size_t size);
 /* Allocation class for new tensors: 0 activations (default), 1 weights. Returns the previous class. */
 int dpl_device_set_alloc_class(dpl_device *dev, int alloc_class);
 /* Number of Vulkan validation messages seen since start (validation is on when DPL_VALIDATION=1). */
@@ -90,6 +95,9 @@ int dpl_tensor_is_contiguous(const dpl_tensor *t);
 dpl_device *dpl_tensor_device(const dpl_tensor *t);
 /* Nonzero when a and b share storage. */
 int dpl_tensor_same_storage(const dpl_tensor *a, const dpl_tensor *b);
+/* The tensor's storage (an id unique in the process, never reused) and its version, which every write to the storage
+ * changes: equal pairs mean unchanged data (for caches of values derived from weights). */
+void dpl_tensor_version(const dpl_tensor *t, uint64_t *storage_id, uint64_t *version);
 
 /* ---- tensors: host data ----------------------------------------------------------------------------------------- */
 /* Copies the tensor's elements in row-major logical order to dst (numel floats). Waits for pending work. */
@@ -126,7 +134,8 @@ int dpl_tensor_fill_(dpl_tensor *t, float value);
 /* ---- elementwise ------------------------------------------------------------------------------------------------ */
 typedef enum dpl_binary_op {
   DPL_ADD = 0, DPL_SUB = 1, DPL_MUL = 2, DPL_DIV = 3, DPL_POW = 4, DPL_MAXIMUM = 5, DPL_MINIMUM = 6,
-  DPL_EQ = 7, DPL_NE = 8, DPL_LT = 9, DPL_LE = 10, DPL_GT = 11, DPL_GE = 12
+  DPL_EQ = 7, DPL_NE = 8, DPL_LT = 9, DPL_LE = 10, DPL_GT = 11, DPL_GE = 12,
+  DPL_BINARY_COUNT         /* not an op: the number of ops (every backend rejects op >= this) */
 } dpl_binary_op;
 
 typedef enum dpl_unary_op {
@@ -134,7 +143,8 @@ typedef enum dpl_unary_op {
   DPL_SIGN = 7, DPL_RELU = 8, DPL_SIGMOID = 9, DPL_TANH = 10,
   DPL_CLAMP = 11,          /* p0 = min, p1 = max (use +-INFINITY for one side) */
   DPL_AFFINE = 12,         /* x * p0 + p1 */
-  DPL_SILU = 13            /* x * sigmoid(x), one pass (EfficientNet's activation) */
+  DPL_SILU = 13,           /* x * sigmoid(x), one pass (EfficientNet's activation) */
+  DPL_UNARY_COUNT          /* not an op: the number of ops */
 } dpl_unary_op;
 
 /* Binary op with numpy/PyTorch broadcasting. Comparisons give 1.0 or 0.0. */
@@ -154,7 +164,8 @@ int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1);
 /* ---- reductions ------------------------------------------------------------------------------------------------- */
 typedef enum dpl_reduce_op {
   DPL_SUM = 0, DPL_MEAN = 1, DPL_MAX = 2, DPL_MIN = 3, DPL_ARGMAX = 4, DPL_ARGMIN = 5,
-  DPL_VAR = 6              /* unbiased (divides by n-1) when `unbiased` is nonzero, else by n */
+  DPL_VAR = 6,             /* unbiased (divides by n-1) when `unbiased` is nonzero, else by n */
+  DPL_REDUCE_COUNT         /* not an op: the number of ops */
 } dpl_reduce_op;
 
 /* Reduces over the listed dims (ndims 0 = all dims). ARGMAX/ARGMIN take exactly one dim (or all, giving the flat
@@ -171,12 +182,16 @@ int dpl_gemm(dpl_tensor *c, dpl_tensor *a, dpl_tensor *b, int trans_a, int trans
 /* ---- convolution ----------------------------------------------------------------------------------------------- */
 /* 2-D convolution with PyTorch's F.conv2d semantics (cross-correlation). input: N x C x H x W; weight: O x C/groups x
  * kh x kw; bias: O (or NULL); output: N x O x OH x OW with OH = floor((H + 2 pad_h - dilation_h (kh - 1) - 1) /
- * stride_h) + 1 (same for OW). params NULL means stride 1, padding 0, dilation 1, groups 1. */
+ * stride_h) + 1 (same for OW). params NULL means stride 1, padding 0, dilation 1, groups 1, no activation.
+ * `activation` is applied by the forward to its output (bias included) in the same pass where the device can
+ * (Vulkan); the gradient functions ignore it (the caller masks grad_output, as for a separate ReLU). */
+typedef enum dpl_activation { DPL_ACT_NONE = 0, DPL_ACT_RELU = 1 } dpl_activation;
 typedef struct dpl_conv2d_params {
   int stride_h, stride_w;
   int pad_h, pad_w;
   int dilation_h, dilation_w;
   int groups;
+  int activation;          /* dpl_activation */
 } dpl_conv2d_params;
 
 dpl_tensor *dpl_conv2d_forward(dpl_tensor *input, dpl_tensor *weight, dpl_tensor *bias, const dpl_conv2d_params *params);

@@ -26,8 +26,8 @@ static dpl_device *open_vulkan(int index) {
 
 dpl_device *dpl_device_open(const char *spec) {
   if (!spec || !*spec || strcmp(spec, "auto") == 0) {
-    const char *env = getenv("DPL_DEVICE");
-    if (env && *env && strcmp(env, "auto") != 0) {
+    const char *env = dpl_env_string("DPL_DEVICE");
+    if (env && strcmp(env, "auto") != 0) {
       dpl_device *d = dpl_device_open(env);
       if (!d) dpl_error_prefix("DPL_DEVICE");
       return d;

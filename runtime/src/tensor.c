@@ -178,6 +178,10 @@ int64_t dpl_tensor_storage_offset(const dpl_tensor *t) { return t ? t->offset : 
 int64_t dpl_tensor_numel(const dpl_tensor *t) { return t ? dpl_shape_numel(t->ndim, t->shape) : 0; }
 dpl_device *dpl_tensor_device(const dpl_tensor *t) { return t ? t->storage->dev : NULL; }
 int dpl_tensor_same_storage(const dpl_tensor *a, const dpl_tensor *b) { return a && b && a->storage == b->storage; }
+void dpl_tensor_version(const dpl_tensor *t, uint64_t *storage_id, uint64_t *version) {
+  *storage_id = t ? t->storage->id : 0;
+  *version = t ? __atomic_load_n(&t->storage->version, __ATOMIC_RELAXED) : 0;
+}
 
 int dpl_tensor_is_contiguous(const dpl_tensor *t) {
   if (!t) return 0;

@@ -68,6 +68,34 @@ static void test_errors(dpl_device *dev) {
   CHECK(!dpl_tensor_empty(dev, 2, neg) && strstr(dpl_last_error(), "negative"), "%s: negative size: %s", name,
         dpl_last_error());
   CHECK(!dpl_binary(99, a, a) && dpl_last_status() == DPL_ERR_ARGUMENT, "%s: unknown op", name);
+  /* every entry point rejects an op code just past its enum (the _COUNT sentinel) and a negative one, naming it */
+  int dims[1] = {0};
+  for (int op = -1; op <= 0; op++) {
+    int bad_b = op < 0 ? -1 : DPL_BINARY_COUNT, bad_u = op < 0 ? -1 : DPL_UNARY_COUNT;
+    int bad_r = op < 0 ? -1 : DPL_REDUCE_COUNT;
+    CHECK(!dpl_binary(bad_b, a, a) && strstr(dpl_last_error(), "unknown op"), "%s: binary op %d: %s", name, bad_b,
+          dpl_last_error());
+    CHECK(!dpl_binary_scalar(bad_b, a, 1.0f, 0) && strstr(dpl_last_error(), "unknown op"), "%s: binary_scalar op %d",
+          name, bad_b);
+    CHECK(dpl_binary_into(bad_b, a, a, a) == DPL_ERR_ARGUMENT, "%s: binary_into op %d", name, bad_b);
+    CHECK(dpl_binary_scalar_into(bad_b, a, a, 1.0f, 1) == DPL_ERR_ARGUMENT, "%s: binary_scalar_into op %d", name,
+          bad_b);
+    CHECK(!dpl_unary(bad_u, a, 0, 0) && strstr(dpl_last_error(), "unknown op"), "%s: unary op %d: %s", name, bad_u,
+          dpl_last_error());
+    CHECK(dpl_unary_into(bad_u, a, a, 0, 0) == DPL_ERR_ARGUMENT, "%s: unary_into op %d", name, bad_u);
+    CHECK(!dpl_reduce(bad_r, a, 1, dims, 0, 0) && strstr(dpl_last_error(), "unknown op"), "%s: reduce op %d: %s", name,
+          bad_r, dpl_last_error());
+  }
+  /* and the last op of each enum is accepted (the sentinels sit right after them) */
+  dpl_tensor *ok = dpl_binary(DPL_BINARY_COUNT - 1, a, a);
+  CHECK(ok != NULL, "%s: binary op %d: %s", name, DPL_BINARY_COUNT - 1, dpl_last_error());
+  dpl_tensor_free(ok);
+  ok = dpl_unary(DPL_UNARY_COUNT - 1, a, 0, 0);
+  CHECK(ok != NULL, "%s: unary op %d: %s", name, DPL_UNARY_COUNT - 1, dpl_last_error());
+  dpl_tensor_free(ok);
+  ok = dpl_reduce(DPL_REDUCE_COUNT - 1, a, 1, dims, 0, 0);
+  CHECK(ok != NULL, "%s: reduce op %d: %s", name, DPL_REDUCE_COUNT - 1, dpl_last_error());
+  dpl_tensor_free(ok);
   CHECK(!dpl_tensor_narrow(a, 1, 2, 5), "%s: narrow out of range", name);
   CHECK(!dpl_binary(DPL_ADD, NULL, a), "%s: NULL tensor", name);
   dpl_tensor_free(a);

@@ -4,15 +4,15 @@
 --    forward cost counted by forward hooks on torch's leaf modules (ptflops's convention), the feature shapes, and
 --    the depth as the longest conv / matmul chain in torch's own autograd graph. dpl must give the same integers.
 --  * Cross-checks against the paper's Table I: MFLOPs within 1.5% (SqueezeNet 1.1 is 1.1% off, the others < 0.9%) and the depths where our definition reproduces them
---    (EfficientNet and Inception v3 come out 82 / 48: see lua/dpl/attributes.lua).
+--    (EfficientNet and Inception v3 come out 82 / 48: see lua/dpl/models/attributes.lua).
 --  * Flags per architecture (skip connections, branching, 1x1 convolutions, batch norm) as the architectures are
 --    built, and per layer (the ResNets' E layer has no skip connection yet).
 --  * The script: the table, --csv, --layer, --size and errors.
 local dpl = require "dpl"
 local test = require "dpl.test"
-local attributes = require "dpl.attributes"
-local lossnet = require "dpl.lossnet"
-local S = test.suite("attributes")
+local attributes = require "dpl.models.attributes"
+local lossnet = require "dpl.models.lossnet"
+local S = test.suite("attributes", {configurations = {"default"}})   -- default only: host-side counting
 
 local FLOPS_ARCHS = {"squeezenet1_1", "resnet18", "googlenet", "efficientnet_b0", "inception_v3"}
 -- paper Table I: depth and MFLOPs at 224 x 224
@@ -63,7 +63,7 @@ end
 
 S:add("reference generation with python3-torch and python3-torchvision", function(t) need_refs(t) end)
 
--- skip, branch, conv1x1, batchnorm of each whole model (see lua/dpl/attributes.lua for the definitions)
+-- skip, branch, conv1x1, batchnorm of each whole model (see lua/dpl/models/attributes.lua for the definitions)
 local FLAGS = {
   alexnet = {false, false, false, false}, vgg11 = {false, false, false, false},
   vgg16 = {false, false, false, false}, vgg16_bn = {false, false, false, true}, vgg19 = {false, false, false, false},
@@ -143,7 +143,7 @@ S:add("layers by child index; bad layers and architectures are errors", function
   local a = attributes.compute("alexnet", {size = 64, layers = {"3", 11}})
   t:eq(a.layers["3"].index, 3)
   t:eq(a.layers["11"].channels, 256)
-  t:eq(a.layers["11"].features, 256 * 3 * 3, "alexnet L at 64: 256 x 3 x 3 (spec 0.1)")
+  t:eq(a.layers["11"].features, 256 * 3 * 3, "alexnet L at 64: 256 x 3 x 3 (docs/benchmarks/lossnets.md)")
   t:raises(function() attributes.compute("alexnet", {layers = {99}}) end, "does not exist")
   t:raises(function() attributes.static("alexnet", {layers = {"Q"}}) end, "unknown layer")
   t:raises(function() attributes.static("nosuchnet") end, "unknown architecture")

@@ -3,9 +3,9 @@
 --    subsets of 12 pairs, 64 x 64 patches from the LPIPS example patches and Set5/Set14 crops with known distortions
 --    (blur, noise, JPEG, x4 down/up-sampling, colour shift, shifted crop), judge/same .npy written by the script.
 --  * tests/ref/bapps_ref.py (python3-torch, torchvision) writes seeded random weights for alexnet, resnet18 and
---    squeezenet1_1 and computes the benchmark from the spec (1.2-1.4): every 2AFC subset score, their mean, every JND
---    mAP and the pooled mAP. The experiment's --json output must match to 1e-6 (scores are means of judge values over
---    comparisons of distances, so they agree exactly unless a comparison flips; the reference reports the smallest
+--    squeezenet1_1 and computes the benchmark from docs/benchmarks/bapps.md: every 2AFC subset score, their mean, every
+--    JND mAP and the pooled mAP. The experiment's --json output must match to 1e-6 (scores are means of judge values
+--    over comparisons of distances, so they agree exactly unless a comparison flips; the reference reports the smallest
 --    relative gap |d0 - d1| / max(d0, d1) of the fixture so a flip would be visible).
 --  * Resume: a rerun computes nothing and finds every network in the results store. Subsets absent from the data
 --    are left out (and the mean is over those present). Missing data names `dplrun data/fetch.lua bapps`.
@@ -18,7 +18,8 @@ local dpl = require "dpl"
 local test = require "dpl.test"
 local json = require "dpl.json"
 local results = require "dpl.results"
-local suite = test.suite("bapps")
+-- default only: long end-to-end runs of the experiment
+local suite = test.suite("bapps", {configurations = {"default"}})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."

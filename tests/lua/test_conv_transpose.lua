@@ -22,9 +22,6 @@ local vulkan = dpl.vulkan_available()
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
 local S = suite
-S.after_each = function()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 local seed = 700
 local function randn(shape, device)

@@ -129,8 +129,8 @@ S:add("batches: NCHW on the device, seeded shuffle as numpy, prefetch, last part
     if k == 1 then
       -- the normalisation transform ran: (x - mean) / std of the first sample's ref
       local raw = dataset.get(bapps.twoafc("traditional", {root = bapps_root}), batch.index[1]).ref
-      local mean = dpl.tensor(bapps.IMAGENET_MEAN, {device = "cpu"}):view(3, 1, 1)
-      local std = dpl.tensor(bapps.IMAGENET_STD, {device = "cpu"}):view(3, 1, 1)
+      local mean = dpl.tensor(dpl.transforms.IMAGENET_MEAN, {device = "cpu"}):view(3, 1, 1)
+      local std = dpl.tensor(dpl.transforms.IMAGENET_STD, {device = "cpu"}):view(3, 1, 1)
       t:close(batch.ref:select(1, 1):cpu(), (raw - mean) / std, {atol = 1e-6, rtol = 1e-6})
       t:near(batch.judge:cpu():tolist()[1], ((batch.index[1] - 1) % 6) / 5, 1e-6)
     end

@@ -7,7 +7,8 @@
 -- a partial copy under the final name continued; --check; the LPIPS layers fetched and verified.
 local download = require "dpl.download"
 local test = require "dpl.test"
-local S = test.suite("download")
+-- default only: downloads from a local server, on the host
+local S = test.suite("download", {configurations = {"default"}})
 
 local root = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
 local work = os.tmpname() .. "_dl"

@@ -8,16 +8,12 @@ local test = require "dpl.test"
 local S = test.suite("elementwise")
 
 local HAVE_VK = dpl.vulkan_available()
-local DEVICES = HAVE_VK and {"cpu", "vulkan"} or {"cpu"}
+local no_vulkan_note = test.no_vulkan_note
+local DEVICES = test.devices()
+local each_device = test.each_device
 local NAN, INF = 0 / 0, math.huge
 local BINARY = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"}
 local COMPARE = {eq = true, ne = true, lt = true, le = true, gt = true, ge = true}
-
-local function no_vulkan_note(t)
-  if not HAVE_VK then
-    t:skip("no Vulkan device (" .. ffi.string(dpl.C.dpl_vulkan_unavailable_reason()) .. "): CPU checks only")
-  end
-end
 
 -- Tolerances of Vulkan vs CPU. +, -, *, /, comparisons, min/max, copies are exact IEEE float ops on both sides; the
 -- transcendental functions of GLSL are allowed a few ulp (exp: 3 + 2|x| ulp, log: 3 ulp or 2^-21 absolute near 1).
@@ -78,17 +74,6 @@ local function same_on_vulkan(t, tol, what, fn, ...)
 end
 
 local function shape_str(s) return table.concat(s, "x") end
-
--- runs fn(t, dev) on every device, naming the device in failures
-local function each_device(t, fn)
-  for _, dev in ipairs(DEVICES) do
-    local ok, err = pcall(fn, t, dev)
-    if not ok then
-      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
-      error("[" .. dev .. "] " .. tostring(err), 0)
-    end
-  end
-end
 
 local SHAPES = {{1}, {7}, {9, 13}, {3, 5, 7}, {2, 13, 9, 7}}
 local BROADCASTS = {

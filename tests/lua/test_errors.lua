@@ -6,17 +6,8 @@ local test = require "dpl.test"
 local S = test.suite("errors")
 
 local HAVE_VK = dpl.vulkan_available()
-local DEVICES = HAVE_VK and {"cpu", "vulkan"} or {"cpu"}
-
-local function each_device(t, fn)
-  for _, dev in ipairs(DEVICES) do
-    local ok, err = pcall(fn, t, dev)
-    if not ok then
-      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
-      error("[" .. dev .. "] " .. tostring(err), 0)
-    end
-  end
-end
+local DEVICES = test.devices()
+local each_device = test.each_device
 
 -- fn must raise an error mentioning every string in `parts`
 local function raises_all(t, fn, parts, what)

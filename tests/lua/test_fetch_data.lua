@@ -11,7 +11,7 @@ local sets = require "dpl.data.imagesets"
 local folders = require "dpl.data.folders"
 local dataset = require "dpl.data.dataset"
 local download = require "dpl.download"
-local S = test.suite("fetch data")
+local S = test.suite("fetch data", {configurations = {"default"}})   -- default only: downloads and unpacking
 
 local root = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
 local work = os.tmpname() .. "_fetchdata"

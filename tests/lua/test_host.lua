@@ -1,6 +1,7 @@
 -- The dplrun host program: options, `arg`, error reporting and exit status, package.path from any directory.
 local test = require "dpl.test"
-local S = test.suite("dplrun host")
+-- default only: the host program, not the device paths
+local S = test.suite("dplrun host", {configurations = {"default"}})
 
 -- the dplrun binary running this suite: the lowest negative index of `arg`
 local i = -1

@@ -3,8 +3,8 @@
 --  * tests/ref/lossnets_ref.py (Debian python3-torch / python3-torchvision, run in the background while this suite
 --    works through the archs it has finished) saves, per arch, one seeded random state_dict (BatchNorm affine
 --    parameters and running statistics randomised too) with torch.save in the zip format and in the legacy
---    (pre-1.6) format, and the reference truncation's outputs (spec section 0, computed in float64) at E, S, M and L
---    for a random 2 x 3 x 64 x 64 input. resnet18 and squeezenet1_1 files are the whole model's state_dict
+--    (pre-1.6) format, and the reference truncation's outputs (docs/benchmarks/lossnets.md, computed in float64) at E,
+--    S, M and L for a random 2 x 3 x 64 x 64 input. resnet18 and squeezenet1_1 files are the whole model's state_dict
 --    (classifier included, as torchvision's own files); the others hold the keys up to the L layer only (AlexNet's
 --    whole file would be 2 x 244 MB of temporary disk). Each arch's files are deleted once both devices read them.
 --  * Every arch x layer is checked (max |error| <= 1e-4 x max |reference|) on the CPU and, where there is one, on
@@ -22,8 +22,10 @@
 --    and the top-1 classes are ImageNet 323 (monarch), 945 (bell pepper) and 340 (zebra). On CPU and Vulkan.
 local dpl = require "dpl"
 local test = require "dpl.test"
-local lossnet = require "dpl.lossnet"
-local suite = test.suite("lossnets")
+local lossnet = require "dpl.models.lossnet"
+-- default only: long; the device paths it uses are covered by the op suites in every configuration. 1800 s: it waits
+-- for the float64 PyTorch references of 56 networks, which take long on a busy 2-core machine.
+local suite = test.suite("lossnets", {configurations = {"default"}, timeout = 1800})
 
 local vulkan = dpl.vulkan_available()
 local TOL = 1e-4
@@ -35,10 +37,6 @@ local WAIT_S = 900      -- longest wait for one arch's references (the script wr
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
 local S = suite
-S.after_each = function()
-  collectgarbage()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 -- ---- references, made in the background ---------------------------------------------------------------------------
 local here = arg[0]:match("^(.*)/[^/]*$") or "."

@@ -18,15 +18,11 @@ local test = require "dpl.test"
 local S = test.suite("matmul")
 
 local HAVE_VK = dpl.vulkan_available()
-local DEVICES = HAVE_VK and {"cpu", "vulkan"} or {"cpu"}
+local no_vulkan_note = test.no_vulkan_note
+local DEVICES = test.devices()
+local each_device = test.each_device
 local EXACT = {atol = 0, rtol = 0}
 local function normal_tol(k) return {atol = 2e-6 * k, rtol = 1e-5} end
-
-local function no_vulkan_note(t)
-  if not HAVE_VK then
-    t:skip("no Vulkan device (" .. ffi.string(dpl.C.dpl_vulkan_unavailable_reason()) .. "): CPU checks only")
-  end
-end
 
 local seed_counter = 900
 local function next_seed() seed_counter = seed_counter + 1; return seed_counter end
@@ -59,16 +55,6 @@ local function check(t, what, sa, sb, out_shape, k, prep_a, prep_b)
   local r = same_on_vulkan(t, EXACT, what .. " (exact data)", f, eighths(sa), eighths(sb))
   t:shape(r, out_shape, what)
   same_on_vulkan(t, normal_tol(k), what .. " (normal data)", f, normal(sa), normal(sb))
-end
-
-local function each_device(t, fn)
-  for _, dev in ipairs(DEVICES) do
-    local ok, err = pcall(fn, t, dev)
-    if not ok then
-      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
-      error("[" .. dev .. "] " .. tostring(err), 0)
-    end
-  end
 end
 
 -- ---- against a naive triple loop ---------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 -- test_matmul_kernels.lua: both Vulkan GEMM kernels against the CPU (OpenBLAS) on identical inputs.
 --
--- The Vulkan backend has a portable kernel (shaders/matmul.comp, for GPUs and tiny products) and one shaped for CPU
--- drivers (shaders/matmul_texel.comp, lavapipe: operands packed by shaders/matmul_pack.comp unless already in its
--- layout). The runtime picks one per device type and size; DPL_VK_MATMUL=portable|texel overrides it and is read at
--- every product, so each test here runs under both values (set with setenv in this process, restored afterwards).
+-- The Vulkan backend has a portable kernel (shaders/matmul.comp, for tiny products), one shaped for CPU drivers
+-- (shaders/matmul_texel.comp, lavapipe: operands packed by shaders/matmul_pack.comp unless already in its layout) and
+-- one for GPUs (shaders/matmul_tiled.comp: shared-memory workgroup tiles, three tile shapes). The runtime picks one
+-- per device type and size (runtime/src/vulkan/kernels.c); DPL_VK_MATMUL=portable|texel|tiled overrides it and is
+-- read at every product, so each test here runs under every value (set with setenv in this process, restored
+-- afterwards), the tiled kernel once per tile shape (DPL_VK_TILE=0|1|2).
 --
 -- Inputs are multiples of 1/8 in [-2, 2] ("eighths"): every product is a multiple of 1/64 and every partial sum
 -- stays far below 2^24 / 64 for the k used here, so any summation order gives the exact result and the comparisons
@@ -12,7 +14,8 @@ local dpl = require "dpl"
 local ffi = require "ffi"
 local T = require "dpl.tensor"
 local test = require "dpl.test"
-local S = test.suite("matmul kernels")
+-- default only: it selects Vulkan kernels itself
+local S = test.suite("matmul kernels", {configurations = {"default"}})
 
 ffi.cdef [[
 int setenv(const char *name, const char *value, int overwrite);
@@ -22,23 +25,23 @@ char *getenv(const char *name);
 
 local HAVE_VK = dpl.vulkan_available()
 local EXACT = {atol = 0, rtol = 0}
-local VARIANTS = {"portable", "texel"}
+local VARIANTS = {{"portable"}, {"texel"}, {"tiled", "0"}, {"tiled", "1"}, {"tiled", "2"}}
 
 local function need_vulkan(t)
   if not HAVE_VK then t:skip("no Vulkan device (" .. ffi.string(dpl.C.dpl_vulkan_unavailable_reason()) .. ")") end
 end
 
--- runs fn(variant) with DPL_VK_MATMUL set to each variant, restoring the previous value even when fn fails
+-- runs fn(variant) with DPL_VK_MATMUL (and DPL_VK_TILE) set to each variant, restoring the previous values even when
+-- fn fails
 local function each_variant(fn)
-  local old = ffi.C.getenv("DPL_VK_MATMUL")
-  old = old ~= nil and ffi.string(old) or nil
   for _, v in ipairs(VARIANTS) do
-    ffi.C.setenv("DPL_VK_MATMUL", v, 1)
-    local ok, err = pcall(fn, v)
-    if old then ffi.C.setenv("DPL_VK_MATMUL", old, 1) else ffi.C.unsetenv("DPL_VK_MATMUL") end
+    local label = v[2] and (v[1] .. " tile " .. v[2]) or v[1]
+    local ok, err = pcall(test.with_env, "DPL_VK_MATMUL", v[1], function()
+      if v[2] then test.with_env("DPL_VK_TILE", v[2], function() fn(v[1]) end) else fn(v[1]) end
+    end)
     if not ok then
-      if type(err) == "table" and err.msg then err.msg = "[" .. v .. "] " .. err.msg; error(err, 0) end
-      error("[" .. v .. "] " .. tostring(err), 0)
+      if type(err) == "table" and err.msg then err.msg = "[" .. label .. "] " .. err.msg; error(err, 0) end
+      error("[" .. label .. "] " .. tostring(err), 0)
     end
   end
 end
@@ -205,10 +208,7 @@ end)
 
 S:add("texel kernel: bindings over 128 MiB and more than 65535 batches are split", function(t)
   need_vulkan(t)
-  local old = ffi.C.getenv("DPL_VK_MATMUL")
-  old = old ~= nil and ffi.string(old) or nil
-  ffi.C.setenv("DPL_VK_MATMUL", "texel", 1)
-  local ok, err = pcall(function()
+  test.with_env("DPL_VK_MATMUL", "texel", function()
     -- A is 8200 x 4100 floats = 134.5 MB > 128 MiB: in place (rows split) and transposed (packed, then split)
     -- (A[r][c] = u[r] + w[c], built by a broadcast add: distinct rows and columns, still exact, and fast to make)
     local m, n, k = 8200, 12, 4100
@@ -228,9 +228,34 @@ S:add("texel kernel: bindings over 128 MiB and more than 65535 batches are split
     local x, y = eighths({70000, 2, 3}), eighths({70000, 3, 2})
     t:close(x:to("vulkan"):matmul(y:to("vulkan")), x:matmul(y), EXACT, "70000 batches")
   end)
-  if old then ffi.C.setenv("DPL_VK_MATMUL", old, 1) else ffi.C.unsetenv("DPL_VK_MATMUL") end
   collectgarbage()
-  if not ok then error(err, 0) end
+end)
+
+-- The tiled kernel reads operands in place (strided), so it splits rows, columns or k itself. Views of a 134.5 MB
+-- tensor make bindings over 128 MiB with little arithmetic (shared memory is slow on lavapipe).
+S:add("tiled kernel: bindings over 128 MiB (rows, columns, k) and more than 65535 batches are split", function(t)
+  need_vulkan(t)
+  test.with_env("DPL_VK_MATMUL", "tiled", function()
+    local big = eighths({8200, 1}) + eighths({1, 4100})   -- 8200 x 4100, distinct rows and columns
+    local bigv = big:to("vulkan")
+    local b = eighths({40, 12})
+    -- A: 8200 rows of 40 (row stride 4100): its rows span 134.5 MB
+    local a = big:narrow(2, 7, 40)
+    t:close(bigv:narrow(2, 7, 40):matmul(b:to("vulkan")), a:matmul(b), EXACT, "A's rows over 128 MiB")
+    -- B: 40 x 8200 read through a transposed view (column stride 4100)
+    local a2 = eighths({9, 40})
+    t:close(a2:to("vulkan"):matmul(bigv:narrow(2, 3, 40):t()), a2:matmul(big:narrow(2, 3, 40):t()), EXACT,
+            "B's columns over 128 MiB")
+    -- A stored across k: 33 rows, k = 8200 with column stride 4100 (slices along k, beta 1 for the later ones)
+    local b3 = eighths({8200, 5})
+    t:close(bigv:narrow(2, 11, 33):t():matmul(b3:to("vulkan")), big:narrow(2, 11, 33):t():matmul(b3), EXACT,
+            "A across k over 128 MiB")
+    bigv = nil
+    collectgarbage()
+    local x, y = eighths({70000, 2, 3}), eighths({70000, 3, 2})
+    t:close(x:to("vulkan"):matmul(y:to("vulkan")), x:matmul(y), EXACT, "70000 batches")
+  end)
+  collectgarbage()
 end)
 
 S:add("the default choice agrees with the CPU on small and large products", function(t)

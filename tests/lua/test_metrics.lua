@@ -6,7 +6,7 @@ local test = require "dpl.test"
 local bapps = require "dpl.metrics.bapps"
 local delin = require "dpl.metrics.delineation"
 local cls = require "dpl.metrics.classification"
-local S = test.suite("metrics")
+local S = test.suite("metrics", {configurations = {"default"}})   -- default only: host-side metrics
 
 local root = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
 local dir = os.tmpname() .. "_metrics"

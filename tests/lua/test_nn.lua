@@ -111,7 +111,7 @@ S:add("loss functions match their formulas", function(t)
   local z = dpl.tensor({{1, 2, 3}, {1, 1, 1}})
   local ce = ((-math.log(math.exp(3) / (math.exp(1) + math.exp(2) + math.exp(3)))) + math.log(3)) / 2
   t:near(nn.CrossEntropyLoss()(z, dpl.tensor({2, 0})):item(), ce, 1e-5)
-  t:near(nn.MSELoss("sum")(dpl.tensor({1, 2}), dpl.tensor({0, 0})):item(), 5, 1e-6)
+  t:near(nn.MSELoss({reduction = "sum"})(dpl.tensor({1, 2}), dpl.tensor({0, 0})):item(), 5, 1e-6)
   t:raises(function() nn.MSELoss()(dpl.zeros(2), dpl.zeros(3)) end, "mse_loss: input shape 2 and target shape 3 differ")
 end)
 

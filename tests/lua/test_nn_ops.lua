@@ -25,9 +25,6 @@ local suite = test.suite("nn ops")
 local vulkan = dpl.vulkan_available()
 
 local S = suite
-S.after_each = function()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 local refs = test.torch_refs("nn_ops_ref.py", "nn_ops")
 local have_torch, made, ref = refs.have_torch, refs.made, refs.npy
@@ -52,7 +49,7 @@ local function op_fn(c, use_module)
     if use_module then
       local names = {mse_loss = "MSELoss", binary_cross_entropy = "BCELoss",
                      binary_cross_entropy_with_logits = "BCEWithLogitsLoss", cross_entropy = "CrossEntropyLoss"}
-      return nn[names[c.op]](c.reduction)
+      return nn[names[c.op]]({reduction = c.reduction})
     end
     return function(x, t) return F[c.op](x, t, c.reduction) end
   end
@@ -133,7 +130,7 @@ end)
 -- layers with parameters: output, input and parameter gradients, and the state after the forward (running stats)
 local function run_module(c, device)
   local m
-  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, nil, c.momentum)
+  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, {momentum = c.momentum})
   elseif c.kind == "Linear" then m = nn.Linear(c.in_features, c.out_features)
   else m = nn.ConvTranspose2d(c.in_channels, c.out_channels, c.kernel, c.opts) end
   m = m:to(device)

@@ -1,4 +1,4 @@
--- dpl.perceptual (lua/dpl/perceptual.lua): the paper's distance (spec/benchmarks.md 1.3) and LPIPS, against PyTorch.
+-- dpl.perceptual (lua/dpl/perceptual.lua): the paper's distance (docs/benchmarks/bapps.md) and LPIPS, against PyTorch.
 --  * tests/ref/lpips_ref.py (python3-torch, torchvision) writes seeded random `features` weights for alexnet, vgg16 and
 --    squeezenet1_1 (torch.save, zip .pth, loaded here through the LossNet weights path), the LPIPS example patches
 --    ($DPL_SHARED/data/BAPPS/imgs) and a non-square pair of crops from Set5, and computes the distances from their
@@ -9,14 +9,11 @@
 local dpl = require "dpl"
 local test = require "dpl.test"
 local perceptual = require "dpl.perceptual"
-local suite = test.suite("perceptual")
+-- default only: long; the device paths it uses are covered by the op suites in every configuration
+local suite = test.suite("perceptual", {configurations = {"default"}})
 
 local vulkan = dpl.vulkan_available()
 local S = suite
-S.after_each = function()
-  collectgarbage()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."

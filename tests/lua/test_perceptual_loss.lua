@@ -13,8 +13,8 @@ local dpl = require "dpl"
 local test = require "dpl.test"
 local nn = require "dpl.nn"
 local perceptual = require "dpl.perceptual"
-local lossnet = require "dpl.lossnet"
-local S = test.suite("perceptual loss")
+local lossnet = require "dpl.models.lossnet"
+local S = test.suite("perceptual loss", {configurations = {"default"}})   -- compares both devices itself
 
 local vulkan = dpl.vulkan_available()
 S.after_each = function()

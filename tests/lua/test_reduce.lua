@@ -12,14 +12,10 @@ local test = require "dpl.test"
 local S = test.suite("reduce")
 
 local HAVE_VK = dpl.vulkan_available()
-local DEVICES = HAVE_VK and {"cpu", "vulkan"} or {"cpu"}
+local no_vulkan_note = test.no_vulkan_note
+local DEVICES = test.devices()
+local each_device = test.each_device
 local NAN = 0 / 0
-
-local function no_vulkan_note(t)
-  if not HAVE_VK then
-    t:skip("no Vulkan device (" .. ffi.string(dpl.C.dpl_vulkan_unavailable_reason()) .. "): CPU checks only")
-  end
-end
 
 local EXACT = {atol = 0, rtol = 0}
 local TOL = {
@@ -56,16 +52,6 @@ local function same_on_vulkan(t, tol, what, fn, x)
     t:close(got, ref, tol, what)
   end
   return ref
-end
-
-local function each_device(t, fn)
-  for _, dev in ipairs(DEVICES) do
-    local ok, err = pcall(fn, t, dev)
-    if not ok then
-      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
-      error("[" .. dev .. "] " .. tostring(err), 0)
-    end
-  end
 end
 
 local function str(v)

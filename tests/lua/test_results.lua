@@ -1,4 +1,4 @@
--- The results store (lua/dpl/results.lua), its reports (lua/dpl/report.lua), experiments/results.lua and dpl.json.
+-- The results store (lua/dpl/results.lua), its reports (lua/dpl/benchmarks/report.lua, bapps.lua), experiments/results.lua and dpl.json.
 --  * A run and all of its scores are written in one transaction: a failure half-way (simulated inside record, or a
 --    lock held by another connection) leaves no row. Resume looks runs up by experiment + config hash; the hash does
 --    not depend on key order. Weight-file hashes are cached by path, size and mtime and recomputed when the file
@@ -7,9 +7,10 @@
 local dpl = require "dpl"
 local test = require "dpl.test"
 local results = require "dpl.results"
-local report = require "dpl.report"
+local report = require "dpl.benchmarks.report"
+local bapps = require "dpl.benchmarks.bapps"
 local json = require "dpl.json"
-local suite = test.suite("results")
+local suite = test.suite("results", {configurations = {"default"}})   -- default only: the SQLite store
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
@@ -173,7 +174,7 @@ suite:add("report: Table V layout, detail, CSV and the --json shape", function(t
   for i, l in ipairs {"E", "S", "M", "L"} do db:record(bapps_run("alexnet", l, 0.6 + i / 100)) end
   db:record(bapps_run("vgg11", "M", 0.659))
   local runs = db:runs({experiment = "bapps", latest = true})
-  local tab = report.bapps_table(runs)
+  local tab = bapps.table(runs)
   local lines = {}
   for line in tab:gmatch("[^\n]+") do lines[#lines + 1] = line end
   t:ok(lines[1]:find("2AFC E", 1, true) and lines[1]:find("JND E", 1, true), "header: " .. lines[1])
@@ -181,16 +182,16 @@ suite:add("report: Table V layout, detail, CSV and the --json shape", function(t
   t:ok(lines[4]:match("^VGG%-11%s+%-%s+%-%s+0%.659%s+%-"), "VGG-11 row: " .. lines[4])
   t:eq(lines[5], "Uncategorized Networks")
   t:ok(lines[6]:match("^AlexNet%s+0%.610%s+0%.620%s+0%.630%s+0%.640%s+0%.510"), "AlexNet row: " .. lines[6])
-  t:ok(report.bapps_detail(runs):find("2afc traditional", 1, true), "detail header")
+  t:ok(bapps.detail(runs):find("2afc traditional", 1, true), "detail header")
   db:record(bapps_run("squeezenet1_1", "lpips", 0.7))
-  local with_lpips = report.bapps_table(db:runs({experiment = "bapps", latest = true}))
+  local with_lpips = bapps.table(db:runs({experiment = "bapps", latest = true}))
   t:ok(with_lpips:find("\nSqueezeNet%s+0%.700%s+0%.600\n?$") ~= nil, "LPIPS runs in their own table: " .. with_lpips)
   t:ok(not with_lpips:find("SqueezeNet%s+%-"), "no LPIPS row in Table V")
   local csv = report.csv(runs)
   local header = csv:match("^[^\n]+")
   t:ok(header:find("^architecture,arch,family,layer,layer_index,imagenet_top1,2afc.cnn,2afc.mean,") ~= nil, header)
   t:ok(csv:find("\nAlexNet,alexnet,AlexNet,E,1,56.52,0.6,0.61,", 1, true) ~= nil, "AlexNet E line")
-  local e = report.bapps_json("alexnet", "M", runs[3].scores)
+  local e = bapps.json({arch = "alexnet", layer = "M"}, runs[3].scores)
   t:eq(json.encode(e), '{"2afc":{"cnn":0.62,"mean":0.63,"traditional":0.64},"arch":"alexnet",' ..
     '"jnd":{"cnn":0.58,"pooled":0.53,"traditional":0.48},"layer":"M"}')
   db:close()

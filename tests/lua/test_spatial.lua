@@ -1,4 +1,4 @@
--- Spatial ops (lua/dpl/spatial.lua, runtime/src/ops/spatial.c): max_pool2d, avg_pool2d, adaptive_avg_pool2d, pad2d
+-- Spatial ops (lua/dpl/ops/spatial.lua, runtime/src/ops/spatial.c): max_pool2d, avg_pool2d, adaptive_avg_pool2d, pad2d
 -- and upsample2d, forward and backward (through dpl.autograd, whose gradients come from the backward kernels):
 --  * the CPU against PyTorch: references made at test time by tests/ref/spatial_ref.py with Debian's python3-torch
 --    (outputs, max pooling's argmax indices, and the input gradient of sum(y * g) for a fixed random g) on odd shapes:
@@ -17,9 +17,6 @@ local vulkan = dpl.vulkan_available()
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
 local S = suite
-S.after_each = function()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 local with_env = test.with_env
 

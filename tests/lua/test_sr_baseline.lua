@@ -5,7 +5,8 @@
 -- 0.8101, Set14 25.99 dB / 0.7023; tolerance 0.01 dB / 0.0002 (the tables' rounding). Measured: 28.4177 / 0.81008 and
 -- 25.9933 / 0.70226.
 local test = require "dpl.test"
-local S = test.suite("sr_baseline example")
+-- default only: an example script run as a child process
+local S = test.suite("sr_baseline example", {configurations = {"default"}})
 
 local i = 0
 while arg[i - 1] do i = i - 1 end

@@ -2,10 +2,10 @@
 -- SSIM (tests/ref/sr_metrics_ref.py) on real Set5/Set14 images and their bicubic reconstructions; and the bicubic
 -- x4 baseline against the published figures.
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local sr = require "dpl.metrics.sr"
 local test = require "dpl.test"
-local S = test.suite("sr_metrics")
+local S = test.suite("sr_metrics", {configurations = {"default"}})   -- default only: host-side metrics
 
 local shared = os.getenv("DPL_SHARED") or "../shared"
 local data = shared .. "/data"
@@ -80,7 +80,7 @@ S:add("SR protocol (rounded MATLAB Y, shave 4, range 255): PSNR and Gaussian SSI
   end)
 end)
 
-S:add("REF's four test numbers (spec 2.4)", function(t)
+S:add("REF's four test numbers (docs/benchmarks/superres.md)", function(t)
   each(t, function(name, p, ref)
     local r = sr.reference_scores(p.sr, p.hr)
     t:near(r.psnr, ref("ref_psnr"), 1e-9, name .. " Test PSNR")
@@ -90,7 +90,7 @@ S:add("REF's four test numbers (spec 2.4)", function(t)
   end)
 end)
 
-S:add("REF's validation PSNR over a batch (spec 2.3)", function(t)
+S:add("REF's validation PSNR over a batch (docs/benchmarks/superres.md)", function(t)
   local d = fixtures(t)
   t:near(sr.batch_psnr(d.batch_sr, d.batch_hr), d.expected["batch/batch_psnr"], 1e-9)
   t:raises(function() sr.batch_psnr(d.batch_sr, d.batch_hr:narrow(1, 1, 1)) end, "batches differ in shape")

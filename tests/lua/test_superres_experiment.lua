@@ -10,7 +10,7 @@ local dpl = require "dpl"
 local json = require "dpl.json"
 local results = require "dpl.results"
 local test = require "dpl.test"
-local S = test.suite("superres experiment")
+local S = test.suite("superres experiment", {configurations = {"default"}})   -- runs dplrun --device cpu
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
@@ -47,11 +47,14 @@ local function make_data()
 end
 
 local function run(argstr)
-  local cmd = ("DPL_NO_PROGRESS=1 '%s' --quiet %s/experiments/superres.lua %s --device cpu 2>&1"):format(dplrun, root, argstr)
+  -- the exit status is echoed: LuaJIT's popen close does not return it
+  local cmd = ("DPL_NO_PROGRESS=1 '%s' --quiet %s/experiments/superres.lua %s --device cpu 2>&1; echo \"exit=$?\""):format(
+    dplrun, root, argstr)
   local p = io.popen(cmd)
   local out = p:read("*a")
-  local ok = p:close()
-  return ok == true or ok == 0, out
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)%s*$"))
+  return code == 0, out:gsub("exit=%d+%s*$", "")
 end
 
 local function read_json(path)

@@ -6,22 +6,9 @@ local test = require "dpl.test"
 local S = test.suite("tensor")
 
 local HAVE_VK = dpl.vulkan_available()
-local DEVICES = HAVE_VK and {"cpu", "vulkan"} or {"cpu"}
-
-local function need_vulkan(t)
-  if not HAVE_VK then t:skip("no Vulkan device: " .. ffi.string(dpl.C.dpl_vulkan_unavailable_reason())) end
-end
-
--- runs fn(t, device) for every available device, naming the device in any failure
-local function each_device(t, fn)
-  for _, dev in ipairs(DEVICES) do
-    local ok, err = pcall(fn, t, dev)
-    if not ok then
-      if type(err) == "table" and err.msg then err.msg = "[" .. dev .. "] " .. err.msg; error(err, 0) end
-      error("[" .. dev .. "] " .. tostring(err), 0)
-    end
-  end
-end
+local need_vulkan = test.need_vulkan
+local DEVICES = test.devices()
+local each_device = test.each_device
 
 -- ---- creation -----------------------------------------------------------------------------------------------------
 S:add("zeros, ones, full, empty", function(t)

@@ -1,10 +1,11 @@
 -- dpl.transforms against Pillow 9 / torchvision 0.14 (Debian python3-pil, python3-torchvision) on real images from
 -- ../shared/data: Pillow resize (torchvision's PIL path) and GaussianBlur bit-exact on 8-bit images, the float resize
--- path vs Pillow mode "F", the spec-2.2 super-resolution pipeline, CenterCrop (with padding), hflip, reflection Pad,
--- torchvision's tensor resize without antialias, and MATLAB imresize: the 19 shipped Set5/Set14 *_LR.png files
--- reproduced bit for bit from *_HR.png, and other scales/sizes vs a numpy version of imresize.m (tests/ref).
+-- path vs Pillow mode "F", the super-resolution pipeline (docs/benchmarks/superres.md), CenterCrop (with padding),
+-- hflip, reflection Pad, torchvision's tensor resize without antialias, and MATLAB imresize: the 19 shipped Set5/Set14
+-- *_LR.png files reproduced bit for bit from *_HR.png, and other scales/sizes vs a numpy version of imresize.m
+-- (tests/ref).
 local dpl = require "dpl"
-local tf = require "dpl.transforms"
+local tf = require "dpl.data.transforms"
 local test = require "dpl.test"
 local S = test.suite("transforms")
 
@@ -87,7 +88,7 @@ S:add("Pillow resize (torchvision PIL path), bilinear and bicubic, bit-exact", f
 end)
 S:add("Pillow resize float path (mode F)", function(t) run(t, "^resizef_", "cpu") end)
 S:add("Pillow GaussianBlur, bit-exact", function(t) run(t, "^blur_", "cpu") end)
-S:add("super-resolution pipeline of spec 2.2 (HR 288 crop, blurred bicubic LR 72)", function(t) run(t, "^sr_", "cpu") end)
+S:add("super-resolution pipeline (HR 288 crop, blurred bicubic LR 72)", function(t) run(t, "^sr_", "cpu") end)
 S:add("center crop (with zero padding), hflip, reflection pad 32 -> 64", function(t)
   run(t, "^ccrop_", "cpu")
   run(t, "^hflip_", "cpu")

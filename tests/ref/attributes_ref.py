@@ -18,29 +18,18 @@ and for the FLOPS_ARCHs, at a 1 x 3 x SIZE x SIZE input:
                                     AddmmBackward0, MmBackward0) in torch's autograd graph of the whole model
   layer_depth ARCH INDEX D          the same at each extraction index
 """
+import os
 import sys
 
 import torch
 import torch.nn as nn
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reflib import LOSSNETS  # noqa: E402
+
 torch.set_num_threads(1)
-ARCHS = {
-    "alexnet": ("features", [1, 4, 7, 11]),
-    "vgg11": ("features", [1, 4, 9, 19]),
-    "vgg16": ("features", [3, 8, 15, 29]),
-    "vgg16_bn": ("features", [5, 12, 22, 42]),
-    "vgg19": ("features", [3, 8, 17, 35]),
-    "resnet18": (None, [2, 4, 5, 7]),
-    "resnet50": (None, [2, 4, 5, 7]),
-    "resnext50_32x4d": (None, [2, 4, 5, 7]),
-    "googlenet": (None, [0, 5, 8, 15]),
-    "inception_v3": (None, [2, 7, 9, 14]),
-    "efficientnet_b0": ("features", [0, 1, 4, 7]),
-    "efficientnet_b7": ("features", [0, 1, 4, 7]),
-    "densenet121": ("features", [2, 4, 6, 10]),
-    "squeezenet1_1": ("features", [1, 3, 7, 12]),
-}
+ARCHS = LOSSNETS
 MATMUL_NODES = ("ConvolutionBackward", "AddmmBackward", "MmBackward")
 
 # the values do not matter: skip torchvision's (slow) initialisation

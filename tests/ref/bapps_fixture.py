@@ -3,7 +3,7 @@
 
 Usage: bapps_fixture.py OUTDIR SHARED_DATA_DIR [TRIPLETS_PER_SUBSET] [PAIRS_PER_JND_SUBSET]
 
-Layout (LPIPS's tarballs; spec/benchmarks.md 1.1):
+Layout (LPIPS's tarballs; docs/benchmarks/bapps.md):
   OUTDIR/2afc/val/{traditional,cnn,superres,deblur,color,frameinterp}/{ref,p0,p1}/NNNNNN.png, judge/NNNNNN.npy
   OUTDIR/jnd/val/{traditional,cnn}/{p0,p1}/NNNNNN.png, same/NNNNNN.npy
 Patches are 64 x 64 RGB: the three LPIPS example patches and crops of the Set5/Set14 HR images (Set14 bridge is

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch reference for tests/lua/test_bapps.lua: the BAPPS benchmark (spec/benchmarks.md 1.2-1.4) on a BAPPS-format
-tree, with seeded random torchvision weights; written from the spec, with torchvision models.
+"""PyTorch reference for tests/lua/test_bapps.lua: the BAPPS benchmark (docs/benchmarks/bapps.md) on a BAPPS-format
+tree, with seeded random torchvision weights; written from docs/benchmarks/bapps.md, with torchvision models.
 
 Usage: bapps_ref.py FIXTURE_DIR OUTDIR ARCH:LAYER[,LAYER...] ...
 LAYER is E, S, M, L, or lpips: LPIPS v0.1 (alexnet, vgg16, squeezenet1_1 backbones) with the linear layers read from
@@ -37,7 +37,7 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
 def load_img(path):
-    # spec 1.2: RGB, Resize((64,64)) bilinear (a no-op for 64x64 patches), ToTensor, ImageNet Normalize
+    # docs/benchmarks/bapps.md: RGB, Resize((64,64)) bilinear (a no-op for 64x64 patches), ToTensor, ImageNet Normalize
     img = Image.open(path).convert("RGB")
     if img.size != (64, 64):
         img = img.resize((64, 64), Image.BILINEAR)

@@ -11,13 +11,13 @@ For every arch writes, under OUTDIR/<arch>/:
                        the keys of the children up to the L layer (the loader must pick the keys it needs either way)
   input.npy            a random input, 2 x 3 x 64 x 64 (float32, uniform in [-1, 1])
   ok                   written last: the arch's files are complete
-  out_<idx>.npy        the reference truncation's output (spec section 0: the children of the list attribute, run in
-                       order, eval mode) at each extraction index E, S, M, L, computed in float64 from the float32
-                       weights that are in the files, saved as float32
+  out_<idx>.npy        the reference truncation's output (docs/benchmarks/lossnets.md: the children of the list
+                       attribute, run in order, eval mode) at each extraction index E, S, M, L, computed in
+                       float64 from the float32 weights that are in the files, saved as float32
 and OUTDIR/resnet50/upto_S.pth: resnet50 truncated at its S layer (zip), for the test that a file lacking the tensors
 a deeper layer needs is refused with the missing names.
 
-Weights (models_b_ref.py's scheme, so that activations stay O(1) through the 271 layers of EfficientNet-B7):
+Weights (architectures_inception_ref.py's scheme, so that activations stay O(1) through the 271 layers of EfficientNet-B7):
 conv/linear weights ~ N(0, 1/fan_in), biases ~ N(0, 0.1^2), BatchNorm weight ~ U(0.5, 1.5), bias ~ N(1, 0.5^2);
 every BatchNorm's running statistics are set to the statistics of its actual input on a calibration batch, then
 perturbed at random (running_mean, running_var and num_batches_tracked all random, matching no batch); BatchNorms
@@ -33,30 +33,16 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from models_b_ref import randomise, save  # noqa: E402  (same random scheme as the model tests)
+from reflib import LOSSNETS  # noqa: E402
+from architectures_inception_ref import randomise, save  # noqa: E402  (same random scheme as the model tests)
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(1)  # the Lua side of the test runs beside it on small machines
 
-# arch -> (list attribute or None for the model's own children, E/S/M/L child indices): spec section 0.1
-ARCHS = {
-    "alexnet": ("features", [1, 4, 7, 11]),
-    "vgg11": ("features", [1, 4, 9, 19]),
-    "vgg16": ("features", [3, 8, 15, 29]),
-    "vgg16_bn": ("features", [5, 12, 22, 42]),
-    "vgg19": ("features", [3, 8, 17, 35]),
-    "resnet18": (None, [2, 4, 5, 7]),
-    "resnet50": (None, [2, 4, 5, 7]),
-    "resnext50_32x4d": (None, [2, 4, 5, 7]),
-    "googlenet": (None, [0, 5, 8, 15]),
-    "inception_v3": (None, [2, 7, 9, 14]),
-    "efficientnet_b0": ("features", [0, 1, 4, 7]),
-    "efficientnet_b7": ("features", [0, 1, 4, 7]),
-    "densenet121": ("features", [2, 4, 6, 10]),
-    "squeezenet1_1": ("features", [1, 3, 7, 12]),
-}
+ARCHS = LOSSNETS
 FULL = {"resnet18", "squeezenet1_1"}  # small archs: the whole files stay small (disk use of the test)
-SKIP_CHILDREN = {"aux1", "aux2", "AuxLogits"}  # never run by the reference truncation (spec section 0)
+# never run by the reference truncation (docs/benchmarks/lossnets.md)
+SKIP_CHILDREN = {"aux1", "aux2", "AuxLogits"}
 
 
 def named_children(model, attr):

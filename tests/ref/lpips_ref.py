@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch references for tests/lua/test_perceptual.lua: the paper's distance (spec/benchmarks.md 1.3) and LPIPS,
+"""PyTorch references for tests/lua/test_perceptual.lua: the paper's distance (docs/benchmarks/bapps.md) and LPIPS,
 written here from their definitions with torchvision backbones (no lpips package is imported).
 
 Usage: lpips_ref.py OUTDIR SHARED_DATA_DIR

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""numpy references for tests/lua/test_metrics.lua, written from the formulas (spec benchmarks.md §1.4, §3.4, §4.3).
+"""numpy references for tests/lua/test_metrics.lua, written from the formulas (docs/benchmarks/bapps.md, §3.4, §4.3).
 
 Usage: metrics_ref.py OUTDIR
 

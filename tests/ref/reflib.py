@@ -4,6 +4,25 @@ import os
 
 import numpy as np
 
+# The 14 loss networks: arch -> (the attribute holding the child list, None for the model's own children; the E, S,
+# M, L child indices), as lua/dpl/models/lossnet.lua's ARCHS (docs/benchmarks/lossnets.md).
+LOSSNETS = {
+    "alexnet": ("features", [1, 4, 7, 11]),
+    "vgg11": ("features", [1, 4, 9, 19]),
+    "vgg16": ("features", [3, 8, 15, 29]),
+    "vgg16_bn": ("features", [5, 12, 22, 42]),
+    "vgg19": ("features", [3, 8, 17, 35]),
+    "resnet18": (None, [2, 4, 5, 7]),
+    "resnet50": (None, [2, 4, 5, 7]),
+    "resnext50_32x4d": (None, [2, 4, 5, 7]),
+    "googlenet": (None, [0, 5, 8, 15]),
+    "inception_v3": (None, [2, 7, 9, 14]),
+    "efficientnet_b0": ("features", [0, 1, 4, 7]),
+    "efficientnet_b7": ("features", [0, 1, 4, 7]),
+    "densenet121": ("features", [2, 4, 6, 10]),
+    "squeezenet1_1": ("features", [1, 3, 7, 12]),
+}
+
 
 # OUTDIR/<name>.npy as contiguous float32.
 def save_npy(out, name, a):
@@ -19,7 +38,7 @@ def write_cases(out, cases):
         f.write("}\n")
 
 
-# One convolution case (conv2d_ref.py, conv_transpose_ref.py): y = op(x, w, b), a random grad_output g from rng, the
+# One convolution case (conv_transpose_ref.py): y = op(x, w, b), a random grad_output g from rng, the
 # gradients of sum(y * g); saves <cid>_x, _w, _y, _gx, _gw, _g (and _b, _gb with a bias) and appends the case
 # (shapes and options in dpl's terms) to cases.
 def conv_case(out, cases, rng, cid, op, x, w, b, opts):

@@ -9,7 +9,7 @@ For every case below writes, as float32 .npy files in OUTDIR:
   <id>_g.npy    a fixed random grad_output
   <id>_gx.npy   the gradient of sum(y * g) with respect to x
   <id>_idx.npy  max pooling only: the argmax indices (y * W + x per plane)
-and OUTDIR/cases.lua, a Lua table describing the cases (op and arguments in dpl.spatial's terms), so the test and
+and OUTDIR/cases.lua, a Lua table describing the cases (op and arguments in dpl.F's terms), so the test and
 this script share one list.
 """
 import os

@@ -66,7 +66,7 @@ for line in open(os.path.join(d, "pairs.txt")):
                                                        use_sample_covariance=False)))
     out.append((name, "sr_ssim_tm", tm_ssim(a, b, 255)))
 
-    # REF's four test numbers (spec 2.4); REF converts every image to RGB first
+    # REF's four test numbers (docs/benchmarks/superres.md); REF converts every image to RGB first
     rgb = lambda x: np.repeat(x, 3, 0) if x.shape[0] == 1 else x
     srr, hrr = rgb(sr).astype(np.float64), rgb(hr).astype(np.float64)
     fy = lambda x: 16 + 65.481 * x[0] + 128.553 * x[1] + 24.966 * x[2]
@@ -85,7 +85,8 @@ for line in open(os.path.join(d, "pairs.txt")):
     out.append((name, "ssim_uniform_shave", structural_similarity(shave(ysr, s), shave(yhr, s), data_range=255)))
     out.append((name, "ssim_gauss_default", tm_ssim(ysr, yhr)))
 
-# REF's validation PSNR on a batch (spec 2.3): one MSE over the batch, data range of the whole HR batch's Y
+# REF's validation PSNR on a batch (docs/benchmarks/superres.md): one MSE over the batch, data range of the whole HR
+# batch's Y
 bsr, bhr = np.load(os.path.join(d, "batch_sr.npy")).astype(np.float64), np.load(os.path.join(d, "batch_hr.npy")).astype(np.float64)
 fyb = lambda x: 16 + 65.481 * x[:, 0] + 128.553 * x[:, 1] + 24.966 * x[:, 2]
 ya, yb = fyb(bsr), fyb(bhr)

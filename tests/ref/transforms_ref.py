@@ -57,7 +57,7 @@ for key in ["bird", "baboon", "bridge", "comic", "butterfly_lr"]:
         res = np.stack([np.asarray(Image.fromarray(a[..., c], "F").resize((53, 71), flt)) for c in range(3)])
         save("resizef_%s_%s" % (key, interp), files[key], "resize_float", "{71,53} %s" % interp, res)
 
-# the super-resolution pipeline of spec 2.2 on one image: HR = Resize(288) + CenterCrop(288);
+# the super-resolution pipeline (docs/benchmarks/superres.md) on one image: HR = Resize(288) + CenterCrop(288);
 # LR = GaussianBlur(1) + Resize(72, bicubic) + CenterCrop(72)
 img = Image.open(files["baboon"]).convert("RGB")
 save("sr_hr_baboon", files["baboon"], "sr_hr", "288", pil(T.CenterCrop(288)(T.Resize(288)(img))))

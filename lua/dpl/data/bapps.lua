@@ -1,4 +1,4 @@
--- BAPPS (Zhang et al. 2018) validation sets, as the reference loader reads them (spec benchmarks.md §1.1):
+-- BAPPS (Zhang et al. 2018) validation sets, as the reference loader reads them (docs/benchmarks/bapps.md):
 --   2AFC: <root>/2afc/val/<subset>/{ref,p0,p1}/*.png and judge/*.npy (fraction of raters who chose p1)
 --   JND:  <root>/jnd/val/<subset>/{p0,p1}/*.png and same/*.npy (fraction who judged the pair identical)
 -- Files are paired by stem across the folders; a stem missing from any folder is an error naming it. <root> may
@@ -97,17 +97,12 @@ function M.jnd(subset, opts)
 end
 
 -- REF's transform is PIL Resize((64, 64)) -> ToTensor -> Normalize; the val patches are already 64x64, so the resize
--- changes nothing and only the normalisation below is needed.
--- The ImageNet normalisation REF applies to BAPPS patches (spec §1.2), as a transform for the datasets above:
--- each image tensor (3 x H x W in [0, 1]) becomes (x - mean) / std per channel.
-M.IMAGENET_MEAN = {0.485, 0.456, 0.406}
-M.IMAGENET_STD = {0.229, 0.224, 0.225}
+-- changes nothing and only the ImageNet normalisation is needed (docs/benchmarks/bapps.md), as a transform for the
+-- datasets above: each image tensor (3 x H x W in [0, 1]) becomes (x - mean) / std per channel.
 function M.imagenet_normalize(sample)
-  local dpl = require "dpl"
-  local mean = dpl.tensor(M.IMAGENET_MEAN, {device = "cpu"}):view(3, 1, 1)
-  local std = dpl.tensor(M.IMAGENET_STD, {device = "cpu"}):view(3, 1, 1)
+  local normalize = require("dpl.data.transforms").normalize
   for _, k in ipairs {"ref", "p0", "p1"} do
-    if sample[k] then sample[k] = (sample[k] - mean) / std end
+    if sample[k] then sample[k] = normalize(sample[k]) end
   end
   return sample
 end

@@ -1,7 +1,7 @@
 -- Image-folder datasets: any folder of images, the super-resolution test sets (Set5, Set14, BSD100) and the MS-COCO
--- 2014 subsets of the super-resolution benchmark (spec benchmarks.md §2.2). Samples are {image = 3 x H x W in [0, 1]
--- (RGB), name = file stem}; sizes differ between images, so batch them after a resize/crop transform (or with
--- batch_size 1).
+-- 2014 subsets of the super-resolution benchmark (docs/benchmarks/superres.md). Samples are
+-- {image = 3 x H x W in [0, 1] (RGB), name = file stem}; sizes differ between images, so batch them after a
+-- resize/crop transform (or with batch_size 1).
 --
 --   local folders = require "dpl.data.folders"
 --   local ds = folders.folder("some/dir", {pattern = "_HR%.png$"})
@@ -88,11 +88,11 @@ function M.bsd100(opts)
     dataset = "BSD100", fetch = "bsd100", what = "the 100 BSDS300 test JPEGs"})
 end
 
--- MS-COCO 2014 subsets as REF draws them (spec §2.2): train = sklearn train_test_split(train_size=10000,
--- random_state=42) over train2014, val = train_size=100 over val2014, i.e. the last k entries of numpy's
--- RandomState(42).permutation(N), in that order. REF indexes os.listdir's (unsorted, filesystem-dependent) order,
--- which cannot be reproduced; here the listing is sorted by name first, so the subset is the same on every machine.
--- opts: root (default <data>/coco), size (override k), seed (default 42), transform, mode.
+-- MS-COCO 2014 subsets as REF draws them (docs/benchmarks/superres.md): train = sklearn
+-- train_test_split(train_size=10000, random_state=42) over train2014, val = train_size=100 over val2014, i.e. the last
+-- k entries of numpy's RandomState(42).permutation(N), in that order. REF indexes os.listdir's (unsorted,
+-- filesystem-dependent) order, which cannot be reproduced; here the listing is sorted by name first, so the subset is
+-- the same on every machine. opts: root (default <data>/coco), size (override k), seed (default 42), transform, mode.
 M.COCO_SUBSET = {train = 10000, val = 100}
 function M.coco(split, opts)
   opts = opts or {}

@@ -1,6 +1,6 @@
 -- SVHN (format 2, cropped 32x32 digits) and STL-10 (96x96), held in memory as bytes by the C reader
 -- (runtime/src/io/imageset.c); a batch is gathered and converted to floats in one C call, so no file decoding
--- happens per sample. Spec benchmarks.md §4.1.
+-- happens per sample. See docs/benchmarks/autoencoder.md.
 --
 --   local sets = require "dpl.data.imagesets"
 --   local train = sets.svhn("train")          -- <data>/svhn/train_32x32.mat   (train, test, extra)

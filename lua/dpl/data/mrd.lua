@@ -1,4 +1,4 @@
--- Massachusetts Roads (Mnih 2013), spec benchmarks.md §3.1. Three layouts are recognised under the root:
+-- Massachusetts Roads (Mnih 2013), docs/benchmarks/delineation.md. Three layouts are recognised under the root:
 --   original:  <root>/{train,valid,test}/{sat,map}    sat/*.tiff (RGB), map/*.tif (road mask 0/255)
 --   REF:       <root>/{train,val,test}/{input,output}
 --   mirror:    <root>/{images,masks}/*.png             (e.g. $DPL_SHARED/data/MassachusettsRoads; no splits)

@@ -1,5 +1,6 @@
 -- MT19937 and numpy's legacy RandomState(seed).permutation(n), in pure LuaJIT, so seeded shuffles and subsets are
--- the ones the Python reference code draws (e.g. sklearn's train_test_split(random_state=42), spec §2.2).
+-- the ones the Python reference code draws (e.g. sklearn's train_test_split(random_state=42),
+-- docs/benchmarks/superres.md).
 --
 --   local mt = require "dpl.data.mt19937"
 --   local perm = mt.permutation(40504, 42)   -- a Lua list of 0-based indices, equal to RandomState(42).permutation(40504)

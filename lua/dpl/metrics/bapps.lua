@@ -1,4 +1,4 @@
--- BAPPS scores, computed as LPIPS's trainer.py does (spec benchmarks.md §1.4).
+-- BAPPS scores, computed as LPIPS's trainer.py does (docs/benchmarks/bapps.md).
 --
 --   local bapps = require "dpl.metrics.bapps"
 --   bapps.score_2afc(d0, d1, judge)        -> mean 2AFC score of one subset

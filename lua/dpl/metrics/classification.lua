@@ -1,4 +1,4 @@
--- Classification accuracy as the reference logs it (spec benchmarks.md §4.3): argmax(output) == argmax(target),
+-- Classification accuracy as the reference logs it (docs/benchmarks/autoencoder.md): argmax(output) == argmax(target),
 -- averaged over samples. argmax takes the first maximum, as torch.argmax does.
 --
 --   local cls = require "dpl.metrics.classification"

@@ -1,5 +1,5 @@
--- Road delineation scores as the reference test script computes them (spec benchmarks.md §3.4): the prediction is
--- binarised at > 0.3 and the ground truth at > 0.5 (both on the 224x224 resized maps), pixels are counted strictly
+-- Road delineation scores as the reference test script computes them (docs/benchmarks/delineation.md): the prediction
+-- is binarised at > 0.3 and the ground truth at > 0.5 (both on the 224x224 resized maps), pixels are counted strictly
 -- (no tolerance buffer), and each score is computed per image, then averaged over images.
 --   completeness = TP / (TP + FN), correctness = TP / (TP + FP), quality = TP / (TP + FP + FN)
 --
@@ -78,10 +78,10 @@ function M.mean_scores(preds, gts, opts)
   return out
 end
 
--- The numbers the published test script prints (spec §3.4 [quirk]): at iteration k it adds the metrics of iterations
--- 1..k again, and divides the totals by the number of images only, so with K iterations iteration i is counted
--- K - i + 1 times and the result can exceed 1. preds_by_iteration[k] holds the K-th iteration's maps (a list or an
--- N x 1 x H x W batch, as for mean_scores). Use mean_scores on the last iteration for the intended metric.
+-- The numbers the published test script prints (docs/benchmarks/delineation.md, a quirk): at iteration k it adds the
+-- metrics of iterations 1..k again, and divides the totals by the number of images only, so with K iterations iteration
+-- i is counted K - i + 1 times and the result can exceed 1. preds_by_iteration[k] holds the K-th iteration's maps (a
+-- list or an N x 1 x H x W batch, as for mean_scores). Use mean_scores on the last iteration for the intended metric.
 function M.published_scores(preds_by_iteration, gts, opts)
   local K = #preds_by_iteration
   if K == 0 then error("delineation.published_scores: no iterations", 2) end

@@ -1,4 +1,4 @@
--- dpl.metrics.sr: image-quality metrics for super-resolution (spec benchmarks.md 2.2 and 2.4), computed on the host
+-- dpl.metrics.sr: image-quality metrics for super-resolution (docs/benchmarks/superres.md), computed on the host
 -- in double precision.
 --
 --   local sr = require "dpl.metrics.sr"
@@ -7,8 +7,9 @@
 --   sr.ssim(a, b, {data_range = 255})               -- Gaussian 11x11, sigma 1.5 (Wang et al.; torchmetrics)
 --   sr.ssim(a, b, {window = "uniform", data_range = 1})  -- 7x7 uniform, sample covariance (skimage's default)
 --   local p, s = sr.sr_scores(sr_img, hr_img, 4)    -- the usual SR protocol (see below)
---   local r = sr.reference_scores(sr_img, hr_img)   -- the four numbers REF's test.py prints (spec 2.4)
---   sr.batch_psnr(sr_batch, hr_batch)               -- REF's validation PSNR of one N x 3 x H x W batch (spec 2.3)
+--   local r = sr.reference_scores(sr_img, hr_img)   -- the four numbers REF's test.py prints
+--   sr.batch_psnr(sr_batch, hr_batch)               -- REF's validation PSNR of one N x 3 x H x W batch
+-- (the reference's protocol: docs/benchmarks/superres.md)
 --
 -- Images are C x H x W (or 1 x C x H x W) tensors in [0, 1], RGB or single-channel; a single-channel image is its own
 -- luminance (R = G = B). 2-D tensors are taken as an already converted channel.
@@ -254,7 +255,8 @@ function M.sr_scores(sr, hr, shave, opts)
   return psnr_planes(a, b, 255), ssim_planes(a, b, {data_range = 255})
 end
 
--- The four numbers REF's super_res/test.py prints for one image (spec 2.4), from float SR and HR images in [0, 1]:
+-- The four numbers REF's super_res/test.py prints for one image (docs/benchmarks/superres.md), from float SR and HR
+-- images in [0, 1]:
 --   psnr:        torchmetrics PSNR on the float Y (16..235 scale), data range max - min of the HR's Y
 --   mssim:       skimage SSIM (7x7 uniform, data range 1) on REF's Y' of the 8-bit images (PNG round trip), 2 px shaved
 --   psnr_2:      skimage PSNR (data range 1) on the same Y'
@@ -272,9 +274,9 @@ function M.reference_scores(sr, hr)
   }
 end
 
--- REF's validation PSNR for one batch (spec 2.3): torchmetrics PeakSignalNoiseRatio() on the float Y (16..235) of
--- N x 3 x H x W (or N x 1 x H x W) batches: one MSE over every pixel of the batch, data range max - min of the whole
--- HR batch's Y. (REF then averages these per-batch values weighted by batch size.)
+-- REF's validation PSNR for one batch (docs/benchmarks/superres.md): torchmetrics PeakSignalNoiseRatio() on the float Y
+-- (16..235) of N x 3 x H x W (or N x 1 x H x W) batches: one MSE over every pixel of the batch, data range max - min of
+-- the whole HR batch's Y. (REF then averages these per-batch values weighted by batch size.)
 function M.batch_psnr(sr, hr)
   local fn = "batch_psnr"
   if not (T.is_tensor(sr) and T.is_tensor(hr)) or sr:dim() ~= 4 or hr:dim() ~= 4 then

@@ -3,8 +3,8 @@
 --
 --   local alexnet = require "dpl.models.alexnet"
 --   local m = alexnet.alexnet()                  -- the whole model (classification)
---   local t = alexnet.alexnet({upto = 11})       -- only features.0 .. features.11 are built (spec section 0)
---   for _, child in ipairs(t.extract_list) do x = child:forward(x) end
+--   local t = alexnet.alexnet({upto = 11})       -- only features.0 .. features.11 are built
+--   (docs/benchmarks/lossnets.md) for _, child in ipairs(t.extract_list) do x = child:forward(x) end
 --
 -- opts: upto (0-based index into `features`; nothing after it is built), device, num_classes, init (false: the
 -- Linear layers start at zero instead of being drawn at random, for weights that are loaded next).
@@ -18,8 +18,8 @@ local M = {}
 
 -- nn.Linear; with init == false built small and given zero parameters (37M weights are not drawn for nothing)
 local function linear(cin, cout, d, init)
-  if init then return nn.Linear(cin, cout, true, {device = d}) end
-  local l = nn.Linear(1, 1, true, {device = d})
+  if init then return nn.Linear(cin, cout, {device = d}) end
+  local l = nn.Linear(1, 1, {device = d})
   l.in_features, l.out_features = cin, cout
   l:register_parameter("weight", dpl.zeros({cout, cin}, {device = d}))
   l:register_parameter("bias", dpl.zeros({cout}, {device = d}))

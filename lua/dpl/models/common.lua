@@ -13,4 +13,18 @@ function M.children_upto(arch, what, n, upto, level)
   return upto + 1
 end
 
+-- Registers the children of a model whose child list is the model itself (GoogLeNet, Inception v3): names in
+-- registration order, make(name, device) building one; only children 0..opts.upto when it is given. Sets
+-- self.upto and self.extract_list (0-based child i at extract_list[i + 1]); each child is also self[name].
+function M.add_children(self, arch, names, make, opts)
+  local n = M.children_upto(arch, "the model", #names, opts.upto, 4)
+  self.upto = opts.upto
+  self.extract_list = {}
+  for i = 1, n do
+    local child = self:add_module(names[i], make(names[i], opts.device))
+    self[names[i]] = child
+    self.extract_list[i] = child
+  end
+end
+
 return M

@@ -5,10 +5,12 @@
 -- spirit: drop_rate is 0 as in every torchvision DenseNet, and memory_efficient checkpointing does not apply.
 --
 --   local densenet = require "dpl.models.densenet"
---   local m = densenet.densenet121({upto = 6})  -- features.conv0 .. features.denseblock2 only (spec section 0)
+--   local m = densenet.densenet121({upto = 6})  -- features.conv0 .. features.denseblock2 only
+-- (docs/benchmarks/lossnets.md)
 --
 -- opts: upto (0-based index into `features`; nothing after it is built), device, num_classes.
 local dpl = require "dpl"
+local F = require "dpl.nn.functional"
 local autograd = require "dpl.autograd"
 local T = require "dpl.tensor"
 local class = require "dpl.class"
@@ -27,7 +29,7 @@ local function conv(cin, cout, k, opts, d)
   end)
   return c
 end
-local function bn(c, d) return nn.BatchNorm2d(c, nil, nil, nil, {device = d}) end
+local function bn(c, d) return nn.BatchNorm2d(c, {device = d}) end
 
 -- _DenseLayer: BN-ReLU-conv1x1 (to bn_size * growth) on the concatenation of all earlier features, then
 -- BN-ReLU-conv3x3 (to growth)
@@ -133,7 +135,7 @@ function DenseNet:__init(name, growth, blocks, init_features, opts)
   self.features = self:add_module("features", features)
   self.truncated = opts.upto ~= nil
   if not self.truncated then
-    local fc = nn.Linear(final, opts.num_classes or 1000, true, {device = d})
+    local fc = nn.Linear(final, opts.num_classes or 1000, {device = d})
     autograd.no_grad(function() fc.bias:zero_() end)
     self.classifier = self:add_module("classifier", fc)
   end
@@ -142,7 +144,7 @@ end
 function DenseNet:updateOutput(x)
   local h = self.features:updateOutput(x)
   if self.truncated then return h end
-  h = dpl.adaptive_avg_pool2d(h:relu(), {1, 1})
+  h = F.adaptive_avg_pool2d(h:relu(), {1, 1})
   return self.classifier:updateOutput(h:reshape(h:size(1), -1))
 end
 

@@ -3,7 +3,8 @@
 --
 --   local efficientnet = require "dpl.models.efficientnet"
 --   local m = efficientnet.efficientnet_b0()             -- whole model: features, avgpool, classifier
---   local m = efficientnet.efficientnet_b7({upto = 4})   -- features.0 ... features.4 only (the spec's child index 4)
+--   local m = efficientnet.efficientnet_b7({upto = 4})   -- features.0 ... features.4 only (the reference's child index
+-- 4)
 --
 -- Module tree and parameter names are torchvision's: features.0 is the stem Conv2dNormActivation (conv 3x3 s2, BN,
 -- SiLU), features.1 ... features.7 are stages of MBConv blocks (features.2.1.block.3.1.running_mean ...), features.8
@@ -47,7 +48,7 @@ local function conv_norm_act(cin, cout, k, o)
                                         bias = false, device = o.device})
   kaiming_conv_(conv)
   seq:add(conv)
-  seq:add(nn.BatchNorm2d(cout, o.bn_eps, o.bn_momentum, true, {device = o.device}))
+  seq:add(nn.BatchNorm2d(cout, {eps = o.bn_eps, momentum = o.bn_momentum, device = o.device}))
   if o.activation ~= false then seq:add(nn.SiLU()) end
   return seq
 end
@@ -195,7 +196,7 @@ function EfficientNet:__init(arch, opts)
   self.extract_list = features:children()
   if opts.upto == nil then
     self.avgpool = self:add_module("avgpool", nn.AdaptiveAvgPool2d(1))
-    local linear = nn.Linear(last_out, 1000, true, {device = dev})
+    local linear = nn.Linear(last_out, 1000, {device = dev})
     local r = 1 / math.sqrt(1000)
     linear:register_parameter("weight", dpl.uniform(-r, r, {1000, last_out}, {device = dev}))
     linear:register_parameter("bias", dpl.zeros({1000}, {device = dev}))

@@ -2,13 +2,13 @@
 --
 --   local googlenet = require "dpl.models.googlenet"
 --   local m = googlenet.googlenet()                 -- whole model: conv1 ... inception5b, avgpool, dropout, fc
---   local m = googlenet.googlenet({upto = 8})       -- conv1 ... inception4a only (the spec's child index 8)
+--   local m = googlenet.googlenet({upto = 8})       -- conv1 ... inception4a only (the reference's child index 8)
 --
 -- The module tree and parameter names are torchvision's (conv1.conv.weight, inception3a.branch2.1.bn.running_var,
--- fc.bias), so a torchvision state_dict loads without renaming. As the reference implementation (spec section 0),
--- transform_input is never applied and the auxiliary classifiers aux1/aux2 are not built (their keys in a torchvision
--- checkpoint are ignored by lossnet; a strict load of a full torchvision state_dict must drop them first).
--- m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
+-- fc.bias), so a torchvision state_dict loads without renaming. As the reference implementation
+-- (docs/benchmarks/lossnets.md), transform_input is never applied and the auxiliary classifiers aux1/aux2 are not built
+-- (their keys in a torchvision checkpoint are ignored by lossnet; a strict load of a full torchvision state_dict must
+-- drop them first). m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
 local dpl = require "dpl"
 local class = require "dpl.class"
 local nn = require "dpl.nn"
@@ -33,7 +33,7 @@ function BasicConv2d:__init(in_channels, out_channels, opts)
   local dev = opts.device
   self.conv = self:add_module("conv", nn.Conv2d(in_channels, out_channels, opts.kernel_size,
     {stride = opts.stride, padding = opts.padding, bias = false, device = dev}))
-  self.bn = self:add_module("bn", nn.BatchNorm2d(out_channels, 1e-3, 0.1, true, {device = dev}))
+  self.bn = self:add_module("bn", nn.BatchNorm2d(out_channels, {eps = 1e-3, device = dev}))
   trunc_normal_(self.conv, opts.std or 0.01)
 end
 
@@ -61,8 +61,8 @@ function Inception:updateOutput(x)
   return dpl.cat({self.b1:updateOutput(x), self.b2:updateOutput(x), self.b3:updateOutput(x), self.b4:updateOutput(x)}, 2)
 end
 
--- the spec's child list (model.children() of torchvision's GoogLeNet without the aux classifiers, which come after
--- inception4a/4d in registration order but are never used: spec section 0)
+-- the reference's child list (model.children() of torchvision's GoogLeNet without the aux classifiers, which come after
+-- inception4a/4d in registration order but are never used: docs/benchmarks/lossnets.md)
 local CHILDREN = {"conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
                   "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
                   "inception5a", "inception5b", "avgpool", "dropout", "fc"}
@@ -91,7 +91,7 @@ local function make_child(name, dev)
   elseif name == "avgpool" then return nn.AdaptiveAvgPool2d({1, 1})
   elseif name == "dropout" then return nn.Dropout(0.2)
   elseif name == "fc" then
-    local fc = nn.Linear(1024, 1000, true, {device = dev})
+    local fc = nn.Linear(1024, 1000, {device = dev})
     trunc_normal_(fc, 0.01)
     return fc
   end
@@ -104,15 +104,7 @@ M.GoogLeNet = GoogLeNet
 -- opts.upto: build only children 0..upto of CHILDREN; opts.device
 function GoogLeNet:__init(opts)
   Module.__init(self)
-  opts = opts or {}
-  local n = common.children_upto("googlenet", "the model", #CHILDREN, opts.upto, 3)
-  self.upto = opts.upto
-  self.extract_list = {}
-  for i = 1, n do
-    local child = self:add_module(CHILDREN[i], make_child(CHILDREN[i], opts.device))
-    self[CHILDREN[i]] = child
-    self.extract_list[i] = child
-  end
+  common.add_children(self, "googlenet", CHILDREN, make_child, opts or {})
 end
 
 -- The whole model: torchvision's forward without transform_input (eval: logits; no aux outputs). A truncated model

@@ -2,14 +2,15 @@
 --
 --   local inception = require "dpl.models.inception"
 --   local m = inception.inception_v3()              -- whole model: Conv2d_1a_3x3 ... Mixed_7c, avgpool, dropout, fc
---   local m = inception.inception_v3({upto = 9})    -- Conv2d_1a_3x3 ... Mixed_5d only (the spec's child index 9)
+--   local m = inception.inception_v3({upto = 9})    -- Conv2d_1a_3x3 ... Mixed_5d only (the reference's child index 9)
 --
 -- Module tree and parameter names are torchvision's (Mixed_6b.branch7x7_2.conv.weight ...), so a torchvision
--- state_dict loads without renaming. As the reference implementation (spec section 0), transform_input is never
--- applied and AuxLogits is not built (its keys in a torchvision checkpoint must be dropped for a strict load).
+-- state_dict loads without renaming. As the reference implementation (docs/benchmarks/lossnets.md), transform_input is
+-- never applied and AuxLogits is not built (its keys in a torchvision checkpoint must be dropped for a strict load).
 -- The whole model needs inputs of at least 75x75 (Mixed_7a's stride-2 3x3 convs); the truncated ones work at 64.
 -- m.extract_list holds the children in order (0-based child index i at extract_list[i + 1]).
 local dpl = require "dpl"
+local F = require "dpl.nn.functional"
 local class = require "dpl.class"
 local nn = require "dpl.nn"
 local Module = nn.Module
@@ -32,8 +33,8 @@ local function new_block(self, dev)
   end
 end
 
-local function avg3(x) return dpl.avg_pool2d(x, 3, {stride = 1, padding = 1}) end    -- count_include_pad, as F.avg_pool2d
-local function max3s2(x) return dpl.max_pool2d(x, 3, {stride = 2}) end
+local function avg3(x) return F.avg_pool2d(x, 3, {stride = 1, padding = 1}) end    -- count_include_pad, as F.avg_pool2d
+local function max3s2(x) return F.max_pool2d(x, 3, {stride = 2}) end
 
 -- InceptionA(in, pool_features): 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avgpool -> 1x1
 local InceptionA = class("models.inception.InceptionA", Module)
@@ -142,8 +143,8 @@ end
 M.InceptionA, M.InceptionB, M.InceptionC, M.InceptionD, M.InceptionE =
   InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
 
--- the spec's child list (torchvision's Inception3 children without AuxLogits, which sits between Mixed_6e and
--- Mixed_7a in registration order but is never used: spec section 0)
+-- the reference's child list (torchvision's Inception3 children without AuxLogits, which sits between Mixed_6e and
+-- Mixed_7a in registration order but is never used: docs/benchmarks/lossnets.md)
 local CHILDREN = {"Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
                   "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
                   "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool", "dropout", "fc"}
@@ -172,7 +173,7 @@ local function make_child(name, dev)
   elseif name == "avgpool" then return nn.AdaptiveAvgPool2d({1, 1})
   elseif name == "dropout" then return nn.Dropout(0.5)
   elseif name == "fc" then
-    local fc = nn.Linear(2048, 1000, true, {device = dev})
+    local fc = nn.Linear(2048, 1000, {device = dev})
     fc:register_parameter("weight", dpl.normal(0, STD, {1000, 2048}, {device = dev}):clamp(-2, 2))
     return fc
   end
@@ -185,15 +186,7 @@ M.Inception3 = Inception3
 -- opts.upto: build only children 0..upto of CHILDREN; opts.device
 function Inception3:__init(opts)
   Module.__init(self)
-  opts = opts or {}
-  local n = common.children_upto("inception_v3", "the model", #CHILDREN, opts.upto, 3)
-  self.upto = opts.upto
-  self.extract_list = {}
-  for i = 1, n do
-    local child = self:add_module(CHILDREN[i], make_child(CHILDREN[i], opts.device))
-    self[CHILDREN[i]] = child
-    self.extract_list[i] = child
-  end
+  common.add_children(self, "inception_v3", CHILDREN, make_child, opts or {})
 end
 
 -- The whole model: torchvision's forward without transform_input (eval: logits; no aux output). A truncated model

@@ -4,8 +4,8 @@
 -- torchvision's initialisation (kaiming-normal fan-out convs, BN 1/0).
 --
 --   local resnet = require "dpl.models.resnet"
---   local m = resnet.resnet50({upto = 5})  -- conv1, bn1, relu, maxpool, layer1, layer2 only (spec section 0)
---   for _, child in ipairs(m.extract_list) do x = child:forward(x) end
+--   local m = resnet.resnet50({upto = 5})  -- conv1, bn1, relu, maxpool, layer1, layer2 only
+--   (docs/benchmarks/lossnets.md) for _, child in ipairs(m.extract_list) do x = child:forward(x) end
 --
 -- The list for truncation is the model's own children: conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc.
 -- opts: upto (0-based index into that list; nothing after it is built), device, num_classes.
@@ -28,7 +28,7 @@ local function conv(cin, cout, k, opts, d)
   end)
   return c
 end
-local function bn(c, d) return nn.BatchNorm2d(c, nil, nil, nil, {device = d}) end
+local function bn(c, d) return nn.BatchNorm2d(c, {device = d}) end
 
 -- BasicBlock (expansion 1): conv3x3 (stride) bn relu conv3x3 bn, plus the (downsampled) input, relu
 local BasicBlock = class("models.BasicBlock", Module)
@@ -115,7 +115,7 @@ function ResNet:__init(name, block, layers, opts)
     function() return make_layer(256, layers[3], 2) end,
     function() return make_layer(512, layers[4], 2) end,
     function() return nn.AdaptiveAvgPool2d({1, 1}) end,
-    function() return nn.Linear(512 * block.expansion, opts.num_classes or 1000, true, {device = d}) end,
+    function() return nn.Linear(512 * block.expansion, opts.num_classes or 1000, {device = d}) end,
   }
   self.extract_list = {}
   for i = 1, n do

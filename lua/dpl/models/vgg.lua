@@ -44,7 +44,7 @@ local function feature_list(cfg, batch_norm, init)
         end
         return conv
       end
-      if batch_norm then list[#list + 1] = function(d) return nn.BatchNorm2d(v, nil, nil, nil, {device = d}) end end
+      if batch_norm then list[#list + 1] = function(d) return nn.BatchNorm2d(v, {device = d}) end end
       list[#list + 1] = function() return nn.ReLU() end
       c = v
     end
@@ -55,7 +55,7 @@ end
 -- nn.Linear with torchvision's VGG init, N(0, 0.01) and bias 0, drawn once (the first classifier layer has 102M
 -- weights: built small, then given its parameters, so nn.Linear's own uniform init is not drawn too)
 local function linear(cin, cout, d, init)
-  local l = nn.Linear(1, 1, true, {device = d})
+  local l = nn.Linear(1, 1, {device = d})
   l.in_features, l.out_features = cin, cout
   l:register_parameter("weight", init and dpl.normal(0, 0.01, {cout, cin}, {device = d})
                                  or dpl.zeros({cout, cin}, {device = d}))

@@ -1,6 +1,7 @@
 -- nn.BatchNorm2d, as PyTorch: in training, normalises with the batch statistics (biased variance) and updates the
 -- running statistics with `momentum` (running_var gets the unbiased variance); in evaluation, uses the running
 -- statistics. Parameters weight, bias; buffers running_mean, running_var, num_batches_tracked (PyTorch's names).
+-- nn.BatchNorm2d(num_features[, {eps = 1e-5, momentum = 0.1, affine = true, device = ...}])
 local dpl = require "dpl"
 local autograd = require "dpl.autograd"
 local class = require "dpl.class"
@@ -8,14 +9,14 @@ local Module = require "dpl.nn.Module"
 
 local BatchNorm2d = class("nn.BatchNorm2d", Module)
 
-function BatchNorm2d:__init(num_features, eps, momentum, affine, opts)
+function BatchNorm2d:__init(num_features, opts)
   Module.check_sizes("nn.BatchNorm2d", {{"num_features", num_features}})
+  opts = Module.options("nn.BatchNorm2d", opts, {"eps", "momentum", "affine", "device"})
   Module.__init(self)
-  opts = opts or {}
   self.num_features = num_features
-  self.eps = eps or 1e-5
-  self.momentum = momentum or 0.1
-  self.affine = affine ~= false
+  self.eps = opts.eps or 1e-5
+  self.momentum = opts.momentum or 0.1
+  self.affine = opts.affine ~= false
   local dev = {device = opts.device}
   if self.affine then
     self:register_parameter("weight", dpl.ones({num_features}, dev))
@@ -31,51 +32,46 @@ end
 local function channel_sum(t) return t:sum({3, 4}, true):sum(1, true) end
 
 -- Training: normalise with the batch statistics as one autograd node. Forward: mean, xc = x - mean, var = mean(xc^2)
--- (two passes, as accurate as PyTorch's), y = xc * (weight / sqrt(var + eps)) + bias in one pass. Backward, the
--- closed form dx = scale (g - mean(g) - xc mean(g xc) / (var + eps)) with scale = weight / sqrt(var + eps), computed
--- as two one-pass multiply-adds; dweight = sum(g xc) / sqrt(var + eps), dbias = sum(g). Only xc is kept for backward.
-local function train_forward(self, x)
-  local C = self.num_features
-  local n = x:numel() / C
-  local affine = self.affine
-  local w4 = affine and self.weight:reshape(1, C, 1, 1) or nil
-  local xc, invstd, scale, y
-  autograd.no_grad(function()
+-- (two passes, as accurate as PyTorch's), y = xc * (weight / sqrt(var + eps)) + bias in one pass, and the running
+-- statistics updated. Backward, the closed form dx = scale (g - mean(g) - xc mean(g xc) / (var + eps)) with
+-- scale = weight / sqrt(var + eps), computed as two one-pass multiply-adds; dweight = sum(g xc) / sqrt(var + eps),
+-- dbias = sum(g). Only xc is kept for backward.
+local batch_norm_train = autograd.op {name = "batch_norm_train", inputs = 3,
+  forward = function(x, weight, bias, self)
+    local C = self.num_features
+    local n = x:numel() / C
     local mean = channel_sum(x) / n
-    xc = x - mean
+    local xc = x - mean
     local var = channel_sum(xc:square()) / n
-    invstd = (var + self.eps):rsqrt()
-    scale = affine and invstd * w4 or invstd
-    y = affine and dpl.muladd(xc, scale, self.bias:reshape(1, C, 1, 1)) or xc * scale
+    local invstd = (var + self.eps):rsqrt()
+    local scale = weight and invstd * weight:reshape(1, C, 1, 1) or invstd
+    local y = bias and dpl.muladd(xc, scale, bias:reshape(1, C, 1, 1)) or xc * scale
     local m = self.momentum
     self.running_mean:mul_(1 - m):add_(mean:reshape(C) * m)
     self.running_var:mul_(1 - m):add_(var:reshape(C) * (m * n / math.max(n - 1, 1)))
     self.num_batches_tracked:add_(1)
-  end)
-  local weight, bias = affine and self.weight or nil, affine and self.bias or nil
-  if autograd.needs_grad(x, weight, bias) then
-    autograd.record("batch_norm", y, {x, weight or false, bias or false}, function(g)
-      local sum_g = channel_sum(g)
-      local sum_gxc = channel_sum(g * xc)
-      local gx
-      if x.requires_grad then
-        local k = -(scale * invstd * invstd * sum_gxc) / n
-        local c = -(scale * sum_g) / n
-        gx = dpl.muladd(g, scale, dpl.muladd(xc, k, c))
-      end
-      return {gx, weight and weight.requires_grad and (sum_gxc * invstd):reshape(C) or nil,
-              bias and bias.requires_grad and sum_g:reshape(C) or nil}
-    end)
-  end
-  return y
-end
+    return y, {xc = xc, invstd = invstd, scale = scale, n = n, C = C}
+  end,
+  backward = function(c, g)
+    local s = c.saved
+    local sum_g = channel_sum(g)
+    local sum_gxc = channel_sum(g * s.xc)
+    local gx
+    if autograd.wants(c[1]) then
+      local k = -(s.scale * s.invstd * s.invstd * sum_gxc) / s.n
+      local b = -(s.scale * sum_g) / s.n
+      gx = dpl.muladd(g, s.scale, dpl.muladd(s.xc, k, b))
+    end
+    return gx, autograd.wants(c[2]) and (sum_gxc * s.invstd):reshape(s.C),
+      autograd.wants(c[3]) and sum_g:reshape(s.C)
+  end}
 
 function BatchNorm2d:updateOutput(x)
   if x:dim() ~= 4 or x:size(2) ~= self.num_features then
     error(("nn.BatchNorm2d(%d): expected input (N, %d, H, W), got %s"):format(self.num_features, self.num_features,
       tostring(x:size())), 2)
   end
-  if self.train then return train_forward(self, x) end
+  if self.train then return batch_norm_train(x, self.weight, self.bias, self) end
   -- evaluation: y = x * scale + shift with per-channel scale = weight / sqrt(running_var + eps) and shift = bias -
   -- running_mean * scale, as PyTorch's CPU inference kernel computes it; one pass over x (muladd)
   local C = self.num_features

@@ -1,6 +1,7 @@
 -- nn.Conv2d, as PyTorch: weight (out, in/groups, kh, kw) and bias (out), initialised U(-1/sqrt(fan_in), 1/sqrt(fan_in))
 -- (PyTorch's kaiming_uniform with a = sqrt(5)); stride, padding, dilation as numbers or {h, w} pairs.
 local dpl = require "dpl"
+local F = require "dpl.nn.functional"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 
@@ -9,10 +10,10 @@ local Conv2d = class("nn.Conv2d", Module)
 local function pair(v) if type(v) == "table" then return v[1], v[2] end return v, v end
 
 function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
+  opts = Module.options("nn.Conv2d", opts, {"stride", "padding", "dilation", "groups", "bias", "device"})
   Module.check_sizes("nn.Conv2d", {{"in_channels", in_channels}, {"out_channels", out_channels},
-                                   {"kernel_size", kernel_size}, {"groups", (opts or {}).groups or 1}})
+                                   {"kernel_size", kernel_size}, {"groups", opts.groups or 1}})
   Module.__init(self)
-  opts = opts or {}
   self.in_channels, self.out_channels = in_channels, out_channels
   self.kh, self.kw = pair(kernel_size)
   self.groups = opts.groups or 1
@@ -31,7 +32,7 @@ function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
 end
 
 function Conv2d:updateOutput(x)
-  return dpl.conv2d(x, self.weight, self.bias, self.opts)
+  return F.conv2d(x, self.weight, self.bias, self.opts)
 end
 
 function Conv2d:extra_repr()

@@ -5,6 +5,7 @@
 -- forward(x[, output_size]) takes, as PyTorch's, an optional output size {H, W} (or {N, C, H, W}) that picks the
 -- output_padding among the sizes the stride allows.
 local dpl = require "dpl"
+local F = require "dpl.nn.functional"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 
@@ -13,10 +14,11 @@ local ConvTranspose2d = class("nn.ConvTranspose2d", Module)
 local function pair(v) if type(v) == "table" then return v[1], v[2] end return v, v end
 
 function ConvTranspose2d:__init(in_channels, out_channels, kernel_size, opts)
+  opts = Module.options("nn.ConvTranspose2d", opts, {"stride", "padding", "output_padding", "dilation", "groups",
+                                                     "bias", "device"})
   Module.check_sizes("nn.ConvTranspose2d", {{"in_channels", in_channels}, {"out_channels", out_channels},
-                                            {"kernel_size", kernel_size}, {"groups", (opts or {}).groups or 1}})
+                                            {"kernel_size", kernel_size}, {"groups", opts.groups or 1}})
   Module.__init(self)
-  opts = opts or {}
   self.in_channels, self.out_channels = in_channels, out_channels
   self.kh, self.kw = pair(kernel_size)
   self.groups = opts.groups or 1
@@ -43,7 +45,7 @@ function ConvTranspose2d:output_padding_for(x, output_size)
   local opts = {}
   for k, v in pairs(self.opts) do opts[k] = v end
   opts.output_padding = 0
-  local mh, mw = dpl.conv_transpose2d_output_size(x:size(3), x:size(4), self.kh, self.kw, opts)
+  local mh, mw = F.conv_transpose2d_output_size(x:size(3), x:size(4), self.kh, self.kw, opts)
   local min = {mh, mw}
   local op = {}
   for i = 1, 2 do
@@ -73,7 +75,7 @@ function ConvTranspose2d:updateOutput(x)
     for k, v in pairs(self.opts) do opts[k] = v end
     opts.output_padding = self:output_padding_for(x, self._output_size)
   end
-  return dpl.conv_transpose2d(x, self.weight, self.bias, opts)
+  return F.conv_transpose2d(x, self.weight, self.bias, opts)
 end
 
 function ConvTranspose2d:extra_repr()

@@ -1,19 +1,19 @@
--- nn.Linear: y = x W^T + b, with PyTorch's parameter names and default initialisation
--- (kaiming_uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)) for weight and bias).
+-- nn.Linear(in_features, out_features[, {bias = false, device = ...}]): y = x W^T + b, with PyTorch's parameter names
+-- and default initialisation (kaiming_uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)) for weight and bias).
 local dpl = require "dpl"
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 
 local Linear = class("nn.Linear", Module)
 
-function Linear:__init(in_features, out_features, bias, opts)
+function Linear:__init(in_features, out_features, opts)
   Module.check_sizes("nn.Linear", {{"in_features", in_features}, {"out_features", out_features}})
+  opts = Module.options("nn.Linear", opts, {"bias", "device"})
   Module.__init(self)
-  opts = opts or {}
   self.in_features, self.out_features = in_features, out_features
   local bound = 1 / math.sqrt(in_features)
   self:register_parameter("weight", dpl.uniform(-bound, bound, {out_features, in_features}, {device = opts.device}))
-  if bias ~= false then
+  if opts.bias ~= false then
     self:register_parameter("bias", dpl.uniform(-bound, bound, {out_features}, {device = opts.device}))
   end
 end

@@ -67,6 +67,12 @@ function Module.check_sizes(typename, list)
   end
 end
 
+-- Constructor options: opts must be nil or a table whose keys are among `allowed` (a list), else an error naming the
+-- module type, e.g. "nn.Linear: unknown option 'bais' (bias, device)". Returns opts or {}.
+function Module.options(typename, opts, allowed)
+  return require("dpl.ops.args").options(typename, opts, allowed, 2)   -- 2: the caller of the constructor
+end
+
 -- ---- running ------------------------------------------------------------------------------------------------------
 function Module:updateOutput(input)
   error(self.__typename .. ": updateOutput is not implemented", 2)

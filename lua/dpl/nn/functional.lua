@@ -1,9 +1,19 @@
--- dpl.nn.functional: stateless functions built from differentiable dpl ops (they run on any device and get their
--- gradients from autograd).
+-- dpl.nn.functional, also dpl.F: the one functional namespace, as PyTorch's torch.nn.functional. Convolutions,
+-- pooling, padding and resizing come from lua/dpl/ops/ (conv.lua, spatial.lua), with their gradient kernels; the
+-- functions below are built from differentiable dpl ops, so they run on any device and get their gradients from
+-- autograd.
+--
+--   local F = require("dpl").F
+--   local y = F.relu(F.conv2d(x, w, b, {padding = 1}))
+--   local loss = F.mse_loss(F.max_pool2d(y, 2), target)
 local dpl = require "dpl"
-local autograd = require "dpl.autograd"
+local A = require "dpl.autograd"
+local ops = require "dpl.ops"
 
 local F = {}
+for _, family in ipairs {ops.conv, ops.spatial} do
+  for name, fn in pairs(family) do F[name] = fn end
+end
 
 -- log_softmax along dim (1-based), stable: x - max - log(sum(exp(x - max)))
 function F.log_softmax(x, dim)
@@ -66,8 +76,26 @@ local function same_shape(name, a, b)
   end
 end
 
+-- mean or sum of (input - target)^2 as one node: its gradient is d * (2 g / n) in one pass, -that for the target
+-- (the chain of sub, square and mean costs five passes over, e.g., a perceptual loss's 4 x 64 x 288 x 288 features)
+local mse_reduced = A.op {name = "mse_loss", inputs = 2,
+  forward = function(input, target, reduction)
+    return A.no_grad(function()
+      local d = input - target
+      local sq = d:square()
+      return reduction == "sum" and sq:sum() or sq:mean(), d
+    end)
+  end,
+  backward = function(c, g)
+    local d = c.saved
+    local gi = d * (g * (c[3] == "sum" and 2 or 2 / d:numel()))
+    return A.wants(c[1]) and gi, A.wants(c[2]) and -gi
+  end}
+
 function F.mse_loss(input, target, reduction)
   same_shape("mse_loss", input, target)
+  reduction = reduction or "mean"
+  if reduction == "mean" or reduction == "sum" then return (mse_reduced(input, target, reduction)) end
   return reduce((input - target):square(), reduction)
 end
 
@@ -87,16 +115,16 @@ end
 -- stable: max(x, 0) - x t + log(1 + exp(-|x|)). The gradient is recorded as one node, (sigmoid(x) - t) for the
 -- input and -x for the target, as PyTorch's: composing it from relu and abs would give -t at x = 0 (their gradients
 -- are 0 there) instead of 0.5 - t.
+local bce_with_logits = A.op {name = "binary_cross_entropy_with_logits", inputs = 2,
+  forward = function(x, t) return A.no_grad(function() return x:relu() - x * t + ((-x:abs()):exp() + 1):log() end) end,
+  backward = function(c, g)
+    local x, t = c[1], c[2]
+    return A.wants(x) and g * (x:sigmoid() - t), A.wants(t) and -(g * x)
+  end}
+
 function F.binary_cross_entropy_with_logits(input, target, reduction)
   same_shape("binary_cross_entropy_with_logits", input, target)
-  local x, t = input:detach(), target:detach()
-  local loss = dpl.no_grad(function() return x:relu() - x * t + ((-x:abs()):exp() + 1):log() end)
-  if autograd.needs_grad(input, target) then
-    autograd.record("binary_cross_entropy_with_logits", loss, {input, target}, function(g)
-      return {input.requires_grad and g * (x:sigmoid() - t) or nil, target.requires_grad and -(g * x) or nil}
-    end)
-  end
-  return reduce(loss, reduction)
+  return reduce(bce_with_logits(input, target), reduction)
 end
 
 -- input (N, C) logits, target (N) class indices 0..C-1 (as floats)

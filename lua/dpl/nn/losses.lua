@@ -1,5 +1,6 @@
 -- Loss modules over dpl.nn.functional: MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss.
--- forward(input, target) returns the loss (a one-element tensor for reduction "mean" or "sum").
+-- nn.MSELoss([{reduction = "mean" | "sum" | "none"}]); forward(input, target) returns the loss (a one-element tensor
+-- for reduction "mean" or "sum").
 local class = require "dpl.class"
 local Module = require "dpl.nn.Module"
 local F = require "dpl.nn.functional"
@@ -8,9 +9,10 @@ local M = {}
 
 local function loss(name, fn)
   local cls = class("nn." .. name, Module)
-  function cls:__init(reduction)
+  function cls:__init(opts)
+    opts = Module.options("nn." .. name, opts, {"reduction"})
     Module.__init(self)
-    self.reduction = reduction or "mean"
+    self.reduction = opts.reduction or "mean"
   end
   function cls:forward(input, target)
     self.output = fn(input, target, self.reduction)

@@ -2,8 +2,9 @@
  * unfolds the input into a (C/groups * kh * kw) x (OH * OW) column matrix and sgemm multiplies it with the weights;
  * the input gradient is W^T @ grad_output folded back with col2im; the weight gradient is grad_output @ cols^T summed
  * over the items. A 1x1 kernel with stride 1 and no padding needs no unfolding: the input is the column matrix.
- * Special paths are tried first: oneDNN's direct kernels (dnnl_cpu.c; forward, input and weight gradient, when dpl
- * is built with oneDNN), 3x3 stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input gradient), and
+ * Other paths come first where they apply, in the order of one candidate list per op (ALGOS at the end of this file):
+ * oneDNN's direct kernels (dnnl_cpu.c; forward, input and weight gradient, when dpl is built with oneDNN), 3x3
+ * stride-1 kernels by Winograd F(2x2, 3x3) (winograd_cpu.c: forward and input gradient), a direct depthwise loop, and
  * batches of small images as one channels-last GEMM (conv_fold_cpu.c).
  *
  * Threads (OpenMP; OpenBLAS runs single-threaded inside them, see gemm_cpu.c) work in one of two ways:
@@ -11,9 +12,10 @@
  *    buffer, im2col and sgemm back to back on data still in its cache, no barrier between them;
  *  - within an item (batch 1): im2col/col2im split over rows or channels, then one sgemm split over the threads.
  * The column matrix covers a band of output rows at a time so that its size stays bounded for large images. */
-#include "internal.h"
+#include "cpu.h"
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,54 +218,6 @@ static void depthwise_item(const dpl_conv2d_args *a, const float *x, const float
   }
 }
 
-/* Where both apply, Winograd F(2x2, 3x3) measured faster than oneDNN's direct kernels only on wide layers with large
- * maps: >= 512 channels in and out on maps of >= 400 pixels, or >= 128 on >= 3000 pixels (VGG at 224: 1.2-1.6x);
- * elsewhere (ResNet's, DenseNet's, Inception's 3 x 3 layers, any layer on 64 x 64 patches) the two were even or
- * oneDNN won by up to 1.25x. */
-static bool winograd_beats_dnnl(const dpl_conv2d_args *a) {
-  const int64_t narrow = a->c < a->o ? a->c : a->o, pixels = a->oh * a->ow;
-  return (narrow >= 512 && pixels >= 400) || (narrow >= 128 && pixels >= 3000);
-}
-
-int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
-  DPL_UNUSED(dev);
-  geom g;
-  make_geom(a, &g);
-  const float *X = a->input->storage->host + a->input->offset;
-  const float *W = a->weight->storage->host + a->weight->offset;
-  const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
-  float *Y = a->output->storage->host + a->output->offset;
-  /* oneDNN first, except where Winograd measured faster (depthwise too: its blocked kernels beat the loop below by
-   * 1.1-1.4x on EfficientNet) */
-  if (!(dpl_cpu_winograd_forward_applies(a) && (!dpl_cpu_dnnl_enabled() || winograd_beats_dnnl(a)))) {
-    int rc = dpl_cpu_conv_dnnl_forward(a);
-    if (rc != DPL_CPU_NOT_HANDLED) return rc;
-  }
-  if (g.cg == 1 && g.og == 1 && !g.direct) {
-    #pragma omp parallel for if (g.items * g.ohw * g.kk >= PAR_MIN) num_threads(g.threads) schedule(static)
-    for (int64_t it = 0; it < g.items; it++) {
-      int64_t gi = it % a->groups;   /* = the channel */
-      depthwise_item(a, X + it * g.hw, W + gi * g.kk, B ? B[gi] : 0.0f, Y + it * g.ohw);
-    }
-    return DPL_OK;
-  }
-  if (dpl_cpu_winograd_forward_applies(a)) return dpl_cpu_winograd_forward(a);
-  int64_t G = dpl_cpu_conv_fold_images(a);
-  if (G) return dpl_cpu_conv_fold_forward(a, G);
-  int copies = g.across ? g.threads : 1;
-  float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
-  if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  #pragma omp parallel for if (g.across) num_threads(g.threads) schedule(static)
-  for (int64_t it = 0; it < g.items; it++) {
-    int64_t n = it / a->groups, gi = it % a->groups;
-    float *col = cols ? cols + (g.across ? (size_t)omp_get_thread_num() * col_floats(a, &g) : 0) : NULL;
-    forward_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, W + gi * g.og * g.ksz, B ? B + gi * g.og : NULL,
-                 Y + (n * a->o + gi * g.og) * g.ohw, col, !g.across);
-  }
-  free_cols(a, &g, copies, cols);
-  return DPL_OK;
-}
-
 /* ---- input gradient --------------------------------------------------------------------------------------------- */
 /* gx (cg x hw) = fold(w^T (ksz x og) @ gy (og x ohw)) */
 static void backward_input_item(const dpl_conv2d_args *a, const geom *g, const float *gy, const float *w, float *gx,
@@ -294,35 +248,6 @@ static void backward_input_item(const dpl_conv2d_args *a, const geom *g, const f
   }
 }
 
-int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
-  DPL_UNUSED(dev);
-  geom g;
-  make_geom(a, &g);
-  const float *GY = a->output->storage->host + a->output->offset;
-  const float *W = a->weight->storage->host + a->weight->offset;
-  float *GX = a->input->storage->host + a->input->offset;
-  /* oneDNN first, with the forward's rule for Winograd (the input gradient is a convolution of the same size) */
-  if (!(dpl_cpu_winograd_backward_input_applies(a) && (!dpl_cpu_dnnl_enabled() || winograd_beats_dnnl(a)))) {
-    int rc = dpl_cpu_conv_dnnl_backward_input(a);
-    if (rc != DPL_CPU_NOT_HANDLED) return rc;
-  }
-  if (dpl_cpu_winograd_backward_input_applies(a)) return dpl_cpu_winograd_backward_input(a);
-  int64_t G = dpl_cpu_conv_fold_images(a);
-  if (G) return dpl_cpu_conv_fold_backward_input(a, G);
-  int copies = g.across ? g.threads : 1;
-  float *cols = g.direct ? NULL : alloc_cols(a, &g, copies);
-  if (!g.direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-  #pragma omp parallel for if (g.across) num_threads(g.threads) schedule(static)
-  for (int64_t it = 0; it < g.items; it++) {
-    int64_t n = it / a->groups, gi = it % a->groups;
-    float *col = cols ? cols + (g.across ? (size_t)omp_get_thread_num() * col_floats(a, &g) : 0) : NULL;
-    backward_input_item(a, &g, GY + (n * a->o + gi * g.og) * g.ohw, W + gi * g.og * g.ksz,
-                        GX + (n * a->c + gi * g.cg) * g.hw, col, !g.across);
-  }
-  free_cols(a, &g, copies, cols);
-  return DPL_OK;
-}
-
 /* ---- weight gradient -------------------------------------------------------------------------------------------- */
 /* gw (og x ksz) += gy (og x ohw) @ unfold(x)^T */
 static void backward_weight_item(const dpl_conv2d_args *a, const geom *g, const float *x, const float *gy, float *gw,
@@ -347,57 +272,239 @@ static void backward_weight_item(const dpl_conv2d_args *a, const geom *g, const 
   }
 }
 
-int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
-  DPL_UNUSED(dev);
+/* ---- the im2col paths: items (image x group) over the threads ------------------------------------------------- */
+/* one item's work; t: the thread's index when threads take whole items (its own column buffer), else 0 */
+typedef void (*item_fn)(const dpl_conv2d_args *a, const geom *g, int64_t n, int64_t gi, float *col, bool par, int t,
+                        void *ctx);
+
+/* Runs fn on every item: across the threads (whole items each, a column buffer per thread) or one item after another
+ * with each step split over the threads (g->across, see the top of this file). */
+static int run_items(const dpl_conv2d_args *a, const geom *g, item_fn fn, void *ctx) {
+  int copies = g->across ? g->threads : 1;
+  float *cols = g->direct ? NULL : alloc_cols(a, g, copies);
+  if (!g->direct && !cols) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
+  #pragma omp parallel for if (g->across) num_threads(g->threads) schedule(static)
+  for (int64_t it = 0; it < g->items; it++) {
+    int t = g->across ? omp_get_thread_num() : 0;
+    float *col = cols ? cols + (size_t)t * col_floats(a, g) : NULL;
+    fn(a, g, it / a->groups, it % a->groups, col, !g->across, t, ctx);
+  }
+  free_cols(a, g, copies, cols);
+  return DPL_OK;
+}
+
+static void forward_one(const dpl_conv2d_args *a, const geom *g, int64_t n, int64_t gi, float *col, bool par, int t,
+                        void *ctx) {
+  DPL_UNUSED(t), DPL_UNUSED(ctx);
+  const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
+  forward_item(a, g, a->input->storage->host + a->input->offset + (n * a->c + gi * g->cg) * g->hw,
+               a->weight->storage->host + a->weight->offset + gi * g->og * g->ksz, B ? B + gi * g->og : NULL,
+               a->output->storage->host + a->output->offset + (n * a->o + gi * g->og) * g->ohw, col, par);
+}
+
+static void backward_input_one(const dpl_conv2d_args *a, const geom *g, int64_t n, int64_t gi, float *col, bool par,
+                               int t, void *ctx) {
+  DPL_UNUSED(t), DPL_UNUSED(ctx);
+  backward_input_item(a, g, a->output->storage->host + a->output->offset + (n * a->o + gi * g->og) * g->ohw,
+                      a->weight->storage->host + a->weight->offset + gi * g->og * g->ksz,
+                      a->input->storage->host + a->input->offset + (n * a->c + gi * g->cg) * g->hw, col, par);
+}
+
+/* ctx: the weight-gradient buffer of each thread (thread 0's is the output) */
+static void backward_weight_one(const dpl_conv2d_args *a, const geom *g, int64_t n, int64_t gi, float *col, bool par,
+                                int t, void *ctx) {
+  float *gw = ((float **)ctx)[t];
+  backward_weight_item(a, g, a->input->storage->host + a->input->offset + (n * a->c + gi * g->cg) * g->hw,
+                       a->output->storage->host + a->output->offset + (n * a->o + gi * g->og) * g->ohw,
+                       gw + gi * g->og * g->ksz, col, par);
+}
+
+static int im2col_forward(const dpl_conv2d_args *a) {
+  geom g;
+  make_geom(a, &g);
+  return run_items(a, &g, forward_one, NULL);
+}
+
+static int im2col_backward_input(const dpl_conv2d_args *a) {
+  geom g;
+  make_geom(a, &g);
+  return run_items(a, &g, backward_input_one, NULL);
+}
+
+/* Across items every thread sums its items' gradients into its own buffer (thread 0 into the output), then the
+ * buffers are added in thread order. */
+static int im2col_backward_weight(const dpl_conv2d_args *a) {
+  geom g;
+  make_geom(a, &g);
+  float *GW = a->weight->storage->host + a->weight->offset;
+  size_t wsize = (size_t)(a->o * g.ksz), part_bytes = g.across ? sizeof(float) * (size_t)(g.threads - 1) * wsize : 0;
+  float *part = part_bytes ? dpl_host_alloc(part_bytes) : NULL;
+  float **gw = malloc(sizeof(float *) * (size_t)g.threads);
+  if ((part_bytes && !part) || !gw) {
+    dpl_host_free(part, part_bytes);
+    free(gw);
+    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the weight gradient's buffers");
+  }
+  gw[0] = GW;
+  for (int t = 1; t < g.threads; t++) gw[t] = part ? part + (size_t)(t - 1) * wsize : GW;
+  memset(GW, 0, sizeof(float) * wsize);
+  if (part) memset(part, 0, part_bytes);
+  int rc = run_items(a, &g, backward_weight_one, gw);
+  if (rc == DPL_OK && part) {
+    #pragma omp parallel for if (wsize >= PAR_MIN) num_threads(g.threads) schedule(static)
+    for (int64_t i = 0; i < (int64_t)wsize; i++)
+      for (int p = 0; p < g.threads - 1; p++) GW[i] += part[(size_t)p * wsize + (size_t)i];
+  }
+  dpl_host_free(part, part_bytes);
+  free(gw);
+  return rc;
+}
+
+/* ---- the other paths, as candidates ------------------------------------------------------------------------------ */
+static int depthwise_forward(const dpl_conv2d_args *a) {
   geom g;
   make_geom(a, &g);
   const float *X = a->input->storage->host + a->input->offset;
-  const float *GY = a->output->storage->host + a->output->offset;
-  float *GW = a->weight->storage->host + a->weight->offset;
-  size_t wsize = (size_t)(a->o * g.ksz);
-  int rc = dpl_cpu_conv_dnnl_backward_weight(a);
-  if (rc != DPL_CPU_NOT_HANDLED) return rc;
-  memset(GW, 0, sizeof(float) * wsize);
-  int64_t G = dpl_cpu_conv_fold_images(a);
-  if (G) return dpl_cpu_conv_fold_backward_weight(a, G);
-  if (!g.across) {
-    float *col = g.direct ? NULL : alloc_cols(a, &g, 1);
-    if (!g.direct && !col) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the column buffer");
-    for (int64_t it = 0; it < g.items; it++) {
-      int64_t n = it / a->groups, gi = it % a->groups;
-      backward_weight_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, GY + (n * a->o + gi * g.og) * g.ohw,
-                           GW + gi * g.og * g.ksz, col, true);
-    }
-    free_cols(a, &g, 1, col);
-    return DPL_OK;
+  const float *W = a->weight->storage->host + a->weight->offset;
+  const float *B = a->bias ? a->bias->storage->host + a->bias->offset : NULL;
+  float *Y = a->output->storage->host + a->output->offset;
+  #pragma omp parallel for if (g.items * g.ohw * g.kk >= PAR_MIN) num_threads(g.threads) schedule(static)
+  for (int64_t it = 0; it < g.items; it++) {
+    int64_t gi = it % a->groups;   /* = the channel */
+    depthwise_item(a, X + it * g.hw, W + gi * g.kk, B ? B[gi] : 0.0f, Y + it * g.ohw);
   }
-  /* across items: every thread sums its items' gradients into its own buffer (thread 0 into GW), then they add up */
-  float *cols = g.direct ? NULL : alloc_cols(a, &g, g.threads);
-  size_t part_bytes = sizeof(float) * (size_t)(g.threads - 1) * wsize;
-  float *part = dpl_host_alloc(part_bytes);
-  if ((!g.direct && !cols) || !part) {
-    if (cols) free_cols(a, &g, g.threads, cols);
-    dpl_host_free(part, part_bytes);
-    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory for the weight gradient's buffers");
-  }
-  #pragma omp parallel num_threads(g.threads)
-  {
-    int t = omp_get_thread_num(), T = omp_get_num_threads();   /* T may be below g.threads */
-    float *col = cols ? cols + (size_t)t * col_floats(a, &g) : NULL;
-    float *gw = t == 0 ? GW : part + (size_t)(t - 1) * wsize;
-    if (t > 0) memset(gw, 0, sizeof(float) * wsize);
-    #pragma omp for schedule(static)
-    for (int64_t it = 0; it < g.items; it++) {
-      int64_t n = it / a->groups, gi = it % a->groups;
-      backward_weight_item(a, &g, X + (n * a->c + gi * g.cg) * g.hw, GY + (n * a->o + gi * g.og) * g.ohw,
-                           gw + gi * g.og * g.ksz, col, false);
-    }
-    /* the implicit barrier of `omp for` above: every part is complete */
-    #pragma omp for schedule(static)
-    for (int64_t i = 0; i < (int64_t)wsize; i++)
-      for (int p = 0; p < T - 1; p++) GW[i] += part[(size_t)p * wsize + (size_t)i];
-  }
-  if (cols) free_cols(a, &g, g.threads, cols);
-  dpl_host_free(part, part_bytes);
   return DPL_OK;
+}
+
+/* one input and one output channel per group, and not 1x1 */
+static bool depthwise_applies(const dpl_conv2d_args *a) {
+  bool direct = a->kh == 1 && a->kw == 1 && a->stride_h == 1 && a->stride_w == 1 && a->pad_h == 0 && a->pad_w == 0;
+  return a->c == a->groups && a->o == a->groups && !direct;
+}
+
+/* Where both apply, Winograd F(2x2, 3x3) measured faster than oneDNN's direct kernels only on wide layers with large
+ * maps: >= 512 channels in and out on maps of >= 400 pixels, or >= 128 on >= 3000 pixels (VGG at 224: 1.2-1.6x);
+ * elsewhere (ResNet's, DenseNet's, Inception's 3 x 3 layers, any layer on 64 x 64 patches) the two were even or
+ * oneDNN won by up to 1.25x. */
+static bool winograd_beats_dnnl(const dpl_conv2d_args *a) {
+  const int64_t narrow = a->c < a->o ? a->c : a->o, pixels = a->oh * a->ow;
+  return (narrow >= 512 && pixels >= 400) || (narrow >= 128 && pixels >= 3000);
+}
+
+static bool winograd_forward_first(const dpl_conv2d_args *a) {
+  return dpl_cpu_dnnl_enabled() && dpl_cpu_winograd_forward_applies(a) && winograd_beats_dnnl(a);
+}
+static bool winograd_backward_input_first(const dpl_conv2d_args *a) {
+  return dpl_cpu_dnnl_enabled() && dpl_cpu_winograd_backward_input_applies(a) && winograd_beats_dnnl(a);
+}
+static bool dnnl_applies(const dpl_conv2d_args *a) { DPL_UNUSED(a); return dpl_cpu_dnnl_enabled(); }
+static bool fold_applies(const dpl_conv2d_args *a) { return dpl_cpu_conv_fold_images(a) > 0; }
+static bool always(const dpl_conv2d_args *a) { DPL_UNUSED(a); return true; }
+static int fold_forward(const dpl_conv2d_args *a) { return dpl_cpu_conv_fold_forward(a, dpl_cpu_conv_fold_images(a)); }
+static int fold_backward_input(const dpl_conv2d_args *a) {
+  return dpl_cpu_conv_fold_backward_input(a, dpl_cpu_conv_fold_images(a));
+}
+static int fold_backward_weight(const dpl_conv2d_args *a) {
+  return dpl_cpu_conv_fold_backward_weight(a, dpl_cpu_conv_fold_images(a));
+}
+
+/* ---- the choice: one candidate list per op, in order of preference --------------------------------------------- */
+/* The first candidate that applies to the shape (and the DPL_CPU_DNNL / _WINOGRAD / _CONV_FOLD switches) and does not
+ * answer DPL_CPU_NOT_HANDLED (oneDNN, when it would only have a reference kernel) runs. The choice is made once per
+ * shape and switch setting and remembered, as ncnn's create_pipeline picks a layer's kernel once. */
+typedef struct conv_algo {
+  const char *name;
+  bool (*applies)(const dpl_conv2d_args *a);
+  int (*run)(const dpl_conv2d_args *a);
+} conv_algo;
+
+enum { KIND_FORWARD, KIND_BACKWARD_INPUT, KIND_BACKWARD_WEIGHT, KINDS };
+enum { MAX_ALGOS = 6 };
+
+static const conv_algo ALGOS[KINDS][MAX_ALGOS] = {
+  [KIND_FORWARD] = {
+    {"winograd (where it beats oneDNN)", winograd_forward_first, dpl_cpu_winograd_forward},
+    {"onednn", dnnl_applies, dpl_cpu_conv_dnnl_forward},   /* depthwise too: 1.1-1.4x faster than the loop below */
+    {"depthwise", depthwise_applies, depthwise_forward},
+    {"winograd", dpl_cpu_winograd_forward_applies, dpl_cpu_winograd_forward},
+    {"fold", fold_applies, fold_forward},
+    {"im2col", always, im2col_forward}},
+  [KIND_BACKWARD_INPUT] = {   /* the input gradient is a convolution of the same size: the forward's rules */
+    {"winograd (where it beats oneDNN)", winograd_backward_input_first, dpl_cpu_winograd_backward_input},
+    {"onednn", dnnl_applies, dpl_cpu_conv_dnnl_backward_input},
+    {"winograd", dpl_cpu_winograd_backward_input_applies, dpl_cpu_winograd_backward_input},
+    {"fold", fold_applies, fold_backward_input},
+    {"im2col", always, im2col_backward_input}},
+  [KIND_BACKWARD_WEIGHT] = {
+    {"onednn", dnnl_applies, dpl_cpu_conv_dnnl_backward_weight},
+    {"fold", fold_applies, fold_backward_weight},
+    {"im2col", always, im2col_backward_weight}},
+};
+
+/* the remembered choices: shape, switches -> candidate index (a small table, overwritten in turn when full) */
+enum { CHOICES = 128, KEY_FIELDS = 17 };
+typedef struct choice { int64_t key[KEY_FIELDS]; int algo; bool used; } choice;
+static choice choices[CHOICES];
+static int next_slot;
+static pthread_mutex_t choice_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void make_key(const dpl_conv2d_args *a, int kind, int64_t *key) {
+  int64_t k[KEY_FIELDS] = {kind, a->n, a->c, a->h, a->w, a->o, a->kh, a->kw, a->stride_h, a->stride_w, a->pad_h,
+                           a->pad_w, a->dil_h, a->dil_w, a->groups, a->bias != NULL,
+                           (int64_t)dpl_cpu_dnnl_enabled() | (int64_t)!dpl_env_is("DPL_CPU_WINOGRAD", "0") << 1 |
+                           (int64_t)!dpl_env_is("DPL_CPU_CONV_FOLD", "0") << 2};
+  memcpy(key, k, sizeof k);
+}
+
+static int remembered(const int64_t *key) {
+  int found = -1;
+  pthread_mutex_lock(&choice_lock);
+  for (int i = 0; i < CHOICES && found < 0; i++)
+    if (choices[i].used && !memcmp(choices[i].key, key, sizeof choices[i].key)) found = choices[i].algo;
+  pthread_mutex_unlock(&choice_lock);
+  return found;
+}
+
+static void remember(const int64_t *key, int algo) {
+  pthread_mutex_lock(&choice_lock);
+  choice *c = &choices[next_slot];
+  next_slot = (next_slot + 1) % CHOICES;
+  memcpy(c->key, key, sizeof c->key);
+  c->algo = algo;
+  c->used = true;
+  pthread_mutex_unlock(&choice_lock);
+}
+
+static int run_conv(const dpl_conv2d_args *a, int kind) {
+  const conv_algo *list = ALGOS[kind];
+  int64_t key[KEY_FIELDS];
+  make_key(a, kind, key);
+  int known = remembered(key);
+  if (known >= 0) {
+    int rc = list[known].run(a);
+    if (rc != DPL_CPU_NOT_HANDLED) return rc;
+  }
+  for (int i = 0; i < MAX_ALGOS && list[i].run; i++) {
+    if (i == known || !list[i].applies(a)) continue;
+    int rc = list[i].run(a);
+    if (rc == DPL_CPU_NOT_HANDLED) continue;
+    if (rc == DPL_OK) remember(key, i);
+    return rc;
+  }
+  return dpl_fail(DPL_ERR_UNSUPPORTED, "cpu: no convolution path for this shape");   /* not reached: im2col */
+}
+
+int dpl_cpu_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) {
+  DPL_UNUSED(dev);
+  return run_conv(a, KIND_FORWARD);
+}
+
+int dpl_cpu_conv2d_backward_input(dpl_device *dev, const dpl_conv2d_args *a) {
+  DPL_UNUSED(dev);
+  return run_conv(a, KIND_BACKWARD_INPUT);
+}
+
+int dpl_cpu_conv2d_backward_weight(dpl_device *dev, const dpl_conv2d_args *a) {
+  DPL_UNUSED(dev);
+  return run_conv(a, KIND_BACKWARD_WEIGHT);
 }

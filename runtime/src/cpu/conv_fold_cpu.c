@@ -9,7 +9,7 @@
  * with Wr the weights permuted to O x kh x kw x C. The outputs are transposed back to N x O x OH x OW.
  * The gradients are the same GEMMs transposed: rows' gradient = out's gradient @ Wr, added back into a padded
  * channels-last buffer (row2im) and cropped; Wr's gradient = out's gradient^T @ rows, summed over the batch. */
-#include "internal.h"
+#include "cpu.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* device_cpu.c - the CPU backend: plain C loops (OpenMP across cores) and OpenBLAS sgemm. It is the reference that
  * every Vulkan shader is tested against, so it favours clarity and float accuracy over tricks. */
-#include "internal.h"
+#include "cpu.h"
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -192,6 +192,7 @@ static void binary_run(int op, int64_t n, float *o, int64_t so, const float *a, 
 
 static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
   DPL_UNUSED(dev);
+  if (op < 0 || op >= DPL_BINARY_COUNT) return dpl_fail(DPL_ERR_UNSUPPORTED, "cpu: no kernel for binary op %d", op);
   if (iter_dense(it)) {
     if (mode == 0 && it->nops == 3) {
       switch (op) {   /* the ops of a network's inner loop and of its backward pass */
@@ -263,6 +264,7 @@ static void unary_run(int op, int64_t n, float *o, int64_t so, const float *xs, 
 
 static int cpu_unary(dpl_device *dev, int op, const dpl_iter *it, float a, float b) {
   DPL_UNUSED(dev);
+  if (op < 0 || op >= DPL_UNARY_COUNT) return dpl_fail(DPL_ERR_UNSUPPORTED, "cpu: no kernel for unary op %d", op);
   if (iter_dense(it) && it->nops == 2) {
     switch (op) {   /* the ops of a network's inner loop */
     case DPL_RELU: FOR_DENSE(it, x0[i] = x1[i] > 0 ? x1[i] : 0.0f); return DPL_OK;
@@ -359,6 +361,8 @@ enum { REDUCE_CHUNK = 256 };   /* outputs summed together by cpu_reduce's middle
 
 static int cpu_reduce(dpl_device *dev, const dpl_reduce_args *r, const dpl_tensor *out, const dpl_tensor *in) {
   DPL_UNUSED(dev);
+  if (r->op < 0 || r->op >= DPL_REDUCE_COUNT)
+    return dpl_fail(DPL_ERR_UNSUPPORTED, "cpu: no kernel for reduce op %d", r->op);
   const float *x = in->storage->host + in->offset;
   float *y = out->storage->host + out->offset;
   int64_t nout = r->outer * r->inner;

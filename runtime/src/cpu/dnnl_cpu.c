@@ -18,7 +18,7 @@
  * 1 ulp) run them over a contiguous buffer at memory speed.
  *
  * The plain C paths stay the reference: DPL_CPU_DNNL=0 turns all of this off, and the tests compare the two. */
-#include "internal.h"
+#include "cpu.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * fight: each pool's idle threads spin for a while after their work, so an OpenMP loop right after an sgemm (im2col,
  * ReLU, pooling) waits for a core that an idle OpenBLAS thread is spinning on, and the other way round; on a 2-core
  * machine that cost 8 ms per op (an OS time slice) and made VGG-16 3x slower. */
-#include "internal.h"
+#include "cpu.h"
 #include <cblas.h>
 #include <omp.h>
 

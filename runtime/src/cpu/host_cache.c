@@ -3,7 +3,7 @@
  * for fresh pages: the kernel zeroing them was a quarter of a VGG-16 training step. A network allocates the same sizes
  * pass after pass, so freed blocks are kept here, by exact (page-rounded) size, up to DPL_CPU_CACHE_MB in all (default
  * a quarter of the memory, 1 to 8 GB; 0 turns the cache off), the oldest given back first. Blocks below BLOCK_MIN go straight to malloc. */
-#include "internal.h"
+#include "cpu.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>

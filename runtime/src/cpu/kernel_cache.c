@@ -8,7 +8,7 @@
  * load_state_dict) can never meet stale derived data. An entry whose weights keep changing (training) stops being
  * cached. The budget is DPL_CPU_KERNEL_CACHE_MB (default 512, 0 turns the cache off), least recently used dropped
  * first. The lock is held while cached data is in use. */
-#include "internal.h"
+#include "cpu.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* spatial_cpu.c - the CPU kernel of the spatial ops (pooling, padding, resizing; see dpl_spatial_args in internal.h
  * and ops/spatial.c): a separable gather driven by per-axis tables. Threads split the planes (or, for a few large
  * planes, the destination rows), so every destination element is written by one thread. */
-#include "internal.h"
+#include "cpu.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  *
  * The input gradient of a 3x3 stride-1 convolution with padding p is the same kind of convolution of the output
  * gradient with padding 2 - p and the kernels transposed (in <-> out) and rotated by 180 degrees: the same code. */
-#include "internal.h"
+#include "cpu.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 #include "internal.h"
 #include <stdio.h>
 
-static const dpl_conv2d_params default_params = {1, 1, 0, 0, 1, 1, 1};
+static const dpl_conv2d_params default_params = {1, 1, 0, 0, 1, 1, 1, DPL_ACT_NONE};
 
 static const char *params_str(char *buf, size_t n, const dpl_conv2d_params *p) {
   snprintf(buf, n, "stride=(%d, %d), padding=(%d, %d), dilation=(%d, %d), groups=%d", p->stride_h, p->stride_w, p->pad_h,
@@ -74,6 +74,11 @@ dpl_tensor *dpl_conv2d_forward(dpl_tensor *input, dpl_tensor *weight, dpl_tensor
   if (check_4d(fn, "input", input) || check_4d(fn, "weight", weight)) return NULL;
   if (dpl_check_same_device(fn, input, "input", weight, "weight")) return NULL;
   if (conv_geometry(fn, input->shape, weight->shape, p, &a)) return NULL;
+  if (p->activation != DPL_ACT_NONE && p->activation != DPL_ACT_RELU) {
+    dpl_fail(DPL_ERR_ARGUMENT, "%s: unknown activation %d (0 none, 1 relu)", fn, p->activation);
+    return NULL;
+  }
+  a.act = p->activation;
   if (bias) {
     if (dpl_check_same_device(fn, input, "input", bias, "bias")) return NULL;
     if (bias->ndim != 1 || bias->shape[0] != a.o) {
@@ -95,6 +100,8 @@ dpl_tensor *dpl_conv2d_forward(dpl_tensor *input, dpl_tensor *weight, dpl_tensor
     a.input = x; a.weight = w; a.bias = b; a.output = out;
     dpl_storage_written(a.output->storage);
     rc = dev->backend->conv2d_forward(dev, &a);
+    if (!rc && a.act == DPL_ACT_RELU && !dev->backend->fused_conv_activation)
+      rc = dpl_unary_into(DPL_RELU, out, out, 0, 0);
   }
   dpl_tensor_free(x); dpl_tensor_free(w); dpl_tensor_free(b);
   if (rc) { dpl_error_prefix(fn); dpl_tensor_free(out); return NULL; }

@@ -59,7 +59,8 @@ static int make_geometry(const char *fn, const int64_t *in, const int64_t *w, co
     return dpl_fail(DPL_ERR_ARGUMENT, "%s: the output size %lldx%lld is not positive (input %s, weight %s, %s): the "
                     "padding is too large", fn, (long long)oh, (long long)ow, dpl_shape_str(b1, sizeof b1, 4, in),
                     dpl_shape_str(b2, sizeof b2, 4, w), params_str(b3, sizeof b3, p));
-  g->conv = (dpl_conv2d_params){p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dilation_h, p->dilation_w, p->groups};
+  g->conv = (dpl_conv2d_params){p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dilation_h, p->dilation_w, p->groups,
+                                DPL_ACT_NONE};
   g->out[0] = in[0]; g->out[1] = w[1] * p->groups; g->out[2] = oh; g->out[3] = ow;
   g->extra_h = (oh + 2 * (int64_t)p->pad_h - eff_h) / p->stride_h + 1 - in[2];
   g->extra_w = (ow + 2 * (int64_t)p->pad_w - eff_w) / p->stride_w + 1 - in[3];

@@ -1,18 +1,7 @@
 /* elementwise.c - argument checks and broadcasting for binary, unary and where; the backends do the arithmetic. */
 #include "internal.h"
+#include "dpl_op_names.h"   /* generated from dpl.h's enums (cmake/op_codes.cmake) */
 #include <stdio.h>
-
-static const char *binary_name(int op) {
-  static const char *names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq", "ne", "lt", "le", "gt", "ge"};
-  return op >= 0 && op <= DPL_GE ? names[op] : "binary";
-}
-
-static const char *unary_name(int op) {
-  static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "square", "rsqrt", "sign",
-                                "relu", "sigmoid", "tanh", "clamp", "affine", "silu"};
-  return op >= 0 && op <= DPL_SILU ? names[op] : "unary";
-}
 
 int dpl_broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out) {
   int n = na > nb ? na : nb;
@@ -40,14 +29,14 @@ static int check_out(const char *fn, const dpl_tensor *out, int n, const int64_t
   return DPL_OK;
 }
 
-static int valid_op(const char *kind, int op, int max) {
-  if (op < 0 || op > max) return dpl_fail(DPL_ERR_ARGUMENT, "dpl_%s: unknown op %d", kind, op);
+static int valid_op(const char *kind, int op, int count) {
+  if (op < 0 || op >= count) return dpl_fail(DPL_ERR_ARGUMENT, "dpl_%s: unknown op %d (0..%d)", kind, op, count - 1);
   return DPL_OK;
 }
 
 int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b) {
-  if (valid_op("binary", op, DPL_GE)) return dpl_last_status();
-  const char *fn = binary_name(op);
+  if (valid_op("binary", op, DPL_BINARY_COUNT)) return dpl_last_status();
+  const char *fn = dpl_binary_op_name(op);
   if (!out || !a || !b) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
   if (dpl_check_same_device(fn, a, "a", b, "b") || dpl_check_same_device(fn, out, "out", a, "a"))
     return dpl_last_status();
@@ -66,8 +55,8 @@ int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b) {
 }
 
 dpl_tensor *dpl_binary(int op, dpl_tensor *a, dpl_tensor *b) {
-  if (valid_op("binary", op, DPL_GE)) return NULL;
-  const char *fn = binary_name(op);
+  if (valid_op("binary", op, DPL_BINARY_COUNT)) return NULL;
+  const char *fn = dpl_binary_op_name(op);
   if (!a || !b) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
   if (dpl_check_same_device(fn, a, "a", b, "b")) return NULL;
   int n;
@@ -79,9 +68,9 @@ dpl_tensor *dpl_binary(int op, dpl_tensor *a, dpl_tensor *b) {
   return out;
 }
 
-int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first) {
-  if (valid_op("binary", op, DPL_GE)) return dpl_last_status();
-  const char *fn = binary_name(op);
+/* out = op(a) for a unary op (mode 0, parameters p0, p1) or a binary op with a scalar p0 (mode 1: a op p0, 2: p0 op a):
+ * the checks and the backend call the into forms share */
+static int one_operand_into(const char *fn, int op, int mode, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
   if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
   if (dpl_check_same_device(fn, out, "out", a, "a") || check_out(fn, out, a->ndim, a->shape))
     return dpl_last_status();
@@ -90,44 +79,42 @@ int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int 
   dpl_iter it;
   dpl_iter_build(&it, 2, ops);
   dpl_storage_written(out->storage);
-  int rc = out->storage->dev->backend->binary(out->storage->dev, op, &it, s, scalar_first ? 2 : 1);
+  dpl_device *dev = out->storage->dev;
+  int rc = mode == 0 ? dev->backend->unary(dev, op, &it, p0, p1) : dev->backend->binary(dev, op, &it, p0, mode);
   if (rc) dpl_error_prefix(fn);
   return rc;
 }
 
-dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first) {
-  if (valid_op("binary", op, DPL_GE)) return NULL;
-  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", binary_name(op)); return NULL; }
+/* a new tensor shaped like a, for the into form to fill (NULL with the error set) */
+static dpl_tensor *alloc_like(const char *fn, const dpl_tensor *a) {
+  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
   dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
-  if (!out) { dpl_error_prefix(binary_name(op)); return NULL; }
-  if (dpl_binary_scalar_into(op, out, a, s, scalar_first)) { dpl_tensor_free(out); return NULL; }
+  if (!out) dpl_error_prefix(fn);
+  return out;
+}
+
+int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first) {
+  if (valid_op("binary", op, DPL_BINARY_COUNT)) return dpl_last_status();
+  return one_operand_into(dpl_binary_op_name(op), op, scalar_first ? 2 : 1, out, a, s, 0.0f);
+}
+
+dpl_tensor *dpl_binary_scalar(int op, dpl_tensor *a, float s, int scalar_first) {
+  if (valid_op("binary", op, DPL_BINARY_COUNT)) return NULL;
+  dpl_tensor *out = alloc_like(dpl_binary_op_name(op), a);
+  if (out && dpl_binary_scalar_into(op, out, a, s, scalar_first)) { dpl_tensor_free(out); return NULL; }
   return out;
 }
 
 int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1) {
-  if (valid_op("unary", op, DPL_SILU)) return dpl_last_status();
-  const char *fn = unary_name(op);
-  if (!out || !a) return dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn);
-  if (op == DPL_CLAMP && p0 > p1)
-    return dpl_fail(DPL_ERR_ARGUMENT, "clamp: min %g is greater than max %g", p0, p1);
-  if (dpl_check_same_device(fn, out, "out", a, "a") || check_out(fn, out, a->ndim, a->shape))
-    return dpl_last_status();
-  if (dpl_tensor_numel(out) == 0) return DPL_OK;
-  const dpl_tensor *ops[2] = {out, a};
-  dpl_iter it;
-  dpl_iter_build(&it, 2, ops);
-  dpl_storage_written(out->storage);
-  int rc = out->storage->dev->backend->unary(out->storage->dev, op, &it, p0, p1);
-  if (rc) dpl_error_prefix(fn);
-  return rc;
+  if (valid_op("unary", op, DPL_UNARY_COUNT)) return dpl_last_status();
+  if (op == DPL_CLAMP && p0 > p1) return dpl_fail(DPL_ERR_ARGUMENT, "clamp: min %g is greater than max %g", p0, p1);
+  return one_operand_into(dpl_unary_op_name(op), op, 0, out, a, p0, p1);
 }
 
 dpl_tensor *dpl_unary(int op, dpl_tensor *a, float p0, float p1) {
-  if (valid_op("unary", op, DPL_SILU)) return NULL;
-  if (!a) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", unary_name(op)); return NULL; }
-  dpl_tensor *out = dpl_tensor_alloc_like_shape(a->storage->dev, a->ndim, a->shape);
-  if (!out) { dpl_error_prefix(unary_name(op)); return NULL; }
-  if (dpl_unary_into(op, out, a, p0, p1)) { dpl_tensor_free(out); return NULL; }
+  if (valid_op("unary", op, DPL_UNARY_COUNT)) return NULL;
+  dpl_tensor *out = alloc_like(dpl_unary_op_name(op), a);
+  if (out && dpl_unary_into(op, out, a, p0, p1)) { dpl_tensor_free(out); return NULL; }
   return out;
 }
 

@@ -1,17 +1,16 @@
 /* reduce.c - reductions over dims: the dims to reduce are brought together into one middle block of a contiguous
  * tensor (outer, r, inner), which every backend reduces in one pass. */
 #include "internal.h"
+#include "dpl_op_names.h"   /* generated from dpl.h's enums (cmake/op_codes.cmake) */
 #include <stdbool.h>
 #include <stdio.h>
 
-static const char *reduce_name(int op) {
-  static const char *names[] = {"sum", "mean", "max", "min", "argmax", "argmin", "var"};
-  return op >= 0 && op <= DPL_VAR ? names[op] : "reduce";
-}
-
 dpl_tensor *dpl_reduce(int op, dpl_tensor *t, int ndims, const int *dims, int keepdim, int unbiased) {
-  if (op < 0 || op > DPL_VAR) { dpl_fail(DPL_ERR_ARGUMENT, "dpl_reduce: unknown op %d", op); return NULL; }
-  const char *fn = reduce_name(op);
+  if (op < 0 || op >= DPL_REDUCE_COUNT) {
+    dpl_fail(DPL_ERR_ARGUMENT, "dpl_reduce: unknown op %d (0..%d)", op, DPL_REDUCE_COUNT - 1);
+    return NULL;
+  }
+  const char *fn = dpl_reduce_op_name(op);
   if (!t) { dpl_fail(DPL_ERR_ARGUMENT, "%s: NULL tensor", fn); return NULL; }
   if (ndims < 0 || ndims > t->ndim || (ndims > 0 && !dims)) {
     dpl_fail(DPL_ERR_ARGUMENT, "%s: %d dims given for a %d-d tensor", fn, ndims, t->ndim);

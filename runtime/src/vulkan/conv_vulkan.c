@@ -1,8 +1,9 @@
-/* conv_vulkan.c - 2-D convolution on Vulkan: shaders/conv2d.comp (forward, bias fused), conv2d_backward_input.comp
- * and conv2d_backward_weight.comp, direct kernels with a per-invocation register tile. Reads go through r32f storage
- * texel buffers (the *_texel variants; imageLoad is what llvmpipe does fast) unless DPL_VK_CONV_PORTABLE=1 or a
- * binding exceeds maxTexelBufferElements, then through plain SSBOs. DPL_VK_CONV_MAX_IMAGES=n caps the images per
- * dispatch (for tests of the batch split).
+/* conv_vulkan.c - 2-D convolution on Vulkan: the entry points, which run the family kernels.c chooses (direct,
+ * portable, winograd in conv_winograd.c), and the direct kernels: shaders/conv2d.comp
+ * (forward, bias and activation fused), conv2d_backward_input.comp and conv2d_backward_weight.comp, with a
+ * per-invocation register tile. Reads go through r32f storage texel buffers (the *_texel variants; imageLoad is what
+ * llvmpipe does fast) in the direct family, or when a binding exceeds maxTexelBufferElements, through plain SSBOs
+ * (the portable family). DPL_VK_CONV_MAX_IMAGES=n caps the images per dispatch (for tests of the batch split).
  * Bindings are limited to maxStorageBufferRange (128 MiB on lavapipe): the batch is split into chunks of images whose
  * input and output fit; the weight gradient is accumulated over the chunks. A single image (or the weight) larger than
  * one binding is an error. */
@@ -11,18 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* mirrors ConvParams in shaders/common/conv2d.glsl */
-typedef struct conv_params {
-  uint32_t n, c, h, w;
-  uint32_t o, oh, ow, groups;
-  uint32_t kh, kw, sh, sw;
-  uint32_t ph, pw, dh, dw;
-  uint32_t out_off, a_off, b_off, bias_off;
-  uint32_t flags;
-} conv_params;
 
-enum { CONV_BIAS = 1, CONV_ACCUMULATE = 2 };
-enum { KIND_FORWARD = 0, KIND_BACKWARD_INPUT = 1, KIND_BACKWARD_WEIGHT = 2 };
+enum { CONV_BIAS = 1, CONV_ACCUMULATE = 2 };   /* flags; bits 8..15: the activation */
+enum { KIND_FORWARD = VK_CONV_FORWARD, KIND_BACKWARD_INPUT = VK_CONV_BACKWARD_INPUT,
+       KIND_BACKWARD_WEIGHT = VK_CONV_BACKWARD_WEIGHT };
 
 static const int shader_ids[3][2] = {
   {DPL_SHADER_CONV2D, DPL_SHADER_CONV2D_TEXEL},
@@ -34,7 +27,7 @@ static const char *kind_names[3] = {"conv2d", "conv2d_backward_input", "conv2d_b
  * taps (picked on lavapipe with one 8-lane subgroup per workgroup, noisy: ~70, ~100 and ~80 ms for VGG-16 conv3_1) */
 static const uint32_t tiles[3][2] = {{16, 8}, {8, 16}, {8, 16}};
 
-static void fill_params(conv_params *pc, const dpl_conv2d_args *a) {
+static void fill_params(vk_conv_params *pc, const dpl_conv2d_args *a) {
   memset(pc, 0, sizeof *pc);
   pc->c = (uint32_t)a->c; pc->h = (uint32_t)a->h; pc->w = (uint32_t)a->w;
   pc->o = (uint32_t)a->o; pc->oh = (uint32_t)a->oh; pc->ow = (uint32_t)a->ow; pc->groups = (uint32_t)a->groups;
@@ -44,7 +37,7 @@ static void fill_params(conv_params *pc, const dpl_conv2d_args *a) {
   pc->dh = (uint32_t)a->dil_h; pc->dw = (uint32_t)a->dil_w;
 }
 
-static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
+static int run_direct(dpl_device *dev, int kind, const dpl_conv2d_args *a, int texel) {
   vk_device *v = vkdev(dev);
   const char *fn = kind_names[kind];
   int64_t in_img = a->c * a->h * a->w, out_img = a->o * a->oh * a->ow;
@@ -67,18 +60,38 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
   if (kind != KIND_BACKWARD_WEIGHT && pix_img > 0 && per > (INT64_C(1) << 28) / pix_img) per = (INT64_C(1) << 28) / pix_img;
   if (per < 1) per = 1;
 
-  const char *cap = getenv("DPL_VK_CONV_MAX_IMAGES");   /* testing: force the batch split */
-  if (cap && atoll(cap) > 0 && per > atoll(cap)) per = atoll(cap);
-  const char *env = getenv("DPL_VK_CONV_PORTABLE");
-  int texel = !(env && env[0] == '1');
+  long long cap = dpl_env_int("DPL_VK_CONV_MAX_IMAGES", 0);   /* testing: force the batch split */
+  if (cap > 0 && per > cap) per = cap;
+  /* CPU drivers cut an invocation's loops after about 65535 iterations in all (llvmpipe's loop limiter, silently):
+   * the weight gradient, which loops over every output pixel, goes in dispatches of at most VK_LOOP_LIMIT pixels
+   * (whole images, or blocks of rows of one image); the other two loop over channels and taps */
+  int64_t rows = a->oh;
+  if (v->cpu_like) {
+    int64_t loop = kind == KIND_FORWARD ? (a->c / a->groups) * a->kh * a->kw
+                 : kind == KIND_BACKWARD_INPUT ? (a->o / a->groups) * a->kh * a->kw : a->oh * a->ow;
+    if (kind == KIND_BACKWARD_WEIGHT) {
+      if (a->ow > VK_LOOP_LIMIT)
+        return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: an output row of %lld pixels exceeds this driver's loop limit", fn,
+                        (long long)a->ow);
+      if (loop > VK_LOOP_LIMIT) {
+        per = 1;
+        rows = VK_LOOP_LIMIT / a->ow;
+      } else if (per > VK_LOOP_LIMIT / loop) {
+        per = VK_LOOP_LIMIT / loop;
+      }
+    } else if (loop > VK_LOOP_LIMIT) {
+      return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: a reduction over %lld channels x taps exceeds this driver's loop limit",
+                      fn, (long long)loop);
+    }
+  }
   uint64_t max_texels = v->props.limits.maxTexelBufferElements - v->alignment / 4;   /* slack: aligned start */
   if ((uint64_t)wsize > max_texels || (uint64_t)big > max_texels) texel = 0;
   else if ((uint64_t)(per * big) > max_texels) per = (int64_t)(max_texels / (uint64_t)big);
 
   uint32_t local = v->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU && v->subgroup_size >= 4 ? v->subgroup_size : 64;
   uint32_t spec[3] = {local, tiles[kind][0], tiles[kind][1]};
-  const char *tile_env = getenv(kind == KIND_FORWARD ? "DPL_VK_CONV_TILE" : kind == KIND_BACKWARD_INPUT ?
-                                "DPL_VK_CONV_TILE_BI" : "DPL_VK_CONV_TILE_BW");   /* tuning: ROWSxCOLS */
+  const char *tile_env = dpl_env_string(kind == KIND_FORWARD ? "DPL_VK_CONV_TILE" : kind == KIND_BACKWARD_INPUT ?
+                                        "DPL_VK_CONV_TILE_BI" : "DPL_VK_CONV_TILE_BW");   /* tuning: ROWSxCOLS */
   unsigned tr, tc;
   if (tile_env && sscanf(tile_env, "%ux%u", &tr, &tc) == 2 && tr >= 1 && tr <= 64 && tc >= 1 && tc <= 64) {
     spec[1] = tr;
@@ -88,11 +101,14 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
   int shader = shader_ids[kind][texel];
   int64_t cg = a->c / a->groups, og = a->o / a->groups, ksz = cg * a->kh * a->kw;
 
-  for (int64_t n0 = 0; n0 < a->n; n0 += per) {
+  for (int64_t n0 = 0; n0 < a->n; n0 += per)
+  for (int64_t r0 = 0; r0 < a->oh; r0 += rows) {
     int64_t nb = a->n - n0 < per ? a->n - n0 : per;
-    conv_params pc;
+    vk_conv_params pc;
     fill_params(&pc, a);
     pc.n = (uint32_t)nb;
+    pc.row0 = (uint32_t)r0;
+    pc.row1 = (uint32_t)(a->oh - r0 < rows ? a->oh : r0 + rows);
     vk_binding b[4];
     int nbind = 3, rc;
     const dpl_tensor *in = a->input, *w = a->weight, *out = a->output;
@@ -106,7 +122,7 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
         const dpl_tensor *bias = a->bias ? a->bias : w;   /* unused binding when there is no bias */
         rc = vk_bind(dev, bias->storage, bias->offset, bias->offset + (a->bias ? a->o : 1) - 1, 0, &b[3], &pc.bias_off);
       }
-      pc.flags = a->bias ? CONV_BIAS : 0;
+      pc.flags = (a->bias ? CONV_BIAS : 0) | (uint32_t)a->act << 8;
       nbind = 4;
       invocations = (uint64_t)(a->groups * ((og + t0 - 1) / t0) *
                                ((nb * a->oh * a->ow + t1 - 1) / t1));
@@ -122,7 +138,7 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
       rc = vk_bind(dev, w->storage, w->offset, w->offset + wsize - 1, 1, &b[0], &pc.out_off);
       if (!rc) rc = vk_bind(dev, in->storage, in_lo, in_lo + nb * in_img - 1, 0, &b[1], &pc.a_off);
       if (!rc) rc = vk_bind(dev, out->storage, out_lo, out_lo + nb * out_img - 1, 0, &b[2], &pc.b_off);
-      pc.flags = n0 > 0 ? CONV_ACCUMULATE : 0;
+      pc.flags = n0 > 0 || r0 > 0 ? CONV_ACCUMULATE : 0;
       invocations = (uint64_t)(a->groups * ((og + t0 - 1) / t0) *
                                ((ksz + t1 - 1) / t1));
     }
@@ -137,6 +153,16 @@ static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
     if (rc) return rc;
   }
   return DPL_OK;
+}
+
+static int run(dpl_device *dev, int kind, const dpl_conv2d_args *a) {
+  switch (vk_choose_conv(dev, a, kind)) {
+  case VK_CONV_WINOGRAD:
+    return kind == KIND_FORWARD ? vk_conv_winograd_forward(dev, a) : vk_conv_winograd_backward_input(dev, a);
+  case VK_CONV_TILED: return vk_conv_tiled(dev, a, kind);
+  case VK_CONV_PORTABLE: return run_direct(dev, kind, a, 0);
+  default: return run_direct(dev, kind, a, 1);
+  }
 }
 
 int vk_op_conv2d_forward(dpl_device *dev, const dpl_conv2d_args *a) { return run(dev, KIND_FORWARD, a); }

@@ -13,6 +13,7 @@ static VkPhysicalDevice physicals[16];
 static int nphysicals;
 static char banners[16][512];
 static int64_t validation_messages;
+static uint32_t instance_api;         /* the API version the instance was created for */
 
 int vk_check(VkResult r, const char *what) {
   if (r == VK_SUCCESS) return DPL_OK;
@@ -93,7 +94,7 @@ static void describe(int i) {
 static int init_instance(void) {
   if (instance_state) return instance_state > 0;
   instance_state = -1;
-  if (getenv("DPL_NO_VULKAN")) {
+  if (dpl_env_present("DPL_NO_VULKAN")) {
     snprintf(unavailable_reason, sizeof unavailable_reason, "disabled by DPL_NO_VULKAN");
     return 0;
   }
@@ -101,8 +102,7 @@ static int init_instance(void) {
     snprintf(unavailable_reason, sizeof unavailable_reason, "no Vulkan loader (libvulkan.so.1) found");
     return 0;
   }
-  const char *env = getenv("DPL_VALIDATION");
-  int validation = env && *env && strcmp(env, "0") != 0;
+  int validation = dpl_env_flag("DPL_VALIDATION");
   const char *layers[1];
   const char *exts[2];
   uint32_t nlayers = 0, nexts = 0;
@@ -118,9 +118,9 @@ static int init_instance(void) {
   }
   uint32_t loader_version = VK_API_VERSION_1_0;
   if (vkEnumerateInstanceVersion) vkEnumerateInstanceVersion(&loader_version);
+  instance_api = loader_version >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
   VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "dpl",
-                           .pEngineName = "dpl",
-                           .apiVersion = loader_version >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1};
+                           .pEngineName = "dpl", .apiVersion = instance_api};
   VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app,
                              .enabledLayerCount = nlayers, .ppEnabledLayerNames = layers,
                              .enabledExtensionCount = nexts, .ppEnabledExtensionNames = exts};
@@ -196,9 +196,11 @@ void dpl_vulkan_device_destroy(dpl_device *dev) {
   vk_device *v = vkdev(dev);
   if (v) {
     if (v->device) {
+      vk_weight_cache_release(dev);
       vk_flush(dev, 1);
       vkDeviceWaitIdle(v->device);
       vk_recorder_destroy(dev);
+      vk_profile_destroy(dev);
       vk_pipelines_destroy(dev);
       vk_memory_destroy(dev);
       vkDestroyDevice(v->device, NULL);
@@ -228,6 +230,8 @@ dpl_device *dpl_vulkan_device_create(int index) {
   VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &subgroup};
   vkGetPhysicalDeviceProperties2(v->physical, &p2);
   v->subgroup_size = subgroup.subgroupSize;
+  v->cpu_like = v->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  v->shared_memory = v->props.limits.maxComputeSharedMemorySize;
 
   /* a queue family with compute; prefer compute-only (async compute) families as ncnn does */
   uint32_t nq = 0;
@@ -248,17 +252,32 @@ dpl_device *dpl_vulkan_device_create(int index) {
   }
   v->queue_family = (uint32_t)family;
 
-  const char *exts[2];
+  const char *exts[3];
   uint32_t nexts = 0;
-  if (has_device_extension(v->physical, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) && !getenv("DPL_VK_NO_PUSH_DESCRIPTOR")) {
+  if (has_device_extension(v->physical, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) && !dpl_env_present("DPL_VK_NO_PUSH_DESCRIPTOR")) {
     exts[nexts++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     v->has_push_descriptor = 1;
+  }
+  /* 16-bit floats in shaders (the fp16 tiles of --precision fp16): core in Vulkan 1.2, an extension before */
+  VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+  int f16_core = v->props.apiVersion >= VK_API_VERSION_1_2 && instance_api >= VK_API_VERSION_1_2;
+  int f16_ext = !f16_core && has_device_extension(v->physical, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
+  if (f16_core || f16_ext) {
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
+    vkGetPhysicalDeviceFeatures2(v->physical, &f2);
+  }
+  VkPhysicalDeviceShaderFloat16Int8Features enable16 = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .shaderFloat16 = VK_TRUE};
+  if (f16.shaderFloat16) {
+    v->has_fp16 = 1;
+    if (f16_ext) exts[nexts++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
   }
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = v->queue_family,
                                  .queueCount = 1, .pQueuePriorities = &priority};
-  VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                            .pQueueCreateInfos = &qci, .enabledExtensionCount = nexts, .ppEnabledExtensionNames = exts};
+  VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = v->has_fp16 ? &enable16 : NULL,
+                            .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci, .enabledExtensionCount = nexts,
+                            .ppEnabledExtensionNames = exts};
   if (vk_check(vkCreateDevice(v->physical, &dci, NULL, &v->device), "vkCreateDevice")) {
     v->device = VK_NULL_HANDLE;
     dpl_vulkan_device_destroy(dev);
@@ -266,7 +285,7 @@ dpl_device *dpl_vulkan_device_create(int index) {
   }
   volkLoadDevice(v->device);   /* one device per process in practice; volk keeps the last one's entry points */
   vkGetDeviceQueue(v->device, v->queue_family, 0, &v->queue);
-  if (vk_memory_init(dev) || vk_recorder_init(dev) || vk_pipelines_init(dev)) {
+  if (vk_memory_init(dev) || vk_recorder_init(dev) || vk_pipelines_init(dev) || vk_profile_init(dev)) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", dpl_last_error());
     dpl_vulkan_device_destroy(dev);
@@ -280,5 +299,5 @@ int64_t dpl_vulkan_stat(dpl_device *dev, const char *name) {
   vk_device *v = vkdev(dev);
   if (!strcmp(name, "reserved_bytes")) return v->reserved_bytes;
   if (!strcmp(name, "pipelines")) return v->npipelines;
-  return -1;
+  return vk_kernel_stat(dev, name);
 }

@@ -1,4 +1,4 @@
-/* gemm_texel.c - the matrix product for CPU Vulkan drivers (lavapipe/llvmpipe), see shared/spec/lavapipe.md.
+/* gemm_texel.c - the matrix product for CPU Vulkan drivers (lavapipe/llvmpipe), see docs/vulkan.md.
  *
  * shaders/matmul_texel.comp reads both operands as vec4s along k through rgba32f storage texel buffers: A as m rows of
  * k4 = ceil(k / 4) vec4s, B transposed (n rows of k4 vec4s), zero-padded in k. An operand already in that layout (unit
@@ -11,8 +11,7 @@
  * Work whose bindings would exceed maxStorageBufferRange / maxTexelBufferElements, or whose grid would exceed
  * maxComputeWorkGroupCount, is split over batches, then rows or columns (packing too: rows or column blocks).
  *
- * Chosen per device type by vk_gemm_use_texel (CPU devices, products of at least 40^3); DPL_VK_MATMUL=portable|texel
- * overrides. */
+ * Chosen for CPU drivers by kernels.c (products of at least 40^3); DPL_VK_MATMUL=texel forces it. */
 #include "vk_internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +37,6 @@ typedef struct pack_params {
 enum { TEX_TM = 16, TEX_TN = 16, TEX_LN = 8, TEX_WG_ROWS = (8 / TEX_LN) * TEX_TM, TEX_WG_COLS = TEX_LN * TEX_TN };
 
 enum { MAX_GROUPS = 65535 };
-
-/* Products smaller than this (m * n * k) go to the portable kernel unless DPL_VK_MATMUL=texel. */
-static const double TEXEL_MIN_WORK = 40.0 * 40.0 * 40.0;   /* measured crossover: between 32^3 and 48^3 */
-
-int vk_gemm_use_texel(dpl_device *dev, const dpl_gemm_args *g) {
-  const char *e = getenv("DPL_VK_MATMUL");
-  if (e && !strcmp(e, "portable")) return 0;
-  if (e && !strcmp(e, "texel")) return 1;
-  if (vkdev(dev)->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU) return 0;
-  return (double)g->m * (double)g->n * (double)g->k >= TEXEL_MIN_WORK;
-}
 
 /* The largest binding, in elements of `texel` floats, that vk_bind accepts and a texel buffer view can cover. */
 static int64_t texel_limit(vk_device *v, int texel) {
@@ -210,17 +198,21 @@ static int gemm_part(dpl_device *dev, const gemm_job *j, int64_t b0, int64_t nb,
   if (!rc) rc = vk_bind(dev, j->a.storage, a_lo, a_hi, 0, &b[1], &a_elem);
   if (!rc) rc = vk_bind(dev, j->b.storage, b_lo, b_hi, 0, &b[2], &b_elem);
   if (rc) return rc;
-  b[0].texel = 1;
+  /* C a vec4 (4 columns) at a time: contiguous columns, and the block's start, rows and batches on vec4 bounds */
+  int c4 = nc % 4 == 0 && (nc == 1 || g->c_cs == 1) && (nr == 1 || g->c_rs % 4 == 0) &&
+           (nb == 1 || g->c_bs % 4 == 0) && c_elem % 4 == 0;
+  b[0].texel = c4 ? 4 : 1;
   b[1].texel = 4;
   b[2].texel = 4;
+  int cq = c4 ? 4 : 1;   /* C's offsets and strides in its texels */
   texel_params pc = {(int32_t)nr, (int32_t)nc, (int32_t)(j->a.vlen / 4),
                      (int32_t)(a_elem / 4), (int32_t)(j->a.ls / 4), (int32_t)(nb > 1 ? j->a.bs / 4 : 0),
                      (int32_t)(b_elem / 4), (int32_t)(j->b.ls / 4), (int32_t)(nb > 1 ? j->b.bs / 4 : 0),
-                     (int32_t)c_elem, (int32_t)(nr > 1 ? g->c_rs : 0), (int32_t)(nc > 1 ? g->c_cs : 0),
-                     (int32_t)(nb > 1 ? g->c_bs : 0), g->alpha, g->beta};
+                     (int32_t)c_elem / cq, (int32_t)(nr > 1 ? g->c_rs / cq : 0), (int32_t)(nc > 1 ? g->c_cs : 0),
+                     (int32_t)(nb > 1 ? g->c_bs / cq : 0), g->alpha, g->beta};
   /* grid x walks the row blocks (see the shader) */
-  return vk_dispatch(dev, DPL_SHADER_MATMUL_TEXEL, NULL, 0, b, 3, &pc, sizeof pc, (uint32_t)gy, (uint32_t)gx,
-                     (uint32_t)nb);
+  return vk_dispatch(dev, c4 ? DPL_SHADER_MATMUL_TEXEL_C4 : DPL_SHADER_MATMUL_TEXEL, NULL, 0, b, 3, &pc, sizeof pc,
+                     (uint32_t)gy, (uint32_t)gx, (uint32_t)nb);
 }
 
 /* Outputs computed, counting the padding of partial workgroup tiles. */
@@ -228,11 +220,25 @@ static double padded_work(int64_t m, int64_t n) {
   return (double)(cdiv(m, TEX_WG_ROWS) * TEX_WG_ROWS) * (double)(cdiv(n, TEX_WG_COLS) * TEX_WG_COLS);
 }
 
+bool vk_gemm_texel_turns(int64_t m, int64_t n) { return padded_work(n, m) < padded_work(m, n); }
+
+/* Whether C can be written a vec4 at a time in this orientation (see gemm_part). */
+static int c_vec4(int64_t n, int64_t c_rs, int64_t c_cs, int64_t c_bs, int64_t batch, int64_t m, int64_t c_off) {
+  return n % 4 == 0 && (n == 1 || c_cs == 1) && (m == 1 || c_rs % 4 == 0) && (batch == 1 || c_bs % 4 == 0) &&
+         c_off % 4 == 0;
+}
+
 int vk_gemm_texel(dpl_device *dev, const dpl_gemm_args *g0) {
   /* The kernel treats A and B alike (both as lines along k), so C^T = B^T A^T costs the same: take the orientation
    * that wastes less of the 16 x 128 workgroup tile (a product with few columns and many rows, say). */
   dpl_gemm_args swapped = *g0;
-  if (padded_work(g0->n, g0->m) < padded_work(g0->m, g0->n)) {
+  /* vec4 stores of C save more than a little tile waste (up to 1.5x) costs: small-k products are store-bound */
+  double straight = padded_work(g0->m, g0->n), turned = padded_work(g0->n, g0->m);
+  int v_straight = c_vec4(g0->n, g0->c_rs, g0->c_cs, g0->c_bs, g0->batch, g0->m, g0->c->offset);
+  int v_turned = c_vec4(g0->m, g0->c_cs, g0->c_rs, g0->c_bs, g0->batch, g0->n, g0->c->offset);
+  if (v_straight && !v_turned) turned *= 1.5;
+  if (v_turned && !v_straight) straight *= 1.5;
+  if (turned < straight) {
     swapped.m = g0->n; swapped.n = g0->m;
     swapped.a = g0->b; swapped.a_bs = g0->b_bs; swapped.a_rs = g0->b_cs; swapped.a_cs = g0->b_rs;
     swapped.b = g0->a; swapped.b_bs = g0->a_bs; swapped.b_rs = g0->a_cs; swapped.b_cs = g0->a_rs;

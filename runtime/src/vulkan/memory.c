@@ -10,9 +10,7 @@
 #include <string.h>
 
 static VkDeviceSize env_mib(const char *name, VkDeviceSize fallback) {
-  const char *s = getenv(name);
-  if (!s || !*s) return fallback;
-  long long v = atoll(s);
+  long long v = dpl_env_int(name, 0);
   return v > 0 ? (VkDeviceSize)v << 20 : fallback;
 }
 
@@ -29,7 +27,7 @@ int vk_memory_init(dpl_device *dev) {
   const VkPhysicalDeviceLimits *lim = &v->props.limits;
   int uma = v->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
             v->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
-  int force_staging = getenv("DPL_VK_FORCE_STAGING") && strcmp(getenv("DPL_VK_FORCE_STAGING"), "0") != 0;
+  int force_staging = dpl_env_flag("DPL_VK_FORCE_STAGING");
   const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   int t = -1;
   /* Unified memory (lavapipe, integrated GPUs): device-local and host-visible, mapped, no staging copies. */

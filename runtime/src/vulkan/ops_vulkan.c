@@ -17,7 +17,7 @@ typedef struct eltwise_params {
   int32_t stride[16];
 } eltwise_params;
 
-static void grid_1d(uint64_t invocations, uint32_t local, uint32_t *gx, uint32_t *gy) {
+void vk_grid_1d(uint64_t invocations, uint32_t local, uint32_t *gx, uint32_t *gy) {
   uint64_t groups = (invocations + local - 1) / local;
   if (groups == 0) groups = 1;
   *gx = groups > 65535 ? 65535 : (uint32_t)groups;
@@ -102,7 +102,7 @@ static int eltwise(dpl_device *dev, int shader, const uint32_t *spec, int nspec,
   /* shaders that read an optional operand get operand 1's binding again */
   for (int e = 0; e < extra_bindings_alias; e++) { b[nb] = b[1]; nb++; }
   uint32_t gx, gy;
-  grid_1d((uint64_t)it->numel, ELT_LOCAL, &gx, &gy);
+  vk_grid_1d((uint64_t)it->numel, ELT_LOCAL, &gx, &gy);
   return vk_dispatch(dev, shader, spec, nspec, b, nb, &pc, sizeof pc, gx, gy, 1);
 }
 
@@ -117,11 +117,13 @@ static int vk_op_fill(dpl_device *dev, const dpl_iter *it, float value) {
 }
 
 static int vk_op_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int mode) {
+  if (op < 0 || op >= DPL_BINARY_COUNT) return dpl_fail(DPL_ERR_UNSUPPORTED, "vulkan: no kernel for binary op %d", op);
   uint32_t spec[3] = {ELT_LOCAL, (uint32_t)op, (uint32_t)mode};
   return eltwise(dev, DPL_SHADER_BINARY, spec, 3, it, s, 0, mode == 0 ? 0 : 1);
 }
 
 static int vk_op_unary(dpl_device *dev, int op, const dpl_iter *it, float p0, float p1) {
+  if (op < 0 || op >= DPL_UNARY_COUNT) return dpl_fail(DPL_ERR_UNSUPPORTED, "vulkan: no kernel for unary op %d", op);
   uint32_t spec[2] = {ELT_LOCAL, (uint32_t)op};
   return eltwise(dev, DPL_SHADER_UNARY, spec, 2, it, p0, p1, 0);
 }
@@ -250,6 +252,8 @@ done:
 }
 
 static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_tensor *out, const dpl_tensor *in) {
+  if (ra->op < 0 || ra->op >= DPL_REDUCE_COUNT)
+    return dpl_fail(DPL_ERR_UNSUPPORTED, "vulkan: no kernel for reduce op %d", ra->op);
   vk_device *v = vkdev(dev);
   int64_t row = ra->r * ra->inner;           /* input elements per outer index */
   int64_t max_elems = (int64_t)((v->max_binding - v->alignment) / 4);
@@ -268,8 +272,8 @@ static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_te
     uint32_t spec[4] = {mode ? wg : ELT_LOCAL, (uint32_t)ra->op, (uint32_t)mode, wg};
     uint32_t gx, gy;
     uint64_t outputs = (uint64_t)(outer * ra->inner);
-    if (mode) grid_1d(outputs, 1, &gx, &gy);
-    else grid_1d(outputs, ELT_LOCAL, &gx, &gy);
+    if (mode) vk_grid_1d(outputs, 1, &gx, &gy);
+    else vk_grid_1d(outputs, ELT_LOCAL, &gx, &gy);
     rc = vk_dispatch(dev, DPL_SHADER_REDUCE, spec, 4, b, 2, &pc, sizeof pc, gx, gy, 1);
     if (rc) return rc;
   }
@@ -289,7 +293,7 @@ static int64_t extent_hi(int64_t off, int64_t batch, int64_t bs, int64_t rows, i
   return off + (batch - 1) * bs + (rows - 1) * rs + (cols - 1) * cs;
 }
 
-static int vk_op_gemm(dpl_device *dev, const dpl_gemm_args *g) {
+int vk_gemm(dpl_device *dev, const dpl_gemm_args *g) {
   enum { TM = 4, TN = 4 };
   if (g->k == 0) {
     /* C = beta * C */
@@ -303,7 +307,9 @@ static int vk_op_gemm(dpl_device *dev, const dpl_gemm_args *g) {
     uint32_t spec[3] = {ELT_LOCAL, DPL_MUL, 1};
     return eltwise(dev, DPL_SHADER_BINARY, spec, 3, &it, g->beta, 0, 1);
   }
-  if (vk_gemm_use_texel(dev, g)) return vk_gemm_texel(dev, g);
+  int family = vk_choose_gemm(dev, g);
+  if (family == VK_GEMM_TEXEL) return vk_gemm_texel(dev, g);
+  if (family == VK_GEMM_TILED) return vk_gemm_tiled(dev, g);
   for (int64_t b0 = 0; b0 < g->batch; b0 += 65535) {
     int64_t nb = g->batch - b0 < 65535 ? g->batch - b0 : 65535;
     matmul_params pc = {(uint32_t)g->m, (uint32_t)g->n, (uint32_t)g->k, 0,
@@ -344,7 +350,7 @@ static int vk_op_random(dpl_device *dev, const dpl_tensor *out, int dist, float 
     int rc = vk_bind(dev, out->storage, out->offset + i0, out->offset + i0 + len - 1, 1, &bind, &pc.out_off);
     if (rc) return rc;
     uint32_t spec[2] = {ELT_LOCAL, (uint32_t)dist}, gx, gy;
-    grid_1d((uint64_t)len, ELT_LOCAL, &gx, &gy);
+    vk_grid_1d((uint64_t)len, ELT_LOCAL, &gx, &gy);
     rc = vk_dispatch(dev, DPL_SHADER_RANDOM, spec, 2, &bind, 1, &pc, sizeof pc, gx, gy, 1);
     if (rc) return rc;
   }
@@ -366,7 +372,7 @@ const dpl_backend dpl_vulkan_backend = {
   .where = vk_op_where,
   .muladd = vk_op_muladd,
   .reduce = vk_op_reduce,
-  .gemm = vk_op_gemm,
+  .gemm = vk_gemm,
   .random = vk_op_random,
   .synchronize = vk_synchronize,
   .destroy = vk_destroy_device,
@@ -374,6 +380,7 @@ const dpl_backend dpl_vulkan_backend = {
   .conv2d_backward_input = vk_op_conv2d_backward_input,
   .conv2d_backward_weight = vk_op_conv2d_backward_weight,
   .spatial2d = vk_op_spatial2d,
+  .fused_conv_activation = true,
 };
 
 /* defined in device_vulkan.c */

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static void cache_path(vk_device *v, char *out, size_t n) {
-  const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME"), *env = getenv("DPL_CACHE_DIR");
+  const char *xdg = dpl_env_string("XDG_CACHE_HOME"), *home = dpl_env_string("HOME"), *env = dpl_env_string("DPL_CACHE_DIR");
   char dir[400];
   if (env && *env) snprintf(dir, sizeof dir, "%s", env);
   else if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/dpl", xdg);
@@ -45,7 +45,7 @@ int vk_pipelines_init(dpl_device *dev) {
   vk_device *v = vkdev(dev);
   void *data = NULL;
   size_t n = 0;
-  if (!getenv("DPL_NO_PIPELINE_CACHE")) cache_path(v, v->pipeline_cache_path, sizeof v->pipeline_cache_path);
+  if (!dpl_env_present("DPL_NO_PIPELINE_CACHE")) cache_path(v, v->pipeline_cache_path, sizeof v->pipeline_cache_path);
   if (v->pipeline_cache_path[0]) {
     FILE *f = fopen(v->pipeline_cache_path, "rb");
     if (f) {

@@ -19,8 +19,8 @@ int vk_recorder_init(dpl_device *dev) {
                                  .queueFamilyIndex = v->queue_family};
   int rc = vk_check(vkCreateCommandPool(v->device, &pci, NULL, &v->command_pool), "vkCreateCommandPool");
   if (rc) return rc;
-  const char *env = getenv("DPL_VK_MAX_DISPATCHES");
-  v->max_dispatches_per_submit = env && atoi(env) > 0 ? atoi(env) : 512;
+  long long max_dispatches = dpl_env_int("DPL_VK_MAX_DISPATCHES", 512);
+  v->max_dispatches_per_submit = max_dispatches > 0 && max_dispatches < (1 << 30) ? (int)max_dispatches : 512;
   if (!v->has_push_descriptor && v->max_dispatches_per_submit > DESCRIPTOR_POOL_SETS)
     v->max_dispatches_per_submit = DESCRIPTOR_POOL_SETS;
   for (int i = 0; i < VK_RING; i++) {
@@ -63,6 +63,7 @@ static int slot_wait(dpl_device *dev, int i) {
   int rc = vk_check(vkWaitForFences(v->device, 1, &s->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   if (rc) return rc;
   vkResetFences(v->device, 1, &s->fence);
+  vk_profile_collect(dev, i);
   if (s->serial > v->completed_serial) v->completed_serial = s->serial;
   s->serial = 0;
   slot_recycle(dev, s);
@@ -98,6 +99,7 @@ static int begin_if_needed(dpl_device *dev) {
                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
   if ((rc = vk_check(vkBeginCommandBuffer(s->cmd, &bi), "vkBeginCommandBuffer"))) return rc;
   v->current = i;
+  vk_profile_begin(dev, i);
   v->dispatches_in_cmd = 0;
   v->nwritten = v->nread = 0;
   /* Separate submissions are not ordered by themselves, and the hazard lists start empty here: while earlier command
@@ -282,6 +284,7 @@ int vk_dispatch(dpl_device *dev, int shader, const uint32_t *spec, int nspec, co
   if (push) memcpy(pc, push, push_bytes);
   vkCmdPushConstants(s->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, pc);
   vkCmdDispatch(s->cmd, gx, gy, gz);
+  vk_profile_dispatch(dev, v->current, shader);
   dev->n_dispatches++;
   if (++v->dispatches_in_cmd >= v->max_dispatches_per_submit) return vk_flush(dev, 0);
   return DPL_OK;

@@ -38,8 +38,8 @@ int vk_op_spatial2d(dpl_device *dev, const dpl_spatial_args *a) {
   if (per < 1)
     return dpl_fail(DPL_ERR_UNSUPPORTED, "an output plane of %lld x %lld is too large for one dispatch",
                     (long long)a->dh, (long long)a->dw);
-  const char *cap = getenv("DPL_VK_SPATIAL_MAX_PLANES");   /* testing: force the plane split */
-  if (cap && atoll(cap) > 0 && per > atoll(cap)) per = atoll(cap);
+  long long cap = dpl_env_int("DPL_VK_SPATIAL_MAX_PLANES", 0);   /* testing: force the plane split */
+  if (cap > 0 && per > cap) per = cap;
   /* outputs per invocation: up to SPATIAL_TX, fewer for narrow outputs (a power of two >= dw) */
   uint32_t tx = 1;
   while (tx < SPATIAL_TX && tx < a->dw) tx *= 2;

@@ -1,33 +1,29 @@
 -- Model definitions against torchvision 0.14 (lua/dpl/models/{googlenet,inception,efficientnet}.lua): GoogLeNet,
 -- Inception v3, EfficientNet-B0 and EfficientNet-B7.
 --
--- References are made at test time by tests/ref/models_b_ref.py with Debian's python3-torch / python3-torchvision:
--- a seeded random state_dict (BatchNorm weight, bias, running_mean and running_var included) saved as one .npy per
--- key, a 2 x 3 x 64 x 64 input, the reference truncation's output (children of the list attribute run in order, spec
--- section 0) at the 4 extraction indices E, S, M, L of spec 0.1, and the whole model's eval-mode logits.
--- For every arch:
+-- References are made at test time by tests/ref/architectures_inception_ref.py with Debian's python3-torch /
+-- python3-torchvision: a seeded random state_dict (BatchNorm weight, bias, running_mean and running_var included)
+-- saved as one .npy per key, a 2 x 3 x 64 x 64 input, the reference truncation's output (children of the list
+-- attribute run in order) at the 4 extraction indices E, S, M, L of docs/benchmarks/lossnets.md, and the whole
+-- model's eval-mode logits. For every arch:
 --  * the model built with upto = L has exactly torchvision's state_dict keys for children 0..L, in order (nothing
 --    past L is built), and the whole model has torchvision's keys less the aux classifiers;
 --  * running extract_list in order, on the CPU and on Vulkan, gives every extraction output within
---    max |error| <= 1e-4 * max |reference|, with the shapes of spec 0.1;
+--    max |error| <= 1e-4 * max |reference|, with the shapes of docs/benchmarks/lossnets.md;
 --  * the whole model's classification forward (CPU, eval) matches torchvision's logits (inception_v3 at 96 x 96:
 --    its Mixed_7a cannot run at 64).
 -- Skipped when the references cannot be made (no python3-torch).
 local dpl = require "dpl"
 local test = require "dpl.test"
-local suite = test.suite("models b")
+-- default only: long; the device paths it uses are covered by the op suites in every configuration
+local suite = test.suite("architectures: Inception, EfficientNet", {configurations = {"default"}})
 
 local vulkan = dpl.vulkan_available()
 local TOL = 1e-4
 
--- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
 local S = suite
-S.after_each = function()
-  if vulkan then dpl.synchronize("vulkan") end
-  collectgarbage("collect")
-end
 
--- ---- the architectures and spec 0.1's shapes at 64 x 64 ----------------------------------------------------------
+-- ---- the architectures and the reference's shapes at 64 x 64 (docs/benchmarks/lossnets.md) -----------------------
 local ARCHS = {
   {name = "googlenet", module = "dpl.models.googlenet", list = "model", layers = {0, 5, 8, 15},
    shapes = {{64, 32, 32}, {256, 8, 8}, {512, 4, 4}, {1024, 2, 2}}},
@@ -43,13 +39,14 @@ local LAYER_NAMES = {"E", "S", "M", "L"}
 -- ---- references -----------------------------------------------------------------------------------------------------
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
--- DPL_MODELS_B_REFDIR=DIR reuses references made earlier by `models_b_ref.py DIR` (and keeps them)
-local refdir = os.getenv("DPL_MODELS_B_REFDIR")
+-- DPL_ARCHITECTURES_INCEPTION_REFDIR=DIR reuses references made earlier by `architectures_inception_ref.py DIR`
+-- (and keeps them)
+local refdir = os.getenv("DPL_ARCHITECTURES_INCEPTION_REFDIR")
 local own_refs = not (refdir and io.open(refdir .. "/done"))
 local t_ref = os.time()
 if own_refs then
-  refdir = os.tmpname() .. "_models_b"
-  os.execute(("/usr/bin/python3 %s/tests/ref/models_b_ref.py %s >%s.log 2>&1"):format(root, refdir, refdir))
+  refdir = os.tmpname() .. "_architectures_inception"
+  os.execute(("/usr/bin/python3 %s/tests/ref/architectures_inception_ref.py %s >%s.log 2>&1"):format(root, refdir, refdir))
 end
 t_ref = os.time() - t_ref
 local have_refs = io.open(refdir .. "/done") ~= nil
@@ -76,7 +73,7 @@ local function read_keys(arch)
   return keys
 end
 
--- torchvision's keys that belong to children 0..upto of the spec's list
+-- torchvision's keys that belong to children 0..upto of the reference's list
 local function expected_keys(a, info, upto)
   local prefixes = {}
   for i = 0, upto do
@@ -162,8 +159,8 @@ local function check_extraction(t, a, device, which)
       local k = want[i - 1]
       if k then
         local s = a.shapes[k]
-        t:shape(h, {2, s[1], s[2], s[3]}, ("%s %s (child %d) on %s: spec 0.1 shape"):format(a.name, LAYER_NAMES[k],
-          i - 1, device))
+        t:shape(h, {2, s[1], s[2], s[3]}, ("%s %s (child %d) on %s: the reference's shape"):format(a.name,
+          LAYER_NAMES[k], i - 1, device))
         results[a.name][device][k] = check_close(t, h, ref(a.name, "out_" .. (i - 1), "cpu"),
           ("%s %s (child %d) on %s"):format(a.name, LAYER_NAMES[k], i - 1, device))
       end

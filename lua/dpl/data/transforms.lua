@@ -1,7 +1,7 @@
--- dpl.transforms: image preprocessing that matches the reference implementations numerically. Images are C x H x W
--- (or N x C x H x W) float tensors in [0, 1], as dpl.image.load gives them.
+-- dpl.data.transforms (also dpl.transforms): image preprocessing that matches the reference implementations
+-- numerically. Images are C x H x W (or N x C x H x W) float tensors in [0, 1], as dpl.image.load gives them.
 --
---   local tf = require "dpl.transforms"          -- also dpl.transforms
+--   local tf = require "dpl.data.transforms"          -- also dpl.transforms
 --   tf.resize(x, 288)                            -- torchvision Resize(288) on a PIL image: shorter side 288, Pillow
 --                                                -- bilinear with antialiasing, 8-bit rounding (bit-identical)
 --   tf.resize(x, {72, 72}, {interpolation = "bicubic"})
@@ -15,6 +15,7 @@
 --   tf.resize_tensor(x, 224)                     -- torchvision F.resize on a tensor: bilinear, no antialias
 --   tf.imresize(x, 1/4)                          -- MATLAB imresize(x, 1/4, 'bicubic') on the 8-bit image
 --   tf.imresize(x, {h, w}, {uint8 = false})      -- on floats; {symmetric = true} mirrors instead of replicating
+--   tf.normalize(x)                              -- torchvision Normalize with ImageNet's mean and std (or given ones)
 --
 -- Sizes follow torchvision: a number means "shorter side" for resize and a square for crops; a table is {h, w}.
 -- uint8 = true (the default for the Pillow and MATLAB functions) treats x as the 8-bit image round(255 x) and returns
@@ -22,7 +23,7 @@
 -- (Pillow does the same for L and RGB; for RGBA it would premultiply alpha first, which these functions do not).
 local ffi = require "ffi"
 local T = require "dpl.tensor"
-local spatial = require "dpl.spatial"
+local spatial = require "dpl.ops.spatial"
 local C = require("dpl.ffi").C
 
 local M = {}
@@ -54,6 +55,20 @@ local function output_size(fn, h, w, size)
 end
 
 local function flag(v, default) if v == nil then return default end return v and 1 or 0 end
+
+-- ImageNet's channel statistics: the input normalisation of every torchvision model, so of every loss network.
+M.IMAGENET_MEAN = {0.485, 0.456, 0.406}
+M.IMAGENET_STD = {0.229, 0.224, 0.225}
+
+-- (x - mean) / std per channel of a C x H x W or N x C x H x W tensor (torchvision Normalize); ImageNet's by default.
+function M.normalize(x, mean, std)
+  local dpl = require "dpl"
+  mean, std = mean or M.IMAGENET_MEAN, std or M.IMAGENET_STD
+  local shape = {#mean, 1, 1}
+  if x:dim() == 4 then shape = {1, #mean, 1, 1} end
+  local dev = {device = x:device()}
+  return (x - dpl.tensor(mean, dev):reshape(shape)) / dpl.tensor(std, dev):reshape(shape)
+end
 
 function M.resize(x, size, opts)
   opts = opts or {}

@@ -1,11 +1,11 @@
--- dpl.lossnet: the loss networks of the paper: an ImageNet architecture truncated after an extraction layer, with
--- its weights, input normalisation, mode and frozen parameters.
+-- dpl.models.lossnet (also dpl.lossnet): the loss networks of the paper: an ImageNet architecture truncated after an
+-- extraction layer, with its weights, input normalisation, mode and frozen parameters.
 --
---   local lossnet = require "dpl.lossnet"
+--   local lossnet = require "dpl.models.lossnet"
 --   local net = lossnet.new("vgg16", "M", {weights = "weights/vgg16-397923af.pth", normalize = "imagenet"})
 --   local f = net:forward(x)        -- features at relu3_3; gradients flow to x, never to the weights
 --
--- Layers are E, S, M, L (spec/benchmarks.md section 0.1, the paper's Table II) or a raw 0-based child index. As in
+-- Layers are E, S, M, L (docs/benchmarks/lossnets.md, the paper's Table II) or a raw 0-based child index. As in
 -- the reference implementation, the network is the list of children of `features` (or of the model itself), run in
 -- order up to the layer; nothing after it is built or run.
 local dpl = require "dpl"
@@ -14,7 +14,7 @@ local Module = require "dpl.nn.Module"
 
 local M = {}
 
--- family, constructor module, list attribute and the E/S/M/L child indices (spec section 0.1)
+-- family, constructor module, list attribute and the E/S/M/L child indices (docs/benchmarks/lossnets.md)
 local ARCHS = {
   alexnet = {family = "AlexNet", module = "dpl.models.alexnet", list = "features", layers = {1, 4, 7, 11}},
   vgg11 = {family = "VGG", module = "dpl.models.vgg", list = "features", layers = {1, 4, 9, 19}},
@@ -37,8 +37,7 @@ M.ORDER = {"alexnet", "vgg11", "vgg16", "vgg16_bn", "vgg19", "resnet18", "resnet
            "inception_v3", "efficientnet_b0", "efficientnet_b7", "densenet121", "squeezenet1_1"}
 M.LAYER_NAMES = {"E", "S", "M", "L"}
 
-local IMAGENET_MEAN = {0.485, 0.456, 0.406}
-local IMAGENET_STD = {0.229, 0.224, 0.225}
+local transforms = require "dpl.data.transforms"
 
 local function arch_info(arch)
   local a = ARCHS[arch]
@@ -143,11 +142,14 @@ function LossNet:__init(arch, layer, opts)
   self.net = self:add_module("net", net)
   if self.normalize == "imagenet" then
     local dev = {device = opts.device}
-    self.mean = dpl.tensor(IMAGENET_MEAN, dev):reshape(1, 3, 1, 1)
-    self.std = dpl.tensor(IMAGENET_STD, dev):reshape(1, 3, 1, 1)
+    self.mean = dpl.tensor(transforms.IMAGENET_MEAN, dev):reshape(1, 3, 1, 1)
+    self.std = dpl.tensor(transforms.IMAGENET_STD, dev):reshape(1, 3, 1, 1)
   end
   if opts.frozen ~= false then self:freeze() end
   if (opts.mode or "eval") == "train" then self:training() else self:evaluate() end
+  -- BatchNorms folded into their convolutions (while frozen and evaluating) and ReLUs fused into them: the same
+  -- features in fewer passes (dpl.nn.fuse); opts.fuse = false keeps one op per module
+  if opts.fuse ~= false then require("dpl.nn.fuse").apply(net, net.extract_list) end
 end
 
 -- Loads a name -> tensor table (e.g. from an .npy directory with a name map) into the truncated network.
@@ -157,14 +159,17 @@ function LossNet:load_tensors(tensors, source)
   return self
 end
 
-function LossNet:updateOutput(x)
-  if x:dim() ~= 4 or x:size(2) ~= 3 then
-    error(("lossnet %s: expected images N x 3 x H x W, got %s"):format(self.arch, tostring(x:size())), 2)
+-- Runs the children 0..upto of the network on x (normalised first when the net was built with normalize =
+-- "imagenet"), calling visit(index, h) after each child; an error names the child that failed.
+local function run_children(self, x, upto, visit)
+  if not (dpl.is_tensor(x) and x:dim() == 4 and x:size(2) == 3) then
+    error(("lossnet %s: expected images N x 3 x H x W, got %s"):format(self.arch,
+      dpl.is_tensor(x) and tostring(x:size()) or type(x)), 3)
   end
   local h = x
   if self.normalize == "imagenet" then h = (h - self.mean) / self.std end
   local list = self.net.extract_list
-  for i = 1, self.index + 1 do
+  for i = 1, upto + 1 do
     local child = list[i]
     local ok, res = pcall(child.updateOutput, child, h)
     if not ok then
@@ -172,8 +177,33 @@ function LossNet:updateOutput(x)
         child.__typename or "?", tostring(res)), 0)
     end
     h = res
+    if visit then visit(i - 1, h) end
   end
   return h
+end
+
+function LossNet:updateOutput(x) return run_children(self, x, self.index) end
+
+-- The features at several extraction layers in one pass: layers is a list of names (E, S, M, L) or 0-based child
+-- indices, none deeper than the network's own layer; returns the list of feature tensors in the same order.
+-- Gradients flow to x as in forward; grad mode is the caller's (wrap the call in dpl.no_grad for evaluation).
+function LossNet:features(x, layers)
+  local want, top = {}, -1
+  for k, l in ipairs(layers) do
+    local i = M.layer_index(self.arch, l)
+    if i > self.index then
+      error(("lossnet %s: layer %s (child %d) is deeper than this network's layer %s (child %d)"):format(self.arch,
+        tostring(l), i, tostring(self.layer), self.index), 2)
+    end
+    want[i] = want[i] or {}
+    table.insert(want[i], k)
+    top = math.max(top, i)
+  end
+  local out = {}
+  run_children(self, x, top, function(i, h)
+    for _, k in ipairs(want[i] or {}) do out[k] = h end
+  end)
+  return out
 end
 
 function LossNet:extra_repr()

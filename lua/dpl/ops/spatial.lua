@@ -1,13 +1,14 @@
--- dpl.spatial: pooling, padding and resizing of N x C x H x W tensors (C x H x W also accepted), as PyTorch's
--- F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.pad and F.interpolate (align_corners=False). Merged into dpl:
+-- dpl.ops.spatial: pooling, padding and resizing of N x C x H x W tensors (C x H x W also accepted), as PyTorch's
+-- F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.pad and F.interpolate (align_corners=False). Users reach them
+-- as dpl.F.X (lua/dpl/nn/functional.lua):
 --
---   local y = dpl.max_pool2d(x, 3, {stride = 2, padding = 1, ceil_mode = true})
---   local y, idx = dpl.max_pool2d(x, {2, 2}, {return_indices = true})      -- idx: y * W + x per plane, as floats
---   local y = dpl.avg_pool2d(x, 3, {stride = 2, padding = 1, count_include_pad = false})
---   local y = dpl.adaptive_avg_pool2d(x, {7, 7})                           -- or a number for a square output
---   local y = dpl.pad2d(x, {left, right, top, bottom}, "reflect")          -- "zero" (or "constant", with a value),
+--   local y = F.max_pool2d(x, 3, {stride = 2, padding = 1, ceil_mode = true})
+--   local y, idx = F.max_pool2d(x, {2, 2}, {return_indices = true})        -- idx: y * W + x per plane, as floats
+--   local y = F.avg_pool2d(x, 3, {stride = 2, padding = 1, count_include_pad = false})
+--   local y = F.adaptive_avg_pool2d(x, {7, 7})                             -- or a number for a square output
+--   local y = F.pad2d(x, {left, right, top, bottom}, "reflect")            -- "zero" (or "constant", with a value),
 --                                                                           -- "reflect", "replicate"
---   local y = dpl.upsample2d(x, {h, w}, "bilinear")                        -- or a scale factor: upsample2d(x, 1.5)
+--   local y = F.upsample2d(x, {h, w}, "bilinear")                          -- or a scale factor: upsample2d(x, 1.5)
 --
 -- Kernel, stride, padding and dilation are a number or an {h, w} pair; the stride defaults to the kernel size. Every
 -- function is differentiable (dpl.autograd); the gradients come from the runtime's backward kernels, which are also
@@ -23,38 +24,18 @@ local C = dffi.C
 local M = {}
 
 local pool_params_t = ffi.typeof("dpl_pool2d_params")
-local int64_4 = ffi.typeof("int64_t[4]")
 local tensor_box = ffi.typeof("dpl_tensor *[1]")
+local args = require "dpl.ops.args"
+local is_int, pair = args.is_int, args.pair
 
-local function is_int(v) return type(v) == "number" and v == math.floor(v) end
 
-local function pair(fn, v, name, default)
-  if v == nil then return default, default end
-  if is_int(v) then return v, v end
-  if type(v) == "table" and #v == 2 and is_int(v[1]) and is_int(v[2]) then return v[1], v[2] end
-  error(("%s: %s must be an integer or a pair of integers {h, w}, got %s"):format(fn, name, tostring(v)), 4)
-end
 
-local function check_opts(fn, opts, allowed)
-  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 4) end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (%s)"):format(fn, tostring(k), table.concat(names, ", ")), 4)
-    end
-  end
-  return opts
-end
-
-local max_opts = {stride = true, padding = true, dilation = true, ceil_mode = true, return_indices = true}
-local avg_opts = {stride = true, padding = true, ceil_mode = true, count_include_pad = true}
+local max_opts = {"ceil_mode", "dilation", "padding", "return_indices", "stride"}
+local avg_opts = {"ceil_mode", "count_include_pad", "padding", "stride"}
 
 -- a dpl_pool2d_params from a kernel and options
 local function pool_params(fn, kernel, opts, is_max)
-  opts = check_opts(fn, opts, is_max and max_opts or avg_opts)
+  opts = args.options(fn, opts, is_max and max_opts or avg_opts, 2)
   if kernel == nil then error(fn .. ": a kernel size is required", 3) end
   local p = pool_params_t()
   p.kernel_h, p.kernel_w = pair(fn, kernel, "kernel size")
@@ -77,16 +58,7 @@ local function pool_params(fn, kernel, opts, is_max)
 end
 
 -- int64_t[4] from a shape table, a Size or a tensor
-local function shape4(fn, s)
-  if T.is_tensor(s) then s = s:size() end
-  if type(s) ~= "table" or #s ~= 4 then error(fn .. ": input_size must be 4 sizes {N, C, H, W}", 3) end
-  local arr = int64_4()
-  for i = 1, 4 do
-    if not is_int(s[i]) then error(fn .. ": input_size must hold integers", 3) end
-    arr[i - 1] = s[i]
-  end
-  return arr
-end
+local function shape4(fn, s) return args.shape4(fn, s, "input_size") end
 
 -- C x H x W inputs go through as 1 x C x H x W; fn4(x4) returns the result (and extra values, also unbatched)
 local function batched(x, fn4)
@@ -97,8 +69,6 @@ local function batched(x, fn4)
   return fn4(x)
 end
 
-local function size_table(x) local s = x:size() return {s[1], s[2], s[3], s[4]} end
-
 -- ---- max pooling ----------------------------------------------------------------------------------------------------
 function M.max_pool2d_backward(grad_output, indices, input_size, kernel, opts)
   local fn = "max_pool2d_backward"
@@ -107,20 +77,20 @@ function M.max_pool2d_backward(grad_output, indices, input_size, kernel, opts)
                T.handle(indices, fn .. " indices"), 4, shape4(fn, input_size), p)
 end
 
-function M.max_pool2d(x, kernel, opts)
-  local p, o = pool_params("max_pool2d", kernel, opts, true)
-  local y, idx = batched(x, function(x4)
+-- (x4, params) -> y4, indices
+local max_pool2d = A.op {name = "max_pool2d",
+  forward = function(x4, p)
     local box = tensor_box()
     local y4 = T.new(C.dpl_max_pool2d_forward, T.handle(x4, "max_pool2d input"), p, box)
-    local idx4 = T.wrap(box[0])
-    if A.needs_grad(x4) then
-      local shape = shape4("max_pool2d", size_table(x4))
-      A.record("max_pool2d", y4, {x4}, function(g)
-        return {T.new(C.dpl_max_pool2d_backward, T.handle(g), T.handle(idx4), 4, shape, p)}
-      end)
-    end
-    return y4, idx4
-  end)
+    return y4, T.wrap(box[0])
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_max_pool2d_backward, T.handle(g), T.handle(c.saved), 4, shape4("max_pool2d", c[1]), c[2])
+  end}
+
+function M.max_pool2d(x, kernel, opts)
+  local p, o = pool_params("max_pool2d", kernel, opts, true)
+  local y, idx = batched(x, function(x4) return max_pool2d(x4, p) end)
   if o.return_indices then return y, idx end
   return y
 end
@@ -132,18 +102,15 @@ function M.avg_pool2d_backward(grad_output, input_size, kernel, opts)
   return T.new(C.dpl_avg_pool2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size), p)
 end
 
+local avg_pool2d = A.op {name = "avg_pool2d",
+  forward = function(x4, p) return T.new(C.dpl_avg_pool2d_forward, T.handle(x4, "avg_pool2d input"), p) end,
+  backward = function(c, g)
+    return T.new(C.dpl_avg_pool2d_backward, T.handle(g), 4, shape4("avg_pool2d", c[1]), c[2])
+  end}
+
 function M.avg_pool2d(x, kernel, opts)
   local p = pool_params("avg_pool2d", kernel, opts, false)
-  return (batched(x, function(x4)
-    local y4 = T.new(C.dpl_avg_pool2d_forward, T.handle(x4, "avg_pool2d input"), p)
-    if A.needs_grad(x4) then
-      local shape = shape4("avg_pool2d", size_table(x4))
-      A.record("avg_pool2d", y4, {x4}, function(g)
-        return {T.new(C.dpl_avg_pool2d_backward, T.handle(g), 4, shape, p)}
-      end)
-    end
-    return y4
-  end))
+  return (batched(x, function(x4) return avg_pool2d(x4, p) end))
 end
 
 -- ---- adaptive average pooling ---------------------------------------------------------------------------------------
@@ -151,6 +118,14 @@ function M.adaptive_avg_pool2d_backward(grad_output, input_size)
   local fn = "adaptive_avg_pool2d_backward"
   return T.new(C.dpl_adaptive_avg_pool2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size))
 end
+
+local adaptive_avg_pool2d = A.op {name = "adaptive_avg_pool2d",
+  forward = function(x4, oh, ow)
+    return T.new(C.dpl_adaptive_avg_pool2d_forward, T.handle(x4, "adaptive_avg_pool2d input"), oh, ow)
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_adaptive_avg_pool2d_backward, T.handle(g), 4, shape4("adaptive_avg_pool2d", c[1]))
+  end}
 
 -- size: a number (square output) or {h, w}; a nil entry keeps the input's size, as PyTorch's None
 function M.adaptive_avg_pool2d(x, size)
@@ -165,19 +140,14 @@ function M.adaptive_avg_pool2d(x, size)
     if not is_int(oh) or not is_int(ow) then
       error(fn .. ": output size must be an integer or a pair {h, w}, got " .. tostring(size), 4)
     end
-    local y4 = T.new(C.dpl_adaptive_avg_pool2d_forward, T.handle(x4, fn .. " input"), oh, ow)
-    if A.needs_grad(x4) then
-      local shape = shape4(fn, size_table(x4))
-      A.record(fn, y4, {x4}, function(g)
-        return {T.new(C.dpl_adaptive_avg_pool2d_backward, T.handle(g), 4, shape)}
-      end)
-    end
-    return y4
+    return adaptive_avg_pool2d(x4, oh, ow)
   end))
 end
 
 -- ---- padding ----------------------------------------------------------------------------------------------------------
-local pad_modes = {zero = 0, zeros = 0, constant = 0, reflect = 1, reflection = 1, replicate = 2, replication = 2}
+local pad_modes = {zero = C.DPL_PAD_CONSTANT, zeros = C.DPL_PAD_CONSTANT, constant = C.DPL_PAD_CONSTANT,
+                   reflect = C.DPL_PAD_REFLECT, reflection = C.DPL_PAD_REFLECT,
+                   replicate = C.DPL_PAD_REPLICATE, replication = C.DPL_PAD_REPLICATE}
 
 local function pad_args(fn, pads, mode)
   local l, r, t, b
@@ -201,25 +171,24 @@ function M.pad2d_backward(grad_output, input_size, pads, mode)
   return T.new(C.dpl_pad2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size), l, r, t, b, m)
 end
 
+local pad2d = A.op {name = "pad2d",
+  forward = function(x4, l, r, t, b, m, value)
+    return T.new(C.dpl_pad2d_forward, T.handle(x4, "pad2d input"), l, r, t, b, m, value)
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_pad2d_backward, T.handle(g), 4, shape4("pad2d", c[1]), c[2], c[3], c[4], c[5], c[6])
+  end}
+
 -- pads: {left, right, top, bottom} (as F.pad's last-dim-first order), {left, right} or one number for all four
 function M.pad2d(x, pads, mode, value)
   local fn = "pad2d"
   local l, r, t, b, m = pad_args(fn, pads, mode)
   if value ~= nil and type(value) ~= "number" then error(fn .. ": value must be a number", 2) end
-  return (batched(x, function(x4)
-    local y4 = T.new(C.dpl_pad2d_forward, T.handle(x4, fn .. " input"), l, r, t, b, m, value or 0)
-    if A.needs_grad(x4) then
-      local shape = shape4(fn, size_table(x4))
-      A.record(fn, y4, {x4}, function(g)
-        return {T.new(C.dpl_pad2d_backward, T.handle(g), 4, shape, l, r, t, b, m)}
-      end)
-    end
-    return y4
-  end))
+  return (batched(x, function(x4) return pad2d(x4, l, r, t, b, m, value or 0) end))
 end
 
 -- ---- resizing -----------------------------------------------------------------------------------------------------------
-local up_modes = {nearest = 0, bilinear = 1}
+local up_modes = {nearest = C.DPL_UPSAMPLE_NEAREST, bilinear = C.DPL_UPSAMPLE_BILINEAR}
 
 local function up_mode(fn, mode)
   local m = up_modes[mode or "nearest"]
@@ -242,6 +211,14 @@ function M.upsample2d_backward(grad_output, input_size, mode, scale)
   return T.new(C.dpl_upsample2d_backward, T.handle(grad_output, fn .. " grad_output"), 4, shape4(fn, input_size), m, sh, sw)
 end
 
+local upsample2d = A.op {name = "upsample2d",
+  forward = function(x4, oh, ow, m, sh, sw)
+    return T.new(C.dpl_upsample2d_forward, T.handle(x4, "upsample2d input"), oh, ow, m, sh, sw)
+  end,
+  backward = function(c, g)
+    return T.new(C.dpl_upsample2d_backward, T.handle(g), 4, shape4("upsample2d", c[1]), c[4], c[5], c[6])
+  end}
+
 -- size: {h, w} output size, or a scale factor (a number, or {scale = s} / {scale = {sh, sw}}): the output is
 -- floor(H * s) x floor(W * s) and the source positions use 1 / s, as F.interpolate(scale_factor = s).
 function M.upsample2d(x, size, mode)
@@ -259,14 +236,7 @@ function M.upsample2d(x, size, mode)
     else
       error(fn .. ": size must be {h, w} or a scale factor, got " .. tostring(size), 4)
     end
-    local y4 = T.new(C.dpl_upsample2d_forward, T.handle(x4, fn .. " input"), oh, ow, m, sh, sw)
-    if A.needs_grad(x4) then
-      local shape = shape4(fn, size_table(x4))
-      A.record(fn, y4, {x4}, function(g)
-        return {T.new(C.dpl_upsample2d_backward, T.handle(g), 4, shape, m, sh, sw)}
-      end)
-    end
-    return y4
+    return upsample2d(x4, oh, ow, m, sh, sw)
   end))
 end
 

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""torchvision references for tests/lua/test_models_b.lua (GoogLeNet, Inception v3, EfficientNet-B0/B7).
+"""torchvision references for tests/lua/test_architectures_inception.lua (GoogLeNet, Inception v3, EfficientNet-B0/B7).
 
-Usage: models_b_ref.py OUTDIR [ARCH ...]      (default: every arch below)
+Usage: architectures_inception_ref.py OUTDIR [ARCH ...]      (default: every arch below)
 
 For every arch writes, under OUTDIR/<arch>/ (float32 .npy files unless noted):
   <key>.npy        every tensor of a seeded random state_dict of torchvision 0.14's model (weights=None), including
                    BatchNorm weight, bias, running_mean and running_var (num_batches_tracked stays int64)
   keys.txt         the state_dict keys in order, one a line
   input.npy        a fixed random input, 2 x 3 x 64 x 64
-  out_<idx>.npy    the reference truncation's output at each of the 4 extraction indices (spec section 0: the
-                   children of the list attribute run in order on input.npy; aux classifiers are not children run)
+  out_<idx>.npy    the reference truncation's output at each of the 4 extraction indices
+                   (docs/benchmarks/lossnets.md: the children of the list attribute run in order on input.npy;
+                   aux classifiers are not children run)
   logits.npy       the whole model's eval-mode logits on logits_input.npy (2 x 3 x S x S: S = 64, or 96 for
                    inception_v3, whose Mixed_7a cannot run at 64)
   logits_input.npy
@@ -45,7 +46,8 @@ ARCHS = {
 # ~1e-4 x max |output| (the test's tolerance); mostly-positive biases keep it near 1e-5 and still leave channels
 # that ReLU / SiLU clip.
 BN_BIAS_MEAN = 1.0
-SKIP_CHILDREN = {"aux1", "aux2", "AuxLogits"}  # never run by the reference truncation (spec section 0)
+# never run by the reference truncation (docs/benchmarks/lossnets.md)
+SKIP_CHILDREN = {"aux1", "aux2", "AuxLogits"}
 
 
 def children(model, attr):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""torchvision references for tests/lua/test_models_a.lua (Debian python3-torch 1.13, python3-torchvision 0.14).
+"""torchvision references for tests/lua/test_architectures.lua (Debian python3-torch 1.13, python3-torchvision 0.14).
 
-Usage: models_a_ref.py OUTDIR [ARCH ...]
+Usage: architectures_ref.py OUTDIR [ARCH ...]
 
 For alexnet, vgg11, vgg16, vgg16_bn, vgg19, squeezenet1_1, resnet18, resnet50, resnext50_32x4d and densenet121 (or
 the archs named) writes, in OUTDIR:
@@ -15,8 +15,8 @@ the archs named) writes, in OUTDIR:
   ARCH/KEY.lowrank_b.npy    AlexNet and VGG, up to 411 MB each): the weight is set to A @ B (rank 32) in the model
                             and only A and B are written; the keys are listed in ARCH/lowrank.txt. The test rebuilds
                             the weight with a matmul.
-  ARCH/out_I.npy            the reference truncation's output (spec section 0: the children of the list attribute
-                            run in order, eval mode, no grad) at each extraction index I (E, S, M, L)
+  ARCH/out_I.npy            the reference truncation's output (docs/benchmarks/lossnets.md: the children of the list
+                            attribute run in order, eval mode, no grad) at each extraction index I (E, S, M, L)
   ARCH/gradout_I.npy,       at the M index, eval mode: a fixed random g and the gradient of sum(out_I * g) with respect
   ARCH/gradin_I.npy         to the input (loss networks are backpropagated through), computed in float64
   ARCH/train_I.npy          the same in train mode (BatchNorm with batch statistics) at the M index, for the archs
@@ -32,19 +32,11 @@ import numpy as np
 import torch
 import torchvision
 
-# arch -> (list attribute or None for the model's own children, E/S/M/L indices)
-ARCHS = {
-    "alexnet": ("features", [1, 4, 7, 11]),
-    "vgg11": ("features", [1, 4, 9, 19]),
-    "vgg16": ("features", [3, 8, 15, 29]),
-    "vgg16_bn": ("features", [5, 12, 22, 42]),
-    "vgg19": ("features", [3, 8, 17, 35]),
-    "squeezenet1_1": ("features", [1, 3, 7, 12]),
-    "resnet18": (None, [2, 4, 5, 7]),
-    "resnet50": (None, [2, 4, 5, 7]),
-    "resnext50_32x4d": (None, [2, 4, 5, 7]),
-    "densenet121": ("features", [2, 4, 6, 10]),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reflib import LOSSNETS  # noqa: E402
+
+ARCHS = {a: LOSSNETS[a] for a in ("alexnet", "vgg11", "vgg16", "vgg16_bn", "vgg19", "squeezenet1_1", "resnet18",
+                                   "resnet50", "resnext50_32x4d", "densenet121")}
 LOWRANK_OVER = 4 * 1024 * 1024
 RANK = 32
 

@@ -1,25 +1,26 @@
 -- Model definitions against torchvision 0.14: alexnet, vgg11, vgg16, vgg16_bn, vgg19 (lua/dpl/models/alexnet.lua,
 -- vgg.lua), squeezenet1_1 (squeezenet.lua), resnet18, resnet50, resnext50_32x4d (resnet.lua) and densenet121
 -- (densenet.lua).
---  * References made at test time by tests/ref/models_a_ref.py with Debian's python3-torch and python3-torchvision:
+--  * References made at test time by tests/ref/architectures_ref.py with Debian's python3-torch and python3-torchvision:
 --    a seeded random state_dict per arch (BatchNorm weight, bias, running_mean and running_var randomised too), a
---    2 x 3 x 64 x 64 input, the reference truncation's output (spec section 0: the children of the list attribute
---    run in order) at the E, S, M and L indices, and the full model's logits. The AlexNet and VGG classifier weights
---    are low-rank (A @ B, written as A and B) to keep the files small; the test rebuilds them with a matmul.
+--    2 x 3 x 64 x 64 input, the reference truncation's output (docs/benchmarks/lossnets.md: the children of the list
+--    attribute run in order) at the E, S, M and L indices, and the full model's logits. The AlexNet and VGG classifier
+--    weights are low-rank (A @ B, written as A and B) to keep the files small; the test rebuilds them with a matmul.
 --  * Per arch: the full model's state_dict has torchvision's keys in torchvision's order; opts.upto builds exactly the
 --    children up to the index (its keys are the torchvision keys of those children, nothing else); the model built
 --    with upto = L, loaded with its keys from the reference, reproduces every extraction output on the CPU and on
---    Vulkan (max |error| <= 1e-4 x max |reference|) with the shapes of spec 0.1; BatchNorm archs also in train mode
---    (batch statistics) at the M index on the CPU; the input gradient of sum(out_M * g) through the frozen model
---    (as a loss network is used) matches PyTorch's float64 gradient in the L2 norm on the CPU (see run_gradient);
---    the full model's eval forward reproduces torchvision's logits on the CPU.
+--    Vulkan (max |error| <= 1e-4 x max |reference|) with the shapes of docs/benchmarks/lossnets.md; BatchNorm archs
+--    also in train mode (batch statistics) at the M index on the CPU; the input gradient of sum(out_M * g) through the
+--    frozen model (as a loss network is used) matches PyTorch's float64 gradient in the L2 norm on the CPU (see
+--    run_gradient); the full model's eval forward reproduces torchvision's logits on the CPU.
 --  * dpl.cat keeps its own list of inputs (DenseNet appends to the list it passes).
 --  * The real ImageNet SqueezeNet 1.1 of the ONNX model zoo ($DPL_SHARED/data/SqueezeNet1.1, Gluon names mapped to
 --    torchvision's as in shared/data/SOURCES.md) loads strictly into squeezenet1_1 and reproduces the three shipped
 --    outputs (raw 0..255 inputs, no normalisation) on the CPU and on Vulkan.
 local dpl = require "dpl"
 local test = require "dpl.test"
-local suite = test.suite("models a")
+-- default only: long; the device paths it uses are covered by the op suites in every configuration
+local suite = test.suite("architectures", {configurations = {"default"}})
 
 local vulkan = dpl.vulkan_available()
 local TOL = 1e-4
@@ -27,16 +28,12 @@ local GRAD_TOL = 2e-2
 
 -- Every test ends with the Vulkan queue drained (work pending at os.exit trips the validation layer at shutdown).
 local S = suite
-S.after_each = function()
-  collectgarbage()
-  if vulkan then dpl.synchronize("vulkan") end
-end
 
 -- ---- references ---------------------------------------------------------------------------------------------------
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
-local refdir = os.tmpname() .. "_models_a"
-local made = os.execute(("/usr/bin/python3 %s/tests/ref/models_a_ref.py %s >%s.log 2>&1"):format(root, refdir, refdir))
+local refdir = os.tmpname() .. "_architectures"
+local made = os.execute(("/usr/bin/python3 %s/tests/ref/architectures_ref.py %s >%s.log 2>&1"):format(root, refdir, refdir))
 made = made == 0 or made == true
 suite.teardown = function() os.execute(("rm -rf '%s' '%s.log'"):format(refdir, refdir)) end
 
@@ -49,7 +46,8 @@ local function lines(path)
   return out
 end
 
--- arch -> family module, E/S/M/L indices, whether it has BatchNorm, extraction shapes (C, H, W) at 64 x 64 (spec 0.1)
+-- arch -> family module, E/S/M/L indices, whether it has BatchNorm, extraction shapes (C, H, W) at 64 x 64
+-- (docs/benchmarks/lossnets.md)
 local VGG_SHAPES = {{64, 64, 64}, {128, 32, 32}, {256, 16, 16}, {512, 4, 4}}
 local RESNET_SHAPES = {{64, 32, 32}, {256, 16, 16}, {512, 8, 8}, {2048, 2, 2}}
 local ARCHS = {
@@ -104,7 +102,7 @@ local function need_refs(t)
     local log = io.open(refdir .. ".log")
     local text = log and log:read("*a") or ""
     if log then log:close() end
-    t:ok(false, "tests/ref/models_a_ref.py failed (python3-torch and python3-torchvision are installed by " ..
+    t:ok(false, "tests/ref/architectures_ref.py failed (python3-torch and python3-torchvision are installed by " ..
       ".ci/install-deps.sh): " .. text:sub(-600))
   end
 end
@@ -134,7 +132,7 @@ local function run_extraction(t, a, device, mode)
         for k, l in ipairs(layers) do
           if l == idx then
             local s = a[5][k]
-            t:shape(h, {2, s[1], s[2], s[3]}, ("%s layer %s (child %d) shape, spec 0.1"):format(arch,
+            t:shape(h, {2, s[1], s[2], s[3]}, ("%s layer %s (child %d) shape, docs/benchmarks/lossnets.md"):format(arch,
               ({"E", "S", "M", "L"})[k], idx))
             check_close(t, h, dpl.load_npy(("%s/%s/out_%d.npy"):format(refdir, arch, idx)),
               ("%s layer %s (child %d) on %s"):format(arch, ({"E", "S", "M", "L"})[k], idx, device))

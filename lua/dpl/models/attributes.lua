@@ -1,15 +1,15 @@
 -- dpl.attributes: the loss-network attributes the paper analyses (section V, Tables I and II) for an architecture
 -- and its extraction layers, measured on dpl's own module tree (which mirrors torchvision's).
 --
---   local attributes = require "dpl.attributes"
+--   local attributes = require "dpl.models.attributes"
 --   local a = attributes.compute("resnet50", {size = 224})
 --   print(a.params, a.depth, a.mflops, a.flags.skip)          -- a.flops: the exact count          -- the whole classification model
 --   print(a.layers.M.params, a.layers.M.depth, a.layers.M.mflops, a.layers.M.channels, a.layers.M.features)
 --
 -- Definitions:
---  * params: parameters (not buffers) of the children up to the layer (spec section 0's truncation), and of the
---    whole classification model. GoogLeNet and Inception v3 are counted without their auxiliary classifiers (they
---    are training-only heads that neither a loss network nor inference runs).
+--  * params: parameters (not buffers) of the children up to the layer (the reference's truncation,
+--    docs/benchmarks/lossnets.md), and of the whole classification model. GoogLeNet and Inception v3 are counted
+--    without their auxiliary classifiers (they are training-only heads that neither a loss network nor inference runs).
 --  * depth: the paper's "maximum number of non-linearly separated matrix multiplications up to the layer (if the
 --    architecture branches and rejoins only the longest branch is counted)", measured as the longest chain of
 --    convolutions and matrix products (Linear) on any path from the input to the layer's output in the autograd
@@ -31,7 +31,7 @@
 --    batchnorm any BatchNorm layer
 local dpl = require "dpl"
 local T = require "dpl.tensor"
-local lossnet = require "dpl.lossnet"
+local lossnet = require "dpl.models.lossnet"
 
 local M = {}
 

@@ -1,0 +1,180 @@
+-- bench/gpu/tasks.lua - one training step of benchmarks 2, 3 and 4 with a loss network, dpl's side of the GPU
+-- benchmark (bench/gpu/torch_gpu.py is PyTorch's, with the same definitions). Loaded by bench/gpu/gpu.lua.
+--
+--   local tasks = dofile("bench/gpu/tasks.lua")
+--   local step, label = tasks.step("superres", {arch = "vgg16", layer = "E", batch = 4, device = "vulkan"})
+--   step()                     -- one optimizer step; returns the loss (a tensor, not read back)
+--
+-- superres     benchmark 2: the x4 image transformation network (72 -> 288), Adam 1e-3, MSE of the loss network's
+--              features of output and HR image; the loss network frozen and evaluating, no normalisation. Uses
+--              dpl.models.superres (the benchmark's own network) when it is installed, else the equivalent stack below.
+-- delineation  benchmark 3: the 4-level U-Net on 224 x 224 crops (RGB + the previous map), K = 3 iterations weighted
+--              1/6, 2/6, 3/6, loss BCE + 0.01 MSE of the features of the map repeated to 3 channels; the loss network
+--              in training mode with ImageNet normalisation (the reference code's quirk).
+-- autoencoder  benchmark 4: the four-layer convolutional autoencoder on 64 x 64 (SVHN padded), MSE of the loss
+--              network's features of input and reconstruction; the loss network frozen, training mode, no normalisation.
+-- The U-Net and the autoencoder are the equivalent stacks of docs/benchmarks (spec sections 3.2 and 4.2) written here,
+-- as their benchmark modules have not landed yet: the label returned says which was used.
+local dpl = require "dpl"
+local nn = require "dpl.nn"
+local F = require "dpl.nn.functional"
+local class = require "dpl.class"
+local lossnet = require "dpl.models.lossnet"
+local optim = require "dpl.optim"
+
+local M = {}
+
+-- ---- benchmark 2: the super-resolution network (docs/benchmarks/superres.md), the equivalent stack ----------------
+local ConvLayer = class("gpubench.ConvLayer", nn.Module)
+function ConvLayer:__init(cin, cout, k, act, d)
+  nn.Module.__init(self)
+  self.act = act
+  self.pad = self:add_module("pad", nn.ReflectionPad2d(math.floor(k / 2)))
+  self.conv = self:add_module("conv", nn.Conv2d(cin, cout, k, {device = d}))
+  self.norm = self:add_module("norm", nn.BatchNorm2d(cout, {device = d}))
+end
+function ConvLayer:updateOutput(x)
+  local h = self.norm:updateOutput(self.conv:updateOutput(self.pad:updateOutput(x)))
+  if self.act == "relu" then return h:relu() end
+  if self.act == "tanh" then return h:tanh() end
+  return h
+end
+
+local SuperRes = class("gpubench.SuperRes", nn.Module)
+function SuperRes:__init(d)
+  nn.Module.__init(self)
+  self.blocks = {ConvLayer(3, 64, 9, "relu", d)}
+  for _ = 1, 4 do self.blocks[#self.blocks + 1] = {ConvLayer(64, 64, 3, "relu", d), ConvLayer(64, 64, 3, "linear", d)} end
+  for _ = 1, 2 do self.blocks[#self.blocks + 1] = {up = ConvLayer(64, 64, 3, "relu", d)} end
+  self.blocks[#self.blocks + 1] = ConvLayer(64, 3, 9, "tanh", d)
+  local i = 0
+  local function reg(m) i = i + 1; self:add_module(tostring(i), m) end
+  for _, b in ipairs(self.blocks) do
+    if b.up then reg(b.up) elseif b[1] then reg(b[1]); reg(b[2]) else reg(b) end
+  end
+end
+function SuperRes:updateOutput(x)
+  local h = x
+  for _, b in ipairs(self.blocks) do
+    if b.up then h = b.up:updateOutput(F.upsample2d(h, 2, "nearest"))
+    elseif b[1] then h = b[2]:updateOutput(b[1]:updateOutput(h)) + h
+    else h = b:updateOutput(h) end
+  end
+  return (h + 1) * 0.5
+end
+
+-- ---- benchmark 3: the U-Net (spec 3.2): [ReLU] -> 4x4 stride-2 (transposed) convolution, no bias -> BatchNorm ------
+local UNet = class("gpubench.UNet", nn.Module)
+function UNet:__init(d)
+  nn.Module.__init(self)
+  local function down(cin, cout) return nn.Conv2d(cin, cout, 4, {stride = 2, padding = 1, bias = false, device = d}) end
+  local function up(cin, cout)
+    return nn.ConvTranspose2d(cin, cout, 4, {stride = 2, padding = 1, bias = false, device = d})
+  end
+  self.convs = {down(4, 8), down(8, 16), down(16, 32), down(32, 32), up(32, 32), up(64, 16), up(32, 8), up(16, 1)}
+  self.bns = {}
+  for i, c in ipairs {8, 16, 32, 32, 32, 16, 8, 1} do
+    self:add_module("conv" .. i, self.convs[i])
+    self.bns[i] = self:add_module("bn" .. i, nn.BatchNorm2d(c, {device = d}))
+  end
+end
+function UNet:updateOutput(x)
+  local c, b = self.convs, self.bns
+  local function blk(i, h) return b[i]:updateOutput(c[i]:updateOutput(h)) end
+  local d1 = blk(1, x)
+  local d2 = blk(2, d1:relu())
+  local d3 = blk(3, d2:relu())
+  local d4 = blk(4, d3:relu())
+  local u4 = blk(5, d4:relu())
+  local u3 = blk(6, dpl.cat({u4, d3}, 2):relu())
+  local u2 = blk(7, dpl.cat({u3, d2}, 2):relu())
+  return blk(8, dpl.cat({u2, d1}, 2):relu()):sigmoid()
+end
+
+-- ---- benchmark 4: the autoencoder (spec 4.2), 64 x 64 ---------------------------------------------------------------
+local CVAE = class("gpubench.CVAE", nn.Module)
+function CVAE:__init(d)
+  nn.Module.__init(self)
+  self.enc = self:add_module("enc", nn.Sequential())
+  for _, c in ipairs {{3, 32}, {32, 64}, {64, 128}, {128, 256}} do
+    self.enc:add(nn.Conv2d(c[1], c[2], 4, {stride = 2, device = d}))
+    self.enc:add(nn.BatchNorm2d(c[2], {device = d}))
+    self.enc:add(nn.ReLU())
+  end
+  self.mu = self:add_module("mu", nn.Linear(1024, 64, {device = d}))
+  self.fc = self:add_module("fc", nn.Linear(64, 1024, {device = d}))
+  self.dec = self:add_module("dec", nn.Sequential())
+  for _, c in ipairs {{1024, 128, 5}, {128, 64, 5}, {64, 32, 6}} do
+    self.dec:add(nn.ConvTranspose2d(c[1], c[2], c[3], {stride = 2, device = d}))
+    self.dec:add(nn.BatchNorm2d(c[2], {device = d}))
+    self.dec:add(nn.ReLU())
+  end
+  self.dec:add(nn.ConvTranspose2d(32, 3, 6, {stride = 2, device = d}))
+  self.dec:add(nn.Sigmoid())
+end
+function CVAE:updateOutput(x)
+  local h = self.enc:updateOutput(x)
+  local z = self.mu:updateOutput(h:reshape(h:size(1), -1))
+  return self.dec:updateOutput(self.fc:updateOutput(z):relu():reshape(z:size(1), 1024, 1, 1))
+end
+
+-- ---- steps ----------------------------------------------------------------------------------------------------------
+local function rep3(t) return dpl.cat({t, t, t}, 2) end
+
+-- Returns step (one optimizer step; returns the loss tensor), label (what ran).
+function M.step(task, o)
+  local d, batch = o.device, o.batch
+  local arch, layer = o.arch or "vgg16", o.layer
+  local net, loss_fn, label
+  if task == "superres" then
+    local ok, sr = pcall(require, "dpl.models.superres")
+    if ok then
+      net, label = sr.new({scale = 4, device = d, seed = 1}), "dpl.models.superres"
+    else
+      net, label = SuperRes(d), "equivalent stack (docs/benchmarks, spec 2.1)"
+    end
+    local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d})
+    local lr, hr = dpl.rand({batch, 3, 72, 72}, {seed = 3, device = d}), dpl.rand({batch, 3, 288, 288}, {seed = 4, device = d})
+    loss_fn = function()
+      local target = dpl.no_grad(function() return loss_net:forward(hr) end)
+      return F.mse_loss(loss_net:forward(net:forward(lr)), target)
+    end
+  elseif task == "delineation" then
+    net, label = UNet(d), "equivalent stack (spec 3.2)"
+    local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train", normalize = "imagenet"})
+    local img = dpl.rand({batch, 3, 224, 224}, {seed = 3, device = d})
+    local y = dpl.rand({batch, 1, 224, 224}, {seed = 4, device = d}):gt(0.5)
+    loss_fn = function()
+      local target = dpl.no_grad(function() return loss_net:forward(rep3(y)) end)
+      local pred, total = dpl.zeros_like(y), nil
+      for i = 1, 3 do   -- K = 3 iterations, weights i / 6
+        pred = net:forward(dpl.cat({img, pred}, 2))
+        local f = loss_net:forward(rep3(pred))
+        local term = (F.binary_cross_entropy(pred, y) + F.mse_loss(f, target) * 0.01) * (i / 6)
+        total = total and total + term or term
+      end
+      return total
+    end
+  elseif task == "autoencoder" then
+    net, label = CVAE(d), "equivalent stack (spec 4.2)"
+    local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train"})
+    local x = dpl.rand({batch, 3, 64, 64}, {seed = 3, device = d})
+    loss_fn = function()
+      local target = dpl.no_grad(function() return loss_net:forward(x) end)
+      return F.mse_loss(loss_net:forward(net:forward(x)), target)
+    end
+  else
+    error("unknown task " .. tostring(task) .. " (superres, delineation, autoencoder)", 2)
+  end
+  net:training()
+  local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+  return function()
+    opt:zero_grad()
+    local loss = loss_fn()
+    loss:backward()
+    opt:step()
+    return loss
+  end, label
+end
+
+return M

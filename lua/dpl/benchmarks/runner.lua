@@ -1,0 +1,226 @@
+-- dpl.benchmarks.runner: the shared experiment runner. A benchmark module (lua/dpl/benchmarks/<name>.lua) says what
+-- is specific to it; the runner does the rest for every benchmark: the --arch / --layer lists, weights resolution
+-- (every missing checkpoint reported at once, with the command that fetches it), the device, the configuration hash,
+-- resume (a cell whose configuration already has a finished run in the results store is skipped), recording each
+-- cell in the store in one transaction when it is complete (a failure is recorded as failed and the sweep goes on),
+-- --json output and the table at the end. docs/architecture.md ("How to add a benchmark") walks through an example.
+--
+--   -- experiments/<name>.lua
+--   require("dpl.benchmarks.runner").main(require "dpl.benchmarks.<name>", arg)
+--
+-- The contract: a benchmark module B is a table with
+--   B.name          the experiment's name in the results store ("bapps"); messages start with "<name>.lua: "
+--   B.description   one line for --help
+--   B.arguments(parser)            optional: adds the benchmark's own options to the argparse parser
+--   B.setup(args) -> ctx           opens the data, checks the options; error("message") stops the run with the
+--                                  message (no stack trace). Called after weights resolution, before the first cell.
+--   B.describe(ctx) -> string      optional: what the data is, for the banner line
+--   B.cells(args, archs, layers) -> list   optional: the cells to run, each {arch =, layer =} (nil or no function:
+--                                  every arch with every layer of --layer). A cell with `weights = false` needs no checkpoint.
+--   B.config(args, ctx, cell) -> table      what identifies a cell's result besides the runner's own keys
+--                                  (experiment, arch, layer, weights_sha256): its hash decides resume
+--   B.run(args, ctx, cell) -> scores, timing   computes one cell: scores is a flat table name -> number (what the
+--                                  store keeps), timing a table of seconds and rates. cell holds arch, layer, weights
+--                                  (a path or "random:SEED"), device, config, hash, index, total and workdir (a
+--                                  folder for the cell's own files, e.g. training checkpoints: not created here).
+--   B.summary(scores, timing) -> string   optional: the one-line result printed after a cell
+--   B.json(cell, scores) -> table  optional: the cell's --json entry (default {arch, layer, scores})
+--   B.table(runs, args) -> string  optional: printed at the end, from the stored runs of this invocation's cells
+--   B.detail(runs, args) -> string optional: printed with --detail
+-- The runner's options: --arch, --layer, --weights, --device, --db, --json, --detail, --force (and --help).
+-- runner.run(B, args) is the same without the command line (for sweeps); it returns the runs and the failure count.
+local argparse = require "argparse"
+local dpl = require "dpl"
+local lossnet = require "dpl.models.lossnet"
+local results = require "dpl.results"
+local json = require "dpl.json"
+local weights_store = require "dpl.weights_store"
+
+local M = {}
+
+-- "a,b" -> {"a", "b"}; "all" -> all
+local function list_of(s, all, what)
+  if s == "all" then return all end
+  local out = {}
+  for w in tostring(s):gmatch("[^,%s]+") do out[#out + 1] = w end
+  if #out == 0 then error("empty --" .. what, 0) end
+  return out
+end
+M.list_of = list_of
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The checkpoint of `arch` for --weights `w`: nil -> the torchvision file in weights/, "random:SEED" as is, a folder
+-- -> its torchvision file (under its current or an older name, not a 0-byte or partial one) or ARCH.pth /
+-- ARCH.safetensors, a file -> itself (one architecture only).
+function M.weights_for(arch, w, n_archs)
+  if w == nil then return weights_store.path_for(arch) end
+  if w:match("^random:%d+$") then return w end
+  if exists(w .. "/.") then
+    local candidates = {w .. "/" .. arch .. ".pth", w .. "/" .. arch .. ".safetensors"}
+    local ok, m = pcall(weights_store.manifest)
+    if ok and m[arch] then   -- the torchvision name (or an older one: EfficientNet's were renamed), whole files only
+      local found = weights_store.locate(m[arch], w, {hub = false})
+      if found then return found end
+      table.insert(candidates, 1, w .. "/" .. m[arch].file)
+    end
+    for _, p in ipairs(candidates) do if exists(p) then return p end end
+    error(("no %s checkpoint in %s (looked for %s)\nfetch it with: dplrun weights/fetch.lua --dir %s %s"):format(arch, w,
+      table.concat(candidates, ", "), w, arch), 0)
+  end
+  if (n_archs or 1) > 1 then error("--weights FILE with several architectures; give a folder instead", 0) end
+  if not exists(w) then error("weights file not found: " .. w, 0) end
+  return w
+end
+
+-- the parser with the runner's options and the benchmark's
+function M.parser(B)
+  local parser = argparse("dplrun experiments/" .. B.name .. ".lua", B.description)
+  parser:option("--arch", "Architecture, a comma list, or all: " .. table.concat(lossnet.ORDER, ", "), "alexnet")
+  parser:option("--layer", "Extraction layer E, S, M, L, a comma list, or all.", "all")
+  parser:option("--weights", "Checkpoint file (one architecture) or folder of checkpoints (torchvision file names or " ..
+    "ARCH.pth), or random:SEED. Default: the torchvision file in weights/.")
+  parser:option("--device", "cpu, vulkan or vulkan:N (default: dplrun's choice).")
+  parser:option("--db", "Results database.", results.DEFAULT_PATH)
+  parser:option("--json", "Also write the scores of this invocation's networks to this file.")
+  parser:flag("--detail", "Print the per-subset scores too.")
+  parser:flag("--force", "Recompute networks that already have a finished run.")
+  if B.arguments then B.arguments(parser) end
+  return parser
+end
+
+-- the cells of this invocation and their checkpoints
+local function plan(B, args)
+  local archs = list_of(args.arch, lossnet.ORDER, "arch")
+  for _, a in ipairs(archs) do
+    if not lossnet.ARCHS[a] then
+      error(("unknown architecture '%s' (known: %s)"):format(a, table.concat(lossnet.ORDER, ", ")), 0)
+    end
+  end
+  local layers = list_of(args.layer, lossnet.LAYER_NAMES, "layer")
+  for _, l in ipairs(layers) do
+    if not (l == "E" or l == "S" or l == "M" or l == "L") then error(("unknown layer '%s' (E, S, M, L or all)"):format(l), 0) end
+  end
+  local cells = B.cells and B.cells(args, archs, layers)
+  if not cells then
+    cells = {}
+    for _, a in ipairs(archs) do
+      for _, l in ipairs(layers) do cells[#cells + 1] = {arch = a, layer = l} end
+    end
+  end
+  -- weights per architecture; every missing checkpoint at once, with the command that fetches them
+  local weights, missing, seen = {}, {}, {}
+  for _, c in ipairs(cells) do
+    if c.arch and c.weights ~= false and not seen[c.arch] then
+      seen[c.arch] = true
+      local ok, p = pcall(M.weights_for, c.arch, args.weights, #archs)
+      if ok then weights[c.arch] = p else missing[#missing + 1] = {c.arch, tostring(p)} end
+    end
+  end
+  if #missing > 0 then
+    local names, lines = {}, {}
+    for _, m in ipairs(missing) do names[#names + 1] = m[1]; lines[#lines + 1] = "  " .. m[2]:gsub("\n.*", "") end
+    error(("missing weights for %d architecture(s):\n%s\nfetch them with: dplrun weights/fetch.lua %s"):format(#missing,
+      table.concat(lines, "\n"), table.concat(names, " ")), 0)
+  end
+  for _, c in ipairs(cells) do
+    if c.weights ~= false then c.weights = weights[c.arch] end
+  end
+  return cells
+end
+
+-- the stored run with this id (the full row: scores, timing, config)
+local function stored_run(db, B, cell, id)
+  for _, r in ipairs(db:runs({experiment = B.name, arch = cell.arch, layer = cell.layer, status = "any"})) do
+    if r.id == id then return r end
+  end
+end
+
+local function log(B, fmt, ...) io.stderr:write(B.name, ".lua: ", fmt:format(...), "\n") end
+
+-- Runs every cell of args (a table of the runner's and the benchmark's options, as the parser gives them).
+-- Returns the list of finished runs (as stored) in cell order, the JSON entries, and the number of failed cells.
+function M.run(B, args)
+  local cells = plan(B, args)
+  local ctx = B.setup(args)
+  if args.device then dpl.device(args.device) end
+  local device = dpl.device()
+  log(B, "%d loss network(s) on %s%s", #cells, dpl.device_banner(), B.describe and ("; " .. B.describe(ctx)) or "")
+  local db = results.open(args.db)
+  local code_version = results.code_version()
+  local db_dir = args.db:match("^(.*)/[^/]*$") or "."
+  local runs, entries, failures, skipped = {}, {}, 0, 0
+  for i, cell in ipairs(cells) do
+    local label = ("[%d/%d] %s %s"):format(i, #cells, cell.arch or "-", tostring(cell.layer))
+    cell.index, cell.total, cell.device = i, #cells, device
+    local w = cell.weights
+    cell.weights_sha256 = w and (w:match("^random:") and w or db:file_sha256(w)) or nil
+    local config = B.config(args, ctx, cell)
+    config.experiment, config.arch, config.layer, config.weights_sha256 = B.name, cell.arch, cell.layer,
+      cell.weights_sha256
+    cell.config, cell.hash = config, results.config_hash(config)
+    cell.workdir = ("%s/%s/%s"):format(db_dir, B.name, cell.hash:sub(1, 16))
+    local prev = not args.force and db:finished(B.name, cell.hash)
+    local scores
+    if prev then
+      skipped = skipped + 1
+      io.stderr:write(("%s: already in %s (run %d, %s), skipped\n"):format(label, args.db, prev.id, prev.ended or "?"))
+      local r = stored_run(db, B, cell, prev.id)
+      runs[#runs + 1], scores = r, r.scores
+    else
+      io.stderr:write(label, "\n")
+      local started = results.now()
+      local ok, s, timing = pcall(B.run, args, ctx, cell)
+      local run = {experiment = B.name, arch = cell.arch, layer = cell.layer, config = config,
+                   code_version = code_version, device = dpl.device_banner(), weights = w,
+                   weights_sha256 = cell.weights_sha256, started = started, ended = results.now()}
+      if ok then
+        run.scores, run.timing = s, timing
+        local id = db:record(run)
+        io.stderr:write(label, ": ", B.summary and B.summary(s, timing) or ("done (%.1f s)"):format(run.ended - started),
+          "\n")
+        runs[#runs + 1], scores = stored_run(db, B, cell, id), s
+      else
+        failures = failures + 1
+        run.status, run.error = "failed", tostring(s)
+        db:record(run)
+        io.stderr:write(("%s FAILED: %s\n"):format(label, tostring(s)))
+      end
+      collectgarbage()
+    end
+    if scores then
+      entries[#entries + 1] = B.json and B.json(cell, scores) or {arch = cell.arch, layer = cell.layer, scores = scores}
+    end
+  end
+  db:close()
+  return runs, entries, failures, #cells - skipped - failures, skipped
+end
+
+-- The command line: parses arg, runs, writes --json, prints the table; exits 1 on a bad option or a failed cell.
+function M.main(B, arg)
+  local args = M.parser(B):parse(arg)
+  local ok, runs, entries, failures, computed, skipped = pcall(M.run, B, args)
+  if not ok then
+    io.stderr:write(B.name, ".lua: ", tostring(runs), "\n")
+    os.exit(1)
+  end
+  if args.json then
+    local f = io.open(args.json, "w")
+    if not f then
+      io.stderr:write(B.name, ".lua: cannot write ", args.json, "\n")
+      os.exit(1)
+    end
+    f:write(json.encode(#entries == 1 and entries[1] or json.array(entries), {indent = " "}), "\n")
+    f:close()
+  end
+  if B.table then print(B.table(runs, args)) end
+  if args.detail and B.detail then print(B.detail(runs, args)) end
+  log(B, "%d computed, %d from %s, %d failed", computed, skipped, args.db, failures)
+  os.exit(failures == 0 and 0 or 1)
+end
+
+return M
