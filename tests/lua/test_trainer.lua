@@ -125,6 +125,50 @@ for _, dev in ipairs(devices()) do
   end)
 end
 
+S:add("with dpl.signal: signals deferred while training; a pending one is saved, then interrupts the caller", function(t)
+  -- a stand-in for lua/dpl/signal.lua (dplrun's SIGINT/SIGTERM handling): defer(on) -> previous, pending(), and a
+  -- pending signal interrupting as soon as deferring stops
+  local fake = {deferred = false, sig = nil, calls = {}}
+  function fake.defer(on)
+    local prev = fake.deferred
+    fake.deferred = on
+    fake.calls[#fake.calls + 1] = tostring(on)
+    if not on and fake.sig then error("interrupted by " .. fake.sig, 0) end
+    return prev
+  end
+  function fake.pending() return fake.sig end
+  local saved = package.loaded["dpl.signal"]
+  package.loaded["dpl.signal"] = fake
+  local ok, err = pcall(function()
+    local o, net = setup("cpu", nil)
+    trainer.fit(o)
+    local wf = weights(net)
+    t:eq(table.concat(fake.calls, ","), "true,false", "defer around fit")
+    local path = dir .. "/signal.ckpt"
+    local steps = 0
+    local o1 = setup("cpu", path)
+    local net1 = o1.model
+    o1.step = function(b)
+      steps = steps + 1
+      if steps == 8 then fake.sig = "SIGTERM" end
+      return nn.functional.mse_loss(net1(b.x), b.y)
+    end
+    local ok1, e1 = pcall(trainer.fit, o1)
+    t:ok(not ok1 and tostring(e1):find("interrupted by SIGTERM", 1, true), "not interrupted: " .. tostring(e1))
+    t:eq(fake.deferred, false, "deferring left on")
+    fake.sig = nil
+    local meta = require("dpl.checkpoint").load(path, {})
+    local info = require("dpl.json").decode(meta.trainer)
+    t:eq(info.epoch * 5 + info.step, 8, "the checkpoint is not at the signal's batch")
+    local o2, net2 = setup("cpu", path)
+    local r2 = trainer.fit(o2)
+    t:ok(r2.resumed, "not resumed")
+    same_weights(t, weights(net2), wf, "final weights")
+  end)
+  package.loaded["dpl.signal"] = saved
+  if not ok then error(err, 0) end
+end)
+
 S:add("a crash after timed checkpoints (every batch) resumes exactly; NaN names epoch and batch", function(t)
   local o, net = setup("cpu", nil)
   trainer.fit(o)

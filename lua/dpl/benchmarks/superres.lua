@@ -532,10 +532,11 @@ local PAPER_SETS = {Set5 = 1, Set14 = 2, BSD100 = 3, test = 3}
 -- sets (Set5, Set14, BSD100 first, as the paper) x layers E, S, M, L.
 function B.table(runs)
   local report = require "dpl.benchmarks.report"
-  local by_scale, scales, sets, seen = {}, {}, {}, {}
+  local by_scale, scales, sets, seen, sizes = {}, {}, {}, {}, {}
   for _, r in ipairs(runs) do
     local ok, config = pcall(json.decode, r.config or "{}")
     local scale = ok and config.scale or 4
+    sizes[ok and config.hr_size or B.HR] = true
     if not by_scale[scale] then by_scale[scale] = {}; scales[#scales + 1] = scale end
     table.insert(by_scale[scale], r)
     for k in pairs(r.scores) do
@@ -549,13 +550,17 @@ function B.table(runs)
     if pa ~= pb then return pa < pb end
     return a < b
   end)
+  local crop_sides = {}
+  for side in pairs(sizes) do crop_sides[#crop_sides + 1] = ("%d x %d"):format(side, side) end
+  table.sort(crop_sides)
+  crop_sides = table.concat(crop_sides, ", ")
   local parts = {}
   for _, scale in ipairs(scales) do
     for _, tab in ipairs(B.TABLES) do
       local columns = {}
       for _, set in ipairs(sets) do columns[#columns + 1] = {key = ("test.%s.%s"):format(set, tab.metric), label = set} end
-      parts[#parts + 1] = ("Table %s: %s of x%d upscaling (288 x 288 crops, the reference's \"%s\")"):format(
-        tab.numbers[scale] or "-", tab.name, scale, tab.metric == "psnr" and "Test PSNR" or "Test MSSIM")
+      parts[#parts + 1] = ("Table %s: %s of x%d upscaling (%s centre crops, the reference's \"%s\")"):format(
+        tab.numbers[scale] or "-", tab.name, scale, crop_sides, tab.metric == "psnr" and "Test PSNR" or "Test MSSIM")
       parts[#parts + 1] = report.paper_table(by_scale[scale], columns, {digits = tab.digits})
     end
   end

@@ -32,8 +32,8 @@
 --   * Randomness: dpl.manual_seed(seed) is set before the first epoch (unless opts.reseed == false); the position of
 --     dpl's global random stream is part of every checkpoint, so dropout / stochastic depth continue identically.
 --   * Checkpoints (opts.checkpoint = path): written atomically (temporary file + rename) after every epoch and every
---     opts.checkpoint_every_s seconds of training within an epoch (default 600), and when a stop is requested (SIGTERM,
---     when the host reports one). A checkpoint holds the model, the optimizer state, the best weights so far, the
+--     opts.checkpoint_every_s seconds of training within an epoch (default 600), and when a stop is requested (SIGINT or
+--     SIGTERM through dpl.signal, see below). A checkpoint holds the model, the optimizer state, the best weights so far, the
 --     state of opts.modules (e.g. a train-mode loss network's running statistics), the epoch, the batch within it,
 --     the running loss sum, the random stream, the history and opts.config_hash. Running the same command again
 --     resumes from it and ends with exactly the result of an uninterrupted run (same seed, same device and threads);
@@ -58,12 +58,14 @@ M.FORMAT = "dpl.trainer/1"
 local function fail(msg, level) error(msg, level or 3) end
 
 -- ---- stop requests (SIGTERM / SIGINT) ------------------------------------------------------------------------------
--- The host (dplrun) may expose pending termination signals; when it does not, a stop is never requested and a kill
--- loses at most checkpoint_every_s of training.
-local function stop_probe()
-  local ok, sig = pcall(require, "dpl.sys.signals")
-  if ok and type(sig) == "table" and type(sig.pending) == "function" then return sig.pending end
-  return function() return nil end
+-- Under dplrun, dpl.signal (lua/dpl/signal.lua, where the host provides it) can defer SIGINT/SIGTERM: fit() defers them
+-- while it trains and polls signal.pending() after every batch; on a signal it saves a checkpoint, stops deferring,
+-- and the pending signal then unwinds the script as an interruption (dplrun: "interrupted ...; rerun the same command
+-- to resume"). Without dpl.signal a stop is never requested and a kill loses at most checkpoint_every_s of training.
+-- opts.stop_requested = function() -> nil or a reason replaces the probe (tests).
+local function host_signals()
+  local ok, sig = pcall(require, "dpl.signal")
+  if ok and type(sig) == "table" and type(sig.pending) == "function" and type(sig.defer) == "function" then return sig end
 end
 
 -- ---- options -------------------------------------------------------------------------------------------------------
@@ -117,7 +119,11 @@ function M.new(opts)
   self.direction = opts.direction or "max"
   self.modules = opts.modules or {}
   self.every_s = opts.checkpoint_every_s or 600
-  self.stop_requested = opts.stop_requested or stop_probe()
+  if opts.stop_requested then self.stop_requested = opts.stop_requested
+  else
+    self.signal = host_signals()
+    self.stop_requested = self.signal and self.signal.pending or function() return nil end
+  end
   self.state = {epoch = 0, step = 0, global_step = 0, loss_sum = 0, loss_count = 0, train_loss = {}, val = {},
                 val_extra = {}, best_epoch = nil, best_metric = nil, finished = false}
   return self
@@ -364,9 +370,16 @@ function Trainer:fit()
   return self:finish()
 end
 
--- trainer.fit(opts): new(opts):fit()
+-- trainer.fit(opts): new(opts):fit(), with SIGINT/SIGTERM deferred to the trainer while it runs (see above): after a
+-- stop, restoring the previous setting lets the pending signal interrupt the caller.
 function M.fit(opts)
-  return M.new(opts):fit()
+  local t = M.new(opts)
+  if not t.signal then return t:fit() end
+  local prev = t.signal.defer(true)
+  local ok, r = pcall(t.fit, t)
+  t.signal.defer(prev)
+  if not ok then error(r, 0) end
+  return r
 end
 
 return M
