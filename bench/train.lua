@@ -1,6 +1,7 @@
 -- bench/train.lua - one training step of a benchmark, dpl beside PyTorch (same threads) in one run, with the ratio.
 --
 --   dplrun bench/train.lua [--device cpu,vulkan] [--jobs superres:vgg16:E,superres:alexnet:M] [--batch 4] [--scale 4]
+--                          [--hr-size 288]
 --                          [--repeat 3] [--rounds 2] [--profile] [--no-torch]
 --
 -- superres: the super-resolution benchmark's step (docs/benchmarks/superres.md): the x4 network on a batch of 72 x 72
@@ -27,6 +28,7 @@ parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated.",
   "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M")
 parser:option("--batch", "Batch size.", "4")
 parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4")
+parser:option("--hr-size", "Side of the output (the benchmark: 288; smaller for a quick check).", "288")
 parser:option("--repeat", "Timed steps per figure (the best is kept).", "3")
 parser:option("--rounds", "Passes over the job list (each figure: the best of all rounds).", "2")
 parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer.")
@@ -44,7 +46,8 @@ end
 local batch, scale = int_opt("batch", args.batch), int_opt("scale", args.scale)
 local repeat_n, rounds = int_opt("repeat", args["repeat"]), int_opt("rounds", args.rounds)
 if scale ~= 4 and scale ~= 8 then error("--scale must be 4 or 8", 0) end
-local HR = 288
+local HR = int_opt("hr-size", args.hr_size)
+if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):format(HR, scale), 0) end
 
 -- ---- the kinds of step ---------------------------------------------------------------------------------------------
 -- build(job, device) -> {step = function() one training step end, phases = function() -> {name = seconds} (one
@@ -120,29 +123,7 @@ local function time_dpl(job, device)
   return r.best, ph
 end
 
-local times, torch_times, profiles = {}, {}, {}
-for _, d in ipairs(devices) do times[d] = {} end
-local function keep_best(tab, key, t) if t and (not tab[key] or t < tab[key]) then tab[key] = t end end
-for round = 1, rounds do
-  for _, j in ipairs(jobs) do
-    for _, d in ipairs(devices) do
-      io.stderr:write(("  %s on %s (round %d/%d) ...\n"):format(j.name, d, round, rounds))
-      local ok, t, ph = pcall(time_dpl, j, d)
-      if ok then
-        keep_best(times[d], j.name, t)
-        if ph then profiles[d .. " " .. j.name] = ph end
-      else
-        io.stderr:write(("  %s on %s failed: %s\n"):format(j.name, d, tostring(t)))
-      end
-    end
-    if peer then
-      io.stderr:write(("  %s in PyTorch (round %d/%d) ...\n"):format(j.name, round, rounds))
-      local r, err = peer:time(j)
-      keep_best(torch_times, j.name, r and r.best)
-      if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
-    end
-  end
-end
+local times, torch_times, profiles = nets.interleave(jobs, devices, rounds, time_dpl, peer)
 if peer then peer:close() end
 print(peer and ("PyTorch %s, %d threads"):format(peer_info, nets.threads()) or
       ("PyTorch: not run (%s)"):format(args.no_torch and "--no-torch" or tostring(peer_info)))

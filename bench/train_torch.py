@@ -14,8 +14,6 @@ to STEPS.
 Prints a first line {"torch": version, "threads": n}, then one JSON object per job:
 {"name": ..., "best_ms": ..., "times_ms": [...]} (after one warm-up step).
 """
-import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 from superres_ref import SuperResNet  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_peer import truncated  # noqa: E402
+from torch_peer import serve, truncated  # noqa: E402
 
 
 def superres_step(job):
@@ -65,24 +63,5 @@ def run_job(job, repeat):
     return {"name": job["name"], "best_ms": min(times), "times_ms": times}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("jobs")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-    with open(a.jobs) as f:
-        for line in f:
-            if line.strip():
-                job = json.loads(line)
-                try:
-                    res = run_job(job, a.repeat)
-                except Exception as e:  # report and go on: the benchmark is still writing jobs to us
-                    res = {"name": job.get("name"), "error": "%s: %s" % (type(e).__name__, e)}
-                print(json.dumps(res), flush=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve(run_job, __doc__))

@@ -129,6 +129,38 @@ function M.torch_peer(reps, script_dir, script)
   return peer, version
 end
 
+-- The interleaved measurement of bench/lossnets.lua and bench/train.lua: job by job, dpl on each device
+-- (time_dpl(job, device) -> seconds[, extra]) then the PyTorch peer (when given), so that a shared machine's changing
+-- load touches all of them alike; the whole list `rounds` times, keeping each figure's best (a 2-vCPU VM's speed
+-- drifts by up to 2x over minutes). A failure is reported on stderr and leaves its figure out. Returns times[device]
+-- [job.name], torch_times[job.name] (seconds) and extras[device .. " " .. job.name] (time_dpl's second result).
+function M.interleave(jobs, devices, rounds, time_dpl, peer)
+  local times, torch_times, extras = {}, {}, {}
+  for _, d in ipairs(devices) do times[d] = {} end
+  local function keep_best(tab, key, t) if t and (not tab[key] or t < tab[key]) then tab[key] = t end end
+  for round = 1, rounds do
+    for _, j in ipairs(jobs) do
+      for _, d in ipairs(devices) do
+        io.stderr:write(("  %s on %s (round %d/%d) ...\n"):format(j.name, d, round, rounds))
+        local ok, t, extra = pcall(time_dpl, j, d)
+        if ok then
+          keep_best(times[d], j.name, t)
+          if extra ~= nil then extras[d .. " " .. j.name] = extra end
+        else
+          io.stderr:write(("  %s on %s failed: %s\n"):format(j.name, d, tostring(t)))
+        end
+      end
+      if peer then
+        io.stderr:write(("  %s in PyTorch (round %d/%d) ...\n"):format(j.name, round, rounds))
+        local r, err = peer:time(j)
+        keep_best(torch_times, j.name, r and r.best)
+        if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
+      end
+    end
+  end
+  return times, torch_times, extras
+end
+
 -- "1.23x" (dpl time / torch time), or "" when either is missing
 function M.ratio(a, b)
   if not a or not b then return "" end

@@ -22,24 +22,9 @@ S.after_each = function()
   if vulkan then dpl.synchronize("vulkan") end
 end
 
-local here = arg[0]:match("^(.*)/[^/]*$") or "."
-local root = here .. "/.."
-local refdir = os.tmpname() .. "_ploss"
-local made = os.execute(("/usr/bin/python3 %s/tests/ref/perceptual_loss_ref.py %s >%s.log 2>&1"):format(root, refdir,
-  refdir))
-made = made == 0 or made == true
-S.teardown = function() os.execute(("rm -rf '%s' '%s.log'"):format(refdir, refdir)) end
-
-local function need_refs(t)
-  if made then return end
-  local f = io.open(refdir .. ".log")
-  local text = f and f:read("*a") or ""
-  if f then f:close() end
-  if text:find("No module named 'torch", 1, true) then t:skip("python3-torch is not installed") end
-  t:ok(false, "tests/ref/perceptual_loss_ref.py failed: " .. text:sub(-800))
-end
-
-local function ref(name, device) return dpl.load_npy(("%s/%s.npy"):format(refdir, name), {device = device}) end
+local refs = test.torch_refs("perceptual_loss_ref.py", "ploss")
+local need_refs, ref, refdir = refs.need, refs.ref, refs.dir
+S.teardown = refs.remove
 
 local function devices()
   return vulkan and {"cpu", "vulkan"} or {"cpu"}

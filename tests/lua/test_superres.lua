@@ -32,23 +32,11 @@ S.after_each = function()
 end
 local function devices() return vulkan and {"cpu", "vulkan"} or {"cpu"} end
 
-local here = arg[0]:match("^(.*)/[^/]*$") or "."
-local root = here .. "/.."
-local refdir = os.tmpname() .. "_superres"
+local refs = test.torch_refs("superres_ref.py", "superres", {runs = {"make", "pairs"}})
+local need_refs, ref, refdir = refs.need, refs.ref, refs.dir
+local root = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
 local script = ("/usr/bin/python3 %s/tests/ref/superres_ref.py %s"):format(root, refdir)
-local made = os.execute(("%s make >%s.log 2>&1 && %s pairs >>%s.log 2>&1"):format(script, refdir, script, refdir))
-made = made == 0 or made == true
-S.teardown = function() os.execute(("rm -rf '%s' '%s.log'"):format(refdir, refdir)) end
-
-local function need_refs(t)
-  if made then return end
-  local f = io.open(refdir .. ".log")
-  local text = f and f:read("*a") or ""
-  if f then f:close() end
-  if text:find("No module named 'torch", 1, true) then t:skip("python3-torch is not installed") end
-  t:ok(false, "tests/ref/superres_ref.py failed: " .. text:sub(-800))
-end
-local function ref(name, device) return dpl.load_npy(("%s/%s.npy"):format(refdir, name), {device = device}) end
+S.teardown = refs.remove
 
 S:add("structure: PyTorch's state_dict keys in order, output shape and range, seeded initialisation", function(t)
   need_refs(t)

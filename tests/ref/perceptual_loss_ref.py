@@ -26,10 +26,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reflib import save_npy  # noqa: E402
+from reflib import randomise_bn, save_npy, torchvision_state_dict, truncated_lossnet  # noqa: E402
 
 torch.set_num_threads(1)
 out = sys.argv[1]
@@ -37,31 +36,10 @@ os.makedirs(out, exist_ok=True)
 
 CASES = [("vgg16", 3, "E", "eval"), ("resnet18", 7, "L", "eval"), ("resnet18", 2, "E", "train"),
          ("vgg16_bn", 22, "M", "train")]
-LIST = {"vgg16": "features", "vgg16_bn": "features", "resnet18": None}
-
-
 def truncated(arch, upto, gen):
-    model = getattr(torchvision.models, arch)(weights=None)
-    attr = LIST[arch]
-    children = list(getattr(model, attr).children()) if attr else list(model.children())
-    net = nn.Sequential(*children[: upto + 1])
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=gen) * 0.2)
-                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.num_batches_tracked.fill_(7)
-    # the names a torchvision checkpoint has: features.N.* or the model's own children's names
-    prefix = (attr + ".") if attr else ""
-    names = [n for n, _ in model.named_children()]
-    sd = {}
-    for k, v in net.state_dict().items():
-        i, rest = k.split(".", 1)
-        sd[prefix + (i if attr else names[int(i)]) + "." + rest] = v.clone()
-    return net, sd
+    net = truncated_lossnet(arch, upto)
+    randomise_bn(net, gen, 0.2, 7)
+    return net, torchvision_state_dict(net)
 
 
 torch.manual_seed(5)   # torchvision's initialisation draws from the global generator

@@ -32,10 +32,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reflib import save_npy  # noqa: E402
+from reflib import randomise_bn, save_npy, torchvision_state_dict, truncated_lossnet  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -96,18 +95,6 @@ class SuperResNet(nn.Module):
         return (self.layers(x) + 1) / 2
 
 
-def randomise_bn(net, gen):
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
-                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.num_batches_tracked.fill_(3)
-
-
 def read_safetensors(path):
     raw = open(path, "rb").read()
     n = struct.unpack("<Q", raw[:8])[0]
@@ -123,19 +110,9 @@ def read_safetensors(path):
     return out
 
 
-LIST = {"vgg16": "features", "resnet18": None}
-
-
 def loss_net(arch, upto):
-    model = getattr(torchvision.models, arch)(weights=None)
-    attr = LIST[arch]
-    names = [n for n, _ in (getattr(model, attr) if attr else model).named_children()]
-    children = list(getattr(model, attr).children()) if attr else list(model.children())
-    net = nn.Sequential(*children[: upto + 1]).eval()
-    sd = {}
-    for k, v in net.state_dict().items():
-        i, rest = k.split(".", 1)
-        sd[((attr + ".") if attr else "") + names[int(i)] + "." + rest] = v.clone()
+    net = truncated_lossnet(arch, upto).eval()
+    sd = torchvision_state_dict(net)
     for p in net.parameters():
         p.requires_grad_(False)
     return net, sd
@@ -149,7 +126,7 @@ def make(out):
     for scale in (4, 8):
         torch.manual_seed(0)
         net = SuperResNet(scale)
-        randomise_bn(net, gen)
+        randomise_bn(net, gen, 0.1, 3)
         torch.save(net.state_dict(), os.path.join(out, "x%d.pth" % scale))
         with open(os.path.join(out, "keys_x%d.txt" % scale), "w") as f:
             f.write("\n".join(net.state_dict().keys()) + "\n")
