@@ -529,8 +529,10 @@ B.TABLES = {{metric = "psnr", name = "PSNR", digits = 1, numbers = {[4] = "VI", 
 local PAPER_SETS = {Set5 = 1, Set14 = 2, BSD100 = 3, test = 3}
 
 -- Tables VI-IX from stored runs: one table per scale and metric, rows = architectures by family, columns = the test
--- sets (Set5, Set14, BSD100 first, as the paper) x layers E, S, M, L.
-function B.table(runs)
+-- sets (Set5, Set14, BSD100 first, as the paper) x layers E, S, M, L; each of one configuration (report.paper_table:
+-- opts.config / opts.all_configs choose which, experiments/results.lua --config / --all-configs).
+function B.table(runs, opts)
+  opts = opts or {}
   local report = require "dpl.benchmarks.report"
   local by_scale, scales, sets, seen, sizes = {}, {}, {}, {}, {}
   for _, r in ipairs(runs) do
@@ -561,7 +563,8 @@ function B.table(runs)
       for _, set in ipairs(sets) do columns[#columns + 1] = {key = ("test.%s.%s"):format(set, tab.metric), label = set} end
       parts[#parts + 1] = ("Table %s: %s of x%d upscaling (%s centre crops, the reference's \"%s\")"):format(
         tab.numbers[scale] or "-", tab.name, scale, crop_sides, tab.metric == "psnr" and "Test PSNR" or "Test MSSIM")
-      parts[#parts + 1] = report.paper_table(by_scale[scale], columns, {digits = tab.digits})
+      parts[#parts + 1] = (report.paper_table(by_scale[scale], columns, {digits = tab.digits, config = opts.config,
+        all_configs = opts.all_configs}))
     end
   end
   return table.concat(parts, "\n")
