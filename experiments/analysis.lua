@@ -3,7 +3,7 @@
 -- --compare-paper every cell beside the published number. docs/analysis.md describes the outputs and choices.
 --   dplrun experiments/analysis.lua                                        results/dpl.sqlite -> report/
 --   dplrun experiments/analysis.lua --db results/dpl.sqlite --out report/ --compare-paper
---   dplrun experiments/analysis.lua --benchmarks bapps --where quick=true --no-figures
+--   dplrun experiments/analysis.lua --benchmarks bapps,superres4 --where preset=paper --no-figures
 -- Writes report/index.md and index.html (every table and figure linked), report/tables/*.csv,
 -- report/figures/*.png|svg (gnuplot), and report/attributes.json (the attributes, computed once and reused).
 local argparse = require "argparse"
@@ -19,8 +19,8 @@ parser:option("--db", "Results store to read.", results.DEFAULT_PATH)
 parser:option("--out", "Folder for index.md, index.html, tables/ and figures/.", "report")
 parser:option("--benchmarks", "Benchmarks to analyse: a comma list of bapps, superres4, superres8, delineation, svhn, " ..
   "stl10, or all.", "all")
-parser:option("--where", "Only runs whose configuration has this field value, KEY=VALUE (repeatable), e.g. " ..
-  "quick=true."):count("*")
+parser:option("--where", "KEY=VALUE (repeatable): leave out runs whose configuration has the field KEY with another " ..
+  "value, e.g. preset=paper (runs without the field are kept)."):count("*")
 parser:flag("--compare-paper", "Also compare every cell with the paper's published Tables V-XI.")
 parser:flag("--from-paper", "Analyse the paper's published numbers (its Tables V-XI) instead of a results store.")
 parser:option("--attributes", "JSON file of the loss networks' attributes (default: <out>/attributes.json, " ..

@@ -92,8 +92,8 @@ local function matches(b, run, config, where)
   for k, v in pairs(b.config or {}) do
     if config[k] ~= v then return false end
   end
-  for k, v in pairs(where or {}) do
-    if tostring(config[k]) ~= v then return false end
+  for k, v in pairs(where or {}) do   -- a run whose configuration lacks the field is kept (other benchmarks)
+    if config[k] ~= nil and tostring(config[k]) ~= v then return false end
   end
   return true
 end
@@ -101,7 +101,8 @@ end
 local LAYER_OK = {E = true, S = true, M = true, L = true}
 
 -- The values of the given benchmarks (default all) from a list of stored runs (dpl.results DB:runs, oldest first).
--- opts.where: {config field = string} every run must match (e.g. {quick = "true"}). Returns
+-- opts.where: {config field = string} that runs whose configuration has the field must match (e.g. {preset =
+-- "paper"}; runs without the field are kept). Returns
 -- {values = {[score id] = {[arch] = {[layer] = v}}}, runs = {[score id] = {[arch] = {[layer] = run id}}},
 --  benchmarks = the entries, superseded = older runs of a cell not used, cells = cells read}.
 function M.collect(runs, opts)
@@ -151,8 +152,10 @@ function M.load(path, opts)
   if not ok then error(tostring(db):gsub("\n.*", ""), 0) end
   local ok2, runs = pcall(db.runs, db, {status = "finished"})
   db:close()
-  if not ok2 then
-    error(("%s is not a readable dpl results store (%s)"):format(path, tostring(runs):gsub("\n.*", "")), 0)
+  if not ok2 then   -- SQLite's own words ("file is not a database (error 26)") without the Lua position and query
+    local msg = tostring(runs):gsub("\n.*", "")
+    msg = msg:match("^.*:%s*([^:]-%(error %d+%))$") or msg
+    error(("%s is not a readable dpl results store (%s)"):format(path, msg), 0)
   end
   return M.collect(runs, opts)
 end
