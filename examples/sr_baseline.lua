@@ -1,6 +1,7 @@
 -- examples/sr_baseline.lua - the bicubic super-resolution baseline, scored with the usual protocol.
 --   dplrun examples/sr_baseline.lua --hr PATH... --scale S [--json FILE]
--- For each HR image (PNG/JPEG/TIFF files, or directories whose PNGs are taken in sorted order): crop to a multiple of
+-- For each HR image (PNG/JPEG/TIFF files, or directories: their *_HR.png files if they hold any, as Set5/image_SRF_4
+-- does next to the *_LR.png files, else all their images, in sorted order; the count is printed): crop to a multiple of
 -- S (top-left, as MATLAB's modcrop), make the LR image with MATLAB-style bicubic imresize(hr, 1/S), upscale it back
 -- with imresize(lr, S), and score against the HR image: Y of MATLAB's rgb2ycbcr (rounded, as on uint8 images; gray
 -- images are their own Y), S pixels shaved off each border, PSNR and Gaussian 11x11 SSIM with data range 255
@@ -13,7 +14,7 @@ local sr = require "dpl.metrics.sr"
 
 local parser = argparse("dplrun examples/sr_baseline.lua",
   "Bicubic super-resolution baseline: MATLAB-style bicubic down and up, PSNR/SSIM on Y with the border shaved.")
-parser:option("--hr", "HR image files, or directories of PNGs."):args("+"):count(1)
+parser:option("--hr", "HR image files, or directories (their *_HR.png files if any, else every image)."):args("+"):count(1)
 parser:option("--scale", "Integer scale factor S (2, 3, 4, 8, ...)."):count(1):convert(tonumber)
 parser:option("--json", "Write the per-image and mean scores to this JSON file.")
 local args = parser:parse(arg)
@@ -27,23 +28,32 @@ local function is_dir(path)
   return false
 end
 
--- the PNG files of a directory, sorted by name (listed with ls, so names are not interpreted by a shell)
-local function pngs_in(dir)
+-- The images of a directory, sorted by name (listed with ls, so names are not interpreted by a shell): its *_HR.png
+-- files when it has any (the Set5/Set14 image_SRF_S layout, which holds *_HR.png and *_LR.png side by side), else
+-- every PNG, JPEG and TIFF file.
+local function images_in(dir)
   local p = assert(io.popen("ls -1A -- '" .. dir:gsub("'", "'\\''") .. "'"))
-  local out = {}
+  local all, hr = {}, {}
   for name in p:lines() do
-    if name:lower():match("%.png$") then out[#out + 1] = dir .. "/" .. name end
+    local lower = name:lower()
+    if lower:match("%.png$") or lower:match("%.jpe?g$") or lower:match("%.tiff?$") then
+      all[#all + 1] = dir .. "/" .. name
+      if lower:match("_hr%.png$") then hr[#hr + 1] = dir .. "/" .. name end
+    end
   end
   p:close()
+  local out = #hr > 0 and hr or all
   table.sort(out)
-  return out
+  return out, #hr > 0
 end
 
 local files = {}
 for _, p in ipairs(args.hr) do
   if is_dir(p) then
-    local found = pngs_in(p)
-    if #found == 0 then io.stderr:write("sr_baseline.lua: no PNG files in ", p, "\n") os.exit(1) end
+    local found, only_hr = images_in(p)
+    if #found == 0 then io.stderr:write("sr_baseline.lua: --hr ", p, ": no PNG, JPEG or TIFF files in it\n") os.exit(2) end
+    io.stderr:write(("sr_baseline.lua: %s: %d image%s%s\n"):format(p, #found, #found == 1 and "" or "s",
+      only_hr and " (its *_HR.png files)" or ""))
     for _, f in ipairs(found) do files[#files + 1] = f end
   else
     files[#files + 1] = p

@@ -1,10 +1,13 @@
 -- experiments/results.lua - lists, filters and exports the runs in the results store (lua/dpl/results.lua).
 --   dplrun experiments/results.lua                                  every finished run, one line each
 --   dplrun experiments/results.lua --experiment bapps --table        the paper's Table V from the stored runs
+--   dplrun experiments/results.lua --experiment bapps --table --config 3f2a9c1e    ... of another configuration
 --   dplrun experiments/results.lua --experiment bapps --detail       per-subset scores
 --   dplrun experiments/results.lua --arch alexnet --csv out.csv      CSV: architecture, layer, attributes, scores
 --   dplrun experiments/results.lua --status any                      failed runs too
--- Only the newest run of each configuration is shown unless --all-runs is given.
+-- Only the newest run of each configuration is shown unless --all-runs is given. A table combines the runs of one
+-- configuration (data, limit, distance, weights kind: lua/dpl/benchmarks/report.lua): by default the full-data runs
+-- with pretrained weights; it says which above it and lists the other configurations (--config ID, --all-configs).
 local argparse = require "argparse"
 local results = require "dpl.results"
 local report = require "dpl.benchmarks.report"
@@ -16,23 +19,44 @@ parser:option("--arch", "Only this architecture.")
 parser:option("--layer", "Only this layer (E, S, M, L).")
 parser:option("--status", "finished, failed or any.", "finished"):choices({"finished", "failed", "any"})
 parser:flag("--all-runs", "Every run, not only the newest of each configuration.")
-parser:flag("--table", "Print the benchmark's table (Table V for bapps).")
+parser:flag("--table", "Print the benchmark's table (Table V for bapps) of one configuration (see --config).")
+parser:option("--config", "With --table: the configuration to show, by the id printed above each table (default: " ..
+  "full data, pretrained weights).")
+parser:flag("--all-configs", "With --table: one table per configuration.")
 parser:flag("--detail", "Print per-subset scores.")
 parser:option("--csv", "Write the selected runs as CSV to this file ('-' for stdout).")
 local args = parser:parse(arg)
+local function fail(msg)
+  io.stderr:write("results.lua: ", msg, "\n")
+  os.exit(2)
+end
+if (args.config or args.all_configs) and not args.table then fail("--config and --all-configs go with --table") end
 
-local db = results.open(args.db, {readonly = true})
+-- the output file is opened before the work, so that a wrong path fails at once
+local csv_file
+if args.csv and args.csv ~= "-" then
+  local err
+  csv_file, err = io.open(args.csv, "w")
+  if not csv_file then fail(("--csv %s: cannot write it (%s); give a file in an existing folder"):format(args.csv, err)) end
+end
+local ok, db = pcall(results.open, args.db, {readonly = true})
+if not ok then fail(tostring(db)) end
 local runs = db:runs({experiment = args.experiment, arch = args.arch, layer = args.layer, status = args.status,
                       latest = not args.all_runs})
 db:close()
 
+local function benchmark(exp)
+  local ok, B = pcall(require, "dpl.benchmarks." .. exp)
+  return ok and type(B) == "table" and B or nil
+end
+
 if args.csv then
-  local text = report.csv(runs)
+  local B = args.experiment and benchmark(args.experiment)
+  local text = report.csv(runs, {scores = B and B.scores})
   if args.csv == "-" then io.write(text)
   else
-    local f = assert(io.open(args.csv, "w"))
-    f:write(text)
-    f:close()
+    csv_file:write(text)
+    csv_file:close()
     io.stderr:write(("results.lua: %d runs -> %s\n"):format(#runs, args.csv))
   end
 end
@@ -47,16 +71,14 @@ for _, r in ipairs(runs) do
   table.insert(by_experiment[r.experiment], r)
 end
 table.sort(experiments)
-local function benchmark(exp)
-  local ok, B = pcall(require, "dpl.benchmarks." .. exp)
-  return ok and type(B) == "table" and B or nil
-end
 for _, exp in ipairs(experiments) do
   local B = benchmark(exp)
   if args.table then
     if B and B.table then
       print(("%s: %s"):format(exp, B.table_title or B.description))
-      print(B.table(by_experiment[exp]))
+      local ok, text = pcall(B.table, by_experiment[exp], {config = args.config, all_configs = args.all_configs})
+      if not ok then fail(tostring(text)) end
+      print(text)
     else
       print(("%s: no table layout for this experiment yet (use the list or --csv)"):format(exp))
     end
@@ -73,10 +95,12 @@ if not args.table and not args.detail and not args.csv then
     for _, k in ipairs(keys) do
       if k:match("mean$") or k:match("pooled$") or #keys <= 4 then shown[#shown + 1] = ("%s=%.4f"):format(k, r.scores[k]) end
     end
-    rows[#rows + 1] = {r.id, r.experiment, r.arch or "", r.layer or "", r.status, r.started or "",
+    local kind = report.weights_kind(r.arch, r.weights_sha256, r.weights)
+    rows[#rows + 1] = {r.id, r.experiment, r.arch or "", r.layer or "", kind:gsub("^untrained", "UNTRAINED"),
+                       r.status, r.started or "",
                        r.seconds and report.format_time(r.seconds) or "", r.device or "",
                        r.status == "failed" and (r.error or ""):sub(1, 60) or table.concat(shown, " ")}
   end
-  print(report.format_table({"id", "experiment", "arch", "layer", "status", "started", "time", "device", "scores"}, rows))
+  print(report.format_table({"id", "experiment", "arch", "layer", "weights", "status", "started", "time", "device", "scores"}, rows))
   io.stderr:write(("%d runs in %s\n"):format(#runs, args.db))
 end

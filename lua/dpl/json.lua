@@ -39,6 +39,27 @@ local function number(v, path)
   return ("%.17g"):format(v)
 end
 
+-- the shortest decimal text that reads back as the same double ("%d" for integers); NaN/inf as Lua writes them
+function M.number_text(v)
+  if v ~= v or v == math.huge or v == -math.huge then return tostring(v) end
+  return number(v, "")
+end
+
+-- A float32 result held in a double (a distance from a tensor's :tolist() or :item()) rounded to the shortest decimal
+-- that reads back as the same float32: 0.10000001266598701 -> 0.1. Results written this way show the precision they
+-- have. Non-numbers and NaN/inf pass through.
+local f32 = require("ffi").new("float[1]")
+local function to_f32(x) f32[0] = x; return f32[0] end
+function M.float32(v)
+  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then return v end
+  local target = to_f32(v)
+  for digits = 1, 9 do
+    local r = tonumber(("%." .. digits .. "g"):format(target))
+    if to_f32(r) == target then return r end
+  end
+  return target
+end
+
 local function encode(v, indent, depth, path, seen)
   local tv = type(v)
   if tv == "nil" then return "null"

@@ -177,6 +177,8 @@ suite:add("report: Table V layout, detail, CSV and the --json shape", function(t
   local tab = bapps.table(runs)
   local lines = {}
   for line in tab:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  t:ok(lines[1]:match("^configuration %x+: full data; weights none %(5 runs%)$"), "configuration: " .. lines[1])
+  table.remove(lines, 1)
   t:ok(lines[1]:find("2AFC E", 1, true) and lines[1]:find("JND E", 1, true), "header: " .. lines[1])
   t:eq(lines[3], "VGG Networks", "families in the paper's order")
   t:ok(lines[4]:match("^VGG%-11%s+%-%s+%-%s+0%.659%s+%-"), "VGG-11 row: " .. lines[4])
@@ -195,6 +197,119 @@ suite:add("report: Table V layout, detail, CSV and the --json shape", function(t
   t:eq(json.encode(e), '{"2afc":{"cnn":0.62,"mean":0.63,"traditional":0.64},"arch":"alexnet",' ..
     '"jnd":{"cnn":0.58,"pooled":0.53,"traditional":0.48},"layer":"M"}')
   db:close()
+end)
+
+-- a BAPPS run as the runner records it: the data identity, limit and weights in the configuration
+local ALEX_SHA = "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02"   -- torchvision's alexnet file
+local function stored_run(arch, layer, m, o)
+  o = o or {}
+  local counts = o.counts or {["2afc/cnn"] = 4720, ["2afc/traditional"] = 4720, ["jnd/cnn"] = 3000}
+  local w = o.weights_sha256 or ALEX_SHA
+  local r = bapps_run(arch, layer, m, {weights_sha256 = w, weights = o.weights or "/w/alexnet-owt-7be5be79.pth"})
+  r.config = {experiment = "bapps", arch = arch, layer = layer, weights_sha256 = w, limit = o.limit,
+              distance = layer == "lpips" and "lpips-v0.1" or "normalized-sq-l2 (spec 1.3)",
+              data = {dir = "/data/BAPPS", counts = counts}}
+  if o.drop_score then r.scores[o.drop_score] = nil end
+  return r
+end
+
+-- Regression (issue 11): the table showed the newest run per arch/layer whatever its configuration, so a quick
+-- `--limit 2 --weights random:1` run replaced the full run in Table V.
+suite:add("tables combine runs of one configuration: a newer limited untrained run does not replace a full one",
+  function(t)
+  local path = fresh()
+  local db = results.open(path)
+  for i, l in ipairs {"E", "S", "M", "L"} do db:record(stored_run("alexnet", l, 0.6 + i / 100)) end
+  db:record(stored_run("alexnet", "lpips", 0.7))
+  -- newer: 2 items per subset, untrained weights
+  for _, l in ipairs {"M", "L"} do
+    db:record(stored_run("alexnet", l, 0.5, {limit = 2, weights_sha256 = "random:1", weights = "random:1",
+      counts = {["2afc/cnn"] = 2, ["2afc/traditional"] = 2, ["jnd/cnn"] = 2}}))
+  end
+  local runs = db:runs({experiment = "bapps", latest = true})
+  db:close()
+  local tab = bapps.table(runs)
+  t:ok(tab:find("AlexNet%s+0%.610%s+0%.620%s+0%.630%s+0%.640") ~= nil, "the full runs' row: " .. tab)
+  t:ok(not tab:find("0.500", 1, true), "no limited run in the table: " .. tab)
+  local first = tab:match("^[^\n]+")
+  t:ok(first:find("full data", 1, true) and first:find("weights torchvision", 1, true) and
+       first:find("/data/BAPPS (3 subsets, 12440 items)", 1, true), "the table says its configuration: " .. first)
+  t:ok(tab:find("LPIPS v0.1", 1, true) and tab:find("AlexNet%s+0%.700"), "LPIPS table of the same data: " .. tab)
+  t:ok(tab:find("not in this table", 1, true) and tab:find("UNTRAINED weights (random:1)", 1, true) and
+       tab:find("LIMITED to 2 per subset", 1, true), "the other configuration is named: " .. tab)
+  -- choosing the other configuration by its id: the untrained runs, labelled
+  local groups = report.config_groups(runs)
+  local other
+  for _, g in ipairs(groups) do if g.config.limit then other = g end end
+  t:ok(other ~= nil, "a group for the limited runs")
+  local tab2 = bapps.table(runs, {config = other.id})
+  t:ok(tab2:find("AlexNet%s+%-%s+%-%s+0%.500%s+0%.500") ~= nil and tab2:find("UNTRAINED", 1, true), tab2)
+  t:raises(function() bapps.table(runs, {config = "ffffffff"}) end, "no such configuration")
+  -- the command line: default table, --config, --all-configs; the list marks untrained runs
+  local function cli(a)
+    local p = io.popen(("DPL_QUIET=1 %s %s/experiments/results.lua --db '%s' %s 2>&1; echo rc=$?"):format(dplrun,
+      root, path, a))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+  local out = cli("--experiment bapps --table")
+  t:ok(out:find("AlexNet%s+0%.610%s+0%.620%s+0%.630%s+0%.640") and not out:find("0.500", 1, true), out)
+  out = cli("--experiment bapps --table --config " .. other.id)
+  t:ok(out:find("AlexNet%s+%-%s+%-%s+0%.500%s+0%.500") and out:find("UNTRAINED", 1, true), out)
+  out = cli("--experiment bapps --table --all-configs")
+  t:ok(out:find("0.640", 1, true) and out:find("0.500", 1, true), out)
+  out = cli("--experiment bapps --table --config 0000")
+  t:ok(out:find("no such configuration", 1, true) and out:find("rc=2", 1, true) and not out:find("traceback"), out)
+  out = cli("--experiment bapps")
+  t:ok(out:find("UNTRAINED random:1", 1, true) and out:find("torchvision", 1, true), out)
+end)
+
+-- Regression (issue 11): a missing score shifted every later CSV cell, so Python's csv module found weights_sha256
+-- under another header.
+suite:add("CSV: missing scores are empty cells, every row has the header's columns (read back by Python's csv)",
+  function(t)
+  local path = fresh()
+  local db = results.open(path)
+  db:record(stored_run("alexnet", "M", 0.6))
+  db:record(stored_run("alexnet", "L", 0.6, {drop_score = "2afc.cnn"}))          -- a --subsets traditional run
+  db:record(stored_run("alexnet", "E", 0.6, {weights_sha256 = "random:3", weights = "random:3"}))
+  local runs = db:runs({experiment = "bapps"})
+  db:close()
+  local file = tmp .. "/missing.csv"
+  local f = io.open(file, "w"); f:write(report.csv(runs, {scores = bapps.scores})); f:close()
+  local py = [[
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+header = rows[0]
+assert all(len(r) == len(header) for r in rows), [len(r) for r in rows]
+d = list(csv.DictReader(open(sys.argv[1], newline="")))
+print(json.dumps({"header": header, "rows": d}))
+]]
+  local p = io.popen(("/usr/bin/python3 -c '%s' '%s' 2>&1"):format(py, file))
+  local out = p:read("*a")
+  p:close()
+  local ok, v = pcall(json.decode, out)
+  t:ok(ok, "python read the CSV: " .. out)
+  if not ok then return end
+  local by_layer = {}
+  for _, r in ipairs(v.rows) do by_layer[r.layer] = r end
+  t:eq(by_layer.L["2afc.cnn"], "", "a missing score is an empty cell")
+  t:eq(by_layer.L["2afc.traditional"], "0.61")
+  t:eq(by_layer.L["jnd.pooled"], "0.5")
+  t:eq(by_layer.L.weights_sha256, ALEX_SHA, "weights_sha256 under its own header")
+  t:eq(by_layer.L.weights, "torchvision")
+  t:eq(by_layer.M["2afc.cnn"], "0.59")
+  t:eq(by_layer.E.weights, "untrained random:3", "untrained runs are labelled")
+  t:eq(by_layer.E["2afc.frameinterp"], "", "a subset no run has: empty")
+  t:eq(by_layer.M.experiment, "bapps")
+  local want = {"2afc.traditional", "2afc.cnn", "2afc.mean", "jnd.pooled", "weights", "weights_sha256", "config_hash"}
+  for _, h in ipairs(want) do
+    local found = false
+    for _, x in ipairs(v.header) do found = found or x == h end
+    t:ok(found, "column " .. h)
+  end
+  t:ok(#v.header >= #bapps.scores + 14, "every BAPPS score has its column, present or not")
 end)
 
 suite:add("experiments/results.lua: list, filter, CSV, table; missing database", function(t)

@@ -57,10 +57,20 @@ S:add("Set5 and Set14 x4: published bicubic figures, one line per image, valid J
 end)
 
 S:add("directories, odd sizes (cropped to a multiple of S) and other scales", function(t)
-  -- a directory of PNGs: Set5 holds HR and LR files, all of which are scored
-  local rc, out = run(("%s examples/sr_baseline.lua --hr '%s/Set5/image_SRF_4' --scale 3"):format(dplrun, data))
+  -- Regression (issue 11): the documented Set5/image_SRF_4 folder holds *_HR.png and *_LR.png; the LR files were
+  -- scored as HR images too (10 images, 25.56 dB). A folder with *_HR.png files means those.
+  local rc, out = run(("%s examples/sr_baseline.lua --hr '%s/Set5/image_SRF_4' --scale 4"):format(dplrun, data))
   t:eq(rc, 0, out)
-  t:ok(out:find("(10 images, x3)", 1, true), out)
+  t:ok(out:find("(5 images, x4)", 1, true) and out:find("5 images (its *_HR.png files)", 1, true), out)
+  t:ok(not out:find("_LR.png", 1, true), "no LR file scored: " .. out)
+  t:near(tonumber(out:match("mean%s+PSNR%s+([%d.]+)")), 28.42, 0.01, "Set5 x4 from the folder")
+  -- a folder without *_HR.png files: every image in it, counted
+  local plain = dir .. "/plain"
+  os.execute(("mkdir -p '%s' && cp '%s/Set5/image_SRF_4/img_001_SRF_4_HR.png' '%s/a.png' && " ..
+    "cp '%s/Set5/image_SRF_4/img_002_SRF_4_HR.png' '%s/b.png'"):format(plain, data, plain, data, plain))
+  rc, out = run(("%s examples/sr_baseline.lua --hr '%s' --scale 3"):format(dplrun, plain))
+  t:eq(rc, 0, out)
+  t:ok(out:find("(2 images, x3)", 1, true) and out:find(": 2 images\n", 1, true), out)
   -- a 61 x 59 PNG is cropped to 60 x 57
   local tmp = dir .. "/odd.png"
   os.execute(("/usr/bin/python3 -c \"from PIL import Image; Image.open('%s/Set5/image_SRF_4/img_002_SRF_4_HR.png')" ..

@@ -259,24 +259,63 @@ function M.json(cell, scores)
   return e
 end
 
--- Table V: 2AFC (mean over subsets) and JND (pooled mAP) at E, S, M, L per architecture; LPIPS runs (layer "lpips")
--- in a small table after it. opts.digits (default 3).
+-- Every score a BAPPS run can have, in the order of the CSV columns (report.csv: the same columns in every export).
+M.scores = {}
+for _, s in ipairs(M.SUBSETS_2AFC) do M.scores[#M.scores + 1] = "2afc." .. s end
+M.scores[#M.scores + 1] = "2afc.mean"
+for _, s in ipairs(M.SUBSETS_JND) do M.scores[#M.scores + 1] = "jnd." .. s end
+M.scores[#M.scores + 1] = "jnd.pooled"
+
+-- what distinguishes the LPIPS runs' configuration from the paper distance's (the rest, data and limit and weights
+-- kind, is shared: the LPIPS table goes with the Table V of the same data)
+local DISTANCE_KEYS = {distance = true, preprocessing = true, lpips_lin_sha256 = true}
+
+-- Table V: 2AFC (mean over subsets) and JND (pooled mAP) at E, S, M, L per architecture, of ONE configuration (the
+-- full-data, pretrained runs by default; opts.config = id, opts.all_configs: see report.paper_table); LPIPS runs
+-- (layer "lpips") of the same data in a small table after it. opts.digits (default 3).
 function M.table(runs, opts)
   opts = opts or {}
-  local paper = {}
-  for _, r in ipairs(runs) do if r.layer ~= "lpips" then paper[#paper + 1] = r end end
-  local text, nrows = report.paper_table(paper, {{key = "2afc.mean", label = "2AFC"}, {key = "jnd.pooled", label = "JND"}},
-                                         {digits = opts.digits})
-  local lpips = {}
+  local paper, lpips_runs = {}, {}
   for _, r in ipairs(runs) do
-    if r.layer == "lpips" then
-      lpips[#lpips + 1] = {report.DISPLAY[r.arch] or r.arch, report.fmt(r.scores["2afc.mean"], opts.digits),
-                           report.fmt(r.scores["jnd.pooled"], opts.digits)}
-    end
+    if r.layer == "lpips" then lpips_runs[#lpips_runs + 1] = r else paper[#paper + 1] = r end
   end
   local parts = {}
-  if nrows > 0 or #lpips == 0 then parts[#parts + 1] = text end
-  if #lpips > 0 then parts[#parts + 1] = report.format_table({"LPIPS v0.1", "2AFC", "JND"}, lpips) end
+  local text, nrows, shown = report.paper_table(paper, {{key = "2afc.mean", label = "2AFC"},
+    {key = "jnd.pooled", label = "JND"}}, {digits = opts.digits, config = opts.config, all_configs = opts.all_configs})
+  if nrows > 0 or #lpips_runs == 0 then parts[#parts + 1] = text end
+  if #lpips_runs > 0 then
+    local groups = report.config_groups(lpips_runs, {lpips_lin_sha256 = true})
+    local chosen
+    if opts.all_configs or #shown == 0 then
+      local ok, c = pcall(report.choose_groups, groups, opts)
+      chosen = ok and c or {}
+    else   -- the LPIPS runs of the data, limit and weights kind of the Table V shown
+      chosen = {}
+      for _, s in ipairs(shown) do
+        local _, data_key = report.table_config(s.runs[1], DISTANCE_KEYS)
+        for _, g in ipairs(groups) do
+          if select(2, report.table_config(g.runs[1], DISTANCE_KEYS)) == data_key then chosen[#chosen + 1] = g end
+        end
+      end
+    end
+    for _, g in ipairs(chosen) do
+      local newest = {}
+      for _, r in ipairs(g.runs) do newest[r.arch] = r end
+      local rows = {}
+      for _, arch in ipairs(require("dpl.models.lossnet").ORDER) do
+        local r = newest[arch]
+        if r then
+          rows[#rows + 1] = {report.DISPLAY[r.arch] or r.arch, report.fmt(r.scores["2afc.mean"], opts.digits),
+                             report.fmt(r.scores["jnd.pooled"], opts.digits)}
+        end
+      end
+      parts[#parts + 1] = report.config_line(g) .. "\n" .. report.format_table({"LPIPS v0.1", "2AFC", "JND"}, rows)
+    end
+    if nrows == 0 then
+      local note = report.others_note(groups, chosen)
+      if note then parts[#parts + 1] = note end
+    end
+  end
   return table.concat(parts, "\n\n")
 end
 

@@ -77,6 +77,9 @@ function M.weights_for(arch, w, n_archs)
   return w
 end
 
+-- true for --weights random:SEED (untrained networks: labelled as such in every output)
+function M.untrained(w) return type(w) == "string" and w:match("^random:%d+$") ~= nil end
+
 -- the parser with the runner's options and the benchmark's
 function M.parser(B)
   local parser = argparse("dplrun experiments/" .. B.name .. ".lua", B.description)
@@ -150,12 +153,17 @@ function M.run(B, args)
   if args.device then dpl.device(args.device) end
   local device = dpl.device()
   log(B, "%d loss network(s) on %s%s", #cells, dpl.device_banner(), B.describe and ("; " .. B.describe(ctx)) or "")
+  if M.untrained(args.weights) then
+    log(B, "UNTRAINED weights (%s: seeded random initialisation, not pretrained): the scores are not the paper's",
+      args.weights)
+  end
   local db = results.open(args.db)
   local code_version = results.code_version()
   local db_dir = args.db:match("^(.*)/[^/]*$") or "."
   local runs, entries, failures, skipped = {}, {}, 0, 0
   for i, cell in ipairs(cells) do
-    local label = ("[%d/%d] %s %s"):format(i, #cells, cell.arch or "-", tostring(cell.layer))
+    local label = ("[%d/%d] %s %s%s"):format(i, #cells, cell.arch or "-", tostring(cell.layer),
+      M.untrained(cell.weights) and (" [UNTRAINED " .. cell.weights .. "]") or "")
     cell.index, cell.total, cell.device = i, #cells, device
     local w = cell.weights
     cell.weights_sha256 = w and (w:match("^random:") and w or db:file_sha256(w)) or nil
@@ -193,7 +201,11 @@ function M.run(B, args)
       collectgarbage()
     end
     if scores then
-      entries[#entries + 1] = B.json and B.json(cell, scores) or {arch = cell.arch, layer = cell.layer, scores = scores}
+      local e = B.json and B.json(cell, scores) or {arch = cell.arch, layer = cell.layer, scores = scores}
+      e.weights = cell.weights and require("dpl.benchmarks.report").weights_kind(cell.arch, cell.weights_sha256,
+        cell.weights) or nil
+      e.untrained = M.untrained(cell.weights) or nil
+      entries[#entries + 1] = e
     end
   end
   db:close()
