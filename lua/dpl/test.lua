@@ -443,4 +443,34 @@ function M.op_cases(S, cases, opts)
   end
 end
 
+
+-- ---- helpers of end-to-end suites (scripts run in a child dplrun) --------------------------------------------------
+-- the whole content of a file, or nil
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- runs a shell command; returns its exit status and its stdout + stderr
+function M.run_command(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc, (out:gsub("rc=%d+%s*$", ""))
+end
+
+-- the absolute path of the dplrun running this suite (arg[-n] of the host)
+function M.dplrun()
+  local i = 0
+  while arg[i - 1] do i = i - 1 end
+  local exe = arg[i]
+  if not exe:find("/") then exe = "./" .. exe end
+  if exe:sub(1, 1) ~= "/" then exe = os.getenv("PWD") .. "/" .. exe end
+  return exe
+end
+
 return M
