@@ -227,4 +227,29 @@ S:add("a checkpoint of another configuration or another model is refused with a 
   t:ok(not ok4 and tostring(err4):find("optimizer", 1, true), tostring(err4))
 end)
 
+S:add("early stopping (patience): stops where Lightning's EarlyStopping does on a scripted curve; a rerun returns it", function(t)
+  -- validation losses by epoch (direction min): best at 3, then 4 epochs without a strictly better value (the tie at 5
+  -- does not count as better): patience 4 stops after epoch 7, patience 5 after epoch 8 (the new best at 8 resets it)
+  local curve = {5, 4, 3, 3.5, 3, 3.2, 3.1, 2, 2.5, 2.6, 2.7, 2.8}
+  for _, case in ipairs {{4, 7, 3}, {5, 12, 8}, {10, 12, 8}} do
+    local patience, ran, best = case[1], case[2], case[3]
+    local ckpt = ("%s/patience_%d.ckpt"):format(dir, patience)
+    local o = setup("cpu", ckpt, {epochs = 12, patience = patience, direction = "min",
+                                  validate = function(ctx) return curve[ctx.epoch] end})
+    local r = trainer.fit(o)
+    t:eq(r.epochs_run, ran, "patience " .. patience .. ": epochs run")
+    t:eq(r.best_epoch, best, "patience " .. patience .. ": best epoch")
+    t:eq(r.early_stopped, ran < 12, "patience " .. patience .. ": early_stopped")
+    t:ok(r.finished, "finished")
+    local again = trainer.fit(setup("cpu", ckpt, {epochs = 12, patience = patience, direction = "min",
+      validate = function() error("a finished run must not validate again") end}))
+    t:eq(again.epochs_run, ran, "rerun: epochs run")
+    t:eq(again.early_stopped, ran < 12, "rerun: early_stopped")
+  end
+  t:raises(function() trainer.fit(setup("cpu", nil, {patience = 0})) end, "patience must be a positive integer")
+  local no_val = setup("cpu", nil, {patience = 2})
+  no_val.validate = nil
+  t:raises(function() trainer.fit(no_val) end, "needs validate")
+end)
+
 return S

@@ -24,6 +24,9 @@
 --     mode. direction = "max" (default) or "min" says which value is better; the best epoch's weights are kept (the
 --     first of equal values wins) and loaded into the model at the end (opts.restore_best = false keeps the last).
 --     Without validate, the last epoch is the best.
+--   * Early stopping: opts.patience = P ends training after P epochs in a row without a better validation metric
+--     (PyTorch Lightning's EarlyStopping with min_delta 0: it stops after epoch e when e - best_epoch >= P); the run is
+--     then finished (result.early_stopped = true) and a rerun returns it at once. It needs validate.
 --   * Data: opts.data is a dataset (dpl.data.dataset: len/files/make or get_batch), batched with opts.batch_size,
 --     shuffled per epoch with numpy's RandomState(seed + epoch) (opts.shuffle = false keeps the order), prefetched on
 --     the loader threads while the model trains; opts.drop_last drops a last partial batch. Or opts.batches =
@@ -72,7 +75,7 @@ end
 local KNOWN = {model = 1, optimizer = 1, data = 1, batch_size = 1, shuffle = 1, seed = 1, reseed = 1, device = 1,
                drop_last = 1, batches = 1, num_batches = 1, count = 1, epochs = 1, step = 1, validate = 1, metric = 1,
                direction = 1, restore_best = 1, checkpoint = 1, checkpoint_every_s = 1, config_hash = 1, modules = 1,
-               quiet = 1, label = 1, on_epoch = 1, prefetch = 1, stop_requested = 1}
+               quiet = 1, label = 1, on_epoch = 1, prefetch = 1, stop_requested = 1, patience = 1}
 
 local function check_opts(o)
   if type(o) ~= "table" then fail("trainer.fit: expected an options table") end
@@ -88,6 +91,10 @@ local function check_opts(o)
   end
   if o.data == nil and o.batches == nil then fail("trainer.fit: give data (a dataset) or batches (a function)") end
   if o.batches and type(o.num_batches) ~= "function" then fail("trainer.fit: batches needs num_batches(epoch)") end
+  if o.patience ~= nil and (type(o.patience) ~= "number" or o.patience < 1 or o.patience ~= math.floor(o.patience)) then
+    fail("trainer.fit: patience must be a positive integer, got " .. tostring(o.patience))
+  end
+  if o.patience and not o.validate then fail("trainer.fit: patience (early stopping) needs validate") end
   local dir = o.direction or "max"
   if dir ~= "max" and dir ~= "min" then fail("trainer.fit: direction must be \"max\" or \"min\", got " .. tostring(dir)) end
 end
@@ -247,7 +254,8 @@ function Trainer:result()
   local st = self.state
   return {epochs_run = #st.train_loss, best_epoch = st.best_epoch, best_metric = st.best_metric,
           train_loss = st.train_loss, val = st.val, val_extra = st.val_extra, resumed = self.resumed or false,
-          finished = st.finished, best_state = self.best_state}
+          finished = st.finished, early_stopped = st.finished and #st.train_loss < self.o.epochs or false,
+          best_state = self.best_state}
 end
 
 function Trainer:finish()
@@ -345,7 +353,8 @@ function Trainer:fit()
       self.best_state = clone_state(o.model)
     end
     st.epoch, st.step, st.loss_sum, st.loss_count = epoch, 0, 0, 0
-    st.finished = epoch == o.epochs
+    local early = o.patience and st.best_epoch and epoch < o.epochs and epoch - st.best_epoch >= o.patience
+    st.finished = epoch == o.epochs or early or false
     self:save(st.finished and "finished" or "epoch")
     st.saved_at = {epoch, 0}
     local secs = progress.now() - e0
@@ -357,6 +366,11 @@ function Trainer:fit()
     if o.on_epoch then
       o.on_epoch({epoch = epoch, train_loss = train_loss, val = metric, val_extra = extra, best_epoch = st.best_epoch,
                   seconds = secs})
+    end
+    if early then
+      self:log(("early stop after epoch %d: no better %s for %d epochs (best epoch %d)"):format(epoch, o.metric or "val",
+        o.patience, st.best_epoch))
+      break
     end
     self.stopping = self.stopping or self.stop_requested()
     if self.stopping and st.epoch < o.epochs then

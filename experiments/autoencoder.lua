@@ -1,0 +1,14 @@
+-- experiments/autoencoder.lua - Benchmark 4: autoencoders trained with a deep perceptual loss, probed by seven MLPs on
+-- SVHN and STL-10 (docs/benchmarks/autoencoder.md).
+--   dplrun experiments/autoencoder.lua --dataset svhn --arch alexnet --layer M          the protocol: AE 10 epochs, MLPs 100
+--   dplrun experiments/autoencoder.lua --dataset svhn,stl10 --arch all --layer all      112 runs, resumable
+--   dplrun experiments/autoencoder.lua --dataset stl10 --arch vgg16 --layer S --quick   minutes on a CPU
+--   dplrun experiments/autoencoder.lua --dataset svhn --pixel                           the pixel-MSE baseline row
+--   ... --data DIR --ae-epochs N --mlp-epochs N --batch N --lr X --seed S --val-fraction F --limit-ae N
+--       --limit-train N --limit-test N --mlps all|linear,32,64-32,... --select val_accuracy|val_loss
+--       --lossnet-mode train|eval --weights FILE|DIR|random:SEED --device D --db FILE --json FILE --save DIR
+--       --checkpoint FILE --checkpoint-minutes M
+-- The protocol is lua/dpl/benchmarks/autoencoder.lua; the shared runner (lua/dpl/benchmarks/runner.lua) does the sweep.
+-- Rerunning the same command resumes an interrupted autoencoder from its checkpoint and keeps the MLPs already
+-- trained; a finished run is stored once in the results store and skipped afterwards.
+require("dpl.benchmarks.runner").main(require "dpl.benchmarks.autoencoder", arg)
