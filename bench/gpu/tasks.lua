@@ -12,10 +12,10 @@
 --              1/6, 2/6, 3/6, loss BCE + 0.01 MSE of the features of the map repeated to 3 channels; the loss network
 --              in training mode with ImageNet normalisation (the reference code's quirk).
 -- autoencoder  benchmark 4: the four-layer convolutional autoencoder on 64 x 64 (SVHN padded), MSE of the loss
---              network's features of input and reconstruction; the loss network frozen, training mode, no normalisation.
--- The U-Net and the autoencoder are the equivalent stacks of docs/benchmarks/delineation.md and
--- docs/benchmarks/autoencoder.md written here, as their benchmark modules have not landed yet: the label returned says
--- which was used.
+--              network's features of input and reconstruction; the loss network frozen, training mode, no
+--              normalisation; the benchmark's own network and loss, dpl.models.autoencoder and B.ae_loss.
+-- The U-Net is the equivalent stack of docs/benchmarks/delineation.md written here, as its benchmark module has not
+-- landed yet: the label returned says which was used.
 local dpl = require "dpl"
 local nn = require "dpl.nn"
 local F = require "dpl.nn.functional"
@@ -53,33 +53,6 @@ function UNet:updateOutput(x)
   return blk(8, dpl.cat({u2, d1}, 2):relu()):sigmoid()
 end
 
--- ---- benchmark 4: the autoencoder (docs/benchmarks/autoencoder.md), 64 x 64 ---------------------------------------------------------------
-local CVAE = class("gpubench.CVAE", nn.Module)
-function CVAE:__init(d)
-  nn.Module.__init(self)
-  self.enc = self:add_module("enc", nn.Sequential())
-  for _, c in ipairs {{3, 32}, {32, 64}, {64, 128}, {128, 256}} do
-    self.enc:add(nn.Conv2d(c[1], c[2], 4, {stride = 2, device = d}))
-    self.enc:add(nn.BatchNorm2d(c[2], {device = d}))
-    self.enc:add(nn.ReLU())
-  end
-  self.mu = self:add_module("mu", nn.Linear(1024, 64, {device = d}))
-  self.fc = self:add_module("fc", nn.Linear(64, 1024, {device = d}))
-  self.dec = self:add_module("dec", nn.Sequential())
-  for _, c in ipairs {{1024, 128, 5}, {128, 64, 5}, {64, 32, 6}} do
-    self.dec:add(nn.ConvTranspose2d(c[1], c[2], c[3], {stride = 2, device = d}))
-    self.dec:add(nn.BatchNorm2d(c[2], {device = d}))
-    self.dec:add(nn.ReLU())
-  end
-  self.dec:add(nn.ConvTranspose2d(32, 3, 6, {stride = 2, device = d}))
-  self.dec:add(nn.Sigmoid())
-end
-function CVAE:updateOutput(x)
-  local h = self.enc:updateOutput(x)
-  local z = self.mu:updateOutput(h:reshape(h:size(1), -1))
-  return self.dec:updateOutput(self.fc:updateOutput(z):relu():reshape(z:size(1), 1024, 1, 1))
-end
-
 -- ---- steps ----------------------------------------------------------------------------------------------------------
 local function rep3(t) return dpl.cat({t, t, t}, 2) end
 
@@ -110,13 +83,13 @@ function M.step(task, o)
       return total
     end
   elseif task == "autoencoder" then
-    net, label = CVAE(d), "equivalent stack (docs/benchmarks/autoencoder.md)"
-    local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train"})
+    net, label = require("dpl.models.autoencoder").new({side = 64, device = d, seed = 1}), "dpl.models.autoencoder"
+    local crit = require("dpl.perceptual").loss{arch = arch, layer = layer, weights = "random:2", mode = "train",
+                                                device = d}
+    crit:training()
+    local ae_loss = require("dpl.benchmarks.autoencoder").ae_loss
     local x = dpl.rand({batch, 3, 64, 64}, {seed = 3, device = d})
-    loss_fn = function()
-      local target = dpl.no_grad(function() return loss_net:forward(x) end)
-      return F.mse_loss(loss_net:forward(net:forward(x)), target)
-    end
+    loss_fn = function() return ae_loss(crit, net:forward(x), x) end
   else
     error("unknown task " .. tostring(task) .. " (superres, delineation, autoencoder)", 2)
   end
