@@ -1,7 +1,7 @@
 -- bench/train.lua - one training step of a benchmark, dpl beside PyTorch (same threads) in one run, with the ratio.
 --
 --   dplrun bench/train.lua [--device cpu,vulkan] [--jobs superres:vgg16:E,superres:alexnet:M] [--batch 4] [--scale 4]
---                          [--hr-size 288]
+--                          [--hr-size 288] [--benchmark superres|autoencoder]
 --                          [--repeat 3] [--rounds 2] [--profile] [--no-torch]
 --
 -- superres: the super-resolution benchmark's step (docs/benchmarks/superres.md): the x4 network on a batch of 72 x 72
@@ -10,6 +10,10 @@
 -- M. Weights are random (speed does not depend on values). Each figure is the best of --repeat steps after a warm-up
 -- step, and the best over --rounds passes; dpl and PyTorch (bench/train_torch.py, a child process) take turns job by
 -- job, so a shared machine's changing load touches both alike. --profile prints where dpl's step spends its time.
+-- autoencoder (SVHN, 64 x 64) and autoencoder96 (STL-10, 96 x 96): the autoencoder benchmark's step
+-- (docs/benchmarks/autoencoder.md): batch 256 by default, the reconstruction's features against the input's (computed
+-- first) with the loss network frozen and in training mode, backward, Adam. --benchmark autoencoder runs issue 15's
+-- jobs: alexnet M, vgg16 E, vgg16 M, resnet50 S at 64 and vgg16 M at 96.
 -- Other benchmarks' steps are added as new kinds (KINDS below, STEPS in bench/train_torch.py).
 local argparse = require "argparse"
 local ffi = require "ffi"
@@ -18,15 +22,19 @@ local bench = require "dpl.bench"
 local nets = require "dpl.bench_nets"
 local lossnet = require "dpl.models.lossnet"
 local superres = require "dpl.models.superres"
+local autoencoder = require "dpl.models.autoencoder"
+local ae_bench = require "dpl.benchmarks.autoencoder"
 local perceptual = require "dpl.perceptual"
 local optim = require "dpl.optim"
 
 local parser = argparse("dplrun bench/train.lua",
   "Time one training step of a benchmark (super-resolution: batch 4, x4, 72 -> 288) beside PyTorch, with the ratio.")
 parser:option("--device", "Devices to measure, comma-separated (cpu, vulkan, vulkan:N).", "cpu")
-parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated.",
-  "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M")
-parser:option("--batch", "Batch size.", "4")
+parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated (KIND: superres, autoencoder, autoencoder96). "
+  .. "Default: --benchmark's jobs.")
+parser:option("--benchmark", "The default jobs: superres (issue 13's five) or autoencoder (issue 15's five).", "superres")
+  :choices({"superres", "autoencoder"})
+parser:option("--batch", "Batch size (default: 4 for superres, 256 for the autoencoder).")
 parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4")
 parser:option("--hr-size", "Side of the output (the benchmark: 288; smaller for a quick check).", "288")
 parser:option("--repeat", "Timed steps per figure (the best is kept).", "3")
@@ -43,7 +51,12 @@ local function int_opt(name, v)
   if not n or n < 1 or n ~= math.floor(n) then error(("--%s: expected a positive integer, got %s"):format(name, v), 0) end
   return n
 end
-local batch, scale = int_opt("batch", args.batch), int_opt("scale", args.scale)
+local scale = int_opt("scale", args.scale)
+local DEFAULT_JOBS = {
+  superres = "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M",
+  autoencoder = "autoencoder:alexnet:M,autoencoder:vgg16:E,autoencoder:vgg16:M,autoencoder:resnet50:S,"
+    .. "autoencoder96:vgg16:M"}
+local DEFAULT_BATCH = {superres = 4, autoencoder = 256, autoencoder96 = 256}
 local repeat_n, rounds = int_opt("repeat", args["repeat"]), int_opt("rounds", args.rounds)
 if scale ~= 4 and scale ~= 8 then error("--scale must be 4 or 8", 0) end
 local HR = int_opt("hr-size", args.hr_size)
@@ -90,22 +103,63 @@ KINDS.superres = function(job, device)
   return {step = step, phases = phases}
 end
 
+-- the autoencoder benchmark's step: SVHN (64) or STL-10 (96)
+local function autoencoder_kind(job, device)
+  local net = autoencoder.new({side = job.shape[3], seed = 1, device = device})
+  local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", mode = "train", device = device}
+  crit:training()
+  local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+  local x = dpl.rand(job.shape, {seed = 2, device = device})
+  local function step()
+    opt:zero_grad()
+    local loss = ae_bench.ae_loss(crit, net:forward(x), x)
+    loss:backward()
+    opt:step()
+  end
+  local function phases()
+    local t, p = {}, bench.now()
+    local function mark(name)
+      dpl.synchronize(device)
+      local now = bench.now()
+      t[#t + 1] = {name, now - p}
+      p = now
+    end
+    opt:zero_grad()
+    local target = dpl.no_grad(function() return crit:features(x) end)
+    mark("input features")
+    local out = net:forward(x)
+    mark("autoencoder forward")
+    local loss = (crit:features(out) - target):square():mean()
+    mark("loss forward")
+    loss:backward()
+    mark("backward")
+    opt:step()
+    mark("Adam step")
+    return t
+  end
+  return {step = step, phases = phases}
+end
+KINDS.autoencoder, KINDS.autoencoder96 = autoencoder_kind, autoencoder_kind
+
 -- ---- jobs ----------------------------------------------------------------------------------------------------------
 local jobs = {}
-for _, spec in ipairs(bench.word_list(args.jobs)) do
+local batches = {}
+for _, spec in ipairs(bench.word_list(args.jobs or DEFAULT_JOBS[args.benchmark])) do
   local kind, arch, layer = spec:match("^([%w_]+):([%w_]+):(%w+)$")
   if not kind or not KINDS[kind] then
-    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres; got %s"):format(spec), 0)
+    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres, autoencoder, autoencoder96; got %s"):format(spec), 0)
   end
-  local side = HR / scale
+  local batch = args.batch and int_opt("batch", args.batch) or DEFAULT_BATCH[kind]
+  batches[#batches + 1] = ("%s %d"):format(kind, batch)
+  local side = kind == "superres" and HR / scale or (kind == "autoencoder96" and 96 or 64)
   jobs[#jobs + 1] = {name = spec, kind = kind, arch = arch, layer = layer, upto = lossnet.layer_index(arch, layer),
                      shape = {batch, 3, side, side}, scale = scale}
 end
 local devices = bench.word_list(args.device)
 
 for _, d in ipairs(devices) do print(dpl.device_banner(d)) end
-print(("threads: %d, batch %d, x%d (%d -> %d), repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
-  batch, scale, HR / scale, HR, repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
+print(("threads: %d, batch %s, x%d (%d -> %d), repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
+  table.concat(batches, ", "), scale, HR / scale, HR, repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
   :read("*l") or "?"))
 
 local peer, peer_info

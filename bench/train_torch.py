@@ -8,8 +8,11 @@ kind "superres": the super-resolution transformation network (tests/ref/superres
 lua/dpl/models/superres.lua mirrors) with x{scale} upscaling of an N x 3 x H x W input, trained with Adam(1e-3) on the
 feature MSE of the reference truncation (children of torchvision's list attribute, up to child `upto`, frozen, eval
 mode, random weights) of its output against an N x 3 x (scale H) x (scale W) target: one step is zero_grad, forward,
-the target's features without a graph, the loss, backward and the optimizer step. Other benchmarks' steps are added
-to STEPS.
+the target's features without a graph, the loss, backward and the optimizer step.
+kind "autoencoder" / "autoencoder96": the autoencoder of Benchmark 4 (tests/ref/autoencoder_ref.py, the module dpl's
+lua/dpl/models/autoencoder.lua mirrors) on N x 3 x 64 x 64 (or 96) inputs, the loss network frozen and in training
+mode (as the reference runs it), the input's features first (without a graph), then the reconstruction's, the MSE,
+backward and Adam(1e-3). Other benchmarks' steps are added to STEPS.
 
 Prints a first line {"torch": version, "threads": n}, then one JSON object per job:
 {"name": ..., "best_ms": ..., "times_ms": [...]} (after one warm-up step).
@@ -23,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 from superres_ref import SuperResNet  # noqa: E402
+from autoencoder_ref import Autoencoder  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_peer import serve, truncated  # noqa: E402
 
@@ -49,7 +53,26 @@ def superres_step(job):
     return step
 
 
-STEPS = {"superres": superres_step}
+def autoencoder_step(job):
+    n, c, h, w = job["shape"]
+    net = Autoencoder(h).train()
+    loss_net = truncated(job["arch"], job["upto"]).train()
+    for p in loss_net.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.rand(n, c, h, w)
+
+    def step():
+        opt.zero_grad()
+        with torch.no_grad():
+            target = loss_net(x)
+        loss = F.mse_loss(loss_net(net(x)), target)
+        loss.backward()
+        opt.step()
+    return step
+
+
+STEPS = {"superres": superres_step, "autoencoder": autoencoder_step, "autoencoder96": autoencoder_step}
 
 
 def run_job(job, repeat):

@@ -87,4 +87,14 @@ S:add("bench/train.lua: one super-resolution training step at a tiny size, two r
   if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
 end)
 
+S:add("bench/train.lua: the autoencoder's training step (SVHN 64 and STL-10 96) at batch 2, with --profile", function(t)
+  local rc, out = run(("cd %s && %s --quiet bench/train.lua --device cpu --jobs autoencoder:alexnet:E,autoencoder96:alexnet:E "
+    .. "--batch 2 --repeat 1 --rounds 1 --profile"):format(root, abs_dplrun))
+  t:eq(rc, 0, out)
+  check_row(t, out, "autoencoder alexnet E", "^autoencoder alexnet E%s+([%d%.]+)", "[%d%.]+x%s*$")
+  check_row(t, out, "autoencoder96 alexnet E", "^autoencoder96 alexnet E%s+([%d%.]+)", "[%d%.]+x%s*$")
+  t:ok(out:find("autoencoder96:alexnet:E on cpu: input features", 1, true), "no profile: " .. out)
+  if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
+end)
+
 return S
