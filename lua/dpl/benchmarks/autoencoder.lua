@@ -670,6 +670,8 @@ function B.json(cell, scores)
   return B.json_entry(cell.arch, cell.layer, cell.config, scores)
 end
 
+B.table_title = "autoencoders: test accuracy of the best-validated MLP per dataset, as the paper's Table XI"
+
 -- The paper's Table XI layout from stored runs: one table per dataset, rows = architectures by family, columns = layers
 -- E, S, M, L, the test accuracy of the selected MLP; the pixel-MSE baseline under it when stored.
 function B.table(runs, opts)
