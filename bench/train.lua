@@ -67,6 +67,17 @@ if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):f
 -- step, each phase synchronised)}
 local KINDS = {}
 
+-- the phases of one step: mark(name) records the seconds since the previous mark, the device synchronised first
+local function phase_timer(device)
+  local t, p = {}, bench.now()
+  return t, function(name)
+    dpl.synchronize(device)
+    local now = bench.now()
+    t[#t + 1] = {name, now - p}
+    p = now
+  end
+end
+
 KINDS.superres = function(job, device)
   local net = superres.new({scale = job.scale, seed = 1, device = device})
   local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", device = device}
@@ -80,13 +91,7 @@ KINDS.superres = function(job, device)
     opt:step()
   end
   local function phases()
-    local t, p = {}, bench.now()
-    local function mark(name)
-      dpl.synchronize(device)
-      local now = bench.now()
-      t[#t + 1] = {name, now - p}
-      p = now
-    end
+    local t, mark = phase_timer(device)
     opt:zero_grad()
     local out = net:forward(lr)
     mark("network forward")
@@ -117,13 +122,7 @@ local function autoencoder_kind(job, device)
     opt:step()
   end
   local function phases()
-    local t, p = {}, bench.now()
-    local function mark(name)
-      dpl.synchronize(device)
-      local now = bench.now()
-      t[#t + 1] = {name, now - p}
-      p = now
-    end
+    local t, mark = phase_timer(device)
     opt:zero_grad()
     local target = dpl.no_grad(function() return crit:features(x) end)
     mark("input features")

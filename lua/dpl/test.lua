@@ -271,6 +271,35 @@ function M.torch_refs(script, tag, opts)
   return r
 end
 
+-- ---- training parity ------------------------------------------------------------------------------------------------
+-- Weights after a few optimizer steps against an exact (float64) reference run: each parameter tensor of `order` must
+-- lie within opts.allowed (a fraction) of the exact update, ||w - w64|| <= allowed ||w64 - w0|| (Adam's first steps
+-- are nearly lr * sign(gradient), so elementwise tolerances would only restate lr); a parameter whose exact gradient is
+-- zero (opts.zero_gradient(name)) moves by rounding noise alone and must stay within opts.zero_atol of the exact run.
+-- opts: got(name), exact(name), exact32(name) (PyTorch's float32 run, for the message), init (name -> tensor),
+-- skip(name) (names left out), label. Returns the worst fraction, PyTorch's float32 fraction there and the name.
+function M.update_parity(t, order, opts)
+  local function norm(x) return math.sqrt(x:square():sum():item()) end
+  local worst, worst32, worst_name = 0, 0, ""
+  for _, name in ipairs(order) do
+    if not (opts.skip and opts.skip(name)) then
+      local got, want = opts.got(name), opts.exact(name)
+      if opts.zero_gradient and opts.zero_gradient(name) then
+        local d = got:sub(want):abs():max():item()
+        t:ok(d <= opts.zero_atol, ("%s %s: %.3g from the exact run (allowed %.3g)"):format(opts.label, name, d,
+          opts.zero_atol))
+      else
+        local step = norm(want - opts.init[name])
+        local r, r32 = norm(got - want) / step, norm(opts.exact32(name) - want) / step
+        t:ok(r <= opts.allowed, ("%s %s: %.3f of the update from the exact run (allowed %.2f; PyTorch float32 %.3f)")
+          :format(opts.label, name, r, opts.allowed, r32))
+        if r > worst then worst, worst32, worst_name = r, r32, name end
+      end
+    end
+  end
+  return worst, worst32, worst_name
+end
+
 -- ---- finite differences -------------------------------------------------------------------------------------------
 -- The central-difference gradient of the number loss(args[1], ..., args[n]) with respect to args[k] (a CPU tensor), as
 -- a flat row-major list: each element of args[k] in turn is moved by +eps and -eps (a float32 copy of the tensor is

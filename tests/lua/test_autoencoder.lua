@@ -107,7 +107,6 @@ end)
 local function zero_gradient(name)
   return name:match("^encoder%.conv%d%.bias$") or name:match("^decoder%.conv[012]%.bias$")
 end
-local function norm(x) return math.sqrt(x:square():sum():item()) end
 
 for _, case in ipairs {{"resnet18_E", "resnet18", "E", "train"}, {"vgg16_E", "vgg16", "E", "eval"}, {"pixel"}} do
   local id, arch, layer, mode = case[1], case[2], case[3], case[4]
@@ -138,22 +137,14 @@ for _, case in ipairs {{"resnet18_E", "resnet18", "E", "train"}, {"vgg16_E", "vg
           .. "relative)"):format(dev, k + 1, math.abs(torch32[k + 1] / expected[k + 1] - 1)))
       end
       local sd, order = net:state_dict()
-      local worst, worst32, worst_name = 0, 0, ""
-      for _, name in ipairs(order) do
-        local got, want = sd[name]:to("cpu"), ref(p .. "final_" .. name)
-        if name:match("^logvar%.") then
-          t:close(got, init[name], {atol = 0, rtol = 0}, dev .. " " .. name .. " (unused) moved")
-        elseif zero_gradient(name) then
-          local d = got:sub(want):abs():max():item()
-          t:ok(d <= 3e-3, ("%s %s: %.3g from the exact run (allowed 3 lr)"):format(dev, name, d))
-        elseif not name:match("num_batches_tracked$") then
-          local step = norm(want - init[name])
-          local r, r32 = norm(got - want) / step, norm(ref(p .. "final32_" .. name) - want) / step
-          t:ok(r <= 0.15, ("%s %s: %.3f of the update from the exact run (allowed 0.15; PyTorch float32 %.3f)")
-            :format(dev, name, r, r32))
-          if r > worst then worst, worst32, worst_name = r, r32, name end
-        end
+      for _, name in ipairs {"logvar.weight", "logvar.bias"} do
+        t:close(sd[name]:to("cpu"), init[name], {atol = 0, rtol = 0}, dev .. " " .. name .. " (unused) moved")
       end
+      local worst, worst32, worst_name = test.update_parity(t, order, {
+        got = function(name) return sd[name]:to("cpu") end, exact = function(name) return ref(p .. "final_" .. name) end,
+        exact32 = function(name) return ref(p .. "final32_" .. name) end, init = init, allowed = 0.15, label = dev,
+        zero_gradient = zero_gradient, zero_atol = 3e-3,
+        skip = function(name) return name:match("^logvar%.") or name:match("num_batches_tracked$") end})
       if crit and mode == "train" then
         -- the loss network's running statistics moved as PyTorch's did (input first, then the reconstruction)
         local lsd = crit.net:state_dict()

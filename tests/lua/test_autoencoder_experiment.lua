@@ -111,21 +111,27 @@ S:add("--quick end to end: JSON shape, decreasing loss, accuracy above chance, a
   t:eq(#stored(dir .. "/a/r.sqlite"), 2)
 end)
 
+-- runs the command killed by the fault hook `env`, then again; returns the rerun's output and JSON
+local function killed_then_resumed(t, sub, env, extra)
+  local args = ("--db %s/%s/r.sqlite --json %s/%s.json%s"):format(dir, sub, dir, sub, extra or "")
+  local rc, out = run(args, env)
+  t:eq(rc, 137, "the run was not killed:\n" .. out)
+  t:eq(#stored(("%s/%s/r.sqlite"):format(dir, sub)), 0, "a killed run left a row")
+  local rc2, out2 = run(args)
+  t:eq(rc2, 0, out2)
+  local j = read_json(("%s/%s.json"):format(dir, sub))
+  t:eq(json.encode(j.ae), json.encode(full.ae), "autoencoder history")
+  t:eq(json.encode(j.mlps), json.encode(full.mlps), "MLP results")
+  return out2, j
+end
+
 S:add("kill -9 after the second MLP, then the same command: finished MLPs kept, the uninterrupted result", function(t)
   need_data(t)
   t:ok(full ~= nil, "needs the first test's run")
-  local args = ("--db %s/b/r.sqlite --json %s/b.json"):format(dir, dir)
-  local rc, out = run(args, "DPL_FAULT_KILL_AFTER_MLP=2")
-  t:eq(rc, 137, "the run was not killed:\n" .. out)
-  t:eq(#stored(dir .. "/b/r.sqlite"), 0, "a killed run left a row")
-  local rc2, out2 = run(args)
-  t:eq(rc2, 0, out2)
-  t:ok(out2:find("MLP linear already trained", 1, true) and out2:find("MLP 32 already trained", 1, true),
-    "the finished MLPs were retrained:\n" .. out2)
-  t:ok(not out2:find("MLP 64 already trained", 1, true), "MLP 64 had not finished")
-  local j = read_json(dir .. "/b.json")
-  t:eq(json.encode(j.mlps), json.encode(full.mlps), "MLP results")
-  t:eq(json.encode(j.ae), json.encode(full.ae), "autoencoder history")
+  local out = killed_then_resumed(t, "b", "DPL_FAULT_KILL_AFTER_MLP=2")
+  t:ok(out:find("MLP linear already trained", 1, true) and out:find("MLP 32 already trained", 1, true),
+    "the finished MLPs were retrained:\n" .. out)
+  t:ok(not out:find("MLP 64 already trained", 1, true), "MLP 64 had not finished")
 end)
 
 S:add("kill -9 inside an autoencoder epoch, then the same command: the uninterrupted result", function(t)
@@ -137,15 +143,8 @@ S:add("kill -9 inside an autoencoder epoch, then the same command: the uninterru
   end
   -- 77 training images in batches of 32: 3 batches per epoch; checkpoints after every batch (--checkpoint-minutes 0);
   -- the 4th checkpoint is the first batch of epoch 2
-  local args = ("--db %s/c/r.sqlite --json %s/c.json --checkpoint-minutes 0"):format(dir, dir)
-  local rc, out = run(args, "DPL_FAULT_KILL_AFTER_CHECKPOINT=4")
-  t:eq(rc, 137, "the run was not killed:\n" .. out)
-  local rc2, out2 = run(args)
-  t:eq(rc2, 0, out2)
-  t:ok(out2:find("resuming from", 1, true), "not resumed:\n" .. out2)
-  local j = read_json(dir .. "/c.json")
-  t:eq(json.encode(j.ae), json.encode(full.ae), "autoencoder history")
-  t:eq(json.encode(j.mlps), json.encode(full.mlps), "MLP results")
+  local out = killed_then_resumed(t, "c", "DPL_FAULT_KILL_AFTER_CHECKPOINT=4", " --checkpoint-minutes 0")
+  t:ok(out:find("resuming from", 1, true), "not resumed:\n" .. out)
 end)
 
 S:add("--checkpoint scores a saved autoencoder; --pixel on svhn,stl10; --save", function(t)

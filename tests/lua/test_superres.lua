@@ -112,7 +112,6 @@ end)
 local function zero_gradient(name)
   return name:match("conv_layer%.bias$") or name:match("%.conv%.bias$") or name:match("conv2%.normalization%.bias$")
 end
-local function norm(x) return math.sqrt(x:square():sum():item()) end
 
 -- the runs compared with the exact one: the CPU, and Vulkan with its default convolution families and with the direct
 -- family alone (DPL_VK_CONV=direct); the default's Winograd convolutions round ~4x more than direct ones (F(2x2, 3x3)
@@ -143,20 +142,11 @@ for _, case in ipairs {{"vgg16", "E"}, {"resnet18", "L"}} do
       end
       local init = dpl.load_tensors(refdir .. "/" .. p .. "init.pth", "cpu")
       local sd, order = net:state_dict()
-      local worst, worst32, worst_name = 0, 0, ""
-      for _, name in ipairs(order) do
-        local got, want = sd[name]:to("cpu"), ref(p .. "final_" .. name)
-        if zero_gradient(name) then
-          local d = got:sub(want):abs():max():item()
-          t:ok(d <= 3e-3, ("%s %s: %.3g from the exact run (allowed 3 lr)"):format(label, name, d))
-        elseif not name:match("running_") and not name:match("num_batches_tracked$") then
-          local step = norm(want - init[name])
-          local r, r32 = norm(got - want) / step, norm(ref(p .. "final32_" .. name) - want) / step
-          t:ok(r <= allowed, ("%s %s: %.3f of the update from the exact run (allowed %.2f; PyTorch float32 %.3f)")
-            :format(label, name, r, allowed, r32))
-          if r > worst then worst, worst32, worst_name = r, r32, name end
-        end
-      end
+      local worst, worst32, worst_name = test.update_parity(t, order, {
+        got = function(name) return sd[name]:to("cpu") end, exact = function(name) return ref(p .. "final_" .. name) end,
+        exact32 = function(name) return ref(p .. "final32_" .. name) end, init = init, allowed = allowed, label = label,
+        zero_gradient = zero_gradient, zero_atol = 3e-3,
+        skip = function(name) return name:match("running_") or name:match("num_batches_tracked$") end})
       io.stderr:write(("    %s %s-%s: weights within %.3f of the exact update (%s; PyTorch float32 %.3f)\n"):format(
         label, arch, layer, worst, worst_name, worst32))
     end

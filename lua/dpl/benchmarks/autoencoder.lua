@@ -272,19 +272,12 @@ function B.load_model(path, opts)
   opts = opts or {}
   local ok, tensors, _, metafn = pcall(checkpoint.load_tensors, path, "cpu")
   if not ok then error(("--checkpoint %s: %s"):format(path, tostring(tensors):gsub("^.-:%d+: ", "")), 0) end
-  local prefix = ""
-  for name in pairs(tensors) do
-    if name:match("^best%.encoder%.") then prefix = "best." end
-  end
-  if prefix == "" then
-    for name in pairs(tensors) do if name:match("^model%.encoder%.") then prefix = "model." end end
-  end
-  local sd = {}
-  for name, t in pairs(tensors) do
-    if name:sub(1, #prefix) == prefix and not name:match("^perceptual_net%.") then sd[name:sub(#prefix + 1)] = t end
-  end
-  if not sd["encoder.conv0.weight"] then
+  local sd = trainer.model_tensors(tensors, "encoder.conv0.weight")
+  if not sd then
     error(("--checkpoint %s is not an autoencoder of this benchmark (no encoder.conv0.weight)"):format(path), 0)
+  end
+  for name in pairs(sd) do
+    if name:match("^perceptual_net%.") then sd[name] = nil end   -- a Lightning module's loss network
   end
   local net = ae.new({side = opts.side or 64, device = opts.device})
   local ok2, err = pcall(net.load_state_dict, net, sd)
@@ -375,17 +368,7 @@ end
 
 -- The --json entry of one run (the issue's shape) from its flat scores and configuration.
 function B.json_entry(arch, layer, config, scores)
-  local function series(prefix)
-    local keys = {}
-    for k in pairs(scores) do
-      local e = k:match("^" .. prefix:gsub("%.", "%%.") .. "%.(%d%d%d)$")
-      if e then keys[#keys + 1] = tonumber(e) end
-    end
-    table.sort(keys)
-    local out = json.array({})
-    for i, e in ipairs(keys) do out[i] = scores[("%s.%03d"):format(prefix, e)] end
-    return out
-  end
+  local series = function(prefix) return require("dpl.benchmarks.runner").series(scores, prefix) end
   local mlps = json.array({})
   for i, name in ipairs(config.mlps or {}) do
     local p = "mlp." .. name .. "."
@@ -412,13 +395,7 @@ function B.json_entry(arch, layer, config, scores)
 end
 
 -- ---- the runner's contract (lua/dpl/benchmarks/runner.lua) ------------------------------------------------------------
-local function positive(name)
-  return function(v)
-    local n = tonumber(v)
-    if not n or n < 1 or n ~= math.floor(n) then return nil, ("--%s must be a positive integer, got %s"):format(name, v) end
-    return n
-  end
-end
+local positive = require("dpl.benchmarks.runner").positive
 
 function B.arguments(parser)
   parser:option("--dataset", "svhn, stl10 or svhn,stl10.", "svhn")

@@ -133,23 +133,12 @@ function B.load_model(path, opts)
   opts = opts or {}
   local ok, tensors, _, metafn = pcall(checkpoint.load_tensors, path, "cpu")
   if not ok then error(("--checkpoint %s: %s"):format(path, tostring(tensors):gsub("^.-:%d+: ", "")), 0) end
-  local sd, meta = {}, {}
-  local prefix
-  for name in pairs(tensors) do
-    if name:match("^best%.layers%.") then prefix = "best." end
-  end
-  if not prefix then
-    for name in pairs(tensors) do if name:match("^model%.layers%.") then prefix = "model." end end
-  end
-  prefix = prefix or ""
+  local sd = require("dpl.train.trainer").model_tensors(tensors, "layers.0.conv_layer.weight") or {}
+  local meta = {}
   local top = -1
-  for name, t in pairs(tensors) do
-    if name:sub(1, #prefix) == prefix then
-      local k = name:sub(#prefix + 1)
-      sd[k] = t
-      local i = k:match("^layers%.(%d+)%.")
-      if i then top = math.max(top, tonumber(i)) end
-    end
+  for k in pairs(sd) do
+    local i = k:match("^layers%.(%d+)%.")
+    if i then top = math.max(top, tonumber(i)) end
   end
   local scale = ({[7] = 4, [8] = 8})[top]
   if not scale then
@@ -269,17 +258,7 @@ end
 
 -- The --json entry of one run (the issue's shape) from its flat scores and configuration.
 function B.json_entry(arch, layer, config, scores)
-  local function series(prefix)
-    local keys = {}
-    for k in pairs(scores) do
-      local e = k:match("^" .. prefix .. "%.(%d%d%d)$")
-      if e then keys[#keys + 1] = tonumber(e) end
-    end
-    table.sort(keys)
-    local out = json.array({})
-    for i, e in ipairs(keys) do out[i] = scores[("%s.%03d"):format(prefix, e)] end
-    return out
-  end
+  local series = function(prefix) return require("dpl.benchmarks.runner").series(scores, prefix) end
   local test = {}
   local full = {}
   for _, set in ipairs(config.test or {}) do
@@ -314,13 +293,7 @@ function B.json_entry(arch, layer, config, scores)
 end
 
 -- ---- the runner's contract (lua/dpl/benchmarks/runner.lua) ------------------------------------------------------------
-local function positive(parser, name)
-  return function(v)
-    local n = tonumber(v)
-    if not n or n < 1 or n ~= math.floor(n) then return nil, ("--%s must be a positive integer, got %s"):format(name, v) end
-    return n
-  end
-end
+local function positive(_, name) return require("dpl.benchmarks.runner").positive(name) end
 
 function B.arguments(parser)
   parser:option("--scale", "Upscaling factor(s): 4, 8 or 4,8.", "4")

@@ -384,6 +384,21 @@ function Trainer:fit()
   return self:finish()
 end
 
+-- The model's tensors among a file's (checkpoint.load_tensors): a trainer checkpoint's best weights (best.*), else its
+-- current ones (model.*), else the tensors as they are (a plain state_dict). `probe` is a name every state of the model
+-- has (e.g. "encoder.conv0.weight"); nil when none of the three holds it.
+function M.model_tensors(tensors, probe)
+  for _, prefix in ipairs {"best.", "model.", ""} do
+    if tensors[prefix .. probe] then
+      local sd = {}
+      for name, t in pairs(tensors) do
+        if name:sub(1, #prefix) == prefix then sd[name:sub(#prefix + 1)] = t end
+      end
+      return sd
+    end
+  end
+end
+
 -- trainer.fit(opts): new(opts):fit(), with SIGINT/SIGTERM deferred to the trainer while it runs (see above): after a
 -- stop, restoring the previous setting lets the pending signal interrupt the caller.
 function M.fit(opts)
