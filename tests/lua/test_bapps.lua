@@ -1,4 +1,4 @@
--- experiments/bapps.lua end to end, on a BAPPS-format fixture built from real images, and examples/compare.lua.
+-- experiments/bapps.lua end to end, on a BAPPS-format fixture built from real images.
 --  * tests/ref/bapps_fixture.py (numpy + Pillow) builds the fixture: 6 x 2AFC val subsets of 10 triplets and 2 x JND
 --    subsets of 12 pairs, 64 x 64 patches from the LPIPS example patches and Set5/Set14 crops with known distortions
 --    (blur, noise, JPEG, x4 down/up-sampling, colour shift, shifted crop), judge/same .npy written by the script.
@@ -12,8 +12,6 @@
 --  * Kill test: a 4-network run in a child dplrun is killed with SIGKILL once two networks are recorded; the
 --    store then holds exactly the finished ones (no half run); the rerun computes only the rest, and every network
 --    is recorded exactly once.
---  * examples/compare.lua with the real ImageNet SqueezeNet 1.1 ($DPL_SHARED/data/SqueezeNet1.1, Gluon names) on the
---    LPIPS example patches.
 local dpl = require "dpl"
 local test = require "dpl.test"
 local json = require "dpl.json"
@@ -282,33 +280,6 @@ suite:add("kill -9 mid-sweep: finished networks recorded once, the interrupted o
       end
     end
   end
-end)
-
-suite:add("examples/compare.lua with the real ImageNet SqueezeNet 1.1 on the LPIPS example patches", function(t)
-  local sqz = shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/weights"
-  local f = io.open(sqz .. "/squeezenet0_conv0_weight.npy")
-  if not f then t:skip("no " .. sqz .. " (set DPL_SHARED)") end
-  f:close()
-  local imgs = shared .. "/data/BAPPS/imgs/"
-  local cmd = ("DPL_QUIET=1 %s %s/examples/compare.lua %sex_ref.png %sex_p0.png %sex_p1.png %sex_ref.png " ..
-    "--arch squeezenet1_1 --layer %s --weights %s --name-map gluon_squeezenet1_1 --device cpu"):format(dplrun, root,
-    imgs, imgs, imgs, imgs, "%s", sqz)
-  -- ex_p1 is the patch LPIPS's README reports as the closer one to ex_ref; ImageNet features at M and L (and LPIPS)
-  -- agree, the pixel-like E layer does not
-  for _, layer in ipairs {"E", "M", "L", "lpips"} do
-    local rc, out = sh(cmd:format(layer == "lpips" and "M --lpips" or layer))
-    t:eq(rc, 0, out)
-    local d = {}
-    for v in out:gmatch("([%d.]+)  %S+  %S+") do d[#d + 1] = tonumber(v) end
-    t:eq(#d, 3, "three distances: " .. out)
-    t:ok(d[1] > 0 and d[2] > 0, "distinct patches have positive distances: " .. out)
-    t:eq(d[3], 0, "an image is at distance 0 from itself")
-    if layer ~= "E" then t:ok(d[2] < d[1], layer .. ": ex_p1 is closer to ex_ref than ex_p0: " .. out) end
-    if layer == "lpips" then t:ok(out:find("LPIPS squeeze", 1, true) ~= nil, out) end
-  end
-  local rc, out = sh(("DPL_QUIET=1 %s %s/examples/compare.lua %sex_ref.png %s/data/Set5/image_SRF_4/img_001_SRF_4_LR.png " ..
-    "--weights random:1"):format(dplrun, root, imgs, shared))
-  t:ok(rc ~= 0 and out:find("same size", 1, true) ~= nil, out)
 end)
 
 return suite
