@@ -60,15 +60,24 @@ local function traceback_wanted(argv)
   return false
 end
 
+-- An error handler for xpcall: a user error stays one; an error already classified stays so; anything else is
+-- internal, with its stack trace kept. cli.classify_plain also takes messages without a source position (raised with
+-- error(msg, 0), as the library does for the user's mistakes) as user errors.
+function M.classify(e)
+  if M.is_user_error(e) or (type(e) == "table" and e.internal) then return e end
+  return {internal = tostring(e), trace = debug.traceback("", 2)}
+end
+function M.classify_plain(e)
+  if type(e) == "string" and not e:match("^[^\n]*%.lua:%d+: ") then return setmetatable({msg = e}, USER) end
+  return M.classify(e)
+end
+
 -- Runs a script's body: user errors end it with one line and exit 2, internal errors with exit 1 (stack trace under
 -- --traceback or DPL_TRACEBACK=1). The body's own os.exit calls go through as usual.
 function M.main(name, body, argv)
   argv = argv or arg
   local tb = traceback_wanted(argv)
-  local ok, err = xpcall(body, function(e)
-    if M.is_user_error(e) then return e end
-    return {internal = tostring(e), trace = debug.traceback("", 2)}
-  end)
+  local ok, err = xpcall(body, M.classify)
   if ok then return end
   io.stdout:flush()
   if M.is_user_error(err) then

@@ -48,7 +48,7 @@ function M.lpips_weights_path(net, version)
   local f = io.open(p, "rb")
   if f then f:close(); return p end
   error(("LPIPS linear weights v%s/%s.pth not found in %s: fetch them with: dplrun weights/fetch.lua lpips (or set "
-    .. "DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(version, net, table.concat(dirs, ", ")), 3)
+    .. "DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(version, net, table.concat(dirs, ", ")), 0)
 end
 
 local function const(values, device) return dpl.tensor(values, {device = device}):reshape(1, #values, 1, 1) end

@@ -200,6 +200,7 @@ suite:add("missing data, weights and bad options give clear messages", function(
     tmp))
   t:ok(rc ~= 0, "fails")
   t:ok(out:find("dplrun data/fetch.lua bapps", 1, true) and out:find(tmp .. "/nowhere", 1, true), out)
+  os.execute(("mkdir -p '%s/noweights'"):format(tmp))
   rc, out = bapps(("--data %s --arch alexnet,vgg16 --weights %s/noweights --db %s/x.sqlite"):format(fixture, tmp, tmp))
   t:ok(rc ~= 0 and out:find("dplrun weights/fetch.lua", 1, true) ~= nil, out)
   rc, out = bapps(("--data %s --arch alexnet,vgg16 --db %s/x.sqlite"):format(fixture, tmp))
@@ -210,6 +211,67 @@ suite:add("missing data, weights and bad options give clear messages", function(
   t:ok(rc ~= 0 and out:find("--lpips needs", 1, true) ~= nil, out)
   rc, out = bapps("--help")
   t:ok(rc == 0 and out:find("--json", 1, true) ~= nil, out)
+  -- user errors: one line naming the argument, exit status 2, before any network runs
+  local cases = {
+    {"--arch nosuch", "unknown architecture 'nosuch'"},
+    {"--layer Q --weights random:1", "--layer Q: unknown layer"},
+    {("--weights %s/none.pth"):format(tmp), "no such file or folder"},
+    {"--weights random:1 --device vulkan:7", "--device vulkan:7:"},
+    {("--weights random:1 --json %s/nodir/x.json"):format(tmp), "does not exist"},
+    {("--weights random:1 --json %s"):format(tmp), "is a folder"},
+    {"--weights random:1 --batch 0", "--batch 0: must be a positive integer"},
+    {"--lpips --layer M --arch alexnet", "--layer has no effect with --lpips"},
+    {"--name-map gluon_squeezenet1_1", "--name-map goes with --weights"},
+    {("--data %s/nowhere --weights random:1"):format(tmp), "dplrun data/fetch.lua bapps"},
+  }
+  for _, c in ipairs(cases) do
+    rc, out = bapps(("--data %s --db %s/x.sqlite "):format(fixture, tmp) .. c[1])
+    t:eq(rc, 2, c[1] .. ": " .. out)
+    t:ok(out:find(c[2], 1, true) ~= nil, ("%s: expected '%s' in: %s"):format(c[1], c[2], out))
+    local lines = 0
+    for _ in out:gmatch("[^\n]+") do lines = lines + 1 end
+    t:eq(lines, 1, "one line: " .. out)
+  end
+end)
+
+suite:add("--name-map: the real SqueezeNet 1.1 .npy weights; layers by module name; --json provenance", function(t)
+  need_fixture(t)
+  local sqz = shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/weights"
+  if not slurp(sqz .. "/squeezenet0_conv0_weight.npy") then t:skip("needs " .. sqz .. " (DPL_SHARED)") end
+  local js = tmp .. "/nm.json"
+  local rc, out = bapps(("--data %s --arch squeezenet1_1 --layer features.7,l --weights %s --name-map " ..
+    "gluon_squeezenet1_1 --db %s/nm.sqlite --json %s --device cpu"):format(fixture, sqz, tmp, js))
+  t:eq(rc, 0, out)
+  local entries = json.decode(slurp(js))
+  t:eq(#entries, 2)
+  t:eq(entries[1].layer, "M", "features.7 is SqueezeNet's M layer, named so")
+  t:eq(entries[2].layer, "L")
+  local c = entries[1].config
+  t:eq(c.name_map, "gluon_squeezenet1_1")
+  t:eq(c.weights_file, sqz)
+  t:eq(#c.weights_sha256, 64, "the .npy folder's SHA-256")
+  t:ok(c.data and c.data.counts and c.distance and c.config_hash and c.dpl_version and c.code_version and
+       c.date:match("^%d%d%d%d%-") and c.device:match("^cpu"), "provenance: " .. json.encode(c))
+  t:eq(entries[1].untrained, nil)
+  -- ImageNet weights rank the fixture's distortions well above chance
+  t:ok(entries[2]["2afc"].mean > 0.55, "2AFC of the real SqueezeNet at L: " .. json.encode(entries[2]["2afc"]))
+  -- scores carry no float32 noise from the judge labels (fractions of 5 raters)
+  -- (10 triplets per subset, judges k/5: each subset's 2AFC score is a multiple of 0.01)
+  for k, v in pairs(entries[1]["2afc"]) do
+    if k ~= "mean" then
+      t:ok(math.abs(v * 100 - math.floor(v * 100 + 0.5)) < 1e-9, "2afc." .. k .. " without float32 noise: " ..
+        json.number_text(v))
+    end
+  end
+  -- the same configuration resumes; untrained weights are labelled in the --json entries
+  rc, out = bapps(("--data %s --arch squeezenet1_1 --layer M --weights random:2 --db %s/nm.sqlite --json %s " ..
+    "--device cpu --limit 2"):format(fixture, tmp, js))
+  t:eq(rc, 0, out)
+  t:ok(out:find("UNTRAINED", 1, true) ~= nil, out)
+  local e = json.decode(slurp(js))
+  t:eq(e.untrained, true)
+  t:eq(e.weights, "untrained random:2")
+  t:eq(e.config.limit, 2)
 end)
 
 suite:add("kill -9 mid-sweep: finished networks recorded once, the interrupted one redone", function(t)
