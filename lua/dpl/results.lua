@@ -59,12 +59,20 @@ function M.file_stat(path)
   return tonumber(st.size), ("%d.%09d"):format(tonumber(st.mtime.tv_sec), st.mtime.tv_nsec)
 end
 
--- "v0.3-12-gabc1234 (dpl 0.1.0)": git describe of the source tree if it is a git checkout, and the library version
+-- "v0.3-12-gabc1234 (dpl 0.1.0)": git describe of the source tree if it is a git checkout (else the COMMIT file an
+-- install writes into P/share/dpl), and the library version
 function M.code_version()
   local root = DPL_SOURCE_ROOT or "."
-  local p = io.popen(("git -C '%s' describe --always --dirty --tags 2>/dev/null"):format(root:gsub("'", "'\\''")))
-  local git = p and p:read("*l") or nil
-  if p then p:close() end
+  local git
+  if not DPL_INSTALLED then
+    local p = io.popen(("git -C '%s' describe --always --dirty --tags 2>/dev/null"):format(root:gsub("'", "'\\''")))
+    git = p and p:read("*l") or nil
+    if p then p:close() end
+  end
+  if not git or git == "" then
+    local f = io.open(root .. "/COMMIT", "r")
+    if f then git = f:read("*l"); f:close() end
+  end
   local ok, dpl = pcall(require, "dpl")
   local v = ok and dpl.version or "?"
   return (git and git ~= "" and git .. " " or "") .. "(dpl " .. v .. ")"

@@ -17,7 +17,9 @@ local test = require "dpl.test"
 local json = require "dpl.json"
 local results = require "dpl.results"
 -- default only: long end-to-end runs of the experiment
-local suite = test.suite("bapps", {configurations = {"default"}})
+local suite = test.suite("bapps", {configurations = {"default"},   -- the fixture is made of real images
+  shared = {"data/BAPPS/imgs/ex_ref.png", "data/Set5/image_SRF_4/img_001_SRF_4_HR.png",
+            "data/Set14/image_SRF_4/img_001_SRF_4_HR.png", "data/LPIPS/weights/v0.1/squeeze.pth"}})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
@@ -236,8 +238,7 @@ end)
 
 suite:add("--name-map: the real SqueezeNet 1.1 .npy weights; layers by module name; --json provenance", function(t)
   need_fixture(t)
-  local sqz = shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/weights"
-  if not slurp(sqz .. "/squeezenet0_conv0_weight.npy") then t:skip("needs " .. sqz .. " (DPL_SHARED)") end
+  local sqz = test.shared(t, "data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy"):gsub("/[^/]*$", "")
   local js = tmp .. "/nm.json"
   local rc, out = bapps(("--data %s --arch squeezenet1_1 --layer features.7,l --weights %s --name-map " ..
     "gluon_squeezenet1_1 --db %s/nm.sqlite --json %s --device cpu"):format(fixture, sqz, tmp, js))

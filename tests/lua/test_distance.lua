@@ -54,7 +54,9 @@ if has_shared then
   if ref_rc == 0 then ref = json.decode(slurp(refdir .. "/ref.json")) end
 end
 local function need_ref(t)
-  if not has_shared then t:skip("needs the LPIPS weights and Set5 of ../shared (DPL_SHARED)") end
+  test.shared(t, "data/LPIPS/weights/v0.1/alex.pth")
+  test.shared(t, "data/LPIPS/weights/v0.0/alex.pth")
+  test.shared(t, "data/Set5/image_SRF_4/img_002_SRF_4_HR.png")
   if ref_rc ~= 0 then
     if ref_log:find("No module named", 1, true) then t:skip("python3-torch / numpy / Pillow missing") end
     t:ok(false, "tests/ref/distance_ref.py failed: " .. ref_log:sub(-800))
@@ -243,9 +245,8 @@ suite:add("user errors: one line, exit status 2, before any work", function(t)
 end)
 
 suite:add("the real ImageNet SqueezeNet 1.1 (.npy weights, --name-map) orders the LPIPS example patches", function(t)
-  local sqz = shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/weights"
-  if not slurp(sqz .. "/squeezenet0_conv0_weight.npy") then t:skip("needs " .. sqz .. " (DPL_SHARED)") end
-  local imgs = shared .. "/data/BAPPS/imgs/"
+  local sqz = test.shared(t, "data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy"):gsub("/[^/]*$", "")
+  local imgs = test.shared(t, "data/BAPPS/imgs/ex_ref.png"):gsub("ex_ref.png$", "")
   local cmd = ("%sex_ref.png %sex_p0.png %sex_p1.png %sex_ref.png --arch squeezenet1_1 %%s --weights %s " ..
     "--name-map gluon_squeezenet1_1 --device cpu"):format(imgs, imgs, imgs, imgs, sqz)
   -- ex_p1 is the patch LPIPS's README reports as the closer one to ex_ref; ImageNet features at M and L (and LPIPS)

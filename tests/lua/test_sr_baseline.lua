@@ -6,7 +6,8 @@
 -- 25.9933 / 0.70226.
 local test = require "dpl.test"
 -- default only: an example script run as a child process
-local S = test.suite("sr_baseline example", {configurations = {"default"}})
+local S = test.suite("sr_baseline example", {configurations = {"default"},
+  shared = {"data/Set5/image_SRF_4/img_001_SRF_4_HR.png", "data/Set14/image_SRF_4/img_001_SRF_4_HR.png"}})
 
 local i = 0
 while arg[i - 1] do i = i - 1 end
@@ -82,9 +83,12 @@ end)
 
 S:add("bad input: missing file, bad scale, no arguments", function(t)
   local rc, out = run(("%s examples/sr_baseline.lua --hr '%s/missing.png' --scale 4"):format(dplrun, dir))
-  t:ok(rc ~= 0 and out:find("missing.png: cannot open", 1, true), out)
+  t:ok(rc == 2 and out:find("missing.png: no such file", 1, true), out)
+  rc, out = run(("%s examples/sr_baseline.lua --hr '%s/Set5/image_SRF_4' --scale 4 --json '%s/no/such/dir/x.json'")
+    :format(dplrun, data, dir))
+  t:ok(rc == 2 and out:find("does not exist", 1, true) and not out:find("PSNR", 1, true), "checked before the work: " .. out)
   rc, out = run(("%s examples/sr_baseline.lua --hr '%s' --scale 0"):format(dplrun, dir .. "/odd.png"))
-  t:ok(rc ~= 0 and out:find("positive integer", 1, true), out)
+  t:ok(rc == 2 and out:find("positive integer", 1, true), out)
   rc, out = run(dplrun .. " examples/sr_baseline.lua")
   t:ok(rc ~= 0 and out:find("--hr", 1, true), out)
   rc, out = run(dplrun .. " examples/sr_baseline.lua --help")
