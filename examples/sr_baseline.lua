@@ -6,7 +6,8 @@
 -- with imresize(lr, S), and score against the HR image: Y of MATLAB's rgb2ycbcr (rounded, as on uint8 images; gray
 -- images are their own Y), S pixels shaved off each border, PSNR and Gaussian 11x11 SSIM with data range 255
 -- (dpl.metrics.sr.sr_scores). Prints one line per image and the mean; --json writes
--- {"images": [{"name": ..., "psnr": x, "ssim": x}, ...], "mean": {"psnr": x, "ssim": x}}.
+-- {"images": [{"name": ..., "file": ..., "psnr": x, "ssim": x}, ...], "mean": {"psnr": x, "ssim": x}, "config": {scale,
+-- inputs, protocol, dpl version and commit, device, date}}.
 local dpl = require "dpl"
 local cli = require "dpl.cli"
 local tf = require "dpl.data.transforms"
@@ -63,12 +64,6 @@ cli.main(NAME, function()
     end
   end
 
-  local function json_string(s)
-    return '"' .. s:gsub('[%c"\\]', function(c)
-      local named = {['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r"}
-      return named[c] or ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  end
 
   local results, sum_psnr, sum_ssim = {}, 0, 0
   for _, file in ipairs(files) do
@@ -83,7 +78,7 @@ cli.main(NAME, function()
     local up = tf.imresize(lr, S)
     local psnr, ssim = sr.sr_scores(up, hr, S)
     local name = file:match("[^/]+$")
-    results[#results + 1] = {name = name, psnr = psnr, ssim = ssim}
+    results[#results + 1] = {name = name, file = file, psnr = psnr, ssim = ssim}
     sum_psnr, sum_ssim = sum_psnr + psnr, sum_ssim + ssim
     print(("%-40s PSNR %8.4f dB   SSIM %.5f"):format(name, psnr, ssim))
   end
@@ -91,15 +86,16 @@ cli.main(NAME, function()
   print(("%-40s PSNR %8.4f dB   SSIM %.5f   (%d images, x%d)"):format("mean", mean_psnr, mean_ssim, #results, S))
 
   -- JSON has no infinity (PSNR of an image the baseline reproduces exactly): such values are written as null
-  local function num(v) return (v == v and v ~= math.huge and v ~= -math.huge) and ("%.17g"):format(v) or "null" end
+  local function num(v) return (v == v and v ~= math.huge and v ~= -math.huge) and v or nil end
 
   if args.json then
-    local parts = {}
-    for _, r in ipairs(results) do
-      parts[#parts + 1] = ('{"name": %s, "psnr": %s, "ssim": %s}'):format(json_string(r.name), num(r.psnr), num(r.ssim))
-    end
-    local text = ('{"images": [%s], "mean": {"psnr": %s, "ssim": %s}}\n'):format(table.concat(parts, ", "),
-      num(mean_psnr), num(mean_ssim))
-    cli.write_file(args.json, text, "--json")
+    local json = require "dpl.json"
+    local images = json.array()
+    for _, r in ipairs(results) do images[#images + 1] = {name = r.name, file = r.file, psnr = num(r.psnr), ssim = num(r.ssim)} end
+    local config = {scale = S, protocol = "modcrop, MATLAB bicubic down/up, rounded rgb2ycbcr Y, shave S, PSNR and " ..
+                    "Gaussian SSIM, range 255", inputs = args.hr, images = #results}
+    for k, v in pairs(cli.provenance()) do config[k] = v end
+    cli.write_file(args.json, json.encode({images = images, mean = {psnr = num(mean_psnr), ssim = num(mean_ssim)},
+                                           config = config}, {indent = "  "}) .. "\n", "--json")
   end
 end)

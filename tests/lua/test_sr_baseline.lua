@@ -47,8 +47,9 @@ S:add("Set5 and Set14 x4: published bicubic figures, one line per image, valid J
     local ok = os.execute(("/usr/bin/python3 -c \"import json, sys; d = json.load(open(sys.argv[1])); " ..
       "assert len(d['images']) == %d and set(d['mean']) == {'psnr', 'ssim'}\" '%s'"):format(set[2], json))
     t:ok(ok == 0 or ok == true, "JSON structure: " .. text:sub(1, 200))
-    local psnr, ssim = text:match('"mean": {"psnr": ([%d.eE+-]+), "ssim": ([%d.eE+-]+)}')
-    psnr, ssim = tonumber(psnr), tonumber(ssim)
+    local doc = require("dpl.json").decode(text)
+    local psnr, ssim = doc.mean.psnr, doc.mean.ssim
+    t:ok(doc.config.scale == 4 and doc.config.dpl_version and doc.config.date, "the configuration in the JSON")
     t:ok(psnr and math.abs(psnr - set[3]) <= 0.01, ("%s mean PSNR %s vs %.2f"):format(set[1], tostring(psnr), set[3]))
     t:ok(ssim and math.abs(ssim - set[4]) <= 0.0002, ("%s mean SSIM %s vs %.4f"):format(set[1], tostring(ssim), set[4]))
     -- the printed mean agrees with the JSON
