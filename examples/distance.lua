@@ -89,14 +89,7 @@ cli.main(NAME, function()
   if not digits or digits < 0 or digits > 17 or digits ~= math.floor(digits) then
     cli.fail("--digits %s: must be an integer 0..17", tostring(args.digits))
   end
-  local resize
-  if args.resize then
-    local h, w = args.resize:match("^(%d+)[xX](%d+)$")
-    if not h then h = args.resize:match("^(%d+)$"); w = h end
-    h, w = tonumber(h), tonumber(w)
-    if not h or h < 1 or w < 1 then cli.fail("--resize %s: give HxW (e.g. 64x64) or N", args.resize) end
-    resize = {h, w}
-  end
+  local resize = cli.size(args.resize, "--resize")
   local arch = args.lpips and perceptual.LPIPS[args.lpips].arch or (args.arch or "alexnet")
   if not lossnet.ARCHS[arch] then
     cli.fail("--arch %s: unknown architecture (known: %s)", arch, table.concat(lossnet.ORDER, ", "))

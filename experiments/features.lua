@@ -53,14 +53,7 @@ cli.main(NAME, function()
   end
   local batch = tonumber(args.batch)
   if not batch or batch < 1 or batch ~= math.floor(batch) then cli.fail("--batch %s: must be a positive integer", args.batch) end
-  local resize
-  if args.resize then
-    local h, w = args.resize:match("^(%d+)[xX](%d+)$")
-    if not h then h = args.resize:match("^(%d+)$"); w = h end
-    h, w = tonumber(h), tonumber(w)
-    if not h or h < 1 or w < 1 then cli.fail("--resize %s: give HxW (e.g. 224x224) or N", args.resize) end
-    resize = {h, w}
-  end
+  local resize = cli.size(args.resize, "--resize")
   if args.weights and not args.weights:match("^random:%d+$") and not cli.exists(args.weights) then
     cli.fail("--weights %s: no such file or folder", args.weights)
   end

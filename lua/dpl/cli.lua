@@ -192,6 +192,16 @@ function M.device(spec)
   return d
 end
 
+-- An image size option: "HxW" (e.g. 64x64) or "N" (N x N) -> {h, w}; nil for nil; a bad value fails naming opt.
+function M.size(value, opt)
+  if value == nil then return nil end
+  local h, w = value:match("^(%d+)[xX](%d+)$")
+  if not h then h = value:match("^(%d+)$"); w = h end
+  h, w = tonumber(h), tonumber(w)
+  if not h or h < 1 or w < 1 then M.fail("%s %s: give HxW (e.g. 64x64) or N", opt, value) end
+  return {h, w}
+end
+
 -- ---- provenance --------------------------------------------------------------------------------------------------
 -- The weights of a network as provenance: {file, sha256, kind} for a checkpoint ("torchvision" when it is the file
 -- dpl's manifest lists for arch, else "custom"), {folder, sha256 (of the sorted "name sha256" lines of its .npy files),

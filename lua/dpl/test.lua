@@ -232,6 +232,55 @@ function Suite:run(filter, out)
   return passed, failed, data_skips
 end
 
+-- ---- child processes: suites that run scripts as a user does ------------------------------------------------------
+-- The absolute path of the dplrun running this suite (the lowest negative index of `arg`).
+function M.dplrun()
+  local i = 0
+  while arg[i - 1] do i = i - 1 end
+  local exe = arg[i]
+  if not exe:find("/") then exe = "./" .. exe end
+  if exe:sub(1, 1) ~= "/" then exe = os.getenv("PWD") .. "/" .. exe end
+  return exe
+end
+
+-- Runs a shell command; returns its exit status and its stdout and stderr together.
+function M.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("rc=(%d+)%s*$")), (out:gsub("rc=%d+%s*$", ""))
+end
+
+-- The content of a file, or nil.
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- A new empty temporary folder (its name ends in _tag); the suite's teardown should remove it.
+function M.tmpdir(tag)
+  local dir = os.tmpname() .. "_" .. tag
+  os.execute(("rm -f '%s'; mkdir -p '%s'"):format(dir, dir))
+  return dir
+end
+
+-- User errors of a script (lua/dpl/cli.lua): for each case {arguments, text}, run(arguments) must exit with status 2
+-- and print exactly one line containing text, and no stack trace.
+function M.user_errors(t, run, cases)
+  for _, c in ipairs(cases) do
+    local rc, out = run(c[1])
+    t:eq(rc, 2, c[1] .. ": " .. out)
+    t:ok(out:find(c[2], 1, true) ~= nil, ("%s: expected '%s' in: %s"):format(c[1], c[2], out))
+    t:ok(not out:find("traceback", 1, true), "no stack trace: " .. out)
+    local lines = 0
+    for _ in out:gmatch("[^\n]+") do lines = lines + 1 end
+    t:eq(lines, 1, "one line: " .. out)
+  end
+end
+
 -- ---- devices ------------------------------------------------------------------------------------------------------
 -- The devices a suite compares: {"cpu", "vulkan"}, or {"cpu"} without a Vulkan device.
 function M.devices()

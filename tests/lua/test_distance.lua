@@ -21,30 +21,9 @@ local suite = test.suite("distance", {configurations = {"default"}})
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 local shared = os.getenv("DPL_SHARED") or (root .. "/../shared")
-local i_exe = 0
-while arg[i_exe - 1] do i_exe = i_exe - 1 end
-local dplrun = arg[i_exe]
-if not dplrun:find("/") then dplrun = "./" .. dplrun end
-if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
-
-local tmp = os.tmpname() .. "_distance"
-os.execute(("rm -f '%s'; mkdir -p '%s'"):format(tmp, tmp))
+local dplrun, sh, slurp = test.dplrun(), test.sh, test.read
+local tmp = test.tmpdir("distance")
 suite.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
-
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
-  return rc, (out:gsub("rc=%d+%s*$", ""))
-end
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
 
 local has_shared = slurp(shared .. "/data/LPIPS/weights/v0.1/alex.pth") ~= nil
 local refdir = tmp .. "/ref"
@@ -228,15 +207,7 @@ suite:add("user errors: one line, exit status 2, before any work", function(t)
     {"--bogus", "unknown option"},
     {("'%s'"):format(img), "give two images"},
   }
-  for _, c in ipairs(cases) do
-    local rc, out = distance(c[1])
-    t:eq(rc, 2, c[1] .. ": " .. out)
-    t:ok(out:find(c[2], 1, true) ~= nil, ("%s: expected '%s' in: %s"):format(c[1], c[2], out))
-    t:ok(not out:find("traceback", 1, true) and not out:find("%.lua:%d+:"), "no stack trace: " .. out)
-    local lines = 0
-    for _ in out:gmatch("[^\n]+") do lines = lines + 1 end
-    t:eq(lines, 1, "one line: " .. out)
-  end
+  test.user_errors(t, distance, cases)
   -- --resize makes different sizes comparable
   local rc, out = distance(("'%s' '%s' --weights random:1 --resize 64x64 --device cpu"):format(img, big))
   t:eq(rc, 0, out)

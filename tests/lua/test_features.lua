@@ -13,23 +13,12 @@ local suite = test.suite("features", {configurations = {"default"}})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
-local i_exe = 0
-while arg[i_exe - 1] do i_exe = i_exe - 1 end
-local dplrun = arg[i_exe]
-if not dplrun:find("/") then dplrun = "./" .. dplrun end
-if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
-local tmp = os.tmpname() .. "_features"
-os.execute(("rm -f '%s'; mkdir -p '%s/imgs' '%s/mixed'"):format(tmp, tmp, tmp))
+local dplrun = test.dplrun()
+local tmp = test.tmpdir("features")
+os.execute(("mkdir -p '%s/imgs' '%s/mixed'"):format(tmp, tmp))
 suite.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
-
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), (out:gsub("rc=%d+%s*$", ""))
-end
 local function features(a)
-  return sh(("DPL_QUIET=1 %s %s/experiments/features.lua %s"):format(dplrun, root, a))
+  return test.sh(("DPL_QUIET=1 %s %s/experiments/features.lua %s"):format(dplrun, root, a))
 end
 
 -- three 8-bit images of 40 x 52 (saved and read back, so the reference sees exactly what the script reads)
@@ -119,14 +108,7 @@ suite:add("user errors: one line, exit status 2, before any work", function(t)
     {("--arch vgg16 --layer E,e --weights random:1 --input '%s' --out '%s/x.safetensors'"):format(img, tmp), "twice"},
     {"--arch vgg16", "missing"},
   }
-  for _, c in ipairs(cases) do
-    local rc, out = features(c[1])
-    t:eq(rc, 2, c[1] .. ": " .. out)
-    t:ok(out:find(c[2], 1, true) ~= nil, ("%s: expected '%s' in: %s"):format(c[1], c[2], out))
-    local lines = 0
-    for _ in out:gmatch("[^\n]+") do lines = lines + 1 end
-    t:eq(lines, 1, "one line: " .. out)
-  end
+  test.user_errors(t, features, cases)
   local rc, help = features("--help")
   t:ok(rc == 0 and help:find("never summed", 1, true) and help:find("features.29", 1, true), help)
 end)

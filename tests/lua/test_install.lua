@@ -7,23 +7,12 @@ local json = require "dpl.json"
 -- default only: one install is enough
 local suite = test.suite("install", {configurations = {"default"}})
 
-local i_exe = 0
-while arg[i_exe - 1] do i_exe = i_exe - 1 end
-local dplrun = arg[i_exe]
-if not dplrun:find("/") then dplrun = "./" .. dplrun end
-if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
+local dplrun, sh = test.dplrun(), test.sh
 local build = dplrun:match("^(.*)/[^/]*$")
 local source = DPL_SOURCE_ROOT
-local tmp = os.tmpname() .. "_install"
-os.execute(("rm -f '%s'; mkdir -p '%s/prefix' '%s/elsewhere' '%s/cache'"):format(tmp, tmp, tmp, tmp))
+local tmp = test.tmpdir("install")
+os.execute(("mkdir -p '%s/prefix' '%s/elsewhere' '%s/cache'"):format(tmp, tmp, tmp))
 suite.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
-
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), (out:gsub("rc=%d+%s*$", ""))
-end
 
 local prefix = tmp .. "/prefix"
 -- the environment of a user's shell: none of the test's overrides of where the library and files are

@@ -27,8 +27,9 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image, ImageFilter
+
+import reflib
 
 out, data = sys.argv[1], sys.argv[2]
 torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
@@ -67,27 +68,12 @@ def load(path):
     return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
-features = {}
-for i, arch in enumerate(["alexnet", "vgg16", "squeezenet1_1"]):
-    torch.manual_seed(900 + i)
-    model = getattr(torchvision.models, arch)(weights=None)
-    gen = torch.Generator().manual_seed(950 + i)
-    with torch.no_grad():
-        for name, p in model.features.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    torch.save({"features." + k: v.clone() for k, v in model.features.state_dict().items()},
-               os.path.join(out, arch + ".pth"))
-    features[arch] = model.features.eval()
+features = {arch: reflib.seeded_features(arch, 900 + i, 950 + i, os.path.join(out, arch + ".pth"))
+            for i, arch in enumerate(["alexnet", "vgg16", "squeezenet1_1"])}
 
 
 def run(arch, x, layers):
-    outs, h = {}, x
-    for j, child in enumerate(list(features[arch].children())[: max(layers) + 1]):
-        h = child(h)
-        if j in layers:
-            outs[j] = h
-    return [outs[j] for j in layers]
+    return reflib.children_outputs(features[arch], x, layers)
 
 
 LPIPS = {"alex": ("alexnet", [1, 4, 7, 9, 11]), "vgg": ("vgg16", [3, 8, 15, 22, 29]),
