@@ -202,6 +202,7 @@ int main(int argc, char **argv) {
       const char *d = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
       if (!d) { fprintf(stderr, "dplrun: --device needs a value (cpu, vulkan or vulkan:N)\n"); return 2; }
       setenv("DPL_DEVICE", d, 1);
+      setenv("DPL_DEVICE_ORIGIN", "dplrun --device", 1);   /* a bad value is blamed on the option, not DPL_DEVICE */
       continue;
     }
     if (!strcmp(a, "--precision") || !strncmp(a, "--precision=", 12)) {

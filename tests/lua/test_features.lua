@@ -109,6 +109,10 @@ suite:add("user errors: one line, exit status 2, before any work", function(t)
     {"--arch vgg16", "missing"},
   }
   test.user_errors(t, features, cases)
+  -- dplrun's own --device is blamed as such (it reaches the library through DPL_DEVICE)
+  local rc0, out0 = test.sh(("DPL_QUIET=1 %s --device vulkan:9 %s/experiments/features.lua --arch vgg16 --layer E " ..
+    "--weights random:1 --input '%s' --out '%s/x.npy'"):format(dplrun, root, img, tmp))
+  t:ok(rc0 == 2 and out0:find("dplrun --device", 1, true) and not out0:find("DPL_DEVICE", 1, true), out0)
   local rc, help = features("--help")
   t:ok(rc == 0 and help:find("never summed", 1, true) and help:find("features.29", 1, true), help)
 end)
