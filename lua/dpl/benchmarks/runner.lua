@@ -21,11 +21,16 @@
 --                                  (experiment, arch, layer, weights_sha256): its hash decides resume
 --   B.run(args, ctx, cell) -> scores, timing   computes one cell: scores is a flat table name -> number (what the
 --                                  store keeps), timing a table of seconds and rates. cell holds arch, layer, weights
---                                  (a path or "random:SEED"), device, config, hash, index, total and workdir (a
+--                                  (a path or "random:SEED"), name_map (--name-map, for a folder of .npy weights),
+--                                  device, config, hash, index, total and workdir (a
 --                                  folder for the cell's own files, e.g. training checkpoints: not created here).
 --   B.summary(scores, timing) -> string   optional: the one-line result printed after a cell
 --   B.json(cell, scores) -> table  optional: the cell's --json entry (default {arch, layer, scores})
---   B.table(runs, args) -> string  optional: printed at the end, from the stored runs of this invocation's cells
+--   B.scores                       optional: every score name a run can have, in CSV column order (results.lua --csv
+--                                  then has the same columns in every export; missing values are empty cells)
+--   B.table(runs, opts) -> string  optional: printed at the end, from the stored runs of this invocation's cells, and
+--                                  by results.lua --table with opts.config / opts.all_configs; report.paper_table
+--                                  shows the runs of one configuration and names it (never mixes configurations)
 --   B.detail(runs, args) -> string optional: printed with --detail
 -- The runner's options: --arch, --layer (E/S/M/L in any case, a child index or a torchvision module name, a comma
 -- list, all), --weights, --name-map, --device, --db, --json, --detail, --force, --traceback (and --help). A user error
