@@ -236,7 +236,7 @@ suite:add("--name-map: the real SqueezeNet 1.1 .npy weights; layers by module na
   t:eq(entries[2].layer, "L")
   local c = entries[1].config
   t:eq(c.name_map, "gluon_squeezenet1_1")
-  t:eq(c.weights_file, sqz)
+  t:eq(c.weights_file, require("dpl.download").absolute(sqz), "the weights folder, as an absolute path")
   t:eq(#c.weights_sha256, 64, "the .npy folder's SHA-256")
   t:ok(c.data and c.data.counts and c.distance and c.config_hash and c.dpl_version and c.code_version and
        c.date:match("^%d%d%d%d%-") and c.device:match("^cpu"), "provenance: " .. json.encode(c))
