@@ -61,29 +61,10 @@ print(("threads: %d, repeat: %d, rounds: %d, kind: %s, weights: random (untraine
 
 local peer, peer_info
 if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n) end
-local torch_times = {}
-
--- job by job, each device then PyTorch, so that a shared machine's changing load touches all of them alike; the
--- whole list --rounds times, keeping each figure's best (a 2-vCPU VM's speed drifts by up to 2x over minutes)
-local times = {}
-for _, d in ipairs(devices) do times[d] = {} end
-local function keep_best(tab, key, t) if t and (not tab[key] or t < tab[key]) then tab[key] = t end end
-for round = 1, rounds do
-  for _, j in ipairs(jobs) do
-    for _, d in ipairs(devices) do
-      io.stderr:write(("  %s on %s (round %d/%d) ...\n"):format(j.name, d, round, rounds))
-      local ok, r = pcall(nets.time_dpl, j, d, repeat_n)
-      if ok then keep_best(times[d], j.name, r.best)
-      else io.stderr:write(("  %s on %s failed: %s\n"):format(j.name, d, tostring(r))) end
-    end
-    if peer then
-      io.stderr:write(("  %s in PyTorch (round %d/%d) ...\n"):format(j.name, round, rounds))
-      local r, err = peer:time(j)
-      keep_best(torch_times, j.name, r and r.best)
-      if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
-    end
-  end
-end
+-- job by job, each device then PyTorch, the whole list --rounds times, each figure the best (nets.interleave)
+local times, torch_times = nets.interleave(jobs, devices, rounds, function(j, d)
+  return nets.time_dpl(j, d, repeat_n).best
+end, peer)
 if peer then peer:close() end
 print(peer and ("PyTorch %s, %d threads"):format(peer_info, nets.threads()) or
       ("PyTorch: not run (%s)"):format(args.no_torch and "--no-torch" or tostring(peer_info)))

@@ -69,8 +69,10 @@ def run_job(job, repeat):
     return {"name": job["name"], "best_ms": min(times), "times_ms": times}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def serve(run_job, description=__doc__):
+    """The peer's loop, shared with bench/train_torch.py: reads the jobs file line by line, runs each with
+    run_job(job, repeat) and prints its result as one JSON line (an error is reported and the loop goes on)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("jobs")
@@ -89,4 +91,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve(run_job))

@@ -6,8 +6,8 @@
 --   step()                     -- one optimizer step; returns the loss (a tensor, not read back)
 --
 -- superres     benchmark 2: the x4 image transformation network (72 -> 288), Adam 1e-3, MSE of the loss network's
---              features of output and HR image; the loss network frozen and evaluating, no normalisation. Uses
---              dpl.models.superres (the benchmark's own network) when it is installed, else the equivalent stack below.
+--              features of output and HR image (dpl.perceptual.loss: the loss network frozen and evaluating, no
+--              normalisation); the benchmark's own network, dpl.models.superres.
 -- delineation  benchmark 3: the 4-level U-Net on 224 x 224 crops (RGB + the previous map), K = 3 iterations weighted
 --              1/6, 2/6, 3/6, loss BCE + 0.01 MSE of the features of the map repeated to 3 channels; the loss network
 --              in training mode with ImageNet normalisation (the reference code's quirk).
@@ -23,45 +23,6 @@ local lossnet = require "dpl.models.lossnet"
 local optim = require "dpl.optim"
 
 local M = {}
-
--- ---- benchmark 2: the super-resolution network (docs/benchmarks/superres.md), the equivalent stack ----------------
-local ConvLayer = class("gpubench.ConvLayer", nn.Module)
-function ConvLayer:__init(cin, cout, k, act, d)
-  nn.Module.__init(self)
-  self.act = act
-  self.pad = self:add_module("pad", nn.ReflectionPad2d(math.floor(k / 2)))
-  self.conv = self:add_module("conv", nn.Conv2d(cin, cout, k, {device = d}))
-  self.norm = self:add_module("norm", nn.BatchNorm2d(cout, {device = d}))
-end
-function ConvLayer:updateOutput(x)
-  local h = self.norm:updateOutput(self.conv:updateOutput(self.pad:updateOutput(x)))
-  if self.act == "relu" then return h:relu() end
-  if self.act == "tanh" then return h:tanh() end
-  return h
-end
-
-local SuperRes = class("gpubench.SuperRes", nn.Module)
-function SuperRes:__init(d)
-  nn.Module.__init(self)
-  self.blocks = {ConvLayer(3, 64, 9, "relu", d)}
-  for _ = 1, 4 do self.blocks[#self.blocks + 1] = {ConvLayer(64, 64, 3, "relu", d), ConvLayer(64, 64, 3, "linear", d)} end
-  for _ = 1, 2 do self.blocks[#self.blocks + 1] = {up = ConvLayer(64, 64, 3, "relu", d)} end
-  self.blocks[#self.blocks + 1] = ConvLayer(64, 3, 9, "tanh", d)
-  local i = 0
-  local function reg(m) i = i + 1; self:add_module(tostring(i), m) end
-  for _, b in ipairs(self.blocks) do
-    if b.up then reg(b.up) elseif b[1] then reg(b[1]); reg(b[2]) else reg(b) end
-  end
-end
-function SuperRes:updateOutput(x)
-  local h = x
-  for _, b in ipairs(self.blocks) do
-    if b.up then h = b.up:updateOutput(F.upsample2d(h, 2, "nearest"))
-    elseif b[1] then h = b[2]:updateOutput(b[1]:updateOutput(h)) + h
-    else h = b:updateOutput(h) end
-  end
-  return (h + 1) * 0.5
-end
 
 -- ---- benchmark 3: the U-Net (spec 3.2): [ReLU] -> 4x4 stride-2 (transposed) convolution, no bias -> BatchNorm ------
 local UNet = class("gpubench.UNet", nn.Module)
@@ -127,18 +88,10 @@ function M.step(task, o)
   local arch, layer = o.arch or "vgg16", o.layer
   local net, loss_fn, label
   if task == "superres" then
-    local ok, sr = pcall(require, "dpl.models.superres")
-    if ok then
-      net, label = sr.new({scale = 4, device = d, seed = 1}), "dpl.models.superres"
-    else
-      net, label = SuperRes(d), "equivalent stack (docs/benchmarks, spec 2.1)"
-    end
-    local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d})
+    net, label = require("dpl.models.superres").new({scale = 4, device = d, seed = 1}), "dpl.models.superres"
+    local crit = require("dpl.perceptual").loss{arch = arch, layer = layer, weights = "random:2", device = d}
     local lr, hr = dpl.rand({batch, 3, 72, 72}, {seed = 3, device = d}), dpl.rand({batch, 3, 288, 288}, {seed = 4, device = d})
-    loss_fn = function()
-      local target = dpl.no_grad(function() return loss_net:forward(hr) end)
-      return F.mse_loss(loss_net:forward(net:forward(lr)), target)
-    end
+    loss_fn = function() return crit(net:forward(lr), hr) end
   elseif task == "delineation" then
     net, label = UNet(d), "equivalent stack (spec 3.2)"
     local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train", normalize = "imagenet"})

@@ -81,14 +81,15 @@ end
 local function json_string(s) return '"' .. tostring(s):gsub('[%c"\\]', function(c) return ("\\u%04x"):format(c:byte()) end) .. '"' end
 
 local function job_json(j)
-  return ('{"name": %s, "arch": %s, "upto": %d, "shape": [%s], "kind": %s}'):format(json_string(j.name),
-    json_string(j.arch), j.upto, table.concat(j.shape, ", "), json_string(j.kind))
+  return ('{"name": %s, "arch": %s, "upto": %d, "shape": [%s], "kind": %s%s}'):format(json_string(j.name),
+    json_string(j.arch), j.upto, table.concat(j.shape, ", "), json_string(j.kind),
+    j.scale and (', "scale": %d'):format(j.scale) or "")
 end
 
 -- Starts the PyTorch peer (one child process, threads = M.threads()) that runs jobs one at a time, so that its runs
 -- can be interleaved with dpl's. Returns peer, version, or nil, reason. peer:time(job) -> {best = seconds} or nil,
--- reason; peer:close().
-function M.torch_peer(reps, script_dir)
+-- reason; peer:close(). script: the peer in bench/ (default torch_peer.py; train_torch.py times training steps).
+function M.torch_peer(reps, script_dir, script)
   local ok, why = M.torch_available()
   if not ok then return nil, why end
   local fifo = os.tmpname()
@@ -96,7 +97,7 @@ function M.torch_peer(reps, script_dir)
   if not (os.execute("mkfifo " .. fifo) == 0 or os.execute("test -p " .. fifo) == 0) then
     return nil, "mkfifo failed"
   end
-  local script = (script_dir or (DPL_SOURCE_ROOT .. "/bench")) .. "/torch_peer.py"
+  script = (script_dir or (DPL_SOURCE_ROOT .. "/bench")) .. "/" .. (script or "torch_peer.py")
   local p = io.popen(("%s %s --threads %d --repeat %d %s 2>&1"):format(PYTHON, script, M.threads(), reps, fifo))
   local first = p:read("*l")
   local version = first and first:match('^{"torch": "([^"]+)"')
@@ -126,6 +127,38 @@ function M.torch_peer(reps, script_dir)
     os.remove(fifo)
   end
   return peer, version
+end
+
+-- The interleaved measurement of bench/lossnets.lua and bench/train.lua: job by job, dpl on each device
+-- (time_dpl(job, device) -> seconds[, extra]) then the PyTorch peer (when given), so that a shared machine's changing
+-- load touches all of them alike; the whole list `rounds` times, keeping each figure's best (a 2-vCPU VM's speed
+-- drifts by up to 2x over minutes). A failure is reported on stderr and leaves its figure out. Returns times[device]
+-- [job.name], torch_times[job.name] (seconds) and extras[device .. " " .. job.name] (time_dpl's second result).
+function M.interleave(jobs, devices, rounds, time_dpl, peer)
+  local times, torch_times, extras = {}, {}, {}
+  for _, d in ipairs(devices) do times[d] = {} end
+  local function keep_best(tab, key, t) if t and (not tab[key] or t < tab[key]) then tab[key] = t end end
+  for round = 1, rounds do
+    for _, j in ipairs(jobs) do
+      for _, d in ipairs(devices) do
+        io.stderr:write(("  %s on %s (round %d/%d) ...\n"):format(j.name, d, round, rounds))
+        local ok, t, extra = pcall(time_dpl, j, d)
+        if ok then
+          keep_best(times[d], j.name, t)
+          if extra ~= nil then extras[d .. " " .. j.name] = extra end
+        else
+          io.stderr:write(("  %s on %s failed: %s\n"):format(j.name, d, tostring(t)))
+        end
+      end
+      if peer then
+        io.stderr:write(("  %s in PyTorch (round %d/%d) ...\n"):format(j.name, round, rounds))
+        local r, err = peer:time(j)
+        keep_best(torch_times, j.name, r and r.best)
+        if not r then io.stderr:write(("  %s in PyTorch failed: %s\n"):format(j.name, tostring(err))) end
+      end
+    end
+  end
+  return times, torch_times, extras
 end
 
 -- "1.23x" (dpl time / torch time), or "" when either is missing

@@ -5,7 +5,8 @@
 --   local meta = checkpoint.load("run/ckpt.safetensors", {model = model, optimizer = opt})   -- meta.epoch == "3"
 --
 -- Tensors are stored as "model.<state_dict name>" and "optim.<param index>.<field>"; scalars (optimizer steps,
--- user metadata) go in the safetensors metadata as strings.
+-- user metadata) go in the safetensors metadata as strings. what.tensors (name -> tensor) adds more tensors under
+-- their own names (names must not start with "model." or "optim."); load returns them as meta.tensors (CPU).
 local ffi = require "ffi"
 local dffi = require "dpl.ffi"
 local T = require "dpl.tensor"
@@ -92,6 +93,12 @@ function M.save(path, what)
     for name, t in pairs(sd) do tensors["model." .. name] = t end
   end
   if what.optimizer then optimizer_tensors(what.optimizer, tensors, meta) end
+  for name, t in pairs(what.tensors or {}) do
+    if name:match("^model%.") or name:match("^optim%.") then
+      error(("checkpoint.save: extra tensor '%s' uses a reserved prefix (model., optim.)"):format(name), 2)
+    end
+    tensors[name] = t
+  end
   for k, v in pairs(what.meta or {}) do meta[k] = v end
   M.save_tensors(path, tensors, nil, meta)
 end
@@ -133,6 +140,10 @@ function M.load(path, what)
         if step ~= "" then st.step = tonumber(step) end
       end
     end
+  end
+  meta.tensors = {}
+  for name, t in pairs(tensors) do
+    if not name:match("^model%.") and not name:match("^optim%.") then meta.tensors[name] = t end
   end
   meta.get = metafn
   return setmetatable(meta, {__index = function(_, k) local v = metafn(k) return v ~= "" and v or nil end})

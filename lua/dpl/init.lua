@@ -175,6 +175,14 @@ local rng = {seed = 0, offset = 0}
 function dpl.manual_seed(seed)
   rng.seed, rng.offset = seed, 0
 end
+-- the stream's position {seed = s, offset = o}, and setting it back (a resumed training run continues the stream)
+function dpl.get_rng_state() return {seed = rng.seed, offset = rng.offset} end
+function dpl.set_rng_state(st)
+  if type(st) ~= "table" or type(st.seed) ~= "number" or type(st.offset) ~= "number" then
+    error("set_rng_state: expected {seed = number, offset = number} from dpl.get_rng_state()", 2)
+  end
+  rng.seed, rng.offset = st.seed, st.offset
+end
 
 local function random(dist, a, b, ...)
   local args, opts = shape_and_opts(...)

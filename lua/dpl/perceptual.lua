@@ -8,6 +8,8 @@
 --   local lp = perceptual.new({lpips = "alex"})                                     -- LPIPS v0.1 (alex, vgg, squeeze)
 --   local map = lp:spatial(img_a, img_b)                                           -- 1 x 1 x H x W, LPIPS(spatial=True)
 --   local d = metric(batch_a, batch_b); d:sum():backward()                          -- differentiable (a tensor of N)
+--   local crit = perceptual.loss{arch = "vgg16", layer = "E"}                       -- the training loss (see below)
+--   local loss = crit(output, target); loss:backward()                             -- gradients reach output only
 --
 -- Baseline (the paper): ImageNet mean/std normalisation of [0,1] input; at each extraction layer the features are
 -- unit-normalised over channels (x / max(||x||, 1e-12), F.normalize), the squared difference is summed over channels
@@ -241,4 +243,112 @@ function M.distance(a, b, opts)
 end
 
 M.Metric = Metric
+
+-- ---- the deep perceptual loss (training) ---------------------------------------------------------------------------
+-- perceptual.loss{arch =, layer =, weights =, normalize = false, mode = "eval", device =, name_map =} is the loss the
+-- paper's training benchmarks use (docs/benchmarks/superres.md): the mean squared difference between the features of
+-- output and target at ONE extraction layer of a frozen loss network, the mean over every element (F.mse_loss).
+--   * differentiable: loss:backward() sends the gradient to `output` (and through it to the model that made it); the
+--     loss network's parameters are frozen and never get a .grad; the target's features are computed without a graph.
+--   * normalize: false (default: the pixels go in as they are, [0,1], as super-resolution and the autoencoders do) or
+--     true (ImageNet mean/std first, as delineation does); "none" / "imagenet" are accepted too.
+--   * mode: "eval" (default) runs the loss network's batch norm on its running statistics; "train" runs it as the
+--     reference delineation and autoencoder code do (their loss network is a submodule of a model in train mode):
+--     batch statistics, running statistics updated by every forward (output first, then target), EfficientNet's
+--     stochastic depth active. crit:training() / crit:evaluate() switch a "train"-mode criterion like any module (the
+--     validation of those benchmarks runs in eval mode on the drifted statistics); an "eval" criterion stays in eval.
+-- As a torch/nn criterion: crit:forward(input, target) -> loss (a one-element tensor), crit:backward(input, target) ->
+-- d loss / d input (when input was a plain tensor; with autograd, loss:backward() is the usual way).
+local class = require "dpl.class"
+local Module = require "dpl.nn.Module"
+local autograd = require "dpl.autograd"
+
+local PerceptualLoss = class("dpl.PerceptualLoss", Module)
+M.PerceptualLoss = PerceptualLoss
+
+local function normalize_opt(v)
+  if v == nil or v == false or v == "none" then return "none" end
+  if v == true or v == "imagenet" then return "imagenet" end
+  error(("perceptual.loss: normalize must be true or false (or \"imagenet\" / \"none\"), got %s"):format(tostring(v)), 4)
+end
+
+function PerceptualLoss:__init(opts)
+  Module.__init(self)
+  if type(opts) ~= "table" then error("perceptual.loss: expected an options table {arch = ..., layer = ...}", 3) end
+  for k in pairs(opts) do
+    if not ({arch = 1, layer = 1, weights = 1, normalize = 1, mode = 1, device = 1, name_map = 1})[k] then
+      error(("perceptual.loss: unknown option '%s' (arch, layer, weights, normalize, mode, device, name_map)"):format(
+        tostring(k)), 3)
+    end
+  end
+  if not opts.arch then error("perceptual.loss: give arch (and layer)", 3) end
+  if opts.layer == nil then error("perceptual.loss: give layer (E, S, M, L or a child index)", 3) end
+  local mode = opts.mode or "eval"
+  if mode ~= "eval" and mode ~= "train" then
+    error(("perceptual.loss: mode must be \"eval\" or \"train\", got %s"):format(tostring(mode)), 3)
+  end
+  self.mode = mode
+  self.arch, self.layer = opts.arch, opts.layer
+  self.net = self:add_module("net", lossnet.new(opts.arch, opts.layer, {weights = opts.weights, name_map = opts.name_map,
+    normalize = normalize_opt(opts.normalize), mode = mode, device = opts.device}))
+  self.normalize = self.net.normalize
+  self.weights_file, self.untrained = self.net.weights_file, self.net.untrained
+  self.train = mode == "train"
+end
+
+-- train mode reaches the loss network only when the criterion was made with mode = "train"
+function PerceptualLoss:training()
+  if self.mode == "train" then Module.training(self) end
+  return self
+end
+
+-- the features (N x 3 x H x W in, the layer's output out), differentiable w.r.t. x
+function PerceptualLoss:features(x)
+  if not dpl.is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= 3 then
+    error(("perceptual.loss %s %s: expected images N x 3 x H x W, got %s"):format(self.arch, tostring(self.layer),
+      dpl.is_tensor(x) and tostring(x:size()) or type(x)), 3)
+  end
+  return self.net:updateOutput(x)
+end
+
+function PerceptualLoss:forward(input, target)
+  if not dpl.is_tensor(target) or not dpl.is_tensor(input) or not (input:size() == target:size()) then
+    error(("perceptual.loss: output and target must be tensors of one shape, got %s and %s"):format(
+      dpl.is_tensor(input) and tostring(input:size()) or type(input),
+      dpl.is_tensor(target) and tostring(target:size()) or type(target)), 2)
+  end
+  local x = input
+  -- as nn.Module:forward: a plain tensor gets a leaf alias so that backward(input, target) can return its gradient
+  if autograd.enabled and not input.requires_grad then
+    x = input:detach():requires_grad_()
+  elseif input.requires_grad and input.grad_fn then
+    input:retain_grad()
+  end
+  self._input = x
+  local fx = self:features(x)
+  local ft = dpl.no_grad(function() return self:features(target) end)
+  self.output = dpl.F.mse_loss(fx, ft)   -- one node (lua/dpl/nn/functional.lua)
+  return self.output
+end
+
+PerceptualLoss.__call = function(self, input, target) return self:forward(input, target) end
+
+function PerceptualLoss:backward(input, target)
+  if not self.output or not self.output.requires_grad then
+    error("perceptual.loss: backward needs a forward run with grad enabled (not inside dpl.no_grad)", 2)
+  end
+  local x = self._input
+  if x and x.grad and not x.grad_fn then x.grad = nil end
+  self.output:backward()
+  self.gradInput = x and x.grad or nil
+  return self.gradInput
+end
+
+function PerceptualLoss:extra_repr()
+  return ("%s layer %s, feature MSE, normalize %s, mode %s%s"):format(self.arch, tostring(self.layer), self.normalize,
+    self.mode, self.untrained and ", UNTRAINED weights" or "")
+end
+
+function M.loss(opts) return PerceptualLoss(opts) end
+
 return M

@@ -334,21 +334,38 @@ end
 
 -- References made at test time by /usr/bin/python3 tests/ref/<script> (Debian's python3-torch) in a temporary folder:
 -- {have_torch, made (the script succeeded), dir, cases (its cases.lua, or {}), npy(case, name, device): the array
--- <dir>/<case.id>_<name>.npy, remove(): delete the folder (for the suite's teardown)}.
-function M.torch_refs(script, tag)
+-- <dir>/<case.id>_<name>.npy, ref(name, device): the array <dir>/<name>.npy, need(t): ends test t as skipped without
+-- torch and fails it with the end of the script's log when the script failed, remove(): delete the folder and the log
+-- (for the suite's teardown)}. opts.runs: the script's argument lists after the folder, run in turn (default one run
+-- with none); the output of every run goes to <dir>.log.
+function M.torch_refs(script, tag, opts)
   local dpl = require "dpl"
   local root = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."
   local r = {dir = os.tmpname() .. "_" .. tag, cases = {}}
+  local log = r.dir .. ".log"
   local status = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
   r.have_torch = status == 0 or status == true
   if r.have_torch then
-    status = os.execute(("/usr/bin/python3 %s/tests/ref/%s %s"):format(root, script, r.dir))
-    r.made = status == 0 or status == true
+    r.made = true
+    for _, extra in ipairs(opts and opts.runs or {""}) do
+      status = os.execute(("/usr/bin/python3 %s/tests/ref/%s %s %s >>%s 2>&1"):format(root, script, r.dir, extra, log))
+      if not (status == 0 or status == true) then r.made = false; break end
+    end
   end
   local chunk = loadfile(r.dir .. "/cases.lua")
   if chunk then r.cases = chunk() end
   function r.npy(c, name, device) return dpl.load_npy(r.dir .. "/" .. c.id .. "_" .. name .. ".npy", {device = device}) end
-  function r.remove() os.execute("rm -rf '" .. r.dir .. "'") end
+  function r.ref(name, device) return dpl.load_npy(r.dir .. "/" .. name .. ".npy", {device = device}) end
+  function r.need(t)
+    if not r.have_torch then t:skip("/usr/bin/python3 cannot import torch (install python3-torch)") end
+    if not r.made then
+      local f = io.open(log)
+      local text = f and f:read("*a") or ""
+      if f then f:close() end
+      t:ok(false, ("tests/ref/%s failed: %s"):format(script, text:sub(-800)))
+    end
+  end
+  function r.remove() os.execute(("rm -rf '%s' '%s'"):format(r.dir, log)) end
   return r
 end
 

@@ -1,6 +1,6 @@
--- The convolution, loss-network and BAPPS benchmarks (bench/conv.lua, bench/lossnets.lua, bench/bapps.lua) on tiny
+-- The convolution, loss-network, BAPPS and training benchmarks (bench/conv.lua, lossnets.lua, bapps.lua, train.lua) on tiny
 -- work: they run, print their table with a figure per device and, when /usr/bin/python3 has torch, a PyTorch time and
--- ratio from the interleaved child process (bench/torch_peer.py, bench/bapps_torch.py).
+-- ratio from the interleaved child process (bench/torch_peer.py, bench/bapps_torch.py, bench/train_torch.py).
 local test = require "dpl.test"
 local nets = require "dpl.bench_nets"
 local S = test.suite("benchmarks")
@@ -75,6 +75,16 @@ S:add("bench/bapps.lua: triplets per second at a tiny batch, two rounds", functi
   for _, layer in ipairs {"E", "M"} do
     check_row(t, out, "squeezenet1_1%s+" .. layer .. "%s", "^squeezenet1_1%s+%a%s+([%d%.]+)", "[%d%.]+%s*$")
   end
+end)
+
+S:add("bench/train.lua: one super-resolution training step at a tiny size, two rounds, with --profile", function(t)
+  local rc, out = run(("cd %s && %s --quiet bench/train.lua --device cpu --jobs superres:alexnet:E --batch 1 " ..
+                       "--hr-size 32 --repeat 1 --rounds 2 --profile"):format(root, abs_dplrun))
+  t:eq(rc, 0, out)
+  t:ok(out:find("rounds 2", 1, true), "the rounds are reported: " .. out)
+  check_row(t, out, "superres alexnet E", "^superres alexnet E%s+([%d%.]+)", "[%d%.]+x%s*$")
+  t:ok(out:find("superres:alexnet:E on cpu: ", 1, true), "no profile: " .. out)
+  if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
 end)
 
 return S

@@ -52,6 +52,46 @@ def children_outputs(seq, x, layers):
     return [outs[j] for j in layers]
 
 
+# The reference truncation of a torchvision architecture (random initialisation from torch's global generator): the
+# children of its list attribute (LOSSNETS) up to child `upto`, as an nn.Sequential.
+def truncated_lossnet(arch, upto):
+    import torch
+    import torchvision
+    model = getattr(torchvision.models, arch)(weights=None)
+    attr = LOSSNETS[arch][0]
+    children = list(getattr(model, attr).children()) if attr else list(model.children())
+    net = torch.nn.Sequential(*children[: upto + 1])
+    net.tv_prefix = (attr + ".") if attr else ""
+    net.tv_names = [n for n, _ in (getattr(model, attr) if attr else model).named_children()]
+    return net
+
+
+# The state_dict of a truncated_lossnet under the names a torchvision checkpoint has (features.N.*, or the model's own
+# children's names), as dpl's loss networks read them.
+def torchvision_state_dict(net):
+    sd = {}
+    for k, v in net.state_dict().items():
+        i, rest = k.split(".", 1)
+        sd[net.tv_prefix + net.tv_names[int(i)] + "." + rest] = v.clone()
+    return sd
+
+
+# Every BatchNorm2d of net gets random parameters and statistics from generator gen: weight and running_var
+# U(0.5, 1.5), bias and running_mean N(0, spread^2), num_batches_tracked = tracked (so that tests see non-default
+# values everywhere).
+def randomise_bn(net, gen, spread, tracked):
+    import torch
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                n = m.num_features
+                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=gen) * spread)
+                m.running_mean.copy_(torch.randn(n, generator=gen) * spread)
+                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.num_batches_tracked.fill_(tracked)
+
+
 # OUTDIR/<name>.npy as contiguous float32.
 def save_npy(out, name, a):
     np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(np.asarray(a, dtype=np.float32)))

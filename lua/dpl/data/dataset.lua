@@ -7,12 +7,15 @@
 --   ds:make(i, decoded)     -> the sample (a table of tensors, numbers and strings) from the decoded files, in the
 --                              order files() gave them
 --   ds.transform            -> optional function(sample, i) -> sample, applied on the host after decoding
+--   ds.on_error             -> optional function(i, message): a sample that fails to decode or transform is reported
+--                              here and left out of its batch (without it, the failure raises)
 -- and optionally ds:get_batch(indices) -> a collated batch (in-memory datasets do the whole batch in C).
 --
 -- dataset.batches(ds, opts) iterates over batches:
 --   for batch, k in dataset.batches(ds, {batch_size = 256, shuffle = true, seed = 1, device = "vulkan"}) do ... end
 -- The files of batch k+1 are decoded on the loader's threads while the caller works on batch k (opts.prefetch
--- batches ahead, default 1). Shuffling draws numpy's RandomState(seed + epoch).permutation(n) (dpl.data.mt19937), so a
+-- batches ahead, default 1); opts.start = k begins the epoch at batch k (a resumed run skips the batches it did,
+-- without decoding them). Shuffling draws numpy's RandomState(seed + epoch).permutation(n) (dpl.data.mt19937), so a
 -- seed gives the same order in dpl and in numpy. Tensors are stacked along a new first dim (N x C x H x W for
 -- images) on opts.device (default: the default device); numbers become a 1-D tensor; strings a list.
 local ffi = require "ffi"
@@ -99,36 +102,56 @@ local function submit(ds, idx, loader)
   return {idx = idx, groups = groups, order = order}
 end
 
+-- With ds.on_error (a function(i, message)), a sample whose file fails to decode (or whose transform fails) is
+-- reported through it and left out of its batch instead of raising; a batch left empty is skipped.
 local function decode_samples(ds, pending)
-  local decoded = {}
+  local decoded, bad = {}, {}
   for k = 1, #pending.idx do decoded[k] = {} end
   for _, key in ipairs(pending.order) do
     local g = pending.groups[key]
-    g.job:wait()
+    if not ds.on_error then g.job:wait() end
     for j = 1, #g.paths do
       local at = g[j]
-      decoded[at[1]][at[2]] = g.job:take(j)
+      if ds.on_error then
+        local ok, t = pcall(g.job.take, g.job, j)
+        if ok then decoded[at[1]][at[2]] = t
+        elseif not bad[at[1]] then bad[at[1]] = (tostring(t):gsub("^[^:\n]+:%d+: ", "")) end
+      else
+        decoded[at[1]][at[2]] = g.job:take(j)
+      end
     end
   end
-  local samples = {}
+  local samples, index = {}, {}
   for k, i in ipairs(pending.idx) do
-    local s = ds:make(i, decoded[k])
-    if ds.transform then s = ds.transform(s, i) end
-    samples[k] = s
+    if bad[k] then ds.on_error(i, bad[k])
+    else
+      local ok, s = true, ds:make(i, decoded[k])
+      if ds.transform then
+        if ds.on_error then
+          ok, s = pcall(ds.transform, s, i)
+          if not ok then ds.on_error(i, tostring(s)) end
+        else
+          s = ds.transform(s, i)
+        end
+      end
+      if ok then samples[#samples + 1] = s; index[#index + 1] = i end
+    end
   end
-  return samples
+  return samples, index
 end
 
 local function finish(ds, pending, device)
-  local batch = M.collate(decode_samples(ds, pending), device)
-  batch.index = pending.idx
+  local samples, index = decode_samples(ds, pending)
+  if #samples == 0 then return nil end
+  local batch = M.collate(samples, device)
+  batch.index = index
   return batch
 end
 
--- A single sample (CPU tensors), decoded on the loader's threads and waited for.
+-- A single sample (CPU tensors), decoded on the loader's threads and waited for (nil when ds.on_error dropped it).
 function M.get(ds, i, opts)
   if ds.get then return ds:get(i) end
-  return decode_samples(ds, submit(ds, {i}, (opts and opts.loader) or default_loader()))[1]
+  return (decode_samples(ds, submit(ds, {i}, (opts and opts.loader) or default_loader())))[1]
 end
 
 function M.batches(ds, opts)
@@ -145,23 +168,28 @@ function M.batches(ds, opts)
     for j = (k - 1) * bs + 1, math.min(k * bs, n) do idx[#idx + 1] = order[j] end
     return idx
   end
-  local queue, k, submitted = {}, 0, 0
+  local start = opts.start or 1
+  if start < 1 or start ~= math.floor(start) then error("batches: start must be a positive integer", 2) end
+  local queue, k, submitted = {}, start - 1, start - 1
   return function()
-    k = k + 1
-    if k > nb then return nil end
-    if ds.get_batch then
-      local idx = indices(k)
-      local b = ds:get_batch(idx, device)
-      b.index = idx
-      return b, k
+    while true do
+      k = k + 1
+      if k > nb then return nil end
+      if ds.get_batch then
+        local idx = indices(k)
+        local b = ds:get_batch(idx, device)
+        b.index = idx
+        return b, k
+      end
+      while submitted < math.min(k + depth, nb) do
+        submitted = submitted + 1
+        queue[submitted] = submit(ds, indices(submitted), loader)
+      end
+      local pending = queue[k]
+      queue[k] = nil
+      local b = finish(ds, pending, device)
+      if b then return b, k end
     end
-    while submitted < math.min(k + depth, nb) do
-      submitted = submitted + 1
-      queue[submitted] = submit(ds, indices(submitted), loader)
-    end
-    local pending = queue[k]
-    queue[k] = nil
-    return finish(ds, pending, device), k
   end
 end
 

@@ -76,8 +76,26 @@ local function same_shape(name, a, b)
   end
 end
 
+-- mean or sum of (input - target)^2 as one node: its gradient is d * (2 g / n) in one pass, -that for the target
+-- (the chain of sub, square and mean costs five passes over, e.g., a perceptual loss's 4 x 64 x 288 x 288 features)
+local mse_reduced = A.op {name = "mse_loss", inputs = 2,
+  forward = function(input, target, reduction)
+    return A.no_grad(function()
+      local d = input - target
+      local sq = d:square()
+      return reduction == "sum" and sq:sum() or sq:mean(), d
+    end)
+  end,
+  backward = function(c, g)
+    local d = c.saved
+    local gi = d * (g * (c[3] == "sum" and 2 or 2 / d:numel()))
+    return A.wants(c[1]) and gi, A.wants(c[2]) and -gi
+  end}
+
 function F.mse_loss(input, target, reduction)
   same_shape("mse_loss", input, target)
+  reduction = reduction or "mean"
+  if reduction == "mean" or reduction == "sum" then return (mse_reduced(input, target, reduction)) end
   return reduce((input - target):square(), reduction)
 end
 

@@ -2,10 +2,11 @@
  * glibc returns large blocks to the OS on free (mmap / heap trimming), so every new activation of a forward pass paid
  * for fresh pages: the kernel zeroing them was a quarter of a VGG-16 training step. A network allocates the same sizes
  * pass after pass, so freed blocks are kept here, by exact (page-rounded) size, up to DPL_CPU_CACHE_MB in all (default
- * 1024; 0 turns the cache off), the oldest given back first. Blocks below BLOCK_MIN go straight to malloc. */
+ * a quarter of the memory, 1 to 8 GB; 0 turns the cache off), the oldest given back first. Blocks below BLOCK_MIN go straight to malloc. */
 #include "cpu.h"
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 enum { BLOCK_MIN = 256 << 10 };       /* smaller blocks stay in malloc's heap anyway */
 enum { SLOTS = 256 };
@@ -18,8 +19,18 @@ static slot slots[SLOTS];
 static size_t cached, cap = (size_t)-1;
 static uint64_t clock_;
 
+/* Default: a quarter of the machine's memory, between 1 and 8 GB. A training step churns through more than 1 GB of
+ * activations and gradients (the super-resolution step at 288 x 288: ~4 GB), and every block the cache cannot hold
+ * is a fresh mmap whose pages the kernel faults in and zeroes again (2x the system time at 1 GB); cached blocks are
+ * memory the process already held at its peak, and they are given back when an allocation fails. */
+static long default_mb(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  long mb = pages > 0 && page > 0 ? (long)((double)pages * (double)page / 4 / (1 << 20)) : 1024;
+  return mb < 1024 ? 1024 : mb > 8192 ? 8192 : mb;
+}
+
 static size_t capacity(void) {
-  if (cap == (size_t)-1) cap = dpl_env_megabytes("DPL_CPU_CACHE_MB", 1024);
+  if (cap == (size_t)-1) cap = dpl_env_megabytes("DPL_CPU_CACHE_MB", default_mb());
   return cap;
 }
 

@@ -12,10 +12,16 @@ enum { PAR_MIN = 32768 };   /* destination elements below which threads cost mor
  * shifted by reg_step per destination (the interior of a pooling window's sweep): list of destination x there is
  * reg_off[j] + (x - reg_lo) * reg_step, j < reg_k. Empty (reg_lo == reg_hi) when there is none. */
 enum { REG_MAX_K = 16 };
+/* A run of destinations [x0, x1) whose lists all have k entries (entry j of x is ptr[x0] + (x - x0) k + j): the sums
+ * walk a run a tap at a time over all of its x, loops that vectorise. unit: every weight is 1; contig: k = 1 and the
+ * sources are consecutive (a copy). */
+typedef struct run { int64_t x0, x1, k; bool unit, contig; } run;
 typedef struct axis {
   int64_t *ptr, *idx;
   float *w;
   int64_t reg_lo, reg_hi, reg_k, reg_step, reg_off[REG_MAX_K];
+  run *runs;
+  int64_t nruns;
 } axis;
 
 /* whether destinations x and x + 1 have lists of length k, the second the first shifted by step */
@@ -58,10 +64,64 @@ static int load_axis(const float *tab, int64_t ptr_off, int64_t ent_off, int64_t
     a->w[e] = tab[ent_off + 2 * e + 1];
   }
   find_regular(a, n);
+  /* the runs of equal list length (see run) */
+  a->runs = malloc((size_t)(n ? n : 1) * sizeof *a->runs);
+  if (!a->runs) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of host memory");
+  a->nruns = 0;
+  for (int64_t x = 0; x < n;) {
+    int64_t k = a->ptr[x + 1] - a->ptr[x], x1 = x + 1;
+    while (x1 < n && a->ptr[x1 + 1] - a->ptr[x1] == k) x1++;
+    run r = {x, x1, k, true, k == 1};
+    for (int64_t e = a->ptr[x]; e < a->ptr[x1]; e++) {
+      if (a->w[e] != 1.0f) r.unit = false;
+      if (k == 1 && a->idx[e] != a->idx[a->ptr[x]] + (e - a->ptr[x])) r.contig = false;
+    }
+    a->runs[a->nruns++] = r;
+    x = x1;
+  }
   return DPL_OK;
 }
 
-static void free_axis(axis *a) { free(a->ptr); free(a->idx); free(a->w); }
+static void free_axis(axis *a) { free(a->ptr); free(a->idx); free(a->w); free(a->runs); }
+
+/* Row y of a SUM: d[x] = sum over the row's sources r (in list order) and x's sources c (in list order) of
+ * wy * wx * src, accumulated from 0 in exactly that order for every x (as the one-x-at-a-time loop it replaces, so
+ * results are unchanged to the bit), run by run and tap by tap; an empty list gives `value` with fill, else 0. */
+static void sum_row(const dpl_spatial_args *a, const axis *ay, const axis *ax, const float *src, float *d, int64_t y) {
+  const int64_t r0 = ay->ptr[y], r1 = ay->ptr[y + 1];
+  const float empty = a->fill ? a->value : 0.0f;
+  if (r0 == r1) {
+    for (int64_t x = 0; x < a->dw; x++) d[x] = empty;
+    return;
+  }
+  for (int64_t q = 0; q < ax->nruns; q++) {
+    const run *rn = &ax->runs[q];
+    const int64_t x0 = rn->x0, n = rn->x1 - rn->x0, k = rn->k, e0 = ax->ptr[x0];
+    float *restrict dx = d + x0;
+    if (k == 0) {
+      for (int64_t i = 0; i < n; i++) dx[i] = empty;
+      continue;
+    }
+    const int64_t *restrict idx = ax->idx + e0;
+    const float *restrict w = ax->w + e0;
+    for (int64_t r = r0; r < r1; r++) {
+      const float wy = ay->w[r];
+      const float *restrict row = src + ay->idx[r] * a->sw;
+      for (int64_t j = 0; j < k; j++) {
+        const bool first = r == r0 && j == 0;
+        if (rn->contig && rn->unit && wy == 1.0f) {
+          const float *restrict s0 = row + idx[0];
+          if (first) for (int64_t i = 0; i < n; i++) dx[i] = 0.0f + s0[i];
+          else for (int64_t i = 0; i < n; i++) dx[i] += s0[i];
+        } else if (first) {
+          for (int64_t i = 0; i < n; i++) dx[i] = 0.0f + wy * w[i * k + j] * row[idx[i * k + j]];
+        } else {
+          for (int64_t i = 0; i < n; i++) dx[i] += wy * w[i * k + j] * row[idx[i * k + j]];
+        }
+      }
+    }
+  }
+}
 
 /* max of destination (y, x)'s listed elements: the last NaN if any, else the first max; its position into idx */
 static inline void max_one(const dpl_spatial_args *a, const axis *ay, const axis *ax, const float *src, float *dst,
@@ -119,37 +179,12 @@ static void run_rows(const dpl_spatial_args *a, const axis *ay, const axis *ax, 
   const int64_t splane = a->sh * a->sw, dplane = a->dh * a->dw;
   const float *src = a->src->storage->host + a->src->offset + p * splane;
   float *dst = a->dst->storage->host + a->dst->offset + p * dplane;
-  float *idx = a->idx ? a->idx->storage->host + a->idx->offset + p * (a->mode == DPL_SPATIAL_MAX ? dplane : splane) : NULL;
+  float *idx = a->mode == DPL_SPATIAL_MAX ? a->idx->storage->host + a->idx->offset + p * dplane : NULL;
   if (a->mode == DPL_SPATIAL_MAX) {
     for (int64_t y = y0; y < y1; y++) max_row(a, ay, ax, src, dst, idx, y);
     return;
   }
-  for (int64_t y = y0; y < y1; y++) {
-    int64_t r0 = ay->ptr[y], r1 = ay->ptr[y + 1];
-    for (int64_t x = 0; x < a->dw; x++) {
-      int64_t c0 = ax->ptr[x], c1 = ax->ptr[x + 1];
-      if (a->mode == DPL_SPATIAL_SUM) {
-        float acc = 0.0f;
-        for (int64_t r = r0; r < r1; r++) {
-          const float *row = src + ay->idx[r] * a->sw;
-          float wy = ay->w[r];
-          for (int64_t c = c0; c < c1; c++) acc += wy * ax->w[c] * row[ax->idx[c]];
-        }
-        if (a->fill && (r0 == r1 || c0 == c1)) acc = a->value;
-        dst[y * a->dw + x] = acc;
-      } else {
-        float self = (float)(y * a->dw + x), acc = 0.0f;
-        for (int64_t r = r0; r < r1; r++) {
-          int64_t rowoff = ay->idx[r] * a->sw;
-          for (int64_t c = c0; c < c1; c++) {
-            int64_t s = rowoff + ax->idx[c];
-            if (idx[s] == self) acc += src[s];
-          }
-        }
-        dst[y * a->dw + x] = acc;
-      }
-    }
-  }
+  for (int64_t y = y0; y < y1; y++) sum_row(a, ay, ax, src, dst + y * a->dw, y);   /* DPL_SPATIAL_SUM */
 }
 
 /* The max-pool gradient as a scatter: each pooled gradient is added where its index points, pooled elements in

@@ -1,0 +1,160 @@
+-- bench/train.lua - one training step of a benchmark, dpl beside PyTorch (same threads) in one run, with the ratio.
+--
+--   dplrun bench/train.lua [--device cpu,vulkan] [--jobs superres:vgg16:E,superres:alexnet:M] [--batch 4] [--scale 4]
+--                          [--hr-size 288]
+--                          [--repeat 3] [--rounds 2] [--profile] [--no-torch]
+--
+-- superres: the super-resolution benchmark's step (docs/benchmarks/superres.md): the x4 network on a batch of 72 x 72
+-- inputs, its 288 x 288 output against a target through the loss network's feature MSE (frozen, eval mode), backward
+-- and an Adam step. The default jobs are the five of issue 13: vgg16 E, vgg16 L, alexnet M, resnet50 L, efficientnet_b0
+-- M. Weights are random (speed does not depend on values). Each figure is the best of --repeat steps after a warm-up
+-- step, and the best over --rounds passes; dpl and PyTorch (bench/train_torch.py, a child process) take turns job by
+-- job, so a shared machine's changing load touches both alike. --profile prints where dpl's step spends its time.
+-- Other benchmarks' steps are added as new kinds (KINDS below, STEPS in bench/train_torch.py).
+local argparse = require "argparse"
+local ffi = require "ffi"
+local dpl = require "dpl"
+local bench = require "dpl.bench"
+local nets = require "dpl.bench_nets"
+local lossnet = require "dpl.models.lossnet"
+local superres = require "dpl.models.superres"
+local perceptual = require "dpl.perceptual"
+local optim = require "dpl.optim"
+
+local parser = argparse("dplrun bench/train.lua",
+  "Time one training step of a benchmark (super-resolution: batch 4, x4, 72 -> 288) beside PyTorch, with the ratio.")
+parser:option("--device", "Devices to measure, comma-separated (cpu, vulkan, vulkan:N).", "cpu")
+parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated.",
+  "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M")
+parser:option("--batch", "Batch size.", "4")
+parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4")
+parser:option("--hr-size", "Side of the output (the benchmark: 288; smaller for a quick check).", "288")
+parser:option("--repeat", "Timed steps per figure (the best is kept).", "3")
+parser:option("--rounds", "Passes over the job list (each figure: the best of all rounds).", "2")
+parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer.")
+parser:flag("--no-torch", "Do not run the PyTorch peer.")
+local args = parser:parse(arg)
+
+pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite);")
+ffi.C.setenv("DPL_QUIET", "1", 0)
+
+local function int_opt(name, v)
+  local n = tonumber(v)
+  if not n or n < 1 or n ~= math.floor(n) then error(("--%s: expected a positive integer, got %s"):format(name, v), 0) end
+  return n
+end
+local batch, scale = int_opt("batch", args.batch), int_opt("scale", args.scale)
+local repeat_n, rounds = int_opt("repeat", args["repeat"]), int_opt("rounds", args.rounds)
+if scale ~= 4 and scale ~= 8 then error("--scale must be 4 or 8", 0) end
+local HR = int_opt("hr-size", args.hr_size)
+if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):format(HR, scale), 0) end
+
+-- ---- the kinds of step ---------------------------------------------------------------------------------------------
+-- build(job, device) -> {step = function() one training step end, phases = function() -> {name = seconds} (one
+-- step, each phase synchronised)}
+local KINDS = {}
+
+KINDS.superres = function(job, device)
+  local net = superres.new({scale = job.scale, seed = 1, device = device})
+  local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", device = device}
+  local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+  local lr = dpl.rand(job.shape, {seed = 2, device = device})
+  local hr = dpl.rand({job.shape[1], 3, job.shape[3] * job.scale, job.shape[4] * job.scale}, {seed = 3, device = device})
+  local function step()
+    opt:zero_grad()
+    local loss = crit(net:forward(lr), hr)
+    loss:backward()
+    opt:step()
+  end
+  local function phases()
+    local t, p = {}, bench.now()
+    local function mark(name)
+      dpl.synchronize(device)
+      local now = bench.now()
+      t[#t + 1] = {name, now - p}
+      p = now
+    end
+    opt:zero_grad()
+    local out = net:forward(lr)
+    mark("network forward")
+    local target = dpl.no_grad(function() return crit:features(hr) end)
+    mark("target features")
+    local loss = (crit:features(out) - target):square():mean()
+    mark("loss forward")
+    loss:backward()
+    mark("backward")
+    opt:step()
+    mark("Adam step")
+    return t
+  end
+  return {step = step, phases = phases}
+end
+
+-- ---- jobs ----------------------------------------------------------------------------------------------------------
+local jobs = {}
+for _, spec in ipairs(bench.word_list(args.jobs)) do
+  local kind, arch, layer = spec:match("^([%w_]+):([%w_]+):(%w+)$")
+  if not kind or not KINDS[kind] then
+    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres; got %s"):format(spec), 0)
+  end
+  local side = HR / scale
+  jobs[#jobs + 1] = {name = spec, kind = kind, arch = arch, layer = layer, upto = lossnet.layer_index(arch, layer),
+                     shape = {batch, 3, side, side}, scale = scale}
+end
+local devices = bench.word_list(args.device)
+
+for _, d in ipairs(devices) do print(dpl.device_banner(d)) end
+print(("threads: %d, batch %d, x%d (%d -> %d), repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
+  batch, scale, HR / scale, HR, repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
+  :read("*l") or "?"))
+
+local peer, peer_info
+if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n, nil, "train_torch.py") end
+
+local function time_dpl(job, device)
+  local b = KINDS[job.kind](job, device)
+  local r = bench.measure(function()
+    b.step()
+    return function() collectgarbage(); collectgarbage() end
+  end, {sync = device, warmup = 1, reps = repeat_n})
+  local ph = args.profile and b.phases() or nil
+  b = nil
+  collectgarbage(); collectgarbage()
+  return r.best, ph
+end
+
+local times, torch_times, profiles = nets.interleave(jobs, devices, rounds, time_dpl, peer)
+if peer then peer:close() end
+print(peer and ("PyTorch %s, %d threads"):format(peer_info, nets.threads()) or
+      ("PyTorch: not run (%s)"):format(args.no_torch and "--no-torch" or tostring(peer_info)))
+
+local header = {"training step"}
+for _, d in ipairs(devices) do header[#header + 1] = d end
+if peer then
+  header[#header + 1] = "torch"
+  for _, d in ipairs(devices) do header[#header + 1] = d .. "/torch" end
+end
+local rows = {}
+local function ms(t) return t and bench.format_time(t) or "failed" end
+for _, j in ipairs(jobs) do
+  local r = {("%s %s %s"):format(j.kind, j.arch, j.layer)}
+  for _, d in ipairs(devices) do r[#r + 1] = ms(times[d][j.name]) end
+  if peer then
+    r[#r + 1] = ms(torch_times[j.name])
+    for _, d in ipairs(devices) do r[#r + 1] = nets.ratio(times[d][j.name], torch_times[j.name]) end
+  end
+  rows[#rows + 1] = r
+end
+bench.print_table(header, rows)
+if args.profile then
+  for _, j in ipairs(jobs) do
+    for _, d in ipairs(devices) do
+      local ph = profiles[d .. " " .. j.name]
+      if ph then
+        local parts = {}
+        for _, e in ipairs(ph) do parts[#parts + 1] = ("%s %s"):format(e[1], bench.format_time(e[2])) end
+        print(("%s on %s: %s"):format(j.name, d, table.concat(parts, ", ")))
+      end
+    end
+  end
+end

@@ -1,0 +1,12 @@
+-- experiments/superres.lua - Benchmark 2: super-resolution trained with a deep perceptual loss (docs/benchmarks/
+-- superres.md).
+--   dplrun experiments/superres.lua --arch vgg16 --layer E --scale 4                 the paper's protocol (80 epochs)
+--   dplrun experiments/superres.lua --arch all --layer all --scale 4,8               all 112 runs, resumable
+--   dplrun experiments/superres.lua --arch alexnet --layer M --scale 4 --quick       minutes on a laptop CPU
+--   dplrun experiments/superres.lua --checkpoint FILE --test DIR --save OUT          score a trained network only
+--   ... --train DIR --val DIR --epochs N --batch N --lr X --seed S --limit-train N --limit-val N --limit-test N
+--       --weights FILE|DIR|random:SEED --device D --db FILE --json FILE --save DIR --checkpoint-minutes M
+-- The protocol is lua/dpl/benchmarks/superres.lua; the shared runner (lua/dpl/benchmarks/runner.lua) does the sweep.
+-- Training resumes from its checkpoint when the same command runs again; a finished run is stored once in the results
+-- store and skipped afterwards; experiments/results.lua --experiment superres --table prints Tables VI-IX.
+require("dpl.benchmarks.runner").main(require "dpl.benchmarks.superres", arg)
