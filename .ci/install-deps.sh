@@ -10,4 +10,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libvulkan-dev libvulkan-volk-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
   luajit libluajit-5.1-dev lua-argparse \
   libopenblas-dev libdnnl-dev libpng-dev libstb-dev libtiff-dev libjpeg-dev zlib1g-dev libsqlite3-dev libcurl4 libssl3 \
-  python3 python3-numpy python3-torch python3-torchvision python3-pil python3-skimage python3-scipy
+  python3 python3-numpy python3-torch python3-torchvision python3-pil python3-skimage python3-scipy \
+  gnuplot-nox

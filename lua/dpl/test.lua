@@ -233,33 +233,6 @@ function Suite:run(filter, out)
 end
 
 -- ---- child processes: suites that run scripts as a user does ------------------------------------------------------
--- The absolute path of the dplrun running this suite (the lowest negative index of `arg`).
-function M.dplrun()
-  local i = 0
-  while arg[i - 1] do i = i - 1 end
-  local exe = arg[i]
-  if not exe:find("/") then exe = "./" .. exe end
-  if exe:sub(1, 1) ~= "/" then exe = os.getenv("PWD") .. "/" .. exe end
-  return exe
-end
-
--- Runs a shell command; returns its exit status and its stdout and stderr together.
-function M.sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), (out:gsub("rc=%d+%s*$", ""))
-end
-
--- The content of a file, or nil.
-function M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
 -- A new empty temporary folder (its name ends in _tag); the suite's teardown should remove it.
 function M.tmpdir(tag)
   local dir = os.tmpname() .. "_" .. tag
@@ -540,5 +513,37 @@ function M.op_cases(S, cases, opts)
     os.execute(("rm -rf '%s'"):format(dir))
   end
 end
+
+
+-- ---- helpers of end-to-end suites (scripts run in a child dplrun) --------------------------------------------------
+-- the whole content of a file, or nil
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- runs a shell command; returns its exit status and its stdout + stderr
+function M.run_command(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc, (out:gsub("rc=%d+%s*$", ""))
+end
+
+-- the absolute path of the dplrun running this suite (arg[-n] of the host)
+function M.dplrun()
+  local i = 0
+  while arg[i - 1] do i = i - 1 end
+  local exe = arg[i]
+  if not exe:find("/") then exe = "./" .. exe end
+  if exe:sub(1, 1) ~= "/" then exe = os.getenv("PWD") .. "/" .. exe end
+  return exe
+end
+
+M.sh, M.read = M.run_command, M.read_file   -- the short names some suites use
 
 return M

@@ -24,26 +24,14 @@ local suite = test.suite("bapps", {configurations = {"default"},   -- the fixtur
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 local shared = os.getenv("DPL_SHARED") or (root .. "/../shared")
-local i_exe = 0
-while arg[i_exe - 1] do i_exe = i_exe - 1 end
-local dplrun = arg[i_exe]
-if not dplrun:find("/") then dplrun = "./" .. dplrun end
-if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
+local dplrun = test.dplrun()
 
 local tmp = os.tmpname() .. "_bapps"
 os.execute(("rm -f '%s'; mkdir -p '%s'"):format(tmp, tmp))
 suite.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
 local fixture, refdir = tmp .. "/BAPPS", tmp .. "/ref"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
-  return rc, out:gsub("rc=%d+%s*$", "")
-end
-
-local slurp = test.read
+local sh, slurp = test.run_command, test.read_file
 
 local fixture_rc, fixture_log = sh(("/usr/bin/python3 %s/tests/ref/bapps_fixture.py %s %s/data"):format(root, fixture,
   shared))

@@ -260,6 +260,7 @@ local function csv_cell(v)
   if s:find('[,"\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
+M.csv_cell = csv_cell
 
 local top1
 local function imagenet_top1(arch)
