@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dpl needs to build, test and benchmark (run as root, or through sudo).
+# Installs the Debian packages dpl needs to build, test and benchmark (run as root, or through sudo); clang, its
+# sanitizer/libFuzzer runtimes and its OpenMP runtime build the fuzzers (docs/robustness.md).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -11,4 +12,4 @@ $SUDO apt-get install -y -q --no-install-recommends \
   luajit libluajit-5.1-dev lua-argparse \
   libopenblas-dev libdnnl-dev libpng-dev libstb-dev libtiff-dev libjpeg-dev zlib1g-dev libsqlite3-dev libcurl4 libssl3 \
   python3 python3-numpy python3-torch python3-torchvision python3-pil python3-skimage python3-scipy \
-  gnuplot-nox
+  gnuplot-nox clang libclang-rt-14-dev libomp-dev

@@ -5,6 +5,7 @@
 --   dplrun experiments/results.lua --experiment bapps --detail       per-subset scores
 --   dplrun experiments/results.lua --arch alexnet --csv out.csv      CSV: architecture, layer, attributes, scores
 --   dplrun experiments/results.lua --status any                      failed runs too
+--   dplrun experiments/results.lua --claims                          what is being computed now, by which process
 -- Only the newest run of each configuration is shown unless --all-runs is given. A table combines the runs of one
 -- configuration (data, limit, distance, weights kind: lua/dpl/benchmarks/report.lua): by default the full-data runs
 -- with pretrained weights; it says which above it and lists the other configurations (--config ID, --all-configs).
@@ -25,6 +26,7 @@ parser:option("--config", "With --table: the configuration to show, by the id pr
 parser:flag("--all-configs", "With --table: one table per configuration.")
 parser:flag("--detail", "Print per-subset scores.")
 parser:option("--csv", "Write the selected runs as CSV to this file ('-' for stdout).")
+parser:flag("--claims", "List the cells being computed (claimed by a process), and whether the holder is alive.")
 local function fail(msg)
   io.stderr:write("results.lua: ", msg, "\n")
   os.exit(2)
@@ -44,7 +46,19 @@ local ok, db = pcall(results.open, args.db, {readonly = true})
 if not ok then fail(tostring(db)) end
 local runs = db:runs({experiment = args.experiment, arch = args.arch, layer = args.layer, status = args.status,
                       latest = not args.all_runs})
+local claims = args.claims and db:claims(args.experiment) or nil
 db:close()
+
+if claims then
+  local rows = {}
+  for _, c in ipairs(claims) do
+    rows[#rows + 1] = {c.experiment, c.label or c.config_hash:sub(1, 12), c.host, c.pid, c.started,
+                       ("%.0f s ago"):format(results.now() - c.heartbeat), c.alive and "alive" or "stale (taken over by the next run)"}
+  end
+  print(report.format_table({"experiment", "cell", "host", "pid", "since", "heartbeat", "holder"}, rows))
+  io.stderr:write(("%d cells being computed in %s\n"):format(#claims, args.db))
+  os.exit(0)
+end
 
 local function benchmark(exp)
   local ok, B = pcall(require, "dpl.benchmarks." .. exp)

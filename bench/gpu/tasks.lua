@@ -13,8 +13,9 @@
 --              in training mode with ImageNet normalisation (the reference code's quirk).
 -- autoencoder  benchmark 4: the four-layer convolutional autoencoder on 64 x 64 (SVHN padded), MSE of the loss
 --              network's features of input and reconstruction; the loss network frozen, training mode, no normalisation.
--- The U-Net and the autoencoder are the equivalent stacks of docs/benchmarks (spec sections 3.2 and 4.2) written here,
--- as their benchmark modules have not landed yet: the label returned says which was used.
+-- The U-Net and the autoencoder are the equivalent stacks of docs/benchmarks/delineation.md and
+-- docs/benchmarks/autoencoder.md written here, as their benchmark modules have not landed yet: the label returned says
+-- which was used.
 local dpl = require "dpl"
 local nn = require "dpl.nn"
 local F = require "dpl.nn.functional"
@@ -24,7 +25,7 @@ local optim = require "dpl.optim"
 
 local M = {}
 
--- ---- benchmark 3: the U-Net (spec 3.2): [ReLU] -> 4x4 stride-2 (transposed) convolution, no bias -> BatchNorm ------
+-- ---- benchmark 3: the U-Net (docs/benchmarks/delineation.md): [ReLU] -> 4x4 stride-2 (transposed) convolution, no bias -> BatchNorm ------
 local UNet = class("gpubench.UNet", nn.Module)
 function UNet:__init(d)
   nn.Module.__init(self)
@@ -52,7 +53,7 @@ function UNet:updateOutput(x)
   return blk(8, dpl.cat({u2, d1}, 2):relu()):sigmoid()
 end
 
--- ---- benchmark 4: the autoencoder (spec 4.2), 64 x 64 ---------------------------------------------------------------
+-- ---- benchmark 4: the autoencoder (docs/benchmarks/autoencoder.md), 64 x 64 ---------------------------------------------------------------
 local CVAE = class("gpubench.CVAE", nn.Module)
 function CVAE:__init(d)
   nn.Module.__init(self)
@@ -93,7 +94,7 @@ function M.step(task, o)
     local lr, hr = dpl.rand({batch, 3, 72, 72}, {seed = 3, device = d}), dpl.rand({batch, 3, 288, 288}, {seed = 4, device = d})
     loss_fn = function() return crit(net:forward(lr), hr) end
   elseif task == "delineation" then
-    net, label = UNet(d), "equivalent stack (spec 3.2)"
+    net, label = UNet(d), "equivalent stack (docs/benchmarks/delineation.md)"
     local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train", normalize = "imagenet"})
     local img = dpl.rand({batch, 3, 224, 224}, {seed = 3, device = d})
     local y = dpl.rand({batch, 1, 224, 224}, {seed = 4, device = d}):gt(0.5)
@@ -109,7 +110,7 @@ function M.step(task, o)
       return total
     end
   elseif task == "autoencoder" then
-    net, label = CVAE(d), "equivalent stack (spec 4.2)"
+    net, label = CVAE(d), "equivalent stack (docs/benchmarks/autoencoder.md)"
     local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train"})
     local x = dpl.rand({batch, 3, 64, 64}, {seed = 3, device = d})
     loss_fn = function()

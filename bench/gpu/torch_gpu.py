@@ -85,7 +85,7 @@ class SuperRes(nn.Module):
         return (self.layers(x) + 1) * 0.5
 
 
-# ---- benchmark 3: U-Net for road delineation (spec 3.2) ---------------------------------------------------------
+# ---- benchmark 3: U-Net for road delineation (docs/benchmarks/delineation.md) ---------------------------------------------------------
 class UNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -107,7 +107,7 @@ class UNet(nn.Module):
         return torch.sigmoid(u1)
 
 
-# ---- benchmark 4: the autoencoder (spec 4.2), SVHN 64 x 64 ----------------------------------------------------------
+# ---- benchmark 4: the autoencoder (docs/benchmarks/autoencoder.md), SVHN 64 x 64 ----------------------------------------------------------
 class CVAE(nn.Module):
     def __init__(self):
         super().__init__()

@@ -79,6 +79,12 @@ function M.main(name, body, argv)
   local tb = traceback_wanted(argv)
   local ok, err = xpcall(body, M.classify)
   if ok then return end
+  -- an interruption (SIGINT/SIGTERM, lua/dpl/signal.lua) is neither the user's error nor a bug: it goes on up to
+  -- dplrun, which runs the cleanups, prints "interrupted ..." and exits 130 / 143
+  local signal = package.loaded["dpl.signal"]
+  if signal and signal.pending() then
+    error(type(err) == "table" and (err.internal or err.msg) or err, 0)
+  end
   io.stdout:flush()
   if M.is_user_error(err) then
     io.stderr:write(name, ": ", err.msg, "\n")

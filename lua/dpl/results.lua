@@ -14,7 +14,16 @@
 -- A run is written only when it is over, with all of its scores, in ONE transaction: a process killed half-way
 -- leaves nothing behind, and the next invocation (which skips runs whose configuration hash already has a finished
 -- row) redoes it. The database is in WAL mode with a busy timeout, so a reader (experiments/results.lua) can look at
--- it while a sweep writes.
+-- it while a sweep writes; a store in a folder the reader cannot write is opened immutable.
+--
+-- Processes that share a store share the work: before computing a cell, a run claims it (db:claim), which succeeds
+-- unless the cell is finished or another live process holds it; record() releases the claim in the transaction that
+-- writes the run. A claim of a dead process on this host, or one whose holder has not sent a heartbeat
+-- (claim:touch) for DPL_CLAIM_TIMEOUT_S seconds (default 7200), is taken over. docs/robustness.md.
+--
+--   local claim, why = db:claim("bapps", hash, {label = "alexnet M"})
+--   if claim then ... compute, calling claim:touch() now and then ...; db:record(run_with_claim) end
+--   -- else why.finished (the finished run's row) or why.holder (host, pid, started of the live claim)
 local ffi = require "ffi"
 local json = require "dpl.json"
 local sqlite = require "dpl.sys.sqlite"
@@ -33,14 +42,25 @@ struct dpl_statx {
 int statx(int dirfd, const char *path, int flags, unsigned int mask, struct dpl_statx *buf);
 ]])
 
+-- processes and hosts, for claims; access() for read-only stores
+pcall(ffi.cdef, [[
+int getpid(void);
+int gethostname(char *name, size_t len);
+int kill(int pid, int sig);
+int access(const char *path, int mode);
+]])
+
+local signal = require "dpl.signal"
+
 local M = {}
 M.DEFAULT_PATH = "results/dpl.sqlite"
-local SCHEMA_VERSION = 1
+local SCHEMA_VERSION = 2                   -- 2: the claims table
 
 local SQLITE_OK, SQLITE_ROW, SQLITE_DONE = sqlite.OK, sqlite.ROW, sqlite.DONE
 local SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_NULL = sqlite.INTEGER, sqlite.FLOAT, sqlite.NULL
 local OPEN_RW_CREATE = sqlite.OPEN_READWRITE + sqlite.OPEN_CREATE
 local OPEN_RO = sqlite.OPEN_READONLY
+local OPEN_URI = sqlite.OPEN_URI
 local TRANSIENT = sqlite.TRANSIENT
 local sqlite_lib = sqlite.lib
 
@@ -125,6 +145,17 @@ CREATE TABLE IF NOT EXISTS file_hashes (
   mtime TEXT NOT NULL,             -- "seconds.nanoseconds"
   sha256 TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claims (  -- cells being computed: one row per experiment + configuration
+  experiment TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  label TEXT,                      -- what is computed, e.g. "alexnet M"
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  pid_started TEXT,                -- the process's start (/proc/PID/stat), telling a reused pid apart
+  started TEXT NOT NULL,           -- ISO 8601 UTC
+  heartbeat REAL NOT NULL,         -- Unix time the holder last said it is alive
+  PRIMARY KEY (experiment, config_hash)
+);
 ]]
 
 function DB:check(rc, what)
@@ -186,11 +217,31 @@ function DB:query(sql, ...)
   return rows
 end
 
+-- A read-only connection to a WAL database needs its -shm file, which SQLite creates next to it: in a folder the
+-- reader cannot write (a results folder shared read-only, an archive) that fails with "attempt to write a readonly
+-- database". There, with no -wal file left by a writer, the file is opened immutable (a URI with immutable=1: SQLite
+-- then reads it as a plain file).
+local function writable(path) return ffi.C.access(path, 2) == 0 end   -- W_OK
+
+local function uri_escape(path)
+  return (path:gsub("[%%?#]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+local function readonly_name(path)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  local wal = io.open(path .. "-wal", "rb")
+  if wal then wal:close() end
+  if (writable(dir) and writable(path)) or wal then return path, OPEN_RO end
+  return "file:" .. uri_escape(path) .. "?immutable=1", OPEN_RO + OPEN_URI
+end
+
 -- Opens (creating it and its folder if needed) the database. opts.readonly: open an existing file read-only.
 function M.open(path, opts)
   path = path or M.DEFAULT_PATH
   opts = opts or {}
   local S = sqlite_lib()
+  local name, flags = path, OPEN_RW_CREATE
   if not opts.readonly then
     local dir = path:match("^(.*)/[^/]+$")
     if dir and dir ~= "" then os.execute(("mkdir -p '%s'"):format(dir:gsub("'", "'\\''"))) end
@@ -198,9 +249,10 @@ function M.open(path, opts)
     local f = io.open(path, "rb")
     if not f then error(("results: no results database at %s (run an experiment first, or pass --db)"):format(path), 2) end
     f:close()
+    name, flags = readonly_name(path)
   end
   local ph = ffi.new("sqlite3*[1]")
-  local rc = S.sqlite3_open_v2(path, ph, opts.readonly and OPEN_RO or OPEN_RW_CREATE, nil)
+  local rc = S.sqlite3_open_v2(name, ph, flags, nil)
   if rc ~= SQLITE_OK then
     local msg = ph[0] ~= nil and ffi.string(S.sqlite3_errmsg(ph[0])) or ("error " .. rc)
     if ph[0] ~= nil then S.sqlite3_close_v2(ph[0]) end
@@ -222,15 +274,132 @@ function M.open(path, opts)
       error(tostring(err):find(path, 1, true) and err or ("results: " .. path .. " is not a dpl results database: " ..
         tostring(err)), 2)
     end
+    -- interrupted (SIGINT, SIGTERM under dplrun): roll back what is open, release this process's claims
+    self.unregister = signal.on_interrupt(function() self:interrupted() end)
   end
   return self
 end
 
 function DB:close()
   if self.h then
+    if self.unregister then self.unregister() end
     sqlite_lib().sqlite3_close_v2(ffi.gc(self.h, nil))
     self.h = nil
   end
+end
+
+-- Runs fn inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when it fails, and the error is raised again).
+function DB:transaction(fn, level)
+  self:exec("BEGIN IMMEDIATE")
+  self.in_transaction = true
+  local ok, a, b = pcall(fn)
+  if not ok then
+    pcall(self.exec, self, "ROLLBACK")
+    self.in_transaction = false
+    error(a, (level or 1) + 1)
+  end
+  self:exec("COMMIT")
+  self.in_transaction = false
+  return a, b
+end
+
+function DB:interrupted()
+  if not self.h then return end
+  if self.in_transaction then pcall(self.exec, self, "ROLLBACK"); self.in_transaction = false end
+  pcall(self.query, self, "DELETE FROM claims WHERE host = ? AND pid = ?", M.host(), M.pid())
+end
+
+-- ---- claims -----------------------------------------------------------------------------------------------------
+M.CLAIM_TIMEOUT_S = tonumber(os.getenv("DPL_CLAIM_TIMEOUT_S") or "") or 7200
+M.HEARTBEAT_S = 60
+
+local host_name
+function M.host()
+  if not host_name then
+    local buf = ffi.new("char[256]")
+    host_name = ffi.C.gethostname(buf, 255) == 0 and ffi.string(buf) or "?"
+  end
+  return host_name
+end
+function M.pid() return ffi.C.getpid() end
+
+-- the start time of a process (field 22 of /proc/PID/stat, clock ticks since boot) and its state (field 3: "Z" for a
+-- zombie, a process that has exited and waits for its parent to reap it), or nil
+function M.process_started(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local line = f:read("*l")
+  f:close()
+  local rest = line and line:match("^.*%)%s+(.*)$")   -- after the command name, which may hold spaces
+  if not rest then return nil end
+  local fields = {}
+  for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
+  return fields[20], fields[1]                         -- field 22 and field 3, counted from the state (field 3)
+end
+
+-- whether a claim row's holder is alive: on this host, the process with that pid and start time exists and has not
+-- exited (a killed process stays a zombie until its parent reaps it); anywhere, its heartbeat is recent
+local function claim_alive(row, now, timeout)
+  if now - row.heartbeat > timeout then return false end
+  if row.host == M.host() then
+    if ffi.C.kill(row.pid, 0) ~= 0 and ffi.errno() == 3 then return false end     -- ESRCH: no such process
+    local started, state = M.process_started(row.pid)
+    if row.pid_started and started and started ~= row.pid_started then return false end   -- the pid was reused
+    if state == "Z" or state == "X" then return false end                               -- exited, not yet reaped
+  end
+  return true
+end
+
+local Claim = {}
+Claim.__index = Claim
+
+-- Claims the cell (experiment, config_hash) for this process, in one transaction. Returns the claim, or nil and why:
+-- {finished = row} when a finished run exists (unless opts.force), {holder = row} when another live process holds
+-- it. opts.label: what is computed (shown to others); opts.timeout_s: heartbeat age after which a claim is stale.
+function DB:claim(experiment, config_hash, opts)
+  opts = opts or {}
+  local now, me, pid = M.now(), M.host(), M.pid()
+  local timeout = opts.timeout_s or M.CLAIM_TIMEOUT_S
+  local started = M.process_started(pid)
+  return self:transaction(function()
+    if not opts.force then
+      local done = self:finished(experiment, config_hash)
+      if done then return nil, {finished = done} end
+    end
+    local row = self:query("SELECT * FROM claims WHERE experiment = ? AND config_hash = ?", experiment, config_hash)[1]
+    local mine = row and row.host == me and row.pid == pid
+    if row and not mine and claim_alive(row, now, timeout) then return nil, {holder = row} end
+    self:query([[INSERT OR REPLACE INTO claims (experiment, config_hash, label, host, pid, pid_started, started, heartbeat)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)]], experiment, config_hash, opts.label, me, pid, started, M.iso_time(now), now)
+    return setmetatable({db = self, experiment = experiment, config_hash = config_hash, host = me, pid = pid,
+                         beat = now, taken_over = row and not mine and row or nil}, Claim)
+  end, 2)
+end
+
+-- Refreshes the heartbeat (at most once a minute unless forced). False when the claim is no longer ours (another
+-- process took it over, judging this one dead).
+function Claim:touch(force)
+  local now = M.now()
+  if not force and now - self.beat < M.HEARTBEAT_S then return true end
+  self.beat = now
+  self.db:query("UPDATE claims SET heartbeat = ? WHERE experiment = ? AND config_hash = ? AND host = ? AND pid = ?",
+    now, self.experiment, self.config_hash, self.host, self.pid)
+  return #self.db:query("SELECT 1 FROM claims WHERE experiment = ? AND config_hash = ? AND host = ? AND pid = ?",
+    self.experiment, self.config_hash, self.host, self.pid) > 0
+end
+
+function Claim:release()
+  self.db:query("DELETE FROM claims WHERE experiment = ? AND config_hash = ? AND host = ? AND pid = ?",
+    self.experiment, self.config_hash, self.host, self.pid)
+end
+
+-- The claims held now (live or stale), oldest first; each row has alive = true/false.
+function DB:claims(experiment)
+  local rows = experiment and self:query("SELECT * FROM claims WHERE experiment = ? ORDER BY started", experiment)
+    or self:query("SELECT * FROM claims ORDER BY started")
+  local now = M.now()
+  for _, r in ipairs(rows) do r.alive = claim_alive(r, now, M.CLAIM_TIMEOUT_S) end
+  return rows
 end
 
 -- The finished run with this configuration hash, or nil.
@@ -251,9 +420,9 @@ function DB:file_sha256(path)
   return digest, false
 end
 
--- Writes a run and all of its scores in one transaction. run: experiment, arch, layer, config (table), device,
--- weights, weights_sha256, started, ended (Unix times), timing (table), status ("finished" by default, or
--- "failed" with error), scores (name -> number). Returns the row id.
+-- Writes a run and all of its scores in one transaction, which also releases this process's claim on the cell.
+-- run: experiment, arch, layer, config (table), device, weights, weights_sha256, started, ended (Unix times), timing
+-- (table), status ("finished" by default, or "failed" with error), scores (name -> number). Returns the row id.
 function DB:record(run)
   if type(run.experiment) ~= "string" then error("results.record: run.experiment must be a string", 2) end
   if type(run.config) ~= "table" then error("results.record: run.config must be a table", 2) end
@@ -265,8 +434,7 @@ function DB:record(run)
     end
   end
   local config_json = json.encode(run.config)
-  self:exec("BEGIN IMMEDIATE")
-  local ok, id = pcall(function()
+  return self:transaction(function()
     self:query([[INSERT INTO runs (experiment, arch, layer, config, config_hash, code_version, device, weights,
       weights_sha256, started, ended, seconds, timing, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
       run.experiment, run.arch, run.layer, config_json, sha256_string(config_json), run.code_version or M.code_version(),
@@ -281,14 +449,11 @@ function DB:record(run)
       local v = scores[name]
       self:query("INSERT INTO scores (run_id, name, value) VALUES (?, ?, ?)", rid, name, v == v and v or nil)
     end
+    -- the cell is done (or failed): this process's claim on it goes in the same transaction
+    self:query("DELETE FROM claims WHERE experiment = ? AND config_hash = ? AND host = ? AND pid = ?", run.experiment,
+      sha256_string(config_json), M.host(), M.pid())
     return rid
-  end)
-  if not ok then
-    pcall(self.exec, self, "ROLLBACK")
-    error(id, 2)
-  end
-  self:exec("COMMIT")
-  return id
+  end, 2)
 end
 
 -- Runs with their scores (run.scores: name -> value), oldest first. filter: experiment, arch, layer, status

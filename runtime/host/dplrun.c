@@ -1,6 +1,7 @@
 /* dplrun.c - the host program: `dplrun [options] script.lua [args...]` runs a Lua script under LuaJIT with the dpl
  * Lua library on package.path, `arg` set as the luajit command line does, and a stack trace plus a non-zero exit
- * status on error. */
+ * status on error. SIGINT (Ctrl-C) and SIGTERM (what SLURM sends before its time limit) stop the script cleanly:
+ * see "Signals" below and lua/dpl/signal.lua. */
 #define _GNU_SOURCE   /* RTLD_DEFAULT */
 #include "dpl.h"
 #include "dpl_header_text.h"
@@ -10,6 +11,7 @@
 #include <lualib.h>
 #include <luajit.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,10 @@ static void usage(FILE *f) {
           "\n"
           "environment: DPL_DEVICE, DPL_VALIDATION=1 (Khronos validation layer), DPL_NO_VULKAN=1, DPL_CACHE_DIR,\n"
           "  OPENBLAS_CORETYPE (default: chosen from the CPU's AVX-512/AVX2 support when OpenBLAS does not know it)\n"
-          "Every script accepts --help for its own options.\n");
+          "Every script accepts --help for its own options.\n"
+          "\n"
+          "SIGINT (Ctrl-C) or SIGTERM stops the script cleanly (open transactions rolled back, claims released) and\n"
+          "exits 130 or 143; scripts that resume say \"rerun the same command to resume\"; a third signal exits at once.\n");
 }
 
 static int list_devices(void) {
@@ -119,6 +124,90 @@ static void choose_runtime_settings(char **argv) {
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
+/* ---- Signals ----------------------------------------------------------------------------------------------------
+ * The first SIGINT or SIGTERM is recorded and, unless the script deferred it, a Lua hook raises an "interrupted"
+ * error at the next Lua call or return; the hook stays armed, so a pcall that catches the error is interrupted again
+ * at its next call, until the script has unwound. dplrun then runs the cleanups the libraries registered with
+ * lua/dpl/signal.lua (the results store rolls back an open transaction and releases its claims), closes the Lua
+ * state (closing a database connection rolls back what was not committed), prints "interrupted" - with "rerun the
+ * same command to resume" when the script said it resumes - and exits 128 + the signal: 130 for SIGINT, 143 for
+ * SIGTERM, as a shell reports a process killed by it. A script that checkpoints (a training loop) defers the
+ * signal: it polls dpl.signal.pending() between steps, saves, and calls dpl.signal.stop(). A second signal raises
+ * the error even when deferred; a third ends the process at once. LuaJIT runs no hook inside compiled code, so a
+ * loop compiled whole (no call left to the interpreter) notices the error only when its trace exits; polling
+ * dpl.signal.pending() raises it too. The flag, the count and the switch are exported for the FFI
+ * (dplrun_signal_pending, dplrun_signal_count, dplrun_signal_defer). docs/robustness.md. */
+static lua_State *main_L;
+static volatile sig_atomic_t pending_signal, signal_count, deferred;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (deferred && signal_count < 2) { lua_sethook(L, NULL, 0, 0); return; }
+  luaL_error(L, "interrupted by %s", pending_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void arm_interrupt(void) {
+  lua_sethook(main_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void on_signal(int sig) {
+  if (!pending_signal) pending_signal = sig;
+  signal_count++;
+  if (signal_count >= 3) {
+    static const char msg[] = "\ndplrun: interrupted again; stopping now\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {}
+    _exit(128 + pending_signal);
+  }
+  if (!deferred || signal_count >= 2) arm_interrupt();
+}
+
+/* 0, SIGINT or SIGTERM: the first signal received */
+int dplrun_signal_pending(void) { return pending_signal; }
+/* how many were received */
+int dplrun_signal_count(void) { return signal_count; }
+
+/* on != 0: signals only set the flag (the script polls it); 0: they interrupt the script. Returns the previous
+ * setting; turning deferral off with a signal pending interrupts at once. */
+int dplrun_signal_defer(int on) {
+  int was = deferred;
+  deferred = on != 0;
+  if (!deferred && pending_signal) arm_interrupt();
+  return was;
+}
+
+static void install_signal_handlers(lua_State *L) {
+  main_L = L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* After an interruption: the cleanups of lua/dpl/signal.lua (with the hook off), and the message. */
+static void finish_interrupt(lua_State *L) {
+  lua_sethook(L, NULL, 0, 0);
+  const char *resume = NULL;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "dpl.signal");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "run_cleanups");
+    if (lua_isfunction(L, -1) && lua_pcall(L, 0, 0, 0) != 0) {
+      fprintf(stderr, "dplrun: while cleaning up after the interruption: %s\n", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, -1, "resume_hint");
+    if (lua_isstring(L, -1)) resume = lua_tostring(L, -1);
+  }
+  fflush(stdout);
+  fprintf(stderr, "\ndplrun: interrupted by %s%s%s\n", pending_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+          resume ? "; " : "", resume ? resume : "");
+  lua_settop(L, 0);
+}
+
 /* Where dpl's files are. No path is compiled in: the binary finds them from where it is.
  *   installed (cmake --install build --prefix P): P/bin/dplrun, the Lua library in P/share/dpl/lua and the scripts
  *     (experiments/, examples/, data/, weights/) in P/share/dpl; root = P/share/dpl;
@@ -158,10 +247,32 @@ static void find_roots(char *lua_dir, char *root, size_t n, int *installed) {
   else snprintf(lua_dir, n, "lua");   /* nothing found: the current folder's lua/ (an error names it if missing) */
 }
 
+/* LuaJIT's allocation sinking (Debian's 2.1.0~beta3+git20220320) rebuilds a sunk variable-length cdata,
+ * ffi.new("int64_t[?]", n), with size -1 when a side exit restores it: the FFI call that then fills it writes over
+ * the GC heap, and a later collection crashes (issue 18 item 2; a pure LuaJIT reproducer without dpl is in
+ * tests/lua/test_robustness.lua). dpl's Lua library allocates such buffers throughout, so dplrun turns sinking off
+ * for the whole script (bench/lossnets.lua: no systematic slowdown, docs/robustness.md). DPL_JIT_SINK=1 keeps it. */
+static void avoid_luajit_sink_bug(lua_State *L) {
+  const char *keep = getenv("DPL_JIT_SINK");
+  if (keep && !strcmp(keep, "1")) return;
+  lua_getglobal(L, "jit");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "opt");
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "start");
+      lua_pushstring(L, "-sink");
+      if (lua_pcall(L, 1, 0, 0) != 0) lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
 /* os.exit replacement: release the devices before exit() runs the libraries' destructors (the Vulkan layers and
  * drivers register theirs after our atexit handler, so theirs would run first and our cleanup would then touch
  * freed state). */
 static int host_exit(lua_State *L) {
+  lua_sethook(L, NULL, 0, 0);   /* exiting: an interruption arriving now changes nothing */
   int code = 0;
   if (lua_isboolean(L, 1)) code = lua_toboolean(L, 1) ? 0 : 1;
   else if (!lua_isnoneornil(L, 1)) code = (int)luaL_checkinteger(L, 1);
@@ -235,6 +346,7 @@ int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "dplrun: cannot create a Lua state\n"); return 1; }
   luaL_openlibs(L);
+  avoid_luajit_sink_bug(L);
 
   lua_getglobal(L, "os");
   lua_pushcfunction(L, host_exit);
@@ -268,6 +380,7 @@ int main(int argc, char **argv) {
   }
   lua_setglobal(L, "arg");
 
+  install_signal_handlers(L);
   lua_pushcfunction(L, traceback);
   int status = luaL_loadfile(L, script);
   if (status == 0) {
@@ -277,7 +390,10 @@ int main(int argc, char **argv) {
     status = lua_pcall(L, nargs, 0, -2 - nargs);
   }
   int rc = 0;
-  if (status != 0) {
+  if (pending_signal && status != 0) {   /* the error is the interruption, or came after it */
+    finish_interrupt(L);
+    rc = 128 + pending_signal;
+  } else if (status != 0) {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "dplrun: %s\n", msg ? msg : "(error without a message)");
     rc = 1;

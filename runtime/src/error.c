@@ -37,3 +37,22 @@ const char *dpl_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
   if (used < n) snprintf(buf + used, n - used, "]");
   return buf;
 }
+
+const char *dpl_quote(char *buf, size_t cap, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  if (!cap) return buf;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int plain = c >= 32 && c < 127 && c != '\'' && c != '\\';
+    size_t need = plain ? 1 : 4;
+    if (o + need + 4 > cap) {                /* room for "..." and the NUL */
+      if (o + 4 <= cap) { memcpy(buf + o, "...", 3); o += 3; }
+      break;
+    }
+    if (plain) buf[o++] = (char)c;
+    else { buf[o++] = '\\'; buf[o++] = 'x'; buf[o++] = hex[c >> 4]; buf[o++] = hex[c & 15]; }
+  }
+  buf[o < cap ? o : cap - 1] = 0;
+  return buf;
+}

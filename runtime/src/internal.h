@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #define DPL_UNUSED(x) ((void)(x))
 
@@ -16,6 +17,13 @@ int dpl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 
 void dpl_error_prefix(const char *fn);
 /* "[2, 3, 4]" into buf (for error messages). */
 const char *dpl_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+/* Bytes read from a file (a tensor name, a key, a zip member) made safe to quote in a message: every byte outside
+ * printable ASCII, and the quote and backslash, becomes \xNN, so a hostile file cannot send escape sequences to the
+ * user's terminal; longer than fits in buf, it ends with "...". Returns buf. */
+const char *dpl_quote(char *buf, size_t cap, const char *s, size_t len);
+/* dpl_quote of a NUL-terminated string into a buffer of DPL_QUOTE_CAP bytes */
+enum { DPL_QUOTE_CAP = 256 };
+#define DPL_QUOTE(buf, s) dpl_quote((buf), sizeof(buf), (s), strlen(s))
 
 /* ---- argument checks shared by the ops (ops/checks.c) ---------------------------------------------------------- */
 /* t is non-NULL and 4-D; `layout` names its dims in the message ("N x C x H x W") */
@@ -186,8 +194,14 @@ int64_t dpl_vulkan_stat(dpl_device *dev, const char *name);
 
 /* Tensor helpers (tensor.c) */
 dpl_tensor *dpl_tensor_alloc_like_shape(dpl_device *dev, int ndim, const int64_t *shape);
+/* A view of base's storage with any shape, strides (>= 0) and offset (relative to base's), checked to lie inside it. */
+dpl_tensor *dpl_tensor_as_strided(dpl_tensor *base, int64_t offset, int ndim, const int64_t *shape,
+                                  const int64_t *stride);
 bool dpl_shape_equal(int na, const int64_t *a, int nb, const int64_t *b);
 int64_t dpl_shape_numel(int ndim, const int64_t *shape);
+/* The element count of a shape read from a file, or -1 when a size is negative or the product of the nonzero sizes
+ * exceeds `limit` (so every later product of these sizes - strides, byte counts - is free of overflow too). */
+int64_t dpl_shape_numel_checked(int ndim, const int64_t *shape, int64_t limit);
 /* Broadcast shape of a and b into out (ndim in *nout); error names `fn`. */
 int dpl_broadcast_shapes(const char *fn, int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out);
 

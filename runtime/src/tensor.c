@@ -17,6 +17,17 @@ int64_t dpl_shape_numel(int ndim, const int64_t *shape) {
   return n;
 }
 
+int64_t dpl_shape_numel_checked(int ndim, const int64_t *shape, int64_t limit) {
+  int64_t n = 1, nonzero = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0) return -1;
+    if (shape[i] == 0) { n = 0; continue; }
+    if (__builtin_mul_overflow(nonzero, shape[i], &nonzero) || nonzero > limit) return -1;
+    n = n ? nonzero : 0;
+  }
+  return n;
+}
+
 bool dpl_shape_equal(int na, const int64_t *a, int nb, const int64_t *b) {
   if (na != nb) return false;
   for (int i = 0; i < na; i++)
@@ -29,14 +40,12 @@ static int check_shape(const char *fn, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > DPL_MAX_DIMS)
     return dpl_fail(DPL_ERR_ARGUMENT, "%s: %d dimensions (at most %d are supported)", fn, ndim, DPL_MAX_DIMS);
   if (ndim > 0 && !shape) return dpl_fail(DPL_ERR_ARGUMENT, "%s: shape is NULL", fn);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) {
+  for (int i = 0; i < ndim; i++)
     if (shape[i] < 0)
       return dpl_fail(DPL_ERR_ARGUMENT, "%s: negative size in shape %s", fn, dpl_shape_str(buf, sizeof buf, ndim, shape));
-    if (shape[i] > 0 && n > (INT64_C(1) << 40) / shape[i])
-      return dpl_fail(DPL_ERR_ARGUMENT, "%s: shape %s is too large", fn, dpl_shape_str(buf, sizeof buf, ndim, shape));
-    n *= shape[i];
-  }
+  /* the nonzero sizes too: a 0 x 2^40 x 2^40 tensor is empty, but its strides would overflow */
+  if (dpl_shape_numel_checked(ndim, shape, INT64_C(1) << 40) < 0)
+    return dpl_fail(DPL_ERR_ARGUMENT, "%s: shape %s is too large", fn, dpl_shape_str(buf, sizeof buf, ndim, shape));
   return DPL_OK;
 }
 
@@ -74,6 +83,18 @@ static dpl_tensor *tensor_wrap(dpl_storage *s, int64_t offset, int ndim, const i
   t->ndim = ndim;
   for (int i = 0; i < ndim; i++) { t->shape[i] = shape[i]; t->stride[i] = stride[i]; }
   return t;
+}
+
+dpl_tensor *dpl_tensor_as_strided(dpl_tensor *base, int64_t offset, int ndim, const int64_t *shape,
+                                  const int64_t *stride) {
+  int64_t hi = base->offset + offset, numel = dpl_shape_numel_checked(ndim, shape, INT64_C(1) << 40);
+  for (int d = 0; d < ndim && numel > 0; d++) hi += (shape[d] - 1) * stride[d];
+  if (ndim < 0 || ndim > DPL_MAX_DIMS || numel < 0 || base->offset + offset < 0 ||
+      (numel > 0 && (uint64_t)hi >= base->storage->bytes / sizeof(float))) {
+    dpl_fail(DPL_ERR_ARGUMENT, "dpl_tensor_as_strided: view outside its storage");
+    return NULL;
+  }
+  return tensor_wrap(base->storage, base->offset + offset, ndim, shape, stride);
 }
 
 static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {

@@ -12,6 +12,9 @@
 --  * Kill test: a 4-network run in a child dplrun is killed with SIGKILL once two networks are recorded; the
 --    store then holds exactly the finished ones (no half run); the rerun computes only the rest, and every network
 --    is recorded exactly once.
+--  * Two processes on one store (issue 18 item 12): started together on the same 8 networks, they share them through
+--    the store's claims - 8 rows, each network computed once, both processes busy. SIGINT mid-sweep (item 13): exit
+--    130, "rerun the same command to resume", the finished networks kept, the rerun computes the rest.
 local dpl = require "dpl"
 local test = require "dpl.test"
 local json = require "dpl.json"
@@ -318,6 +321,62 @@ suite:add("kill -9 mid-sweep: finished networks recorded once, the interrupted o
       end
     end
   end
+end)
+
+local function count_rows(db)
+  local s = results.open(db, {readonly = true})
+  local runs = s:runs({experiment = "bapps", status = "any"})
+  local claims = s:claims()
+  s:close()
+  return runs, claims
+end
+
+suite:add("two processes on one store share the networks: 8 networks, 8 rows", function(t)
+  need_ref(t)
+  local db = tmp .. "/shared.sqlite"
+  local args = ("--data %s --arch alexnet,squeezenet1_1 --layer all --weights %s --db %s --device cpu --batch 8"):format(
+    fixture, refdir, db)
+  local cmd = "DPL_QUIET=1 DPL_NO_PROGRESS=1 %s %s/experiments/bapps.lua %s >%s 2>&1"
+  local rc, out = sh(("(" .. cmd .. ") & (" .. cmd .. ") & wait"):format(dplrun, root, args, tmp .. "/a.log", dplrun,
+    root, args, tmp .. "/b.log"))
+  t:eq(rc, 0, out)
+  local la, lb = slurp(tmp .. "/a.log"), slurp(tmp .. "/b.log")
+  local ca = tonumber(la:match("(%d+) computed")) or -1
+  local cb = tonumber(lb:match("(%d+) computed")) or -1
+  t:eq(ca + cb, 8, "each network computed once:\n" .. la .. "\n" .. lb)
+  t:ok(ca > 0 and cb > 0, ("both processes computed networks (%d and %d)"):format(ca, cb))
+  local runs, claims = count_rows(db)
+  t:eq(#runs, 8, "8 finished rows for 8 networks")
+  t:eq(#claims, 0, "no claim left behind")
+  local seen = {}
+  for _, r in ipairs(runs) do
+    t:eq(r.status, "finished")
+    t:eq(seen[r.arch .. r.layer], nil, r.arch .. " " .. r.layer .. " recorded once")
+    seen[r.arch .. r.layer] = true
+  end
+end)
+
+suite:add("SIGINT mid-sweep: exit 130, 'rerun to resume', the finished networks kept", function(t)
+  need_ref(t)
+  local db = tmp .. "/sigint.sqlite"
+  local args = ("--data %s --arch alexnet,squeezenet1_1 --layer E,S --weights %s --db %s --device cpu --batch 4"):format(
+    fixture, refdir, db)
+  local log = tmp .. "/sigint.log"
+  -- the child gets SIGINT once it has recorded one network (its log says so)
+  local rc, status = sh(([[DPL_QUIET=1 DPL_NO_PROGRESS=1 %s %s/experiments/bapps.lua %s >%s 2>&1 & pid=$!
+    for i in $(seq 1200); do grep -q '2AFC' %s && break; sleep 0.05; done
+    kill -INT $pid; wait $pid; echo "child=$?"]]):format(dplrun, root, args, log, log))
+  t:eq(rc, 0)
+  local out = slurp(log)
+  t:eq(tonumber(status:match("child=(%d+)")), 130, "exit status 130; log:\n" .. out)
+  t:ok(out:find("interrupted by SIGINT; rerun the same command to resume", 1, true), out)
+  local runs, claims = count_rows(db)
+  t:ok(#runs >= 1 and #runs < 4, ("%d of 4 networks recorded before the interruption"):format(#runs))
+  t:eq(#claims, 0, "the interrupted network's claim was released")
+  for _, r in ipairs(runs) do t:eq(r.status, "finished", "no failed row for the interrupted network") end
+  local rc2, out2 = bapps(args)
+  t:eq(rc2, 0, out2)
+  t:ok(out2:find(("%d computed, %d from"):format(4 - #runs, #runs), 1, true), out2)
 end)
 
 return suite

@@ -130,4 +130,67 @@ S:add("scripts get --help from argparse", function(t)
   t:ok(out:find("Usage:"), out)
 end)
 
+-- Starts `path` in the background, waits until its output holds `ready`, sends the signals (a list, 0.3 s apart) and
+-- returns the exit status and the output.
+local function signalled(path, ready, signals)
+  local log = os.tmpname()
+  local kills = {}
+  for _, sig in ipairs(signals) do kills[#kills + 1] = "kill -" .. sig .. " $pid; sleep 0.3" end
+  local p = io.popen(([[DPL_NO_VULKAN=1 %s --quiet %s >%s 2>&1 & pid=$!
+    for i in $(seq 400); do grep -q '%s' %s && break; sleep 0.05; done
+    %s; wait $pid; echo "rc=$?"]]):format(abs_dplrun, path, log, ready, log, table.concat(kills, "; ")))
+  local rc = tonumber(p:read("*a"):match("rc=(%d+)"))
+  p:close()
+  local f = io.open(log)
+  local out = f:read("*a")
+  f:close()
+  os.remove(log)
+  return rc, out
+end
+
+S:add("SIGINT and SIGTERM: the script unwinds (even through pcall), cleanups run, exit 130 / 143", function(t)
+  local path = script([[
+    local signal = require "dpl.signal"
+    if arg[1] then signal.resumable() end
+    signal.on_interrupt(function() print("cleanup ran") end)
+    local function f(x) return x + 1 end
+    print("ready"); io.stdout:flush()
+    local n = 0
+    while true do
+      local ok = pcall(function() for i = 1, 1e5 do n = f(n) end end)   -- swallows errors: interrupted again
+      if not ok then n = 0 end
+    end
+  ]])
+  local rc, out = signalled(path, "ready", {"INT"})
+  t:eq(rc, 130, out)
+  t:ok(out:find("cleanup ran", 1, true) and out:find("dplrun: interrupted by SIGINT\n", 1, true), out)
+  rc, out = signalled(path .. " resumable", "ready", {"TERM"})
+  t:eq(rc, 143, out)
+  t:ok(out:find("interrupted by SIGTERM; rerun the same command to resume", 1, true), out)
+  os.remove(path)
+end)
+
+S:add("a deferred signal is polled: the script saves, then stops; a second signal interrupts it anyway", function(t)
+  local path = script([[
+    local signal = require "dpl.signal"
+    signal.resumable()
+    signal.defer(true)
+    print("ready " .. tostring(signal.pending())); io.stdout:flush()
+    local steps = 0
+    while true do
+      for i = 1, 1e5 do steps = steps + 1 end
+      if signal.pending() and not arg[1] then print("saved on " .. signal.pending()); signal.stop() end
+    end
+  ]])
+  local rc, out = signalled(path, "ready", {"TERM"})
+  t:eq(rc, 143, out)
+  t:ok(out:find("ready nil", 1, true) and out:find("saved on SIGTERM", 1, true), out)
+  t:ok(out:find("interrupted by SIGTERM; rerun the same command to resume", 1, true), out)
+  -- a script that never polls: the first SIGINT is only recorded, the second interrupts
+  rc, out = signalled(path .. " ignore", "ready", {"INT", "INT"})
+  t:eq(rc, 130, out)
+  t:ok(not out:find("saved", 1, true) and out:find("interrupted by SIGINT", 1, true), out)
+  os.remove(path)
+end)
+
 return S

@@ -233,16 +233,16 @@ S:add("bit flips: an error naming the file or a successful load, never a crash",
 end)
 
 S:add("the fuzzing seeds load or fail cleanly", function(t)
-  local p = io.popen("ls '" .. root .. "/tests/fuzz/corpus_pth' 2>/dev/null")
+  local p = io.popen("ls '" .. root .. "/tests/fuzz/corpus/pth' 2>/dev/null")
   local n = 0
   for name in p:lines() do
-    local file = root .. "/tests/fuzz/corpus_pth/" .. name
+    local file = root .. "/tests/fuzz/corpus/pth/" .. name
     local ok, err = pcall(weights.load, file)
     t:ok(ok or tostring(err):find(file, 1, true), tostring(err))
     n = n + 1
   end
   p:close()
-  t:ok(n > 0, "no seeds in tests/fuzz/corpus_pth")
+  t:ok(n > 0, "no seeds in tests/fuzz/corpus/pth")
 end)
 
 return S

@@ -3,6 +3,11 @@
 --    lock held by another connection) leaves no row. Resume looks runs up by experiment + config hash; the hash does
 --    not depend on key order. Weight-file hashes are cached by path, size and mtime and recomputed when the file
 --    changes. WAL mode, schema version, clear errors for a missing or foreign file.
+--  * Claims (issue 18 item 12): a cell claimed by a live process is refused to others; claims of dead local
+--    processes, reused pids and silent hosts are taken over; record releases the claim; two processes working
+--    through the same cells share them, each computed once. A SIGINT/SIGTERM during a transaction rolls it back and
+--    releases the process's claims, exit 130/143 (item 13). A store in a folder the reader cannot write is read
+--    (item 14).
 --  * The kill test lives in tests/lua/test_bapps.lua (it needs the experiment).
 local dpl = require "dpl"
 local test = require "dpl.test"
@@ -67,7 +72,7 @@ suite:add("open: creates the folder and schema, WAL mode, reopen, clear errors",
   local path = fresh()
   local db = results.open(path)
   t:eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal")
-  t:eq(db:query("PRAGMA user_version")[1].user_version, 1)
+  t:eq(db:query("PRAGMA user_version")[1].user_version, 2)
   db:record(bapps_run("alexnet", "M", 0.7))
   db:close()
   local again = results.open(path)
@@ -110,6 +115,229 @@ suite:add("record: scores round trip, finished lookup by config hash, failed run
   t:eq(latest[1].scores["2afc.mean"], 0.70, "latest run of a configuration")
   t:raises(function() db:record({experiment = "bapps", config = {}, scores = {x = "high"}}) end, "score x")
   db:close()
+end)
+
+suite:add("a version-1 store gains the claims table when opened", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  db:record(bapps_run("alexnet", "M", 0.7))
+  db:exec("DROP TABLE claims; PRAGMA user_version = 1;")
+  db:close()
+  db = results.open(path)
+  t:eq(db:query("PRAGMA user_version")[1].user_version, 2)
+  t:eq(#db:claims(), 0)
+  t:eq(#db:runs(), 1, "the runs are kept")
+  db:close()
+end)
+
+-- a pid that no process has (a shell that has exited)
+local function dead_pid()
+  local p = io.popen("sh -c 'echo $$'")
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  return pid
+end
+
+suite:add("claims: refused while held by a live process, taken over from dead, reused or silent holders", function(t)
+  local db = results.open(fresh())
+  local hash = results.config_hash({cell = 1})
+  local c = db:claim("bapps", hash, {label = "alexnet M"})
+  t:ok(c, "a free cell is claimed")
+  local rows = db:claims("bapps")
+  t:eq(#rows, 1)
+  t:eq(rows[1].label, "alexnet M")
+  t:eq(rows[1].pid, results.pid())
+  t:eq(rows[1].host, results.host())
+  t:ok(rows[1].alive)
+  t:ok(db:claim("bapps", hash), "claiming again from the same process is fine")
+  local function hold(host, pid, started, heartbeat)
+    db:query("UPDATE claims SET host = ?, pid = ?, pid_started = ?, heartbeat = ? WHERE config_hash = ?", host, pid,
+      started, heartbeat, hash)
+  end
+  -- a live process on this host (pid 1, with its real start time): refused
+  hold(results.host(), 1, results.process_started(1), results.now())
+  local none, why = db:claim("bapps", hash)
+  t:eq(none, nil, "held by a live process")
+  t:eq(why.holder.pid, 1)
+  -- the same pid but another start time: the pid was reused, the holder is gone
+  hold(results.host(), 1, "12345", results.now())
+  t:ok(db:claim("bapps", hash), "a reused pid's claim is taken over")
+  -- a dead process on this host
+  hold(results.host(), dead_pid(), nil, results.now())
+  local c2 = db:claim("bapps", hash)
+  t:ok(c2 and c2.taken_over, "a dead process's claim is taken over")
+  -- a process killed but not yet reaped (a zombie: what kill -9 leaves until the parent waits; a popen child stays
+  -- one until the pipe is closed)
+  local p = io.popen("echo $$")                 -- the shell popen starts, a child of this process
+  local zombie = tonumber(p:read("*l"))
+  local state
+  for _ = 1, 200 do
+    state = select(2, results.process_started(zombie))
+    if state == "Z" then break end
+    os.execute("sleep 0.01")
+  end
+  t:eq(state, "Z", "the popen child is a zombie until the pipe is closed")
+  hold(results.host(), zombie, results.process_started(zombie), results.now())
+  local c3 = db:claim("bapps", hash)
+  t:ok(c3 and c3.taken_over, "an exited, unreaped process's claim is taken over")
+  p:close()
+  -- another host: live while its heartbeat is recent, stale after the timeout
+  hold("elsewhere", 4242, nil, results.now() - 60)
+  t:eq(db:claim("bapps", hash), nil, "another host with a recent heartbeat")
+  t:eq(db:claim("bapps", hash, {timeout_s = 30}) ~= nil, true, "a silent host's claim is taken over")
+  -- heartbeat, then losing the claim to another process
+  local mine = db:claim("bapps", hash)
+  t:ok(mine:touch(true), "touch keeps it")
+  hold("elsewhere", 4242, nil, results.now())
+  t:eq(mine:touch(true), false, "touch tells when the claim was taken over")
+  db:close()
+end)
+
+suite:add("experiments/results.lua --claims lists the cells being computed and their holders", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  t:ok(db:claim("bapps", results.config_hash({cell = 2}), {label = "vgg16 L"}))
+  db:query("INSERT INTO claims (experiment, config_hash, label, host, pid, started, heartbeat) VALUES " ..
+    "('bapps', 'x', 'alexnet E', 'elsewhere', 7, '2024-01-01T00:00:00Z', 0)")
+  db:close()
+  local p = io.popen(("DPL_QUIET=1 %s %s/experiments/results.lua --db '%s' --claims 2>&1"):format(dplrun, root, path))
+  local out = p:read("*a")
+  p:close()
+  t:ok(out:find("vgg16 L", 1, true) and out:find(results.host(), 1, true) and out:find("alive", 1, true), out)
+  t:ok(out:find("alexnet E", 1, true) and out:find("stale", 1, true), out)
+  t:ok(out:find("2 cells being computed", 1, true), out)
+end)
+
+suite:add("claims: record releases the claim; a finished cell is not claimed again", function(t)
+  local db = results.open(fresh())
+  local run = bapps_run("alexnet", "M", 0.69)
+  local hash = results.config_hash(run.config)
+  t:ok(db:claim("bapps", hash))
+  db:record(run)
+  t:eq(#db:claims(), 0, "released with the run")
+  local none, why = db:claim("bapps", hash)
+  t:eq(none, nil)
+  t:eq(why.finished.config_hash, hash)
+  t:ok(db:claim("bapps", hash, {force = true}), "force: claimed although finished")
+  db:record(bapps_run("alexnet", "M", 0, {status = "failed", error = "boom", scores = {}}))
+  t:eq(#db:claims(), 0, "a failed run releases it too")
+  db:close()
+end)
+
+-- Runs a Lua script in a child dplrun; returns its pid (the child runs in the background, output to `log`).
+local function spawn(script_text, args, log)
+  local path = os.tmpname() .. ".lua"
+  local f = io.open(path, "w"); f:write(script_text); f:close()
+  local p = io.popen(("DPL_QUIET=1 DPL_NO_VULKAN=1 %s %s %s >%s 2>&1 & echo $!"):format(dplrun, path,
+    table.concat(args or {}, " "), log))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  return pid
+end
+
+local function wait_exit(pid, seconds)
+  for _ = 1, seconds * 20 do
+    if os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= 0 and os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= true then
+      return true
+    end
+    os.execute("sleep 0.05")
+  end
+  return false
+end
+
+local WORKER = [[
+local results = require "dpl.results"
+local db = results.open(arg[1])
+local computed = 0
+for i = 1, 8 do
+  local config = {experiment = "bapps", arch = "net" .. i, layer = "M"}
+  local claim = db:claim("bapps", results.config_hash(config), {label = config.arch})
+  if claim then
+    os.execute("sleep 0.15")                           -- the computation
+    db:record({experiment = "bapps", arch = config.arch, layer = "M", config = config, scores = {x = i}})
+    computed = computed + 1
+  end
+end
+print("computed " .. computed)
+]]
+
+suite:add("claims: two processes on one store compute each of 8 cells once", function(t)
+  local path = fresh()
+  results.open(path):close()
+  local a = spawn(WORKER, {path}, tmp .. "/worker_a.log")
+  local b = spawn(WORKER, {path}, tmp .. "/worker_b.log")
+  t:ok(wait_exit(a, 60) and wait_exit(b, 60), "the workers finished")
+  local na = tonumber((slurp(tmp .. "/worker_a.log") or ""):match("computed (%d+)"))
+  local nb = tonumber((slurp(tmp .. "/worker_b.log") or ""):match("computed (%d+)"))
+  t:ok(na and nb, "worker output: " .. tostring(slurp(tmp .. "/worker_a.log")) .. tostring(slurp(tmp .. "/worker_b.log")))
+  t:eq(na + nb, 8, "each cell computed once")
+  t:ok(na > 0 and nb > 0, ("both worked (%d and %d)"):format(na, nb))
+  local db = results.open(path, {readonly = true})
+  t:eq(#db:runs({status = "any"}), 8, "8 rows for 8 cells")
+  t:eq(#db:claims(), 0, "no claim left")
+  db:close()
+end)
+
+suite:add("SIGINT / SIGTERM in a transaction: rolled back, claims released, exit 130 / 143", function(t)
+  local child = os.tmpname() .. ".lua"
+  local f = io.open(child, "w")
+  f:write([[
+    local results = require "dpl.results"
+    require("dpl.signal").resumable()
+    local db = results.open(arg[1])
+    assert(db:claim("bapps", "cell-1", {label = "held"}))
+    db:transaction(function()
+      db:query("INSERT INTO runs (experiment, config, config_hash, status) VALUES ('bapps', '{}', 'h', 'finished')")
+      io.stdout:write("in transaction\n"); io.stdout:flush()
+      while true do db:query("SELECT 1") end
+    end)
+  ]])
+  f:close()
+  for _, sig in ipairs {{"INT", 130}, {"TERM", 143}} do
+    local path = fresh()
+    results.open(path):close()
+    local log = tmp .. "/sig_" .. sig[1] .. ".log"
+    -- start the child, wait until it is inside its transaction, signal it, report its exit status
+    local p = io.popen(([[DPL_QUIET=1 DPL_NO_VULKAN=1 %s %s '%s' >%s 2>&1 & pid=$!
+      for i in $(seq 200); do grep -q 'in transaction' %s && break; sleep 0.05; done
+      kill -%s $pid; wait $pid; echo "rc=$?"]]):format(dplrun, child, path, log, log, sig[1]))
+    local status = p:read("*a")
+    p:close()
+    local out = slurp(log)
+    t:ok(out:find("in transaction", 1, true), "the child reached its transaction: " .. out)
+    t:eq(tonumber(status:match("rc=(%d+)")), sig[2], "exit status")
+    t:ok(out:find("interrupted by SIG" .. sig[1] .. "; rerun the same command to resume", 1, true), out)
+    local db = results.open(path, {readonly = true})
+    t:eq(#db:runs({status = "any"}), 0, "the open transaction was rolled back")
+    t:eq(#db:claims(), 0, "the claim was released")
+    db:close()
+  end
+end)
+
+suite:add("a WAL store in a folder the reader cannot write is read (immutable)", function(t)
+  local dir = tmp .. "/readonly"
+  local path = dir .. "/r.sqlite"
+  local db = results.open(path)
+  db:record(bapps_run("alexnet", "M", 0.7))
+  db:close()
+  -- as root, permissions do not stop writes: read as the user nobody instead
+  local as_reader = ""
+  local p = io.popen("id -u")
+  local root_user = p:read("*l") == "0"
+  p:close()
+  if root_user then
+    os.execute(("chmod 755 '%s' '%s'; chmod 644 '%s'"):format(tmp, dir, path))   -- tmp is in /tmp, which anyone can cross
+    as_reader = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+  else
+    os.execute(("chmod 555 '%s'"):format(dir))
+  end
+  local q = io.popen(("DPL_QUIET=1 DPL_NO_VULKAN=1 %s%s %s/experiments/results.lua --db '%s' 2>&1; echo rc=$?"):format(
+    as_reader, dplrun, root, path))
+  local out = q:read("*a")
+  q:close()
+  os.execute(("chmod 755 '%s'"):format(dir))
+  t:ok(out:find("rc=0", 1, true), out)
+  t:ok(out:find("alexnet", 1, true), out)
 end)
 
 suite:add("record is one transaction: a failure half-way or a held lock leaves nothing", function(t)

@@ -17,7 +17,7 @@ in state_dict order, and the expected values as float32 .npy files):
 Bad files (OUTDIR/bad_*.pth), each of which must be refused with an error naming the file: hostile globals through
 GLOBAL/STACK_GLOBAL/REDUCE (written as bytes, never unpickled here), deep nesting, huge memo indices and lengths, a
 deflated data.pkl, a missing storage member, and more. The pickles are only ever written, never loaded.
-With SEED_DIR: also (re)writes the small seed files of the fuzzer tests/fuzz/fuzz_pth.c (tests/fuzz/corpus_pth).
+With SEED_DIR: also (re)writes the small seed files of the fuzzer fuzz_pth (tests/fuzz/corpus/pth).
 """
 import collections
 import io

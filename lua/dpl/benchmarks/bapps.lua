@@ -226,6 +226,7 @@ function M.run(args, data, cell)
       end
       t_net = t_net + progress.now() - t0
       bar:update(n * #batch)
+      cell.touch()                   -- the claim's heartbeat: other processes leave this network to us
       return d
     end, cell.device)
   end

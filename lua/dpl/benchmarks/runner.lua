@@ -1,9 +1,11 @@
 -- dpl.benchmarks.runner: the shared experiment runner. A benchmark module (lua/dpl/benchmarks/<name>.lua) says what
 -- is specific to it; the runner does the rest for every benchmark: the --arch / --layer lists, weights resolution
 -- (every missing checkpoint reported at once, with the command that fetches it), the device, the configuration hash,
--- resume (a cell whose configuration already has a finished run in the results store is skipped), recording each
--- cell in the store in one transaction when it is complete (a failure is recorded as failed and the sweep goes on),
--- --json output and the table at the end. docs/architecture.md ("How to add a benchmark") walks through an example.
+-- resume (a cell whose configuration already has a finished run in the results store is skipped), claims (a cell is
+-- claimed in the store before it is computed, so several processes or SLURM shards on one store share the cells),
+-- recording each cell in the store in one transaction when it is complete (a failure is recorded as failed and the
+-- sweep goes on; an interruption by SIGINT/SIGTERM records nothing and releases the claim: rerun to resume), --json
+-- output and the table at the end. docs/architecture.md ("How to add a benchmark") walks through an example.
 --
 --   -- experiments/<name>.lua
 --   require("dpl.benchmarks.runner").main(require "dpl.benchmarks.<name>", arg)
@@ -22,8 +24,11 @@
 --   B.run(args, ctx, cell) -> scores, timing   computes one cell: scores is a flat table name -> number (what the
 --                                  store keeps), timing a table of seconds and rates. cell holds arch, layer, weights
 --                                  (a path or "random:SEED"), name_map (--name-map, for a folder of .npy weights),
---                                  device, config, hash, index, total and workdir (a
---                                  folder for the cell's own files, e.g. training checkpoints: not created here).
+--                                  device, config, hash, index, total, workdir (a folder for the cell's own files,
+--                                  e.g. training checkpoints: not created here) and touch, the heartbeat of the
+--                                  cell's claim: call cell.touch() now and then (every batch or step; it writes at
+--                                  most once a minute), or after DPL_CLAIM_TIMEOUT_S (2 h) without one another
+--                                  process judges this one dead and takes the cell over.
 --   B.summary(scores, timing) -> string   optional: the one-line result printed after a cell
 --   B.json(cell, scores) -> table  optional: the cell's --json entry (default {arch, layer, scores})
 --   B.scores                       optional: every score name a run can have, in CSV column order (results.lua --csv
@@ -44,6 +49,7 @@ local lossnet = require "dpl.models.lossnet"
 local results = require "dpl.results"
 local json = require "dpl.json"
 local weights_store = require "dpl.weights_store"
+local signal = require "dpl.signal"
 
 local M = {}
 
@@ -204,9 +210,10 @@ function M.run(B, args)
       args.weights)
   end
   local db = results.open(args.db)
+  signal.resumable()   -- Ctrl-C / SIGTERM: the store rolls back and releases its claims; "rerun ... to resume"
   local code_version = results.code_version()
   local db_dir = args.db:match("^(.*)/[^/]*$") or "."
-  local runs, entries, failures, skipped = {}, {}, 0, 0
+  local runs, entries, failures, skipped, elsewhere = {}, {}, 0, 0, 0
   for i, cell in ipairs(cells) do
     local label = ("[%d/%d] %s %s%s"):format(i, #cells, cell.arch or "-", tostring(cell.layer),
       M.untrained(cell.weights) and (" [UNTRAINED " .. cell.weights .. "]") or "")
@@ -219,9 +226,16 @@ function M.run(B, args)
     config.name_map = cell.name_map   -- nil unless given: the hashes of earlier runs stay
     cell.config, cell.hash = config, results.config_hash(config)
     cell.workdir = ("%s/%s/%s"):format(db_dir, B.name, cell.hash:sub(1, 16))
-    local prev = not args.force and db:finished(B.name, cell.hash)
+    local claim, why = db:claim(B.name, cell.hash, {label = ("%s %s"):format(cell.arch or "-", tostring(cell.layer)),
+                                                    force = args.force})
+    local prev = why and why.finished
     local scores
-    if prev then
+    if why and why.holder then
+      local h = why.holder
+      elsewhere = elsewhere + 1
+      io.stderr:write(("%s: being computed by process %d on %s since %s, skipped\n"):format(label, h.pid, h.host,
+        h.started))
+    elseif prev then
       skipped = skipped + 1
       io.stderr:write(("%s: already in %s (run %d, %s), skipped\n"):format(label, args.db, prev.id, prev.ended or "?"))
       local r = stored_run(db, B, cell, prev.id)
@@ -229,7 +243,9 @@ function M.run(B, args)
     else
       io.stderr:write(label, "\n")
       local started = results.now()
+      cell.touch = function() claim:touch() end
       local ok, s, timing = pcall(B.run, args, ctx, cell)
+      if not ok and signal.pending() then error(s, 0) end   -- interrupted: no failed row; the cleanup releases the claim
       local run = {experiment = B.name, arch = cell.arch, layer = cell.layer, config = config,
                    code_version = code_version, device = dpl.device_banner(), weights = w,
                    weights_sha256 = cell.weights_sha256, started = started, ended = results.now()}
@@ -257,7 +273,7 @@ function M.run(B, args)
     end
   end
   db:close()
-  return runs, entries, failures, #cells - skipped - failures, skipped
+  return runs, entries, failures, #cells - skipped - failures - elsewhere, skipped, elsewhere
 end
 
 -- The command line: parses arg, runs, writes --json, prints the table. Exit status 2 on a user error (one line, before
@@ -274,11 +290,11 @@ function M.main(B, arg)
       cli.fail("--db %s: %s is a file, not a folder", args.db, db_dir)
     end
   end, arg)
-  local runs, entries, failures, computed, skipped
+  local runs, entries, failures, computed, skipped, elsewhere
   cli.main(name, function()
     local res = {xpcall(function() return M.run(B, args) end, cli.classify_plain)}
     if not res[1] then error(res[2], 0) end
-    runs, entries, failures, computed, skipped = unpack(res, 2, 6)
+    runs, entries, failures, computed, skipped, elsewhere = unpack(res, 2, 7)
   end, arg)
   if args.json then
     cli.main(name, function()
@@ -288,7 +304,8 @@ function M.main(B, arg)
   end
   if B.table then print(B.table(runs, args)) end
   if args.detail and B.detail then print(B.detail(runs, args)) end
-  log(B, "%d computed, %d from %s, %d failed", computed, skipped, args.db, failures)
+  log(B, "%d computed, %d from %s, %d failed%s", computed, skipped, args.db, failures, elsewhere > 0 and
+    (", %d being computed by other processes (rerun to collect them)"):format(elsewhere) or "")
   os.exit(failures == 0 and 0 or 1)
 end
 

@@ -489,7 +489,10 @@ function B.run(args, ctx, cell)
       epochs = ctx.epochs, label = label, metric = "val PSNR", direction = "max",
       checkpoint = cell.workdir .. "/train.ckpt", checkpoint_every_s = (args.checkpoint_minutes or 10) * 60,
       config_hash = cell.hash, modules = {crit},
-      step = function(batch) return crit(net:forward(batch.lr), batch.hr) end,
+      step = function(batch)
+        cell.touch()   -- the claim's heartbeat (runner.lua): other processes leave this cell to us while it trains
+        return crit(net:forward(batch.lr), batch.hr)
+      end,
       validate = function() return B.validate(net, d.val, device) end,
     }
     if train.stopped then error("stopped by a signal; rerun the same command to resume", 0) end

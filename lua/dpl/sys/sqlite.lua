@@ -33,6 +33,6 @@ return {
   -- result codes, column types and open flags (sqlite3.h)
   OK = 0, ROW = 100, DONE = 101,
   INTEGER = 1, FLOAT = 2, NULL = 5,
-  OPEN_READONLY = 0x1, OPEN_READWRITE = 0x2, OPEN_CREATE = 0x4,
+  OPEN_READONLY = 0x1, OPEN_READWRITE = 0x2, OPEN_CREATE = 0x4, OPEN_URI = 0x40,
   TRANSIENT = -1,                -- SQLITE_TRANSIENT: SQLite copies bound strings
 }

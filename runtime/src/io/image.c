@@ -23,13 +23,39 @@ typedef struct raw_image {
   unsigned char *data;                  /* 16-bit samples are stored as native uint16_t */
 } raw_image;
 
-/* refuse absurd sizes from a malformed header before allocating: 65536 per side, 2^27 pixels in all */
-enum { MAX_SIDE = 1 << 16 };
-static const long long MAX_PIXELS = 1LL << 27;
+/* Pillow's decompression-bomb policy: an image of more than DPL_MAX_IMAGE_PIXELS pixels (default Pillow's
+ * Image.MAX_IMAGE_PIXELS, 89,478,485 = 1 GiB / 4 / 3) loads with a warning, one of more than twice that is refused
+ * from its header, before any pixel memory is allocated. DPL_MAX_IMAGE_PIXELS=0 turns the limit off; 2^40 pixels
+ * stay the hard bound that keeps every size computation free of overflow. docs/robustness.md. */
+static const int64_t DEFAULT_MAX_PIXELS = 89478485;
+static const int64_t HARD_MAX_PIXELS = INT64_C(1) << 40;
+enum { MAX_SIDE = 1 << 16, MAX_WARNINGS = 10 };   /* MAX_SIDE: PNG writing only */
+
+static int64_t max_pixels(void) {
+  const char *e = getenv("DPL_MAX_IMAGE_PIXELS");
+  if (!e || !*e) return DEFAULT_MAX_PIXELS;
+  char *end;
+  long long v = strtoll(e, &end, 10);
+  if (*end || v < 0) return DEFAULT_MAX_PIXELS;
+  return v;
+}
 
 static int check_size(const char *path, long w, long h) {
-  if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE || (long long)w * h > MAX_PIXELS)
+  if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX || (int64_t)w * h > HARD_MAX_PIXELS)
     return dpl_fail(DPL_ERR_IO, "%s: invalid or unsupported image size %ld x %ld", path, w, h);
+  int64_t pixels = (int64_t)w * h, limit = max_pixels();
+  if (limit > 0 && pixels > 2 * limit)
+    return dpl_fail(DPL_ERR_IO, "%s: image size %ld x %ld (%lld pixels) exceeds the limit of twice %lld pixels "
+                    "(could be a decompression bomb; raise DPL_MAX_IMAGE_PIXELS, or set it to 0 for no limit)", path, w,
+                    h, (long long)pixels, (long long)limit);
+  if (limit > 0 && pixels > limit) {
+    static int warnings;
+    int k = __atomic_fetch_add(&warnings, 1, __ATOMIC_RELAXED);
+    if (k < MAX_WARNINGS)
+      fprintf(stderr, "dpl: warning: %s: image size %ld x %ld (%lld pixels) exceeds DPL_MAX_IMAGE_PIXELS = %lld and "
+              "could be a decompression bomb%s\n", path, w, h, (long long)pixels, (long long)limit,
+              k == MAX_WARNINGS - 1 ? " (further warnings of this kind are not shown)" : "");
+  }
   return DPL_OK;
 }
 
@@ -64,6 +90,13 @@ static int read_png(FILE *f, const char *path, raw_image *img) {
     return dpl_fail(DPL_ERR_IO, "%s: corrupt or truncated PNG (%s)", path, ctx.message);
   }
   png_init_io(png, f);
+  /* The ancillary chunks that libpng reads whole into memory (text, ICC profiles, suggested palettes, Exif,
+     calibration) change no pixel value as dpl (and Pillow) decodes them: skip them unread. libpng 1.6 allocates and
+     zeroes a buffer of a chunk's declared length before reading it, so a 44-byte file declaring a 2 GB tEXt chunk
+     took 2 GB and seconds; skipped, it fails at once at the end of the file. Other chunks: at most 8 MB each. */
+  static const png_byte ignored[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0eXIf\0pCAL\0sCAL\0hIST\0";
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, (int)(sizeof ignored / 5));
+  png_set_chunk_malloc_max(png, 8u << 20);
   png_read_info(png, info);
   png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
   int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
@@ -91,7 +124,12 @@ static int read_png(FILE *f, const char *path, raw_image *img) {
   size_t rowbytes = png_get_rowbytes(png, info);
   data = malloc(rowbytes * h);
   rows = malloc(sizeof(png_bytep) * h);
-  if (!data || !rows) png_error(png, "out of memory");
+  if (!data || !rows) {
+    free(data);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory for a %u x %u image", path, (unsigned)w, (unsigned)h);
+  }
   for (png_uint_32 y = 0; y < h; y++) rows[y] = data + y * rowbytes;
   png_read_image(png, rows);
   png_read_end(png, NULL);   /* checks the CRCs up to IEND, so a file cut after the pixel data is still an error */
@@ -122,6 +160,14 @@ static void jpeg_on_message(j_common_ptr cinfo, int level) {
     jpeg_on_error(cinfo);
 }
 
+static void jpeg_on_progress(j_common_ptr cinfo) {
+  if (cinfo->is_decompressor && ((j_decompress_ptr)cinfo)->input_scan_number > 500) {
+    jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
+    snprintf(ctx->message, sizeof ctx->message, "more than 500 progressive scans");
+    longjmp(ctx->jump, 1);
+  }
+}
+
 static int read_jpeg(FILE *f, const char *path, raw_image *img) {
   struct jpeg_decompress_struct cinfo;
   jpeg_ctx ctx;
@@ -142,12 +188,18 @@ static int read_jpeg(FILE *f, const char *path, raw_image *img) {
     jpeg_destroy_decompress(&cinfo);
     return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: CMYK JPEGs are not supported (convert to RGB first)", path);
   }
-  cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_start_decompress(&cinfo);
-  if (check_size(path, (long)cinfo.output_width, (long)cinfo.output_height)) {
+  /* from the header, before jpeg_start_decompress allocates: a progressive file's whole-image coefficient buffers
+     are 2 bytes per sample (a 151-byte file declaring 32771 x 64517 asked for 4.1 GB there) */
+  if (check_size(path, (long)cinfo.image_width, (long)cinfo.image_height)) {
     jpeg_destroy_decompress(&cinfo);
     return DPL_ERR_IO;
   }
+  /* a progressive file may hold any number of scans, each a pass over the whole image: stop at libjpeg-turbo's own
+     bound for untrusted input (TJFLAG_LIMITSCANS, 500) */
+  struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_on_progress};
+  if (cinfo.progressive_mode) cinfo.progress = &progress;
+  cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
   img->width = (int)cinfo.output_width;
   img->height = (int)cinfo.output_height;
   img->channels = cinfo.output_components;
@@ -260,7 +312,10 @@ static dpl_tensor *to_tensor(dpl_device *dev, const raw_image *img, int channels
   int cout = channels == 0 ? cin : channels;
   size_t plane = (size_t)img->width * (size_t)img->height;
   float *out = malloc(plane * (size_t)cout * sizeof(float));
-  if (!out) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", path); return NULL; }
+  if (!out) {
+    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory for a %d x %d image", path, img->width, img->height);
+    return NULL;
+  }
   const float scale = img->depth == 16 ? 65535.0f : 255.0f;
   for (size_t i = 0; i < plane; i++) {
     size_t s = i * (size_t)cin;
@@ -279,6 +334,8 @@ static dpl_tensor *to_tensor(dpl_device *dev, const raw_image *img, int channels
   int64_t shape[3] = {cout, img->height, img->width};
   dpl_tensor *t = dpl_tensor_from_host(dev, 3, shape, out);
   free(out);
+  if (!t && dpl_last_status() == DPL_ERR_OUT_OF_MEMORY)
+    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory for a %d x %d image", path, img->width, img->height);
   return t;
 }
 

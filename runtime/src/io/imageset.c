@@ -30,6 +30,7 @@ typedef struct mat_var {
   char name[64];
   int ndim;
   int64_t dims[8];
+  int64_t count;                  /* elements: the product of dims */
   int type;                       /* miXXX type of the real data */
   const unsigned char *data;      /* points into the owning buffer */
   uint64_t nbytes;
@@ -86,14 +87,16 @@ static int parse_matrix(const char *path, const unsigned char *p, uint64_t len, 
   if (read_tag(path, p, len, &type, &d, &nb, &used)) return DPL_ERR_IO;
   if (type != MI_INT32 || nb % 4 || nb / 4 > 8 || nb == 0) return dpl_fail(DPL_ERR_IO, "%s: malformed MAT dimensions", path);
   v->ndim = (int)(nb / 4);
-  int64_t count = 1;
   for (int i = 0; i < v->ndim; i++) {
     int32_t dim;
     memcpy(&dim, d + 4 * i, 4);
     if (dim < 0) return dpl_fail(DPL_ERR_IO, "%s: negative MAT dimension", path);
     v->dims[i] = dim;
-    count *= dim;
   }
+  /* checked: the product of declared dimensions can wrap (2^30 x 2^30 x 3 x 16 is 0 mod 2^64) */
+  int64_t count = dpl_shape_numel_checked(v->ndim, v->dims, INT64_C(1) << 40);
+  if (count < 0) return dpl_fail(DPL_ERR_IO, "%s: MAT dimensions too large", path);
+  v->count = count;
   p += used; len -= used;
   /* name */
   if (read_tag(path, p, len, &type, &d, &nb, &used)) return DPL_ERR_IO;
@@ -109,9 +112,11 @@ static int parse_matrix(const char *path, const unsigned char *p, uint64_t len, 
   /* real part */
   if (read_tag(path, p, len, &type, &d, &nb, &used)) return DPL_ERR_IO;
   int ts = type_size(type);
-  if (!ts || nb != (uint64_t)count * (uint64_t)ts)
-    return dpl_fail(DPL_ERR_IO, "%s: MAT variable '%s': %llu data bytes of type %d for %lld elements", path, v->name,
-                    (unsigned long long)nb, type, (long long)count);
+  if (!ts || nb != (uint64_t)count * (uint64_t)ts) {
+    char name[DPL_QUOTE_CAP];
+    return dpl_fail(DPL_ERR_IO, "%s: MAT variable '%s': %llu data bytes of type %d for %lld elements", path,
+                    DPL_QUOTE(name, v->name), (unsigned long long)nb, type, (long long)count);
+  }
   v->type = type;
   v->data = d;
   v->nbytes = nb;
@@ -135,23 +140,58 @@ static double value_at(const mat_var *v, int64_t i) {
   }
 }
 
-/* Inflates a miCOMPRESSED payload into a new buffer. */
+/* Inflates a miCOMPRESSED payload (a zlib stream holding one data element) into a new buffer. The buffer grows with
+ * the output actually produced, up to the size the inner element's tag declares: a small file cannot reserve
+ * gigabytes up front, and a stream that runs past its declared element is refused. */
 static unsigned char *inflate_all(const char *path, const unsigned char *src, uint64_t n, uint64_t *out_len) {
   z_stream z;
   memset(&z, 0, sizeof z);
   if (inflateInit(&z) != Z_OK) { dpl_fail(DPL_ERR_IO, "%s: zlib initialisation failed", path); return NULL; }
-  uint64_t cap = n * 4 + 1024, len = 0;
-  unsigned char *buf = malloc(cap);
+  uint64_t limit = 8, cap = 0, len = 0;    /* limit: the tag first, then the element it declares */
+  int have_tag = 0;
+  unsigned char *buf = NULL;
   int rc = Z_OK;
   z.next_in = (unsigned char *)src;
   z.avail_in = 0;
   uint64_t fed = 0;
-  while (buf && rc != Z_STREAM_END) {
+  const char *problem = NULL;
+  while (rc != Z_STREAM_END) {
+    if (!have_tag && len >= 8) {
+      uint32_t w0 = rd32(buf), w1 = rd32(buf + 4);
+      limit = w0 >> 16 ? 8 : 8 + (((uint64_t)w1 + 7) & ~(uint64_t)7);   /* small element, or tag + padded data */
+      have_tag = 1;
+    }
+    if (len == limit) {
+      /* full: the stream must end here (an inflate with no room left tells whether any output remains) */
+      unsigned char probe;
+      z.next_out = &probe;
+      z.avail_out = 1;
+      if (z.avail_in == 0 && fed < n) {
+        uint64_t chunk = n - fed > (1u << 30) ? (1u << 30) : n - fed;
+        z.next_in = (unsigned char *)src + fed;
+        z.avail_in = (uInt)chunk;
+        fed += chunk;
+      }
+      rc = inflate(&z, Z_NO_FLUSH);
+      if (z.avail_out == 0) { problem = "it inflates past the size its element declares"; break; }
+      if (rc == Z_STREAM_END) break;
+      if (rc == Z_BUF_ERROR && z.avail_in == 0 && fed >= n) break;
+      if (rc != Z_OK && rc != Z_BUF_ERROR) break;
+      continue;
+    }
     if (len == cap) {
-      cap *= 2;
-      unsigned char *grown = realloc(buf, cap);
-      if (!grown) { free(buf); buf = NULL; break; }
+      uint64_t want = cap ? cap * 2 : 1 << 16;
+      if (want > limit) want = limit;
+      unsigned char *grown = realloc(buf, want);
+      if (!grown) {
+        free(buf);
+        inflateEnd(&z);
+        dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory inflating a MAT element (%llu bytes)", path,
+                 (unsigned long long)want);
+        return NULL;
+      }
       buf = grown;
+      cap = want;
     }
     if (z.avail_in == 0 && fed < n) {
       uint64_t chunk = n - fed > (1u << 30) ? (1u << 30) : n - fed;
@@ -168,10 +208,10 @@ static unsigned char *inflate_all(const char *path, const unsigned char *src, ui
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) break;
   }
   inflateEnd(&z);
-  if (!buf) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory inflating a MAT element", path); return NULL; }
-  if (rc != Z_STREAM_END) {
+  if (rc != Z_STREAM_END || problem) {
     free(buf);
-    dpl_fail(DPL_ERR_IO, "%s: corrupt or truncated compressed MAT element (zlib: %s)", path, z.msg ? z.msg : "truncated");
+    dpl_fail(DPL_ERR_IO, "%s: corrupt or truncated compressed MAT element (%s)", path,
+             problem ? problem : z.msg ? z.msg : "truncated");
     return NULL;
   }
   *out_len = len;
@@ -266,7 +306,7 @@ dpl_image_set *dpl_svhn_open(const char *path) {
     goto done;
   }
   int64_t n = x.dims[3];
-  if (y.type == 0 || y.dims[0] * (y.ndim > 1 ? y.dims[1] : 1) != n) {
+  if (y.type == 0 || y.count != n) {
     dpl_fail(DPL_ERR_IO, "%s: y must hold one label per image (%lld images)", path, (long long)n);
     goto done;
   }
@@ -312,31 +352,46 @@ done:
 dpl_image_set *dpl_stl10_open(const char *x_path, const char *y_path) {
   if (!x_path) { dpl_fail(DPL_ERR_ARGUMENT, "dpl_stl10_open: NULL path"); return NULL; }
   enum { SIDE = 96, PER = 3 * 96 * 96 };
-  uint64_t len;
-  unsigned char *raw = read_file(x_path, &len);
-  if (!raw) return NULL;
+  FILE *f = fopen(x_path, "rb");
+  if (!f) { dpl_fail(DPL_ERR_IO, "%s: cannot open (%s)", x_path, strerror(errno)); return NULL; }
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint64_t len = size > 0 ? (uint64_t)size : 0;
   if (len == 0 || len % PER) {
-    free(raw);
+    fclose(f);
     dpl_fail(DPL_ERR_IO, "%s: %llu bytes is not a whole number of STL-10 images (3 x 96 x 96 = %d bytes each)", x_path,
              (unsigned long long)len, PER);
     return NULL;
   }
   int64_t n = (int64_t)(len / PER);
+  /* read one record at a time straight into place: the memory is the images once, not the file plus a copy */
+  unsigned char *rec = malloc(PER);
   dpl_image_set *s = calloc(1, sizeof *s);
-  if (!s || !(s->pixels = malloc((size_t)len))) {
-    free(raw);
+  if (!rec || !s || !(s->pixels = malloc((size_t)len))) {
+    fclose(f);
+    free(rec);
     dpl_image_set_free(s);
-    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", x_path);
+    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld images", x_path, (long long)n);
     return NULL;
   }
   s->n = n; s->c = 3; s->h = SIDE; s->w = SIDE;
-  for (int64_t i = 0; i < n; i++)          /* plane stored column by column: (ch, col, row) -> (ch, row, col) */
+  for (int64_t i = 0; i < n; i++) {        /* plane stored column by column: (ch, col, row) -> (ch, row, col) */
+    if (fread(rec, 1, PER, f) != PER) {
+      fclose(f);
+      free(rec);
+      dpl_image_set_free(s);
+      dpl_fail(DPL_ERR_IO, "%s: read error", x_path);
+      return NULL;
+    }
+    unsigned char *dst = s->pixels + (size_t)i * PER;
     for (int ch = 0; ch < 3; ch++)
       for (int col = 0; col < SIDE; col++)
         for (int row = 0; row < SIDE; row++)
-          s->pixels[(size_t)i * PER + ((size_t)ch * SIDE + row) * SIDE + col] =
-              raw[(size_t)i * PER + ((size_t)ch * SIDE + col) * SIDE + row];
-  free(raw);
+          dst[((size_t)ch * SIDE + row) * SIDE + col] = rec[((size_t)ch * SIDE + col) * SIDE + row];
+  }
+  fclose(f);
+  free(rec);
   if (y_path) {
     uint64_t ylen;
     unsigned char *y = read_file(y_path, &ylen);
@@ -383,7 +438,11 @@ dpl_tensor *dpl_image_set_batch(dpl_image_set *s, dpl_device *dev, int n, const 
     dpl_fail(DPL_ERR_ARGUMENT, "dpl_image_set_batch: bad argument");
     return NULL;
   }
-  size_t per = (size_t)s->c * (size_t)s->h * (size_t)s->w;
+  size_t per = (size_t)s->c * (size_t)s->h * (size_t)s->w;   /* at most 2^40: checked when the set was read */
+  if (n && per > SIZE_MAX / sizeof(float) / (size_t)n) {
+    dpl_fail(DPL_ERR_ARGUMENT, "dpl_image_set_batch: a batch of %d images is too large", n);
+    return NULL;
+  }
   float *buf = malloc(sizeof(float) * per * (size_t)(n ? n : 1));
   if (!buf) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "dpl_image_set_batch: out of host memory"); return NULL; }
   for (int k = 0; k < n; k++) {

@@ -19,61 +19,144 @@ typedef struct npy_header {
   int64_t shape[DPL_MAX_DIMS];
 } npy_header;
 
-static const char *find_key(const char *dict, const char *key) {
-  char quoted[32];
-  snprintf(quoted, sizeof quoted, "'%s'", key);
-  const char *p = strstr(dict, quoted);
-  if (!p) {
-    snprintf(quoted, sizeof quoted, "\"%s\"", key);
-    p = strstr(dict, quoted);
-  }
-  if (!p) return NULL;
-  p += strlen(quoted);
-  while (*p == ' ') p++;
-  if (*p != ':') return NULL;
-  p++;
-  while (*p == ' ') p++;
-  return p;
+/* The header is the repr() of a Python dict, {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, and is
+ * parsed as that literal: quoted strings (either quote, backslash escapes), True/False, integers (with the L suffix
+ * Python 2's numpy wrote), tuples; exactly the three keys, each once, in any order; nothing but spaces after the
+ * closing brace. Anything else - a key given twice (Python would keep the last), an unknown key, a descr that is
+ * not one plain type, a fortran_order that is not a bool, a shape that is not a tuple of integers - is refused. */
+typedef struct lit {
+  const char *p, *end, *path;
+} lit;
+
+static void lit_ws(lit *l) {
+  while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r')) l->p++;
 }
 
-static int parse_header(const char *path, const char *dict, npy_header *h) {
-  const char *d = find_key(dict, "descr");
-  if (!d || (*d != '\'' && *d != '"'))
-    return dpl_fail(DPL_ERR_IO, "%s: .npy header has no 'descr'", path);
-  char q = *d++;
-  char descr[16];
-  int n = 0;
-  while (*d && *d != q && n < 15) descr[n++] = *d++;
-  descr[n] = 0;
-  if (n < 3 || (descr[0] != '<' && descr[0] != '>' && descr[0] != '|' && descr[0] != '='))
-    return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: unsupported dtype '%s'", path, descr);
-  h->big_endian = descr[0] == '>';
-  h->kind = descr[1];
-  h->size = atoi(descr + 2);
-  int ok = (h->kind == 'f' && (h->size == 4 || h->size == 8)) ||
-           ((h->kind == 'i' || h->kind == 'u') && (h->size == 1 || h->size == 2 || h->size == 4 || h->size == 8)) ||
-           (h->kind == 'b' && h->size == 1);
-  if (!ok) return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: unsupported dtype '%s' (float, int, uint or bool)", path, descr);
-  const char *f = find_key(dict, "fortran_order");
-  if (!f) return dpl_fail(DPL_ERR_IO, "%s: .npy header has no 'fortran_order'", path);
-  h->fortran = strncmp(f, "True", 4) == 0;
-  const char *s = find_key(dict, "shape");
-  if (!s || *s != '(') return dpl_fail(DPL_ERR_IO, "%s: .npy header has no 'shape'", path);
-  s++;
-  h->ndim = 0;
-  while (1) {
-    while (*s == ' ' || *s == ',') s++;
-    if (*s == ')') break;
-    if (!isdigit((unsigned char)*s)) return dpl_fail(DPL_ERR_IO, "%s: malformed shape in .npy header", path);
-    if (h->ndim >= DPL_MAX_DIMS) return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: more than %d dims", path, DPL_MAX_DIMS);
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (v < 0 || v > (1ll << 40)) return dpl_fail(DPL_ERR_IO, "%s: invalid size in shape", path);
-    h->shape[h->ndim++] = v;
-    if (v > 0 && dpl_shape_numel(h->ndim - 1, h->shape) > (1ll << 40) / v)
-      return dpl_fail(DPL_ERR_IO, "%s: shape too large", path);
-    s = end;
+static int lit_char(lit *l, char c) {
+  lit_ws(l);
+  if (l->p < l->end && *l->p == c) { l->p++; return 1; }
+  return 0;
+}
+
+/* a quoted string into out (cap bytes, NUL-terminated; longer strings are an error) */
+static int lit_string(lit *l, char *out, size_t cap) {
+  lit_ws(l);
+  if (l->p >= l->end || (*l->p != '\'' && *l->p != '"')) return -1;
+  char q = *l->p++;
+  size_t n = 0;
+  while (l->p < l->end && *l->p != q) {
+    char c = *l->p++;
+    if (c == '\n') return -1;
+    if (c == '\\') {
+      if (l->p >= l->end) return -1;
+      c = *l->p++;
+      if (c == 'n') c = '\n';
+      else if (c == 't') c = '\t';
+      else if (c != '\\' && c != '\'' && c != '"') return -1;
+    }
+    if (n + 1 >= cap) return -1;
+    out[n++] = c;
   }
+  if (l->p >= l->end) return -1;
+  l->p++;
+  out[n] = 0;
+  return 0;
+}
+
+/* a non-negative integer (no leading zeros, as Python 3; an L suffix as Python 2 wrote) */
+static int lit_int(lit *l, int64_t *v) {
+  lit_ws(l);
+  const char *s = l->p;
+  if (s >= l->end || *s < '0' || *s > '9') return -1;
+  if (*s == '0' && s + 1 < l->end && s[1] >= '0' && s[1] <= '9') return -1;
+  *v = 0;
+  while (l->p < l->end && *l->p >= '0' && *l->p <= '9') {
+    if (*v > ((INT64_C(1) << 62) - 9) / 10) return -1;
+    *v = *v * 10 + (*l->p++ - '0');
+  }
+  if (l->p < l->end && (*l->p == 'L' || *l->p == 'l')) l->p++;
+  return 0;
+}
+
+static int parse_shape(lit *l, npy_header *h) {
+  if (!lit_char(l, '(')) return -1;
+  h->ndim = 0;
+  int trailing_comma = 0;
+  while (!lit_char(l, ')')) {
+    if (h->ndim && !trailing_comma) return -1;
+    if (h->ndim >= DPL_MAX_DIMS) return -2;
+    if (lit_int(l, &h->shape[h->ndim])) return -1;
+    h->ndim++;
+    trailing_comma = lit_char(l, ',');
+  }
+  if (h->ndim == 1 && !trailing_comma) return -1;   /* (3) is the number 3 in Python, not a tuple */
+  return 0;
+}
+
+static int parse_header(const char *path, const char *dict, size_t len, npy_header *h) {
+  lit l = {dict, dict + len, path};
+  char key[64], descr[64];
+  int have_descr = 0, have_fortran = 0, have_shape = 0;
+  if (!lit_char(&l, '{')) return dpl_fail(DPL_ERR_IO, "%s: malformed .npy header (not a Python dict)", path);
+  while (!lit_char(&l, '}')) {
+    if (lit_string(&l, key, sizeof key)) return dpl_fail(DPL_ERR_IO, "%s: malformed .npy header (a key that is not a "
+                                                         "short quoted string)", path);
+    char shown[DPL_QUOTE_CAP];
+    DPL_QUOTE(shown, key);
+    if (!lit_char(&l, ':')) return dpl_fail(DPL_ERR_IO, "%s: malformed .npy header (no ':' after '%s')", path, shown);
+    int *seen = !strcmp(key, "descr") ? &have_descr : !strcmp(key, "fortran_order") ? &have_fortran
+                : !strcmp(key, "shape") ? &have_shape : NULL;
+    if (!seen)
+      return dpl_fail(DPL_ERR_IO, "%s: .npy header has the unexpected key '%s' (only descr, fortran_order, shape)",
+                      path, shown);
+    if (*seen) return dpl_fail(DPL_ERR_IO, "%s: .npy header has the key '%s' twice", path, shown);
+    *seen = 1;
+    if (seen == &have_descr) {
+      if (lit_string(&l, descr, sizeof descr))
+        return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: .npy descr is not a plain dtype string (structured arrays are not "
+                        "supported)", path);
+    } else if (seen == &have_fortran) {
+      lit_ws(&l);
+      if (l.end - l.p >= 4 && !memcmp(l.p, "True", 4)) { h->fortran = 1; l.p += 4; }
+      else if (l.end - l.p >= 5 && !memcmp(l.p, "False", 5)) { h->fortran = 0; l.p += 5; }
+      else return dpl_fail(DPL_ERR_IO, "%s: .npy fortran_order must be True or False", path);
+      if (l.p < l.end && (isalnum((unsigned char)*l.p) || *l.p == '_'))
+        return dpl_fail(DPL_ERR_IO, "%s: .npy fortran_order must be True or False", path);
+    } else {
+      int rc = parse_shape(&l, h);
+      if (rc == -2) return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: more than %d dims", path, DPL_MAX_DIMS);
+      if (rc) return dpl_fail(DPL_ERR_IO, "%s: malformed shape in .npy header (not a tuple of non-negative integers)", path);
+    }
+    if (!lit_char(&l, ',')) {
+      if (!lit_char(&l, '}')) return dpl_fail(DPL_ERR_IO, "%s: malformed .npy header (expected ',' or '}')", path);
+      break;
+    }
+  }
+  lit_ws(&l);
+  if (l.p != l.end) return dpl_fail(DPL_ERR_IO, "%s: malformed .npy header (bytes after the header's dict)", path);
+  if (!have_descr || !have_fortran || !have_shape)
+    return dpl_fail(DPL_ERR_IO, "%s: .npy header has no '%s'", path,
+                    !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+  /* descr: byte order, kind, size - '<f4', '>i8', '|u1', '|b1' ('=' is native, little-endian here) */
+  char shown[DPL_QUOTE_CAP];
+  DPL_QUOTE(shown, descr);
+  size_t dl = strlen(descr);
+  int size = 0;
+  int ok = dl >= 3 && dl <= 4 && strchr("<>|=", descr[0]) && strchr("fiub", descr[1]);
+  for (size_t i = 2; ok && i < dl; i++) {
+    if (descr[i] < '0' || descr[i] > '9') ok = 0;
+    else size = size * 10 + (descr[i] - '0');
+  }
+  h->kind = dl >= 2 ? descr[1] : 0;
+  h->size = size;
+  h->big_endian = descr[0] == '>';
+  ok = ok && ((h->kind == 'f' && (size == 4 || size == 8)) ||
+              ((h->kind == 'i' || h->kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
+              (h->kind == 'b' && size == 1)) && (descr[0] != '|' || size == 1);
+  if (!ok) return dpl_fail(DPL_ERR_UNSUPPORTED, "%s: unsupported dtype '%s' (float32/64, int, uint or bool)", path, shown);
+  /* checked: the product of the nonzero sizes too, so (0, 2^40, 2^40) cannot overflow later arithmetic */
+  if (dpl_shape_numel_checked(h->ndim, h->shape, INT64_C(1) << 40) < 0)
+    return dpl_fail(DPL_ERR_IO, "%s: shape too large", path);
   return DPL_OK;
 }
 
@@ -126,10 +209,11 @@ dpl_tensor *dpl_npy_load(dpl_device *dev, const char *path) {
   }
   if (hlen == 0 || hlen > (1u << 20)) { dpl_fail(DPL_ERR_IO, "%s: invalid .npy header length %u", path, hlen); goto done; }
   dict = malloc(hlen + 1);
-  if (!dict || fread(dict, 1, hlen, f) != hlen) { dpl_fail(DPL_ERR_IO, "%s: truncated .npy header", path); goto done; }
+  if (!dict) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory reading the .npy header", path); goto done; }
+  if (fread(dict, 1, hlen, f) != hlen) { dpl_fail(DPL_ERR_IO, "%s: truncated .npy header", path); goto done; }
   dict[hlen] = 0;
   npy_header h;
-  if (parse_header(path, dict, &h)) goto done;
+  if (parse_header(path, dict, hlen, &h)) goto done;
   int64_t n = dpl_shape_numel(h.ndim, h.shape);
   size_t bytes = (size_t)n * (size_t)h.size;
   /* the data must be all there, and nothing more than padding */
@@ -143,7 +227,10 @@ dpl_tensor *dpl_npy_load(dpl_device *dev, const char *path) {
   }
   raw = malloc(bytes ? bytes : 1);
   vals = malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!raw || !vals) { dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", path); goto done; }
+  if (!raw || !vals) {
+    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory (%lld elements)", path, (long long)n);
+    goto done;
+  }
   if (fread(raw, 1, bytes, f) != bytes) { dpl_fail(DPL_ERR_IO, "%s: read error", path); goto done; }
   if (!h.fortran) {
     for (int64_t i = 0; i < n; i++) vals[i] = (float)element(raw + (size_t)i * (size_t)h.size, &h);
@@ -158,6 +245,8 @@ dpl_tensor *dpl_npy_load(dpl_device *dev, const char *path) {
     }
   }
   t = dpl_tensor_from_host(dev, h.ndim, h.shape, vals);
+  if (!t && dpl_last_status() == DPL_ERR_OUT_OF_MEMORY)
+    dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory (%lld elements)", path, (long long)n);
 done:
   fclose(f);
   free(dict);
@@ -170,7 +259,7 @@ int dpl_npy_save(dpl_tensor *t, const char *path) {
   if (!t || !path) return dpl_fail(DPL_ERR_ARGUMENT, "dpl_npy_save: NULL argument");
   int64_t n = dpl_tensor_numel(t);
   float *vals = malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!vals) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "dpl_npy_save: out of memory");
+  if (!vals) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "dpl_npy_save: %s: out of memory", path);
   int rc = dpl_tensor_to_host(t, vals);
   if (rc) { free(vals); return rc; }
   char dict[512], shape[300] = "";

@@ -184,6 +184,8 @@ typedef struct storage_rec {
   int64_t numel;
   int located;
   uint64_t data_offset, data_bytes;
+  int member;                  /* zip: the member holding the data (its CRC-32 is checked when read); legacy: -1 */
+  uint32_t crc;
 } storage_rec;
 
 typedef struct up {
@@ -348,11 +350,14 @@ static obj *read_string(up *u, uint64_t len, otype t) {
   return o;
 }
 
-/* `module.name` with anything unprintable replaced, for messages */
-static void printable(char *dst, size_t cap, const char *module, const char *name) {
-  snprintf(dst, cap, "%.120s.%.120s", module, name);
-  for (char *p = dst; *p; p++) if ((unsigned char)*p < 32 || (unsigned char)*p > 126 || *p == '\'') *p = '?';
+/* bytes of the file (a name, a key) quoted for a message: see dpl_quote */
+typedef struct quoted { char s[DPL_QUOTE_CAP]; } quoted;
+static quoted q(const char *s, size_t len) {
+  quoted r;
+  dpl_quote(r.s, sizeof r.s, s, len);
+  return r;
 }
+#define QS(str) (q((str), strlen(str)).s)
 
 static obj *find_global(up *u, const char *module, size_t mlen, const char *name, size_t nlen) {
   static const struct { const char *module, *name; int g; } allowed[] = {
@@ -380,9 +385,8 @@ static obj *find_global(up *u, const char *module, size_t mlen, const char *name
       return o;
     }
   }
-  char shown[256];
-  printable(shown, sizeof shown, module, name);
-  fail(u, "refusing to load: the pickle asks for global '%s' (only state_dict contents are allowed)", shown);
+  fail(u, "refusing to load: the pickle asks for global '%s.%s' (only state_dict contents are allowed)",
+       q(module, mlen).s, q(name, nlen).s);
   return NULL;
 }
 
@@ -434,7 +438,7 @@ static obj *persistent_load(up *u, obj *pid) {
     if (u->nst >= MAX_ENTRIES) { corrupt(u, "too many storages"); return NULL; }
     if (grow(u, (void **)&u->st, &u->capst, u->nst + 1, sizeof *u->st)) return NULL;
     idx = (int)u->nst;
-    u->st[u->nst++] = (storage_rec){a[2]->str.s, a[2]->str.len, dtype, a[4]->i, 0, 0, 0};
+    u->st[u->nst++] = (storage_rec){a[2]->str.s, a[2]->str.len, dtype, a[4]->i, 0, 0, 0, -1, 0};
     if (smap_put(&u->stmap, a[2]->str.s, a[2]->str.len, idx) < 0) {
       dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", u->path);
       return NULL;
@@ -755,19 +759,24 @@ static int add_tensor(up *u, const char *name, const obj *t, smap *names) {
   const obj *so = tv->storage;
   const storage_rec *sr = &u->st[so->sto.st];
   if (f->n >= MAX_ENTRIES) return fail(u, "more than %d tensors", (int)MAX_ENTRIES);
-  if (!sr->located) return fail(u, "storage '%.100s' of tensor '%.200s' has no data", sr->key, name);
+  if (!sr->located) return fail(u, "storage '%s' of tensor '%s' has no data", q(sr->key, sr->klen).s, QS(name));
   tf_entry *e = tf_add(f, name);
   if (!e) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", u->path);
   int r = smap_put(names, e->name, strlen(e->name), f->n - 1);
   if (r < 0) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", u->path);
-  if (r > 0) return fail(u, "tensor name '%.200s' appears twice", name);
+  if (r > 0) return fail(u, "tensor name '%s' appears twice", QS(name));
   uint64_t es = (uint64_t)tf_element_size(so->sto.dtype);
   uint64_t off = (uint64_t)so->sto.off * es;  /* both bounded in persistent_load */
-  if (off > sr->data_bytes) return fail(u, "tensor '%.200s': storage view outside its storage", name);
+  if (off > sr->data_bytes) return fail(u, "tensor '%s': storage view outside its storage", QS(name));
   e->dtype = so->sto.dtype;
   e->ndim = tv->ndim;
   for (int d = 0; d < tv->ndim; d++) { e->shape[d] = tv->shape[d]; e->stride[d] = tv->stride[d]; }
   e->storage_offset = tv->offset;
+  e->group = (int64_t)so->sto.st * TF_DTYPE_COUNT + so->sto.dtype;   /* one storage read as one dtype */
+  e->group_offset = sr->data_offset;
+  e->group_bytes = sr->data_bytes;
+  e->crc_member = sr->member;
+  e->crc = sr->crc;
   e->data_offset = sr->data_offset + off;
   e->data_bytes = sr->data_bytes - off;
   if (so->sto.numel >= 0 && (uint64_t)so->sto.numel * es < e->data_bytes) e->data_bytes = (uint64_t)so->sto.numel * es;
@@ -782,7 +791,11 @@ static int flatten(up *u, const obj *d, char *name, size_t nlen, int depth, smap
     char kbuf[32];
     const char *ks;
     size_t kl;
-    if (k->t == O_STR) { ks = k->str.s; kl = strnlen(k->str.s, k->str.len); }
+    if (k->t == O_STR) {
+      ks = k->str.s;
+      kl = k->str.len;
+      if (memchr(ks, 0, kl)) return fail(u, "a tensor name contains a NUL byte ('%s')", q(ks, kl).s);
+    }
     else if (k->t == O_INT) { snprintf(kbuf, sizeof kbuf, "%lld", (long long)k->i); ks = kbuf; kl = strlen(kbuf); }
     else continue;
     size_t n = nlen;
@@ -797,7 +810,7 @@ static int flatten(up *u, const obj *d, char *name, size_t nlen, int depth, smap
     n += kl;
     name[n] = 0;
     if (val->t == O_DICT) {
-      if (depth + 1 >= MAX_DEPTH) return fail(u, "dicts nested more than %d deep (at '%.200s')", (int)MAX_DEPTH, name);
+      if (depth + 1 >= MAX_DEPTH) return fail(u, "dicts nested more than %d deep (at '%s')", (int)MAX_DEPTH, QS(name));
       if (flatten(u, val, name, n, depth + 1, names)) return -1;
     } else if (add_tensor(u, name, val, names)) return -1;
   }
@@ -822,6 +835,7 @@ typedef struct zmember {
   char *name;
   size_t nlen;
   int method, flags;
+  uint32_t crc;
   uint64_t csize, usize, lho;
 } zmember;
 
@@ -883,6 +897,7 @@ static int zip_read_dir(dpl_tensor_file *f, zdir *z) {
     zmember *m = &z->m[z->n];
     m->flags = le16(h + 8);
     m->method = le16(h + 10);
+    m->crc = le32(h + 16);
     m->csize = le32(h + 20);
     m->usize = le32(h + 24);
     m->lho = le32(h + 42);
@@ -921,10 +936,10 @@ static int zip_read_dir(dpl_tensor_file *f, zdir *z) {
 
 /* The absolute offset and size of a member's data; only stored (uncompressed, unencrypted) members. */
 static int zip_member_data(dpl_tensor_file *f, const zmember *m, uint64_t *off, uint64_t *size) {
-  if (m->flags & 1) return dpl_fail(DPL_ERR_IO, "%s: zip member '%.200s' is encrypted", f->path, m->name);
+  if (m->flags & 1) return dpl_fail(DPL_ERR_IO, "%s: zip member '%s' is encrypted", f->path, q(m->name, m->nlen).s);
   if (m->method != 0)
-    return dpl_fail(DPL_ERR_IO, "%s: zip member '%.200s' is compressed (method %d); only stored (uncompressed) members "
-                    "are supported, as torch.save writes them", f->path, m->name, m->method);
+    return dpl_fail(DPL_ERR_IO, "%s: zip member '%s' is compressed (method %d); only stored (uncompressed) members "
+                    "are supported, as torch.save writes them", f->path, q(m->name, m->nlen).s, m->method);
   if (m->csize != m->usize) return zip_bad(f, "stored member with different sizes");
   unsigned char h[30];
   if (read_at(f, m->lho, h, 30) || le32(h) != 0x04034b50u) return zip_bad(f, "bad local header");
@@ -955,6 +970,7 @@ static int parse_zip(up *u) {
   size_t plen = (size_t)(strchr(pkl->name, '/') - pkl->name);
   uint64_t off, size;
   if ((rc = zip_member_data(f, pkl, &off, &size))) goto done;
+  if ((rc = tf_check_crc(f, off, size, pkl->crc, pkl->name))) goto done;
   name = malloc(plen + 64);
   if (!name) { rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", f->path); goto done; }
   memcpy(name, pkl->name, plen);
@@ -966,8 +982,9 @@ static int parse_zip(up *u) {
     char b[17] = {0};
     if ((rc = zip_member_data(f, bo, &boff, &bsize))) goto done;
     if (bsize > 16 || read_at(f, boff, b, (size_t)bsize)) { rc = zip_bad(f, "bad byteorder member"); goto done; }
+    if ((rc = tf_check_crc(f, boff, bsize, bo->crc, bo->name))) goto done;
     if (!strcmp(b, "big")) big_endian = 1;
-    else if (strcmp(b, "little")) { rc = fail(u, "unknown byte order '%.16s'", b); goto done; }
+    else if (strcmp(b, "little")) { rc = fail(u, "unknown byte order '%s'", q(b, (size_t)bsize).s); goto done; }
   }
   u->in->pos = off;
   u->in->end = off + size;
@@ -983,12 +1000,15 @@ static int parse_zip(up *u) {
     memcpy(name + plen + 6, s->key, s->klen);
     name[plen + 6 + s->klen] = 0;
     const zmember *m = zip_find(&z, name);
-    if (!m) { rc = fail(u, "storage '%.200s' is missing from the archive", name); goto done; }
+    if (!m) { rc = fail(u, "storage '%s' is missing from the archive", q(name, plen + 6 + s->klen).s); goto done; }
     if ((rc = zip_member_data(f, m, &s->data_offset, &s->data_bytes))) goto done;
     s->located = 1;
+    s->member = (int)(m - z.m);
+    s->crc = m->crc;
   }
   if ((rc = build_index(u, root))) goto done;
   for (int i = 0; i < f->n; i++) f->entries[i].big_endian = big_endian;
+  f->nmembers = (int)z.n;
   f->format = "pth-zip";
 done:
   free(name);
@@ -1025,19 +1045,19 @@ static int parse_legacy(up *u) {
     const obj *k = keys->seq.it[i];
     if (k->t != O_STR) return fail(u, "corrupt checkpoint (a storage key is not a string)");
     int si = smap_get(&u->stmap, k->str.s, k->str.len);
-    if (si < 0) return fail(u, "corrupt checkpoint (storage '%.100s' is listed but never used)", k->str.s);
+    if (si < 0) return fail(u, "corrupt checkpoint (storage '%s' is listed but never used)", q(k->str.s, k->str.len).s);
     storage_rec *s = &u->st[si];
-    if (s->located) return fail(u, "corrupt checkpoint (storage '%.100s' is listed twice)", k->str.s);
+    if (s->located) return fail(u, "corrupt checkpoint (storage '%s' is listed twice)", q(k->str.s, k->str.len).s);
     unsigned char b[8];
-    if (read_at(f, pos, b, 8)) return fail(u, "truncated: the data of storage '%.100s' is missing", k->str.s);
+    if (read_at(f, pos, b, 8)) return fail(u, "truncated: the data of storage '%s' is missing", q(k->str.s, k->str.len).s);
     uint64_t count = 0;
     for (int j = 0; j < 8; j++) count = big_endian ? count << 8 | b[j] : count | (uint64_t)b[j] << (8 * j);
     uint64_t es = (uint64_t)tf_element_size(s->dtype), left = f->file_size - pos - 8;
     if (count != (uint64_t)s->numel)
-      return fail(u, "corrupt checkpoint (storage '%.100s' holds %llu elements, expected %lld)", k->str.s,
+      return fail(u, "corrupt checkpoint (storage '%s' holds %llu elements, expected %lld)", q(k->str.s, k->str.len).s,
                   (unsigned long long)count, (long long)s->numel);
     if (count > left / es)
-      return fail(u, "truncated: the data of storage '%.100s' ends past the end of the file", k->str.s);
+      return fail(u, "truncated: the data of storage '%s' ends past the end of the file", q(k->str.s, k->str.len).s);
     s->data_offset = pos + 8;
     s->data_bytes = count * es;
     s->located = 1;

@@ -32,42 +32,78 @@ static int peek(json *j, char c) {
   return j->p < j->end && *j->p == c;
 }
 
-/* a JSON string into a new buffer (escapes: \" \\ \/ \n \t \r \b \f and \u00XX) */
+static int hex4(const char *p, unsigned *v) {
+  *v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    *v = *v << 4 | (unsigned)d;
+  }
+  return 0;
+}
+
+/* A JSON string into a new NUL-terminated buffer (*len bytes, UTF-8; \uXXXX escapes and surrogate pairs decoded).
+ * Raw control characters are invalid JSON and refused; so is a NUL (raw or \u0000), which no name or value of a
+ * safetensors header may hold: it would silently cut the string short. */
 static int parse_string(json *j, char **out) {
   if (expect(j, '"')) return dpl_last_status();
   size_t cap = 32, n = 0;
   char *s = malloc(cap);
-  if (!s) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!s) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", j->path);
+  const char *bad = NULL;
   while (j->p < j->end && *j->p != '"') {
-    char c = *j->p++;
+    unsigned char enc[4];
+    int k = 1;
+    unsigned char c = (unsigned char)*j->p++;
+    if (c < 0x20) { bad = c ? "a control character in a header string" : "a NUL byte in a header string"; break; }
+    enc[0] = c;
     if (c == '\\') {
       if (j->p >= j->end) break;
       char e = *j->p++;
       switch (e) {
-      case 'n': c = '\n'; break;
-      case 't': c = '\t'; break;
-      case 'r': c = '\r'; break;
-      case 'b': c = '\b'; break;
-      case 'f': c = '\f'; break;
+      case 'n': enc[0] = '\n'; break;
+      case 't': enc[0] = '\t'; break;
+      case 'r': enc[0] = '\r'; break;
+      case 'b': enc[0] = '\b'; break;
+      case 'f': enc[0] = '\f'; break;
+      case '"': case '\\': case '/': enc[0] = (unsigned char)e; break;
       case 'u': {
-        if (j->end - j->p < 4) { free(s); return dpl_fail(DPL_ERR_IO, "%s: bad escape in header", j->path); }
-        char hex[5] = {j->p[0], j->p[1], j->p[2], j->p[3], 0};
-        long v = strtol(hex, NULL, 16);
+        unsigned v, lo;
+        if (j->end - j->p < 4 || hex4(j->p, &v)) { bad = "a bad \\u escape in a header string"; break; }
         j->p += 4;
-        c = v < 128 ? (char)v : '?';
+        if (v >= 0xd800 && v < 0xdc00) {            /* a surrogate pair */
+          if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) || lo < 0xdc00 ||
+              lo >= 0xe000) { bad = "an unpaired surrogate in a header string"; break; }
+          j->p += 6;
+          v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
+        } else if (v >= 0xdc00 && v < 0xe000) { bad = "an unpaired surrogate in a header string"; break; }
+        if (v == 0) { bad = "a NUL (\\u0000) in a header string"; break; }
+        if (v < 0x80) enc[0] = (unsigned char)v;
+        else if (v < 0x800) { enc[0] = (unsigned char)(0xc0 | v >> 6); enc[1] = (unsigned char)(0x80 | (v & 63)); k = 2; }
+        else if (v < 0x10000) {
+          enc[0] = (unsigned char)(0xe0 | v >> 12); enc[1] = (unsigned char)(0x80 | (v >> 6 & 63));
+          enc[2] = (unsigned char)(0x80 | (v & 63)); k = 3;
+        } else {
+          enc[0] = (unsigned char)(0xf0 | v >> 18); enc[1] = (unsigned char)(0x80 | (v >> 12 & 63));
+          enc[2] = (unsigned char)(0x80 | (v >> 6 & 63)); enc[3] = (unsigned char)(0x80 | (v & 63)); k = 4;
+        }
         break;
       }
-      default: c = e;
+      default: bad = "an unknown escape in a header string";
       }
+      if (bad) break;
     }
-    if (n + 2 > cap) {
+    if (n + (size_t)k + 1 > cap) {
       cap *= 2;
       char *t = realloc(s, cap);
-      if (!t) { free(s); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory"); }
+      if (!t) { free(s); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", j->path); }
       s = t;
     }
-    s[n++] = c;
+    memcpy(s + n, enc, (size_t)k);
+    n += (size_t)k;
   }
+  if (bad) { free(s); return dpl_fail(DPL_ERR_IO, "%s: malformed safetensors header (%s)", j->path, bad); }
   if (j->p >= j->end) { free(s); return dpl_fail(DPL_ERR_IO, "%s: unterminated string in header", j->path); }
   j->p++;
   s[n] = 0;
@@ -109,18 +145,27 @@ static int dtype_of(const char *s, tf_dtype *t) {
   return 0;
 }
 
-static int parse_metadata(dpl_tensor_file *f, json *j) {
+static int parse_metadata(dpl_tensor_file *f, json *j, int *seen) {
+  if ((*seen)++) return dpl_fail(DPL_ERR_IO, "%s: the safetensors header has __metadata__ twice", f->path);
   if (expect(j, '{')) return dpl_last_status();
   if (peek(j, '}')) { j->p++; return DPL_OK; }
   while (1) {
     char *k = NULL, *v = NULL;
     if (parse_string(j, &k)) return dpl_last_status();
     if (expect(j, ':') || parse_string(j, &v)) { free(k); return dpl_last_status(); }
+    for (int i = 0; i < f->nmeta; i++)
+      if (!strcmp(f->meta_keys[i], k)) {
+        char shown[DPL_QUOTE_CAP];
+        DPL_QUOTE(shown, k);
+        free(k);
+        free(v);
+        return dpl_fail(DPL_ERR_IO, "%s: metadata key '%s' appears twice in the safetensors header", f->path, shown);
+      }
     char **nk = realloc(f->meta_keys, sizeof(char *) * (size_t)(f->nmeta + 1));
     if (nk) f->meta_keys = nk;
     char **nv = realloc(f->meta_values, sizeof(char *) * (size_t)(f->nmeta + 1));
     if (nv) f->meta_values = nv;
-    if (!nk || !nv) { free(k); free(v); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory"); }
+    if (!nk || !nv) { free(k); free(v); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", f->path); }
     f->meta_keys[f->nmeta] = k;
     f->meta_values[f->nmeta] = v;
     f->nmeta++;
@@ -129,36 +174,50 @@ static int parse_metadata(dpl_tensor_file *f, json *j) {
   }
 }
 
-static int parse_tensor(dpl_tensor_file *f, json *j, const char *name, uint64_t data_start) {
+/* data_offsets of an entry, relative to the data section, kept for the coverage check */
+typedef struct span { uint64_t begin, end; int entry; } span;
+
+static int parse_tensor(dpl_tensor_file *f, json *j, const char *name, uint64_t data_start, span *sp) {
   tf_entry *e = tf_add(f, name);
-  if (!e) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!e) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", f->path);
+  char shown[DPL_QUOTE_CAP];
+  DPL_QUOTE(shown, name);
   int have_dtype = 0, have_shape = 0, have_offsets = 0;
   uint64_t offsets[2] = {0, 0};
   if (expect(j, '{')) return dpl_last_status();
   while (!peek(j, '}')) {
     char *key = NULL;
     if (parse_string(j, &key) || expect(j, ':')) { free(key); return dpl_last_status(); }
-    int rc = DPL_OK;
+    int rc = DPL_OK, *seen = NULL;
     if (!strcmp(key, "dtype")) {
+      seen = &have_dtype;
       char *v = NULL;
-      rc = parse_string(j, &v);
-      if (!rc && !dtype_of(v, &e->dtype))
-        rc = dpl_fail(DPL_ERR_UNSUPPORTED, "%s: tensor '%s' has unsupported dtype %s", f->path, name, v);
+      if (!have_dtype) rc = parse_string(j, &v);
+      if (!rc && !have_dtype && !dtype_of(v, &e->dtype)) {
+        char dt[64];
+        rc = dpl_fail(DPL_ERR_UNSUPPORTED, "%s: tensor '%s' has unsupported dtype '%s'", f->path, shown,
+                      DPL_QUOTE(dt, v));
+      }
       free(v);
-      have_dtype = 1;
     } else if (!strcmp(key, "shape")) {
+      seen = &have_shape;
       uint64_t dims[DPL_MAX_DIMS];
-      rc = parse_uint_array(j, dims, DPL_MAX_DIMS, &e->ndim);
-      for (int d = 0; d < e->ndim; d++) e->shape[d] = (int64_t)(dims[d] > (1ull << 40) ? (1ull << 41) : dims[d]);
-      have_shape = 1;
+      if (!have_shape) rc = parse_uint_array(j, dims, DPL_MAX_DIMS, &e->ndim);
+      for (int d = 0; !rc && d < e->ndim; d++) {
+        if (dims[d] > (1ull << 40)) rc = dpl_fail(DPL_ERR_IO, "%s: tensor '%s' is too large", f->path, shown);
+        else e->shape[d] = (int64_t)dims[d];
+      }
     } else if (!strcmp(key, "data_offsets")) {
+      seen = &have_offsets;
       int n = 0;
-      rc = parse_uint_array(j, offsets, 2, &n);
-      if (!rc && n != 2) rc = dpl_fail(DPL_ERR_IO, "%s: tensor '%s': data_offsets needs 2 values", f->path, name);
-      have_offsets = 1;
+      if (!have_offsets) rc = parse_uint_array(j, offsets, 2, &n);
+      if (!rc && n != 2) rc = dpl_fail(DPL_ERR_IO, "%s: tensor '%s': data_offsets needs 2 values", f->path, shown);
     } else {
-      rc = dpl_fail(DPL_ERR_IO, "%s: tensor '%s': unexpected field '%s'", f->path, name, key);
+      char k[64];
+      rc = dpl_fail(DPL_ERR_IO, "%s: tensor '%s': unexpected field '%s'", f->path, shown, DPL_QUOTE(k, key));
     }
+    if (!rc && *seen) rc = dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has field '%s' twice", f->path, shown, key);
+    if (seen) *seen = 1;
     free(key);
     if (rc) return rc;
     if (peek(j, ',')) j->p++;
@@ -166,18 +225,70 @@ static int parse_tensor(dpl_tensor_file *f, json *j, const char *name, uint64_t 
   }
   if (expect(j, '}')) return dpl_last_status();
   if (!have_dtype || !have_shape || !have_offsets)
-    return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' lacks dtype, shape or data_offsets", f->path, name);
+    return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' lacks dtype, shape or data_offsets", f->path, shown);
+  /* checked before any product of the sizes is formed */
+  int64_t numel = dpl_shape_numel_checked(e->ndim, e->shape, INT64_C(1) << 40);
+  if (numel < 0) return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' is too large", f->path, shown);
   int64_t stride = 1;
   for (int d = e->ndim - 1; d >= 0; d--) { e->stride[d] = stride; stride *= e->shape[d] > 0 ? e->shape[d] : 1; }
-  if (offsets[1] < offsets[0] || offsets[1] > f->file_size - data_start)
+  if (offsets[1] < offsets[0])
+    return dpl_fail(DPL_ERR_IO, "%s: tensor '%s': its data offsets [%llu, %llu) are reversed", f->path, shown,
+                    (unsigned long long)offsets[0], (unsigned long long)offsets[1]);
+  if (offsets[1] > f->file_size - data_start)
     return dpl_fail(DPL_ERR_IO, "%s: tensor '%s' has data offsets [%llu, %llu) outside the file (truncated?)", f->path,
-                    name, (unsigned long long)offsets[0], (unsigned long long)offsets[1]);
+                    shown, (unsigned long long)offsets[0], (unsigned long long)offsets[1]);
   e->data_offset = data_start + offsets[0];
   e->data_bytes = offsets[1] - offsets[0];
-  int64_t numel = dpl_shape_numel(e->ndim, e->shape);
-  if (numel < 0 || (uint64_t)numel * (uint64_t)tf_element_size(e->dtype) != e->data_bytes)
-    return dpl_fail(DPL_ERR_IO, "%s: tensor '%s': shape and data_offsets disagree", f->path, name);
+  if ((uint64_t)numel * (uint64_t)tf_element_size(e->dtype) != e->data_bytes)
+    return dpl_fail(DPL_ERR_IO, "%s: tensor '%s': shape and data_offsets disagree", f->path, shown);
+  *sp = (span){offsets[0], offsets[1], f->n - 1};
   return tf_check_entry(f, e);
+}
+
+static int by_begin(const void *a, const void *b) {
+  const span *x = a, *y = b;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  return x->end < y->end ? -1 : x->end > y->end;
+}
+
+static _Thread_local const tf_entry *sorted_entries_base;
+static int by_name(const void *a, const void *b) {
+  return strcmp(sorted_entries_base[*(const int *)a].name, sorted_entries_base[*(const int *)b].name);
+}
+
+/* The format's rules on the whole index (as the reference implementation checks them): every name once, and the
+ * tensors' byte ranges tile the data section exactly - no overlap (two tensors sharing bytes), no hole, nothing
+ * after the last tensor. */
+static int check_index(dpl_tensor_file *f, span *spans, uint64_t data_bytes) {
+  char a[DPL_QUOTE_CAP], b[DPL_QUOTE_CAP];
+  int n = f->n, rc = DPL_OK;
+  int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  if (!order) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", f->path);
+  for (int i = 0; i < n; i++) order[i] = i;
+  sorted_entries_base = f->entries;    /* qsort has no context argument */
+  qsort(order, (size_t)n, sizeof(int), by_name);
+  for (int i = 1; i < n && !rc; i++)
+    if (!strcmp(f->entries[order[i]].name, f->entries[order[i - 1]].name))
+      rc = dpl_fail(DPL_ERR_IO, "%s: tensor name '%s' appears twice in the safetensors header", f->path,
+                    DPL_QUOTE(a, f->entries[order[i]].name));
+  free(order);
+  if (rc) return rc;
+  qsort(spans, (size_t)n, sizeof(span), by_begin);
+  uint64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    if (spans[i].begin < at)
+      return dpl_fail(DPL_ERR_IO, "%s: tensors '%s' and '%s' overlap in the data section (safetensors forbids "
+                      "shared bytes)", f->path, DPL_QUOTE(a, f->entries[spans[i - 1].entry].name),
+                      DPL_QUOTE(b, f->entries[spans[i].entry].name));
+    if (spans[i].begin > at)
+      return dpl_fail(DPL_ERR_IO, "%s: %llu bytes before tensor '%s' belong to no tensor (a hole in the data section)",
+                      f->path, (unsigned long long)(spans[i].begin - at), DPL_QUOTE(a, f->entries[spans[i].entry].name));
+    at = spans[i].end;
+  }
+  if (at != data_bytes)
+    return dpl_fail(DPL_ERR_IO, "%s: %llu bytes after the last tensor belong to no tensor", f->path,
+                    (unsigned long long)(data_bytes - at));
+  return DPL_OK;
 }
 
 int dpl_safetensors_parse(dpl_tensor_file *f) {
@@ -189,10 +300,13 @@ int dpl_safetensors_parse(dpl_tensor_file *f) {
     return dpl_fail(DPL_ERR_IO, "%s: not a recognised tensor file (neither a PyTorch checkpoint nor safetensors)",
                     f->path);
   char *text = malloc(hlen);
-  if (!text) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!text) return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory reading the header", f->path);
   if (fread(text, 1, hlen, f->file) != hlen) { free(text); return dpl_fail(DPL_ERR_IO, "%s: truncated header", f->path); }
   f->format = "safetensors";
   json j = {text, text + hlen, f->path};
+  span *spans = NULL;
+  size_t nspans = 0, capspans = 0;
+  int seen_metadata = 0;
   int rc = expect(&j, '{');
   if (!rc && peek(&j, '}')) j.p++;
   else
@@ -200,13 +314,26 @@ int dpl_safetensors_parse(dpl_tensor_file *f) {
       char *name = NULL;
       rc = parse_string(&j, &name);
       if (!rc) rc = expect(&j, ':');
-      if (!rc) rc = !strcmp(name, "__metadata__") ? parse_metadata(f, &j) : parse_tensor(f, &j, name, 8 + hlen);
+      if (!rc && strcmp(name, "__metadata__") && nspans == capspans) {
+        size_t cap = capspans ? 2 * capspans : 64;
+        span *grown = realloc(spans, cap * sizeof *spans);
+        if (!grown) rc = dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", f->path);
+        else { spans = grown; capspans = cap; }
+      }
+      if (!rc) rc = !strcmp(name, "__metadata__") ? parse_metadata(f, &j, &seen_metadata)
+                                                  : parse_tensor(f, &j, name, 8 + hlen, &spans[nspans++]);
       free(name);
       if (rc) break;
       if (peek(&j, ',')) { j.p++; continue; }
       rc = expect(&j, '}');
       break;
     }
+  if (!rc) {
+    skip_ws(&j);     /* the writer pads the header with spaces; anything else after the object is not JSON */
+    if (j.p != j.end) rc = dpl_fail(DPL_ERR_IO, "%s: malformed safetensors header (bytes after the JSON object)", f->path);
+  }
+  if (!rc) rc = check_index(f, spans, f->file_size - 8 - hlen);
+  free(spans);
   free(text);
   return rc;
 }
@@ -273,7 +400,7 @@ int dpl_safetensors_save(const char *path, int n, const char *const *names, dpl_
   }
   oom |= put(&h, "}", 1);
   while (!oom && h.n % 8) oom |= put(&h, " ", 1);   /* data 8-byte aligned, as the format recommends */
-  if (oom) { free(h.s); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "out of memory"); }
+  if (oom) { free(h.s); return dpl_fail(DPL_ERR_OUT_OF_MEMORY, "%s: out of memory", path); }
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%.4000s.%d.tmp", path, (int)getpid());
   FILE *f = fopen(tmp, "wb");
