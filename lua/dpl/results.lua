@@ -28,6 +28,7 @@ local ffi = require "ffi"
 local json = require "dpl.json"
 local sqlite = require "dpl.sys.sqlite"
 local crypto = require "dpl.sys.crypto"
+local fault = require "dpl.sys.fault"
 
 -- statx has one layout on every architecture (struct stat does not): used for the mtime of weight files
 pcall(ffi.cdef, [[
@@ -434,7 +435,7 @@ function DB:record(run)
     end
   end
   local config_json = json.encode(run.config)
-  return self:transaction(function()
+  local rid = self:transaction(function()
     self:query([[INSERT INTO runs (experiment, arch, layer, config, config_hash, code_version, device, weights,
       weights_sha256, started, ended, seconds, timing, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
       run.experiment, run.arch, run.layer, config_json, sha256_string(config_json), run.code_version or M.code_version(),
@@ -454,6 +455,8 @@ function DB:record(run)
       sha256_string(config_json), M.host(), M.pid())
     return rid
   end, 2)
+  fault.point("RECORD")       -- tests interrupt a sweep right after its N-th committed run (dpl.sys.fault)
+  return rid
 end
 
 -- Runs with their scores (run.scores: name -> value), oldest first. filter: experiment, arch, layer, status
