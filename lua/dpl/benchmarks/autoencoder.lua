@@ -26,6 +26,7 @@ local progress = require "dpl.progress"
 local checkpoint = require "dpl.checkpoint"
 local cls = require "dpl.metrics.classification"
 local results = require "dpl.results"
+local fault = require "dpl.sys.fault"
 local json = require "dpl.json"
 
 local B = {name = "autoencoder",
@@ -540,19 +541,6 @@ function B.config(args, ctx, cell)
   return c
 end
 
--- the process kills itself after writing its Nth MLP result when DPL_FAULT_KILL_AFTER_MLP=N (tests of the resume
--- of the MLP phase, deterministic: no timing involved)
-local mlps_written = 0
-local function fault_after_mlp()
-  local n = tonumber(os.getenv("DPL_FAULT_KILL_AFTER_MLP") or "")
-  mlps_written = mlps_written + 1
-  if n and mlps_written >= n then
-    io.stderr:write(("autoencoder: DPL_FAULT_KILL_AFTER_MLP=%d: killing this process (SIGKILL)\n"):format(n))
-    io.stderr:flush()
-    os.execute("kill -9 " .. results.pid())
-  end
-end
-
 function B.run(args, ctx, cell)
   local d = ctx.data[cell.dataset]
   local device = cell.device
@@ -575,8 +563,8 @@ function B.run(args, ctx, cell)
     net = ae.new({side = d.spec.side, seed = args.seed, device = device})
     local crit
     if not args.pixel then
-      crit = perceptual.loss{arch = cell.arch, layer = cell.layer, weights = cell.weights, normalize = false,
-                             mode = args.lossnet_mode, device = device}
+      crit = perceptual.loss{arch = cell.arch, layer = cell.layer, weights = cell.weights, name_map = cell.name_map,
+                             normalize = false, mode = args.lossnet_mode, device = device}
     end
     train = trainer.fit{
       model = net, optimizer = optim.Adam(net:parameters(), {lr = args.lr}), data = d.ae_train,
@@ -624,7 +612,7 @@ function B.run(args, ctx, cell)
       write_atomic(path, json.encode(r))
       io.stderr:write(("%s: MLP %s: %d epochs (best %d), val accuracy %.4f, test accuracy %.4f\n"):format(label, name,
         r.epochs_run, r.best_epoch, r.val_accuracy, r.test_accuracy))
-      fault_after_mlp()
+      fault.point("MLP")   -- DPL_FAULT_KILL_AFTER_MLP=N: tests of the resume of this phase (dpl.sys.fault)
     end
     r.hidden = hidden
     mlps[i] = r

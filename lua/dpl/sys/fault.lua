@@ -8,6 +8,7 @@
 -- sends SIG<SIGNAL> (KILL, INT or TERM) to this process right after the N-th <EVENT> it reached. Events:
 --   CHECKPOINT  a trainer checkpoint was written (lua/dpl/train/trainer.lua)
 --   RECORD      a run was committed to the results store (lua/dpl/results.lua)
+--   MLP         an MLP probe's result was written (lua/dpl/benchmarks/autoencoder.lua)
 -- KILL ends the process at once, as kill -9 would (no cleanup, no flush beyond what is written); INT and TERM go
 -- through dplrun's handlers exactly as a signal from outside would. Unset variables cost one table lookup per event.
 local ffi = require "ffi"
@@ -18,7 +19,7 @@ local SIGNALS = {KILL = 9, INT = 2, TERM = 15}
 
 local armed = {}    -- event -> {{signal, after}, ...}
 for name, number in pairs(SIGNALS) do
-  for _, event in ipairs {"CHECKPOINT", "RECORD"} do
+  for _, event in ipairs {"CHECKPOINT", "RECORD", "MLP"} do
     local n = tonumber(os.getenv(("DPL_FAULT_%s_AFTER_%s"):format(name, event)) or "")
     if n then
       armed[event] = armed[event] or {}
