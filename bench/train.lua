@@ -149,7 +149,8 @@ for _, spec in ipairs(bench.word_list(args.jobs or DEFAULT_JOBS[args.benchmark])
     error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres, autoencoder, autoencoder96; got %s"):format(spec), 0)
   end
   local batch = args.batch and int_opt("batch", args.batch) or DEFAULT_BATCH[kind]
-  batches[#batches + 1] = ("%s %d"):format(kind, batch)
+  local b = ("%s %d"):format(kind, batch)
+  if batches[#batches] ~= b then batches[#batches + 1] = b end
   local side = kind == "superres" and HR / scale or (kind == "autoencoder96" and 96 or 64)
   jobs[#jobs + 1] = {name = spec, kind = kind, arch = arch, layer = layer, upto = lossnet.layer_index(arch, layer),
                      shape = {batch, 3, side, side}, scale = scale}
@@ -157,9 +158,11 @@ end
 local devices = bench.word_list(args.device)
 
 for _, d in ipairs(devices) do print(dpl.device_banner(d)) end
-print(("threads: %d, batch %s, x%d (%d -> %d), repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
-  table.concat(batches, ", "), scale, HR / scale, HR, repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
-  :read("*l") or "?"))
+local sr_jobs = false
+for _, j in ipairs(jobs) do sr_jobs = sr_jobs or j.kind == "superres" end
+print(("threads: %d, batch %s%s, repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
+  table.concat(batches, ", "), sr_jobs and (", x%d (%d -> %d)"):format(scale, HR / scale, HR) or "", repeat_n, rounds,
+  (io.open("/proc/loadavg") or {read = function() return "?" end}):read("*l") or "?"))
 
 local peer, peer_info
 if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n, nil, "train_torch.py") end
