@@ -23,12 +23,7 @@ local perceptual = require "dpl.perceptual"
 local optim = require "dpl.optim"
 local S = test.suite("autoencoder", {configurations = {"default"}})   -- compares the CPU and Vulkan itself
 
-local vulkan = dpl.vulkan_available()
-S.after_each = function()
-  collectgarbage()
-  if vulkan then dpl.synchronize("vulkan") end
-end
-local function devices() return vulkan and {"cpu", "vulkan"} or {"cpu"} end
+local devices = test.devices   -- the default after_each collects garbage and drains Vulkan
 
 local refs = test.torch_refs("autoencoder_ref.py", "autoencoder")
 local need_refs, ref, refdir = refs.need, refs.ref, refs.dir
