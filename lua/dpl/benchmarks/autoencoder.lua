@@ -649,7 +649,9 @@ function B.table(runs, opts)
     if not by[name] then by[name] = {}; order[#order + 1] = name end
     table.insert(by[name], r)
   end
-  table.sort(order)
+  local rank = {}
+  for i, name in ipairs(B.DATASET_ORDER) do rank[name] = i end
+  table.sort(order, function(a, b) return (rank[a] or 99) < (rank[b] or 99) or (rank[a] == rank[b] and a < b) end)
   local parts = {}
   for _, name in ipairs(order) do
     local spec = B.DATASETS[name] or {label = name}
