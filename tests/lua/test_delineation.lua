@@ -96,6 +96,8 @@ S:add("a PyTorch checkpoint loads and gives PyTorch's outputs (eval, train), gra
   local x = ref("x", "cpu")
   t:close(dpl.no_grad(function() return back:forward(x) end), dpl.no_grad(function() return net:forward(x) end),
     {atol = 0, rtol = 0}, "reloaded")
+  local wrapped = D.load_model(refdir .. "/wrapped.t7")   -- the reference's {"net": state_dict}
+  t:close(dpl.no_grad(function() return wrapped:forward(x) end), ref("eval"), {atol = 2e-6, rtol = 1e-4}, "wrapped")
   local ok, err = pcall(D.load_model, refdir .. "/parity_vgg16_M_loss.pth")
   t:ok(not ok and tostring(err):find("not a U-Net of this benchmark", 1, true), tostring(err))
 end)

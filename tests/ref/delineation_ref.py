@@ -6,7 +6,8 @@ steps of the full K = 3 loss, and the delineation scores (strict and relaxed).
 Usage:
   delineation_ref.py OUTDIR make      writes (float32 .npy unless said):
       unet.pth, keys.txt                  a PyTorch-initialised U-Net (torch.manual_seed(0)), BatchNorm statistics and
-                                          affine parameters randomised, saved with torch.save; its state_dict keys
+                                          affine parameters randomised, saved with torch.save; its state_dict keys;
+                                          wrapped.t7: the same as {"net": state_dict}, as the reference saves it
       x.npy, g.npy                        an input 2 x 4 x 32 x 32 in [0, 1] and a gradient for the output
       eval.npy, train.npy                 the outputs in eval and train mode
       grad_x.npy, grad_<param>.npy        train mode: the gradients of sum(y * g) w.r.t. the input and every parameter
@@ -103,6 +104,7 @@ def make(out):
     net = UNet()
     randomise_bn(net, gen, 0.1, 3)
     torch.save(net.state_dict(), os.path.join(out, "unet.pth"))
+    torch.save({"net": net.state_dict()}, os.path.join(out, "wrapped.t7"))   # as the reference's training script saves
     with open(os.path.join(out, "keys.txt"), "w") as f:
         f.write("\n".join(net.state_dict().keys()) + "\n")
     x = rng.rand(2, 4, 32, 32).astype(np.float32)

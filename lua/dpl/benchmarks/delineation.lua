@@ -37,7 +37,7 @@ B.SIZE = 224                    -- training crops and the evaluation resize (the
 B.MEASURES = {"completeness", "correctness", "quality"}
 B.RELAXED = {"relaxed_completeness", "relaxed_correctness", "relaxed_quality"}
 -- --quick: a named, recorded configuration that runs in minutes on a CPU
-B.QUICK = {train = 8, val = 4, test = 4, epochs = 2}
+B.QUICK = {train = 8, epochs = 2}   -- validation and evaluation on every image given
 
 local function mkdir(path) os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
 local function strip(msg) return (tostring(msg):gsub("^[^:\n]*%.lua:%d+: ", "")) end
@@ -400,9 +400,9 @@ function B.arguments(parser)
   parser:option("--checkpoint", "Score this trained U-Net (a file this benchmark wrote, a trainer checkpoint or a "
     .. "PyTorch state_dict of the reference U-Net) instead of training.")
   parser:option("--checkpoint-minutes", "Minutes of training between checkpoints within an epoch.", "10"):convert(tonumber)
-  parser:flag("--quick", ("A short recorded configuration: %d training, %d validation and %d evaluation images, %d "
-    .. "epochs (unless the --limit-* / --epochs options say otherwise)."):format(B.QUICK.train, B.QUICK.val,
-    B.QUICK.test, B.QUICK.epochs))
+  parser:flag("--quick", ("A short recorded configuration: the first %d training images, %d epochs (unless "
+    .. "--limit-train / --epochs say otherwise); validation and evaluation on every image given."):format(B.QUICK.train,
+    B.QUICK.epochs))
 end
 
 function B.setup(args)
@@ -419,9 +419,9 @@ function B.setup(args)
   else
     opts.limit = args.limit_train or q.train
     ctx.train = B.train_set(ctx.root, opts)
-    ctx.val = B.eval_set(ctx.root, "valid", {size = args.size, limit = args.limit_val or q.val})
+    ctx.val = B.eval_set(ctx.root, "valid", {size = args.size, limit = args.limit_val})
   end
-  ctx.test = B.eval_set(ctx.root, ctx.split, {size = args.size, limit = args.limit_test or q.test})
+  ctx.test = B.eval_set(ctx.root, ctx.split, {size = args.size, limit = args.limit_test})
   return ctx
 end
 
