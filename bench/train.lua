@@ -61,6 +61,17 @@ if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):f
 -- step, each phase synchronised)}
 local KINDS = {}
 
+-- the phases of one step: mark(name) records the time since the previous mark (the device synchronised) in the list t
+local function phase_timer(device)
+  local t, p = {}, bench.now()
+  return t, function(name)
+    dpl.synchronize(device)
+    local now = bench.now()
+    t[#t + 1] = {name, now - p}
+    p = now
+  end
+end
+
 KINDS.superres = function(job, device)
   local net = superres.new({scale = job.scale, seed = 1, device = device})
   local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", device = device}
@@ -74,13 +85,7 @@ KINDS.superres = function(job, device)
     opt:step()
   end
   local function phases()
-    local t, p = {}, bench.now()
-    local function mark(name)
-      dpl.synchronize(device)
-      local now = bench.now()
-      t[#t + 1] = {name, now - p}
-      p = now
-    end
+    local t, mark = phase_timer(device)
     opt:zero_grad()
     local out = net:forward(lr)
     mark("network forward")
@@ -114,13 +119,7 @@ KINDS.delineation = function(job, device)
     opt:step()
   end
   local function phases()
-    local t, p = {}, bench.now()
-    local function mark(name)
-      dpl.synchronize(device)
-      local now = bench.now()
-      t[#t + 1] = {name, now - p}
-      p = now
-    end
+    local t, mark = phase_timer(device)
     opt:zero_grad()
     local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
     mark("forward (K = 3 U-Net + loss network, loss)")

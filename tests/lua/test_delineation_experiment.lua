@@ -20,11 +20,7 @@ local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 local shared = os.getenv("DPL_SHARED")
 local dir = os.tmpname() .. "_delexp"
-local i = -1
-while arg[i - 1] do i = i - 1 end
-local dplrun = arg[i]
-if not dplrun:find("/") then dplrun = "./" .. dplrun end
-if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
+local dplrun = test.dplrun()
 S.teardown = function() os.execute("rm -rf '" .. dir .. "'") end
 
 local function tiles() return shared .. "/data/MassachusettsRoads" end
@@ -36,21 +32,14 @@ local function need_data(t)
 end
 
 local function run(argstr, env)
-  local cmd = ("%s DPL_NO_PROGRESS=1 '%s' --quiet %s/experiments/delineation.lua %s --device cpu 2>&1; echo \"exit=$?\"")
-    :format(env or "", dplrun, root, argstr)
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return code == 0, out:gsub("exit=%d+%s*$", ""), code
+  local code, out = test.run_command(("%s DPL_NO_PROGRESS=1 '%s' --quiet %s/experiments/delineation.lua %s --device cpu")
+    :format(env or "", dplrun, root, argstr))
+  return code == 0, out, code
 end
 
 local function read_json(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local v = json.decode(f:read("*a"))
-  f:close()
-  return v
+  local text = test.read_file(path)
+  return text and json.decode(text)
 end
 
 local function common()

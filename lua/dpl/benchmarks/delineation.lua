@@ -313,17 +313,7 @@ end
 
 -- The --json entry of one run (the issue's shape) from its flat scores and configuration.
 function B.json_entry(arch, layer, config, scores)
-  local function series(prefix)
-    local keys = {}
-    for k in pairs(scores) do
-      local e = k:match("^" .. prefix .. "%.(%d%d%d)$")
-      if e then keys[#keys + 1] = tonumber(e) end
-    end
-    table.sort(keys)
-    local out = json.array({})
-    for i, e in ipairs(keys) do out[i] = scores[("%s.%03d"):format(prefix, e)] end
-    return out
-  end
+  local function series(prefix) return require("dpl.benchmarks.report").epoch_series(scores, prefix) end
   local keys = {unpack(B.MEASURES)}
   if (config.tolerance or 0) > 0 then for _, k in ipairs(B.RELAXED) do keys[#keys + 1] = k end end
   local test = {split = config.split, eval = config.eval, per_iteration = json.array({}), images = json.array({}),
