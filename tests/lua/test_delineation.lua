@@ -231,4 +231,22 @@ S:add("scores against numpy: strict and relaxed, empty ground truth / prediction
   t:eq(m.counted.quality, 2)
 end)
 
+S:add("the analysis reads the fixed evaluation's scores and leaves the faithful ones out", function(t)
+  local results, analysis = require "dpl.results", require "dpl.benchmarks.analysis"
+  local store = refdir .. "_analysis.sqlite"
+  os.remove(store)
+  local db = results.open(store)
+  local function record(eval, q)
+    db:record({experiment = "delineation", arch = "vgg16", layer = "E", code_version = "test",
+               config = {eval = eval, arch = "vgg16", layer = "E"},
+               scores = {["test.quality"] = q, ["test.completeness"] = q, ["test.correctness"] = q}})
+  end
+  record("fixed", 0.5)
+  record("faithful", 1.7)   -- newer, but the reference script's accumulation: not the paper's measure
+  db:close()
+  local data = analysis.load(store)
+  os.remove(store)
+  t:eq(data.values["delineation/quality"].vgg16.E, 0.5)
+end)
+
 return S
