@@ -193,14 +193,15 @@ end
 -- strict scores of every iteration (and the relaxed ones with opts.tolerance > 0) per image. Returns
 --   {images = {{name, iterations = {{completeness, ...} per k}}}, per_iteration = {{completeness, ...} per k: means over
 --    the images where the measure is defined}, final = per_iteration[K], published = the reference script's
---    accumulated numbers (dpl.metrics.delineation.published_scores), undefined = {measure -> images left out}}
+--    accumulated numbers (dpl.metrics.delineation.accumulate_published; an undefined score adds 0), undefined =
+--    {measure -> images left out of the last iteration's mean}}
 -- opts: K, tolerance, device, batch (8), save (a folder for the PNGs), quiet.
 function B.evaluate(net, data, opts)
   opts = opts or {}
   local K = opts.K or 3
   net:evaluate()
   if opts.save then mkdir(opts.save) end
-  local images, by_iteration, gts = {}, {}, {}
+  local images, by_iteration = {}, {}
   for k = 1, K do by_iteration[k] = {} end
   local bar = progress.new({total = data:len(), label = "test " .. (data.split or ""), unit = "img", quiet = opts.quiet})
   for batch in dataset.batches(data, {batch_size = opts.batch or 8, device = opts.device}) do
@@ -216,9 +217,8 @@ function B.evaluate(net, data, opts)
         own[k] = maps[k]:select(1, j)
         local s = metrics.scores(own[k], gt, {tolerance = opts.tolerance})
         img.iterations[k] = s
-        by_iteration[k][#by_iteration[k] + 1] = own[k]
+        by_iteration[k][#by_iteration[k] + 1] = s
       end
-      gts[#gts + 1] = gt
       images[#images + 1] = img
       if opts.save then save_outputs(opts.save, name, rgb:select(1, j), own, gt) end
     end
@@ -239,7 +239,7 @@ function B.evaluate(net, data, opts)
     per_iteration[k] = row
   end
   return {images = images, per_iteration = per_iteration, final = per_iteration[K], undefined = undefined,
-          published = metrics.published_scores(by_iteration, gts), keys = keys}
+          published = metrics.accumulate_published(by_iteration, keys, {undefined_as_zero = true}), keys = keys}
 end
 
 -- ---- the model file ------------------------------------------------------------------------------------------------

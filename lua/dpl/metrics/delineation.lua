@@ -143,18 +143,30 @@ end
 function M.published_scores(preds_by_iteration, gts, opts)
   local K = #preds_by_iteration
   if K == 0 then error("delineation.published_scores: no iterations", 2) end
-  local total = {completeness = 0, correctness = 0, quality = 0}
-  local n
+  local per = {}
+  for i = 1, K do per[i] = M.mean_scores(preds_by_iteration[i], gts, opts).images end
+  return M.accumulate_published(per)
+end
+
+-- The published script's accumulation from per-image scores already computed: per_iteration[k] = the list of image
+-- score tables of iteration k (as mean_scores' .images). keys: the measures (default the three strict ones).
+-- opts.undefined_as_zero: an undefined (NaN) score adds nothing instead of making the total NaN.
+function M.accumulate_published(per_iteration, keys, opts)
+  local K = #per_iteration
+  keys = keys or {"completeness", "correctness", "quality"}
+  local total, n = {}, #per_iteration[1]
+  for _, k in ipairs(keys) do total[k] = 0 end
   for i = 1, K do
-    local m = M.mean_scores(preds_by_iteration[i], gts, opts)
-    n = #m.images
-    for k in pairs(total) do
+    for _, k in ipairs(keys) do
       local sum = 0
-      for _, s in ipairs(m.images) do sum = sum + s[k] end
+      for _, s in ipairs(per_iteration[i]) do
+        local v = s[k]
+        if not (opts and opts.undefined_as_zero and v ~= v) then sum = sum + v end
+      end
       total[k] = total[k] + (K - i + 1) * sum
     end
   end
-  for k in pairs(total) do total[k] = total[k] / n end
+  for _, k in ipairs(keys) do total[k] = total[k] / n end
   return total
 end
 
