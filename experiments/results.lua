@@ -9,11 +9,11 @@
 -- Only the newest run of each configuration is shown unless --all-runs is given. A table combines the runs of one
 -- configuration (data, limit, distance, weights kind: lua/dpl/benchmarks/report.lua): by default the full-data runs
 -- with pretrained weights; it says which above it and lists the other configurations (--config ID, --all-configs).
-local argparse = require "argparse"
+local cli = require "dpl.cli"
 local results = require "dpl.results"
 local report = require "dpl.benchmarks.report"
 
-local parser = argparse("dplrun experiments/results.lua", "List, filter and export stored experiment results.")
+local parser = cli.parser("experiments/results.lua", "List, filter and export stored experiment results.")
 parser:option("--db", "Results database.", results.DEFAULT_PATH)
 parser:option("--experiment", "Only this experiment (e.g. bapps).")
 parser:option("--arch", "Only this architecture.")
@@ -27,11 +27,12 @@ parser:flag("--all-configs", "With --table: one table per configuration.")
 parser:flag("--detail", "Print per-subset scores.")
 parser:option("--csv", "Write the selected runs as CSV to this file ('-' for stdout).")
 parser:flag("--claims", "List the cells being computed (claimed by a process), and whether the holder is alive.")
-local args = parser:parse(arg)
 local function fail(msg)
   io.stderr:write("results.lua: ", msg, "\n")
   os.exit(2)
 end
+local ok_args, args = pcall(cli.parse, parser)
+if not ok_args then fail(cli.message(args)) end
 if (args.config or args.all_configs) and not args.table then fail("--config and --all-configs go with --table") end
 
 -- the output file is opened before the work, so that a wrong path fails at once

@@ -1,6 +1,7 @@
 -- tests/run.lua - runs Lua test suites: `dplrun tests/run.lua [--filter PATTERN] [FILE...]` (default: every
 -- tests/lua/test_*.lua). Prints one line per test and closes with "N passed, M failed". Fails when any test fails or
--- when the Vulkan validation layer reported anything (run with DPL_VALIDATION=1, as ctest does).
+-- when the Vulkan validation layer reported anything (run with DPL_VALIDATION=1, as ctest does); exits 77 (ctest:
+-- skipped) when nothing failed but tests were skipped for missing reference data (lua/dpl/test.lua, "Reference files").
 local dpl = require "dpl"
 
 local files, filter = {}, nil
@@ -19,7 +20,7 @@ if #files == 0 then
   p:close()
 end
 
-local passed, failed = 0, 0
+local passed, failed, data_skips = 0, 0, 0
 for _, file in ipairs(files) do
   local chunk, err = loadfile(file)
   if not chunk then
@@ -34,8 +35,8 @@ for _, file in ipairs(files) do
       print(("skip   %s: runs in the %s configuration(s) only, not in %s (see the suite's test.suite call)"):format(
         suite.name, table.concat(suite.configurations, ", "), os.getenv("DPL_TEST_CONFIG")))
     else
-      local p, f = suite:run(filter)
-      passed, failed = passed + p, failed + f
+      local p, f, d = suite:run(filter)
+      passed, failed, data_skips = passed + p, failed + f, data_skips + (d or 0)
     end
   end
   collectgarbage("collect")
@@ -47,4 +48,9 @@ if vmsgs > 0 then
   failed = failed + 1
 end
 print(("%d passed, %d failed"):format(passed, failed))
+-- 77: ctest reports the suite as skipped (SKIP_RETURN_CODE) when reference data was missing and nothing failed
+if failed == 0 and data_skips > 0 then
+  print(("%d test(s) skipped for missing reference data (see the skip lines)"):format(data_skips))
+  os.exit(77)
+end
 os.exit(failed == 0 and 0 or 1)

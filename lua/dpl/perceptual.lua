@@ -6,6 +6,8 @@
 --   local metric = perceptual.new({arch = "vgg16", layer = {"E", "S"}})             -- reuse one network for many pairs
 --   local d = metric:distance(batch_a, batch_b)                                    -- N x 3 x H x W: a tensor of N
 --   local lp = perceptual.new({lpips = "alex"})                                     -- LPIPS v0.1 (alex, vgg, squeeze)
+--   local map = lp:spatial(img_a, img_b)                                           -- 1 x 1 x H x W, LPIPS(spatial=True)
+--   local d = metric(batch_a, batch_b); d:sum():backward()                          -- differentiable (a tensor of N)
 --   local crit = perceptual.loss{arch = "vgg16", layer = "E"}                       -- the training loss (see below)
 --   local loss = crit(output, target); loss:backward()                             -- gradients reach output only
 --
@@ -48,7 +50,7 @@ function M.lpips_weights_path(net, version)
   local f = io.open(p, "rb")
   if f then f:close(); return p end
   error(("LPIPS linear weights v%s/%s.pth not found in %s: fetch them with: dplrun weights/fetch.lua lpips (or set "
-    .. "DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(version, net, table.concat(dirs, ", ")), 3)
+    .. "DPL_LPIPS_WEIGHTS to the folder holding v0.1/)"):format(version, net, table.concat(dirs, ", ")), 0)
 end
 
 local function const(values, device) return dpl.tensor(values, {device = device}):reshape(1, #values, 1, 1) end
@@ -71,7 +73,11 @@ function M.new(opts)
     end
     self.lpips, self.arch, self.indices = opts.lpips, spec.arch, spec.layers
     self.layer_names = spec.layers
-    self.lin_file = opts.lin_weights or M.lpips_weights_path(opts.lpips, opts.lpips_version)
+    self.lpips_version = opts.lpips_version or "0.1"
+    if self.lpips_version ~= "0.1" and self.lpips_version ~= "0.0" then
+      error(("perceptual: lpips_version must be \"0.1\" or \"0.0\", got %s"):format(tostring(opts.lpips_version)), 2)
+    end
+    self.lin_file = opts.lin_weights or M.lpips_weights_path(opts.lpips, self.lpips_version)
     local lin = require("dpl.weights").load(self.lin_file, {device = opts.device})
     self.lin = {}
     for k = 1, #spec.layers do
@@ -79,9 +85,13 @@ function M.new(opts)
       if not w then error(("perceptual: %s has no lin%d.model.1.weight"):format(self.lin_file, k - 1), 2) end
       self.lin[k] = w
     end
-    -- LPIPS: [0,1] -> [-1,1] -> (x - shift) / scale, i.e. x * (2 / scale) + (-1 - shift) / scale
+    -- LPIPS v0.1: [0,1] -> [-1,1] -> (x - shift) / scale, i.e. x * (2 / scale) + (-1 - shift) / scale; v0.0 (the
+    -- first release) feeds [-1,1] to the backbone without the ScalingLayer
     local a, b = {}, {}
-    for c = 1, 3 do a[c] = 2 / LPIPS_SCALE[c]; b[c] = (-1 - LPIPS_SHIFT[c]) / LPIPS_SCALE[c] end
+    for c = 1, 3 do
+      if self.lpips_version == "0.0" then a[c], b[c] = 2, -1
+      else a[c] = 2 / LPIPS_SCALE[c]; b[c] = (-1 - LPIPS_SHIFT[c]) / LPIPS_SCALE[c] end
+    end
     self.in_scale, self.in_shift = const(a, opts.device), const(b, opts.device)
     self.eps_mode = "lpips"
   else
@@ -143,6 +153,23 @@ function Metric:feature_distance(fa, fb)
   return d
 end
 
+-- The per-pixel distance of two lists of normalised features for images of h x w: N x 1 x h x w, each layer's
+-- channel sum (weighted by LPIPS's linear layer) upsampled bilinearly (align_corners = False) to h x w and summed over
+-- the layers, as lpips.LPIPS(spatial = True) computes it. Its spatial mean is close to, not equal to, the distance
+-- (the layers' maps are averaged at their own resolution there).
+function Metric:feature_map(fa, fb, h, w)
+  local F = dpl.F
+  local d
+  for k = 1, #fa do
+    local diff = fa[k] - fb[k]
+    local sq = diff * diff
+    if self.lin then sq = sq * self.lin[k] end
+    local mk = F.upsample2d(sq:sum(2, true), {h, w}, "bilinear")
+    d = d and d + mk or mk
+  end
+  return d
+end
+
 local function batch_of(x, what)
   if not dpl.is_tensor(x) then error(("perceptual: %s must be a tensor, got %s"):format(what, type(x)), 3) end
   if x:dim() == 3 then return x:unsqueeze(1), true end
@@ -152,25 +179,51 @@ local function batch_of(x, what)
   return x, false
 end
 
--- Distance between images a and b (3 x H x W -> a number; N x 3 x H x W -> a tensor of N).
-function Metric:distance(a, b)
+-- the features of a and b (one forward pass for both) and whether the input was a single image
+local function pair_features(self, a, b, level)
   local ba, single = batch_of(a, "image a")
   local bb = batch_of(b, "image b")
   if not (ba:size() == bb:size()) then
-    error(("perceptual: images of different shapes %s and %s"):format(tostring(ba:size()), tostring(bb:size())), 2)
+    error(("perceptual: images of different shapes %s and %s"):format(tostring(ba:size()), tostring(bb:size())),
+      level + 1)
   end
   local n = ba:size(1)
-  -- one forward pass for both
   local f = self:features(dpl.cat({ba, bb:to(ba:device())}, 1))
   local fa, fb = {}, {}
   for k, t in ipairs(f) do fa[k] = t:narrow(1, 1, n); fb[k] = t:narrow(1, n + 1, n) end
+  return fa, fb, single, ba
+end
+
+-- The distance as a tensor, differentiable (grad mode is the caller's, as for any module: gradients reach a and b;
+-- the network is frozen): N x 3 x H x W -> a tensor of N; 3 x H x W -> a tensor of 1. metric(a, b) is the same.
+-- opts.spatial: the per-pixel map instead (N x 1 x H x W, see feature_map).
+function Metric:forward(a, b, opts)
+  local fa, fb, _, ba = pair_features(self, a, b, 2)
+  if opts and opts.spatial then return self:feature_map(fa, fb, ba:size(3), ba:size(4)) end
+  return self:feature_distance(fa, fb)
+end
+Metric.__call = function(self, a, b, opts) return self:forward(a, b, opts) end
+
+-- Distance between images a and b (3 x H x W -> a number; N x 3 x H x W -> a tensor of N, differentiable as
+-- :forward).
+function Metric:distance(a, b)
+  local fa, fb, single = pair_features(self, a, b, 2)
   local d = self:feature_distance(fa, fb)
   if single then return d:item() end
   return d
 end
 
+-- The per-pixel distance map of a and b at their size (3 x H x W -> 1 x 1 x H x W; N x 3 x H x W -> N x 1 x H x W),
+-- as lpips.LPIPS(spatial = True).
+function Metric:spatial(a, b)
+  local fa, fb, _, ba = pair_features(self, a, b, 2)
+  return self:feature_map(fa, fb, ba:size(3), ba:size(4))
+end
+
 function Metric:describe()
-  if self.lpips then return ("LPIPS %s (%s, lin %s)"):format(self.lpips, self.arch, self.lin_file) end
+  if self.lpips then
+    return ("LPIPS v%s %s (%s, lin %s)"):format(self.lpips_version, self.lpips, self.arch, self.lin_file)
+  end
   local names = {}
   for k, l in ipairs(self.layer_names) do names[k] = tostring(l) end
   return ("%s layer %s"):format(self.arch, table.concat(names, "+"))

@@ -28,6 +28,7 @@ local ffi = require "ffi"
 local json = require "dpl.json"
 local sqlite = require "dpl.sys.sqlite"
 local crypto = require "dpl.sys.crypto"
+local fault = require "dpl.sys.fault"
 
 -- statx has one layout on every architecture (struct stat does not): used for the mtime of weight files
 pcall(ffi.cdef, [[
@@ -79,12 +80,20 @@ function M.file_stat(path)
   return tonumber(st.size), ("%d.%09d"):format(tonumber(st.mtime.tv_sec), st.mtime.tv_nsec)
 end
 
--- "v0.3-12-gabc1234 (dpl 0.1.0)": git describe of the source tree if it is a git checkout, and the library version
+-- "v0.3-12-gabc1234 (dpl 0.1.0)": git describe of the source tree if it is a git checkout (else the COMMIT file an
+-- install writes into P/share/dpl), and the library version
 function M.code_version()
   local root = DPL_SOURCE_ROOT or "."
-  local p = io.popen(("git -C '%s' describe --always --dirty --tags 2>/dev/null"):format(root:gsub("'", "'\\''")))
-  local git = p and p:read("*l") or nil
-  if p then p:close() end
+  local git
+  if not DPL_INSTALLED then
+    local p = io.popen(("git -C '%s' describe --always --dirty --tags 2>/dev/null"):format(root:gsub("'", "'\\''")))
+    git = p and p:read("*l") or nil
+    if p then p:close() end
+  end
+  if not git or git == "" then
+    local f = io.open(root .. "/COMMIT", "r")
+    if f then git = f:read("*l"); f:close() end
+  end
   local ok, dpl = pcall(require, "dpl")
   local v = ok and dpl.version or "?"
   return (git and git ~= "" and git .. " " or "") .. "(dpl " .. v .. ")"
@@ -426,7 +435,7 @@ function DB:record(run)
     end
   end
   local config_json = json.encode(run.config)
-  return self:transaction(function()
+  local rid = self:transaction(function()
     self:query([[INSERT INTO runs (experiment, arch, layer, config, config_hash, code_version, device, weights,
       weights_sha256, started, ended, seconds, timing, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
       run.experiment, run.arch, run.layer, config_json, sha256_string(config_json), run.code_version or M.code_version(),
@@ -446,6 +455,8 @@ function DB:record(run)
       sha256_string(config_json), M.host(), M.pid())
     return rid
   end, 2)
+  fault.point("RECORD")       -- tests interrupt a sweep right after its N-th committed run (dpl.sys.fault)
+  return rid
 end
 
 -- Runs with their scores (run.scores: name -> value), oldest first. filter: experiment, arch, layer, status

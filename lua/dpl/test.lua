@@ -12,6 +12,13 @@
 -- configurations (default, fallback, novulkan; all three when not given); tests/CMakeLists.txt reads the list from
 -- the suite, and tests/run.lua skips the suite in the other configurations when run by hand. {timeout = seconds}
 -- gives a suite more than ctest's 900 s (also read by tests/CMakeLists.txt).
+--
+-- Reference files: tests that need the reference data of ../shared (Set5, BAPPS patches, LPIPS weights, ...; the
+-- folder is $DPL_SHARED, which ctest sets to <source>/../shared) declare it, and without it they are SKIPPED, never
+-- passed or failed: {shared = {"data/Set5", ...}} in test.suite for a suite that needs the files throughout, or
+-- test.shared(t, "data/...") inside a test (it returns the full path). tests/run.lua then exits with status 77, which
+-- ctest reports as "Skipped" (SKIP_RETURN_CODE), with the missing file named on the test's "skip" line. README
+-- ("Tests") lists which suites need which files.
 local M = {}
 
 local Suite = {}
@@ -28,7 +35,40 @@ function M.suite(name, opts)
       error(("test.suite %s: unknown configuration '%s' (%s)"):format(name, c, table.concat(M.CONFIGURATIONS, ", ")), 2)
     end
   end
-  return setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout}, Suite)
+  return setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout,
+                       shared = opts.shared}, Suite)
+end
+
+-- The reference data folder: $DPL_SHARED, else ../shared next to the source tree.
+function M.shared_dir()
+  local env = os.getenv("DPL_SHARED")
+  if env and env ~= "" then return env end
+  return (DPL_SOURCE_ROOT or ".") .. "/../shared"
+end
+
+local function present(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- The first of the suite's declared reference files that is missing, or nil.
+function Suite:missing_shared()
+  for _, rel in ipairs(self.shared or {}) do
+    if not present(M.shared_dir() .. "/" .. rel) then return rel end
+  end
+  return nil
+end
+
+-- The full path of a reference file (relative to ../shared); ends the test as skipped (missing reference data) when
+-- the file is not there.
+function M.shared(t, rel)
+  local path = M.shared_dir() .. "/" .. rel
+  if not present(path) then
+    error({msg = ("needs %s of the reference data, not in %s (set DPL_SHARED; README, Tests)"):format(rel,
+      M.shared_dir()), skip = true, data = true}, 2)
+  end
+  return path
 end
 
 -- Whether the suite runs in the configuration ctest gives in $DPL_TEST_CONFIG (always when it is unset).
@@ -147,11 +187,19 @@ function Check:raises(fn, pattern, msg)
 end
 
 -- ---- running ------------------------------------------------------------------------------------------------------
--- Runs the suite's tests whose names match `filter` (a Lua pattern, optional); returns passed, failed. The suite's
--- after_each function (default M.drain) runs after every test, passed or not; teardown once at the end.
+-- Runs the suite's tests whose names match `filter` (a Lua pattern, optional); returns passed, failed and the number
+-- skipped for missing reference data. The suite's after_each function (default M.drain) runs after every test,
+-- passed or not; teardown once at the end. A suite missing one of its declared reference files runs nothing.
 function Suite:run(filter, out)
   out = out or io.stdout
-  local passed, failed = 0, 0
+  local passed, failed, data_skips = 0, 0, 0
+  local missing = self:missing_shared()
+  if missing then
+    out:write(("skip   %s: every test (needs %s of the reference data, not in %s; set DPL_SHARED; README, Tests)\n")
+      :format(self.name, missing, M.shared_dir()))
+    if self.teardown then pcall(self.teardown) end
+    return 0, 0, 1
+  end
   for _, case in ipairs(self.tests) do
     if not filter or case.name:find(filter) then
       local check = setmetatable({}, Check)
@@ -170,6 +218,7 @@ function Suite:run(filter, out)
         out:write(("ok     %s: %s (%.0f ms)\n"):format(self.name, case.name, ms))
       elseif err.skip then
         passed = passed + 1
+        if err.data then data_skips = data_skips + 1 end
         out:write(("skip   %s: %s (%s)\n"):format(self.name, case.name, err.msg))
       else
         failed = failed + 1
@@ -180,7 +229,29 @@ function Suite:run(filter, out)
     end
   end
   if self.teardown then pcall(self.teardown) end
-  return passed, failed
+  return passed, failed, data_skips
+end
+
+-- ---- child processes: suites that run scripts as a user does ------------------------------------------------------
+-- A new empty temporary folder (its name ends in _tag); the suite's teardown should remove it.
+function M.tmpdir(tag)
+  local dir = os.tmpname() .. "_" .. tag
+  os.execute(("rm -f '%s'; mkdir -p '%s'"):format(dir, dir))
+  return dir
+end
+
+-- User errors of a script (lua/dpl/cli.lua): for each case {arguments, text}, run(arguments) must exit with status 2
+-- and print exactly one line containing text, and no stack trace.
+function M.user_errors(t, run, cases)
+  for _, c in ipairs(cases) do
+    local rc, out = run(c[1])
+    t:eq(rc, 2, c[1] .. ": " .. out)
+    t:ok(out:find(c[2], 1, true) ~= nil, ("%s: expected '%s' in: %s"):format(c[1], c[2], out))
+    t:ok(not out:find("traceback", 1, true), "no stack trace: " .. out)
+    local lines = 0
+    for _ in out:gmatch("[^\n]+") do lines = lines + 1 end
+    t:eq(lines, 1, "one line: " .. out)
+  end
 end
 
 -- ---- devices ------------------------------------------------------------------------------------------------------
@@ -472,5 +543,7 @@ function M.dplrun()
   if exe:sub(1, 1) ~= "/" then exe = os.getenv("PWD") .. "/" .. exe end
   return exe
 end
+
+M.sh, M.read = M.run_command, M.read_file   -- the short names some suites use
 
 return M

@@ -6,9 +6,15 @@ local download = require "dpl.download"
 
 local M = {}
 
+-- The weights folder: $DPL_WEIGHTS; in a source checkout its weights/ folder; installed (cmake --install), the XDG
+-- cache ($XDG_CACHE_HOME/dpl/weights, default ~/.cache/dpl/weights), since the install prefix may not be writable.
 function M.dir()
   local env = os.getenv("DPL_WEIGHTS")
   if env and env ~= "" then return env end
+  if DPL_INSTALLED then
+    local xdg = os.getenv("XDG_CACHE_HOME")
+    return ((xdg and xdg ~= "") and xdg or ((os.getenv("HOME") or ".") .. "/.cache")) .. "/dpl/weights"
+  end
   return (DPL_SOURCE_ROOT or ".") .. "/weights"
 end
 

@@ -208,10 +208,15 @@ static void finish_interrupt(lua_State *L) {
   lua_settop(L, 0);
 }
 
-/* The Lua library folder: $DPL_LUA_DIR, else <exe>/../share/dpl/lua (installed), else the source tree's lua/. */
-static void find_lua_dir(char *out, size_t n) {
-  const char *env = getenv("DPL_LUA_DIR");
-  if (env && *env) { snprintf(out, n, "%s", env); return; }
+/* Where dpl's files are. No path is compiled in: the binary finds them from where it is.
+ *   installed (cmake --install build --prefix P): P/bin/dplrun, the Lua library in P/share/dpl/lua and the scripts
+ *     (experiments/, examples/, data/, weights/) in P/share/dpl; root = P/share/dpl;
+ *   a build tree: the file dpl-source-root next to the binary (written by CMake) names the source tree; root = it.
+ * $DPL_LUA_DIR overrides the Lua library folder. `installed` tells the Lua side which layout it runs in (weights then
+ * default to the XDG cache instead of the source tree's weights/). */
+static void find_roots(char *lua_dir, char *root, size_t n, int *installed) {
+  *installed = 0;
+  root[0] = 0;
   char exe[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len > 0) {
@@ -221,10 +226,25 @@ static void find_lua_dir(char *out, size_t n) {
       *slash = 0;
       char candidate[PATH_MAX + 64];
       snprintf(candidate, sizeof candidate, "%s/../share/dpl/lua/dpl/init.lua", exe);
-      if (file_exists(candidate)) { snprintf(out, n, "%.4000s/../share/dpl/lua", exe); return; }
+      if (file_exists(candidate)) {
+        snprintf(root, n, "%.4000s/../share/dpl", exe);
+        char *real = realpath(root, NULL);
+        if (real) { snprintf(root, n, "%s", real); free(real); }
+        *installed = 1;
+      } else {
+        snprintf(candidate, sizeof candidate, "%s/dpl-source-root", exe);
+        FILE *f = fopen(candidate, "r");
+        if (f) {
+          if (fgets(root, (int)n, f)) root[strcspn(root, "\r\n")] = 0;
+          fclose(f);
+        }
+      }
     }
   }
-  snprintf(out, n, "%s", DPL_SOURCE_LUA_DIR);
+  const char *env = getenv("DPL_LUA_DIR");
+  if (env && *env) snprintf(lua_dir, n, "%s", env);
+  else if (root[0]) snprintf(lua_dir, n, "%.4000s/lua", root);
+  else snprintf(lua_dir, n, "lua");   /* nothing found: the current folder's lua/ (an error names it if missing) */
 }
 
 /* LuaJIT's allocation sinking (Debian's 2.1.0~beta3+git20220320) rebuilds a sunk variable-length cdata,
@@ -293,6 +313,7 @@ int main(int argc, char **argv) {
       const char *d = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
       if (!d) { fprintf(stderr, "dplrun: --device needs a value (cpu, vulkan or vulkan:N)\n"); return 2; }
       setenv("DPL_DEVICE", d, 1);
+      setenv("DPL_DEVICE_ORIGIN", "dplrun --device", 1);   /* a bad value is blamed on the option, not DPL_DEVICE */
       continue;
     }
     if (!strcmp(a, "--precision") || !strncmp(a, "--precision=", 12)) {
@@ -309,6 +330,16 @@ int main(int argc, char **argv) {
   }
   if (i >= argc) { usage(stderr); return 2; }
   const char *script = argv[i];
+  char lua_dir[PATH_MAX], root[PATH_MAX];
+  int installed;
+  find_roots(lua_dir, root, sizeof lua_dir, &installed);
+  /* a relative script path that is not in the current folder is looked for in dpl's own tree, so that
+   * `P/bin/dplrun experiments/bapps.lua` runs from any folder */
+  char in_root[2 * PATH_MAX];
+  if (!file_exists(script) && script[0] != '/' && root[0]) {
+    snprintf(in_root, sizeof in_root, "%s/%s", root, script);
+    if (file_exists(in_root)) { script = in_root; argv[i] = in_root; }
+  }
   if (!file_exists(script)) { fprintf(stderr, "dplrun: cannot open %s\n", script); return 1; }
 
   atexit(dpl_shutdown);   /* also when a script calls os.exit: the pipeline cache is still saved */
@@ -322,8 +353,6 @@ int main(int argc, char **argv) {
   lua_setfield(L, -2, "exit");
   lua_pop(L, 1);
 
-  char lua_dir[PATH_MAX];
-  find_lua_dir(lua_dir, sizeof lua_dir);
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir, lua_tostring(L, -1));
@@ -336,8 +365,12 @@ int main(int argc, char **argv) {
   lua_pop(L, 2);
   lua_pushstring(L, lua_dir);
   lua_setglobal(L, "DPL_LUA_DIR");
-  lua_pushstring(L, DPL_SOURCE_ROOT);
-  lua_setglobal(L, "DPL_SOURCE_ROOT");
+  if (root[0]) {   /* the source tree, or P/share/dpl when installed */
+    lua_pushstring(L, root);
+    lua_setglobal(L, "DPL_SOURCE_ROOT");
+  }
+  lua_pushboolean(L, installed);
+  lua_setglobal(L, "DPL_INSTALLED");
 
   /* arg: arg[0] the script, arg[1..] its arguments, negative indices the interpreter and its options */
   lua_createtable(L, argc - i - 1, i + 1);

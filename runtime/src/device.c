@@ -29,7 +29,9 @@ dpl_device *dpl_device_open(const char *spec) {
     const char *env = dpl_env_string("DPL_DEVICE");
     if (env && strcmp(env, "auto") != 0) {
       dpl_device *d = dpl_device_open(env);
-      if (!d) dpl_error_prefix("DPL_DEVICE");
+      /* dplrun --device passes its value through DPL_DEVICE and says so in DPL_DEVICE_ORIGIN: blame what the user typed */
+      const char *origin = dpl_env_string("DPL_DEVICE_ORIGIN");
+      if (!d) dpl_error_prefix(origin && *origin ? origin : "DPL_DEVICE");
       return d;
     }
     int gpu = dpl_vulkan_default_gpu_index();

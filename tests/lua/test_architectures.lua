@@ -269,9 +269,7 @@ local function gluon_name_map()
 end
 
 local function imagenet_squeezenet(t, device)
-  local f = io.open(SQZ .. "/weights/squeezenet0_conv0_weight.npy")
-  if not f then t:skip("no " .. SQZ .. " (set DPL_SHARED)") end
-  f:close()
+  test.shared(t, "data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy")
   local sd, n = {}, 0
   for gluon, tv in pairs(gluon_name_map()) do
     for _, kind in ipairs {"weight", "bias"} do

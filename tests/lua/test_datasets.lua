@@ -36,7 +36,7 @@ local function make_bapps(root, n)
     for i = 0, n - 1 do
       local stem = ("%06d"):format(i)
       local r = i % 3
-      os.execute(("cp '%s' %s/ref/%s.png && cp '%s' %s/p0/%s.png && cp '%s' %s/p1/%s.png && cp '%s' %s/p0/%s.png && cp '%s' %s/p1/%s.png")
+      os.execute(("cp '%s' %s/ref/%s.png && cp '%s' %s/p0/%s.png && cp '%s' %s/p1/%s.png && cp '%s' %s/p0/%s.png && cp '%s' %s/p1/%s.png 2>/dev/null")
         :format(src[r + 1], a, stem, src[(r + 1) % 3 + 1], a, stem, src[(r + 2) % 3 + 1], a, stem,
                 src[r + 1], j, stem, src[(r + 1) % 3 + 1], j, stem))
     end
@@ -75,6 +75,7 @@ S:add("MT19937 permutations and train_test_split subsets equal numpy's", functio
 end)
 
 S:add("the background loader decodes images and .npy files on its threads", function(t)
+  test.shared(t, "data/BAPPS/imgs/ex_ref.png")
   local L = Loader.new(3)
   local paths = {}
   for i = 1, 30 do paths[i] = ({imgs .. "/ex_ref.png", imgs .. "/ex_p0.png", imgs .. "/ex_p1.png"})[(i - 1) % 3 + 1] end
@@ -104,6 +105,7 @@ S:add("the background loader decodes images and .npy files on its threads", func
 end)
 
 S:add("BAPPS 2AFC: files paired by stem, judge from .npy, RGB patches", function(t)
+  test.shared(t, "data/BAPPS/imgs/ex_ref.png")
   local ds = bapps.twoafc("cnn", {root = bapps_root})
   t:eq(ds:len(), 10)
   local s = dataset.get(ds, 5)
@@ -119,6 +121,7 @@ S:add("BAPPS 2AFC: files paired by stem, judge from .npy, RGB patches", function
 end)
 
 S:add("batches: NCHW on the device, seeded shuffle as numpy, prefetch, last partial batch", function(t)
+  test.shared(t, "data/BAPPS/imgs/ex_ref.png")
   local ds = bapps.twoafc("traditional", {root = bapps_root, transform = bapps.imagenet_normalize})
   local seen, sizes = {}, {}
   for batch, k in dataset.batches(ds, {batch_size = 4, shuffle = true, seed = 3, prefetch = 2}) do
@@ -144,6 +147,7 @@ S:add("batches: NCHW on the device, seeded shuffle as numpy, prefetch, last part
 end)
 
 S:add("BAPPS: a missing tree, an unpaired stem and a malformed .npy give clear errors", function(t)
+  test.shared(t, "data/BAPPS/imgs/ex_ref.png")
   local msg = t:raises(function() bapps.twoafc("deblur", {root = bapps_root}) end, "dplrun data/fetch.lua bapps")
   t:ok(msg:find(bapps_root .. "/2afc/val/deblur", 1, true), msg)
   local broken = work .. "/BAPPS_broken"
@@ -161,6 +165,8 @@ local folders = require "dpl.data.folders"
 local mrd = require "dpl.data.mrd"
 
 S:add("Set5 and Set14 (SelfExSR layout, real files): HR/LR pairs in name order, gray converted to RGB", function(t)
+  test.shared(t, "data/Set5/image_SRF_4/img_003_SRF_4_HR.png")
+  test.shared(t, "data/Set14/image_SRF_4/img_001_SRF_4_HR.png")
   local s5 = folders.set5({root = shared .. "/data/Set5", scale = 4})
   t:eq(s5:len(), 5)
   local b = dataset.get(s5, 3)
@@ -192,6 +198,7 @@ S:add("MS-COCO subsets: sorted listing, last k of numpy's RandomState(42).permut
 end)
 
 S:add("Massachusetts Roads: the PNG mirror (real files) and the original TIFF tree", function(t)
+  test.shared(t, "data/MassachusettsRoads/images/10078735_15.png")
   local ds = mrd.dataset("train", {root = shared .. "/data/MassachusettsRoads"})
   t:eq(ds:len(), 4)
   t:eq(ds.stems[1], "10078735_15")
@@ -287,6 +294,7 @@ S:add("SVHN / STL-10: missing, truncated and malformed files give errors naming 
 end)
 
 S:add("os.exit while batches are still being decoded exits cleanly", function(t)
+  test.shared(t, "data/MassachusettsRoads/images/10078735_15.png")
   local script = work .. "/exit_mid.lua"
   local f = io.open(script, "w")
   f:write(([[

@@ -259,10 +259,8 @@ S:add("weights/fetch.lua --check asks every location for its headers and compare
 end)
 
 S:add("weights/fetch.lua lpips fetches the six linear layers and verifies them (real files)", function(t)
-  local shared = os.getenv("DPL_SHARED")
-  if not shared or not download.file_size(shared .. "/data/LPIPS/weights/v0.1/alex.pth") then
-    t:skip("needs the LPIPS weights in $DPL_SHARED/data/LPIPS")
-  end
+  test.shared(t, "data/LPIPS/weights/v0.1/alex.pth")
+  local shared = test.shared_dir()
   -- served where the official location has them (GitHub's raw paths); the first location of each is 404 here
   local mirror = work .. "/lpips"
   local dir = mirror .. "/served/richzhang/PerceptualSimilarity/082bb24f84c091ea94de2867d34c4544f68e0963/lpips"

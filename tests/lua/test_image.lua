@@ -4,7 +4,8 @@
 -- raw/LZW/deflate/RGBA TIFF); corrupt and truncated files must give errors naming the file.
 local dpl = require "dpl"
 local test = require "dpl.test"
-local S = test.suite("image")
+local S = test.suite("image", {shared = {"data/Set5/image_SRF_4/img_001_SRF_4_HR.png",
+  "data/Set14/image_SRF_4/img_003_SRF_4_HR.png", "data/BAPPS/imgs/ex_ref.png", "data/MassachusettsRoads"}})
 
 local shared = os.getenv("DPL_SHARED") or "../shared"
 local data = shared .. "/data"

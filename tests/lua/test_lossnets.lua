@@ -210,7 +210,7 @@ local IMAGES = {{"img_011", "monarch", 323}, {"img_012", "pepper", 945}, {"img_0
 local sqref = tmp .. "_squeezenet"
 local sq_made
 local function squeezenet_refs(t)
-  if not exists(SQZ_W .. "/squeezenet0_conv0_weight.npy") then t:skip("no " .. SQZ .. " (set DPL_SHARED)") end
+  test.shared(t, "data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy")
   if sq_made == nil then
     local r = os.execute(("/usr/bin/python3 %s/tests/ref/squeezenet_real_ref.py %s/data %s >%s.log 2>&1"):format(root,
       shared, sqref, sqref))
@@ -265,7 +265,7 @@ S:add("squeezenet1_1: ImageNet .npy directory with a name map; Set14 monarch, pe
 end)
 
 S:add("name maps: text files, unknown maps and directories without a map are clear errors", function(t)
-  if not exists(SQZ_W .. "/squeezenet0_conv0_weight.npy") then t:skip("no " .. SQZ .. " (set DPL_SHARED)") end
+  test.shared(t, "data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy")
   local W = require "dpl.weights"
   local mapfile = tmp .. "_map.txt"
   local f = assert(io.open(mapfile, "w"))

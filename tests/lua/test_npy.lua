@@ -62,6 +62,7 @@ np.save(d + '/big.npy', np.ones((1 << 16,), dtype='<f4'))
 end)
 
 S:add("the real SqueezeNet 1.1 weights in shared/data", function(t)
+  test.shared(t, "data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy")
   local w = dpl.load_npy(shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/weights/squeezenet0_conv0_weight.npy")
   t:shape(w, {64, 3, 3, 3})
   local x = dpl.load_npy(shared .. "/data/SqueezeNet1.1/squeezenet1.1_nchw/test_data_set_0/input_0.npy")

@@ -10,7 +10,8 @@ local dpl = require "dpl"
 local test = require "dpl.test"
 local perceptual = require "dpl.perceptual"
 -- default only: long; the device paths it uses are covered by the op suites in every configuration
-local suite = test.suite("perceptual", {configurations = {"default"}})
+local suite = test.suite("perceptual", {configurations = {"default"},
+  shared = {"data/BAPPS/imgs/ex_ref.png", "data/Set5/image_SRF_4/img_001_SRF_4_HR.png", "data/LPIPS/weights/v0.1/alex.pth"}})
 
 local vulkan = dpl.vulkan_available()
 local S = suite

@@ -21,6 +21,13 @@ local made = os.execute(("/usr/bin/python3 %s/tests/ref/make_pth.py '%s' '%s' >/
   root, dir, lpips))
 made = made == 0 or made == true
 
+-- a real LPIPS file among a case's inputs when the reference data is there (the other inputs are checked anyway)
+local function lpips_if_present(net)
+  local f = io.open(lpips .. "/" .. net .. ".pth", "rb")
+  if f then f:close() return lpips .. "/" .. net .. ".pth" end
+  return nil
+end
+
 local function need_fixtures(t)
   t:ok(made, "tests/ref/make_pth.py failed: is python3-torch installed (.ci/install-deps.sh)?")
 end
@@ -104,6 +111,7 @@ S:add("a Module's state_dict (_metadata), Parameters, nested dicts, big-endian d
 end)
 
 S:add("the real legacy LPIPS files", function(t)
+  test.shared(t, "data/LPIPS/weights/v0.1/squeeze.pth")
   need_fixtures(t)
   local channels = {alex = {64, 192, 384, 256, 256}, vgg = {64, 128, 256, 512, 512},
                     squeeze = {64, 128, 256, 384, 384, 512, 512}}
@@ -189,7 +197,7 @@ S:add("files truncated every 7 bytes", function(t)
   need_fixtures(t)
   local n = 0
   for _, file in ipairs {dir .. "/sd_zip.pth", dir .. "/sd_legacy.pth", dir .. "/module_legacy.pth",
-                         dir .. "/sd_zip64.pth", dir .. "/sd_zip_p4.pth", lpips .. "/alex.pth"} do
+                         dir .. "/sd_zip64.pth", dir .. "/sd_zip_p4.pth", lpips_if_present("alex")} do
     local bytes = read(file)
     local cut = dir .. "/truncated.pth"
     for len = 0, #bytes - 1, 7 do
@@ -206,7 +214,7 @@ S:add("bit flips: an error naming the file or a successful load, never a crash",
   local seed = 12345
   local function rand(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
   local errors, loads = 0, 0
-  for _, file in ipairs {dir .. "/sd_zip.pth", dir .. "/sd_legacy.pth", lpips .. "/vgg.pth"} do
+  for _, file in ipairs {dir .. "/sd_zip.pth", dir .. "/sd_legacy.pth", lpips_if_present("vgg")} do
     local bytes = read(file)
     local flipped = dir .. "/flipped.pth"
     for _ = 1, 300 do

@@ -31,13 +31,7 @@ if dplrun:sub(1, 1) ~= "/" then dplrun = os.getenv("PWD") .. "/" .. dplrun end
 local n_db = 0
 local function fresh() n_db = n_db + 1; return ("%s/db%d/r.sqlite"):format(tmp, n_db) end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local slurp = test.read
 
 local function bapps_run(arch, layer, m, extra)
   local scores = {["2afc.mean"] = m, ["2afc.traditional"] = m + 0.01, ["2afc.cnn"] = m - 0.01, ["jnd.pooled"] = m - 0.1,

@@ -6,7 +6,8 @@
 -- 25.9933 / 0.70226.
 local test = require "dpl.test"
 -- default only: an example script run as a child process
-local S = test.suite("sr_baseline example", {configurations = {"default"}})
+local S = test.suite("sr_baseline example", {configurations = {"default"},
+  shared = {"data/Set5/image_SRF_4/img_001_SRF_4_HR.png", "data/Set14/image_SRF_4/img_001_SRF_4_HR.png"}})
 
 local i = 0
 while arg[i - 1] do i = i - 1 end
@@ -46,8 +47,9 @@ S:add("Set5 and Set14 x4: published bicubic figures, one line per image, valid J
     local ok = os.execute(("/usr/bin/python3 -c \"import json, sys; d = json.load(open(sys.argv[1])); " ..
       "assert len(d['images']) == %d and set(d['mean']) == {'psnr', 'ssim'}\" '%s'"):format(set[2], json))
     t:ok(ok == 0 or ok == true, "JSON structure: " .. text:sub(1, 200))
-    local psnr, ssim = text:match('"mean": {"psnr": ([%d.eE+-]+), "ssim": ([%d.eE+-]+)}')
-    psnr, ssim = tonumber(psnr), tonumber(ssim)
+    local doc = require("dpl.json").decode(text)
+    local psnr, ssim = doc.mean.psnr, doc.mean.ssim
+    t:ok(doc.config.scale == 4 and doc.config.dpl_version and doc.config.date, "the configuration in the JSON")
     t:ok(psnr and math.abs(psnr - set[3]) <= 0.01, ("%s mean PSNR %s vs %.2f"):format(set[1], tostring(psnr), set[3]))
     t:ok(ssim and math.abs(ssim - set[4]) <= 0.0002, ("%s mean SSIM %s vs %.4f"):format(set[1], tostring(ssim), set[4]))
     -- the printed mean agrees with the JSON
@@ -82,9 +84,12 @@ end)
 
 S:add("bad input: missing file, bad scale, no arguments", function(t)
   local rc, out = run(("%s examples/sr_baseline.lua --hr '%s/missing.png' --scale 4"):format(dplrun, dir))
-  t:ok(rc ~= 0 and out:find("missing.png: cannot open", 1, true), out)
+  t:ok(rc == 2 and out:find("missing.png: no such file", 1, true), out)
+  rc, out = run(("%s examples/sr_baseline.lua --hr '%s/Set5/image_SRF_4' --scale 4 --json '%s/no/such/dir/x.json'")
+    :format(dplrun, data, dir))
+  t:ok(rc == 2 and out:find("does not exist", 1, true) and not out:find("PSNR", 1, true), "checked before the work: " .. out)
   rc, out = run(("%s examples/sr_baseline.lua --hr '%s' --scale 0"):format(dplrun, dir .. "/odd.png"))
-  t:ok(rc ~= 0 and out:find("positive integer", 1, true), out)
+  t:ok(rc == 2 and out:find("positive integer", 1, true), out)
   rc, out = run(dplrun .. " examples/sr_baseline.lua")
   t:ok(rc ~= 0 and out:find("--hr", 1, true), out)
   rc, out = run(dplrun .. " examples/sr_baseline.lua --help")

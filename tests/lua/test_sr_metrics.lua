@@ -5,7 +5,8 @@ local dpl = require "dpl"
 local tf = require "dpl.data.transforms"
 local sr = require "dpl.metrics.sr"
 local test = require "dpl.test"
-local S = test.suite("sr_metrics", {configurations = {"default"}})   -- default only: host-side metrics
+local S = test.suite("sr_metrics", {configurations = {"default"},
+  shared = {"data/Set5/image_SRF_4/img_001_SRF_4_HR.png", "data/Set14/image_SRF_4/img_001_SRF_4_HR.png"}})   -- default only: host-side metrics
 
 local shared = os.getenv("DPL_SHARED") or "../shared"
 local data = shared .. "/data"

@@ -7,7 +7,8 @@
 local dpl = require "dpl"
 local tf = require "dpl.data.transforms"
 local test = require "dpl.test"
-local S = test.suite("transforms")
+local S = test.suite("transforms", {shared = {"data/Set5/image_SRF_4/img_001_SRF_4_HR.png",
+  "data/Set14/image_SRF_4/img_001_SRF_4_HR.png"}})
 
 local shared = os.getenv("DPL_SHARED") or "../shared"
 local data = shared .. "/data"

@@ -22,8 +22,9 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image
+
+import reflib
 
 out, data = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
@@ -47,28 +48,13 @@ crops = torch.stack([hr[:, 200:240, 180:236], lr_up[:, 200:240, 180:236]]).conti
 np.save(os.path.join(out, "crops.npy"), crops.numpy())
 PAIRS = [(0, 1), (0, 2), (1, 2)]
 
-features = {}
-for i, arch in enumerate(ARCHS):
-    torch.manual_seed(500 + i)
-    model = getattr(torchvision.models, arch)(weights=None)
-    gen = torch.Generator().manual_seed(600 + i)
-    with torch.no_grad():
-        for name, p in model.features.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    sd = {"features." + k: v.clone() for k, v in model.features.state_dict().items()}
-    torch.save(sd, os.path.join(out, arch + ".pth"))
-    features[arch] = model.features.eval()
+features = {arch: reflib.seeded_features(arch, 500 + i, 600 + i, os.path.join(out, arch + ".pth"))
+            for i, arch in enumerate(ARCHS)}
 
 
 def run(arch, x, layers):
     """outputs of the children of `features` at the given 0-based indices"""
-    outs, h = {}, x
-    for j, child in enumerate(list(features[arch].children())[: max(layers) + 1]):
-        h = child(h)
-        if j in layers:
-            outs[j] = h
-    return [outs[j] for j in layers]
+    return reflib.children_outputs(features[arch], x, layers)
 
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

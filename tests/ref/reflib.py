@@ -24,6 +24,34 @@ LOSSNETS = {
 }
 
 
+# A torchvision architecture's `features` with torchvision's initialisation under torch.manual_seed(seed) and every
+# bias drawn from N(0, 0.05^2) with a generator seeded bias_seed (zero biases would hide a bias bug); its state_dict
+# ("features.*" keys) saved with torch.save at `path` when given. Returns the module in eval mode.
+def seeded_features(arch, seed, bias_seed, path=None):
+    import torch
+    import torchvision
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, arch)(weights=None)
+    gen = torch.Generator().manual_seed(bias_seed)
+    with torch.no_grad():
+        for name, p in model.features.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    if path:
+        torch.save({"features." + k: v.clone() for k, v in model.features.state_dict().items()}, path)
+    return model.features.eval()
+
+
+# The outputs of a Sequential's children at the given 0-based indices, in that order (a loss network's extraction).
+def children_outputs(seq, x, layers):
+    outs, h = {}, x
+    for j, child in enumerate(list(seq.children())[: max(layers) + 1]):
+        h = child(h)
+        if j in layers:
+            outs[j] = h
+    return [outs[j] for j in layers]
+
+
 # The reference truncation of a torchvision architecture (random initialisation from torch's global generator): the
 # children of its list attribute (LOSSNETS) up to child `upto`, as an nn.Sequential.
 def truncated_lossnet(arch, upto):

@@ -16,6 +16,7 @@ local dpl = require "dpl"
 local dataset = require "dpl.data.dataset"
 local data_bapps = require "dpl.data.bapps"
 local files = require "dpl.data.files"
+local json = require "dpl.json"
 local metrics = require "dpl.metrics.bapps"
 local perceptual = require "dpl.perceptual"
 local progress = require "dpl.progress"
@@ -136,7 +137,9 @@ function Data:distances(kind, subset, batch, fn, device)
       outs[k] = outs[k] or {}
       for _, v in ipairs(list) do outs[k][#outs[k] + 1] = v end
     end
-    for _, v in ipairs(b[label]:tolist()) do labels[#labels + 1] = v end
+    -- the labels are float32 fractions (0.2 = 1 of 5 raters): read as the decimals they stand for, so the scores carry
+    -- no float32 rounding noise (0.9, not 0.8999999985098839)
+    for _, v in ipairs(b[label]:tolist()) do labels[#labels + 1] = json.float32(v) end
   end
   if kind == "2afc" then return outs[1], outs[2], labels end
   return outs[1], labels
@@ -149,15 +152,23 @@ function M.arguments(parser)
   parser:option("--data", "BAPPS folder (holding 2afc/val/<subset> and jnd/val/<subset>).", M.default_dir())
   parser:flag("--lpips", "LPIPS v0.1 instead of the paper's distance (arch alexnet, vgg16 or squeezenet1_1; its " ..
     "own layers, [-1,1] scaling and learned linear weights).")
-  parser:option("--batch", "Triplets per batch.", "256"):convert(tonumber)
+  local function positive(opt)
+    return function(v)
+      local n = tonumber(v)
+      if not n or n < 1 or n ~= math.floor(n) then return nil, ("%s %s: must be a positive integer"):format(opt, v) end
+      return n
+    end
+  end
+  parser:option("--batch", "Triplets per batch.", "256"):convert(positive("--batch"))
   parser:option("--subsets", "Only these subsets (comma list of names; 2AFC and JND alike).")
   parser:option("--limit", "At most this many triplets/pairs per subset (quick looks; recorded in the config).")
-    :convert(tonumber)
+    :convert(positive("--limit"))
 end
 
 -- with --lpips: one LPIPS cell per architecture (layer "lpips")
 function M.cells(args, archs, layers)
   if not args.lpips then return nil end
+  if args.layer ~= "all" then error("--layer has no effect with --lpips (LPIPS uses its own layers): drop it", 0) end
   local cells = {}
   for _, a in ipairs(archs) do
     if not LPIPS_OF[a] then error(("--lpips needs alexnet, vgg16 or squeezenet1_1, not %s"):format(a), 0) end
@@ -171,8 +182,7 @@ function M.setup(args)
   local ok, data = pcall(M.open, args.data, {subsets = args.subsets and runner.list_of(args.subsets, nil, "subsets"),
                                             limit = args.limit})
   if not ok then
-    error(("%s\n(--data %s: BAPPS is expected as 2afc/val/<subset>/{ref,p0,p1,judge} and jnd/val/<subset>/{p0,p1,same};" ..
-      " fetch it with: dplrun data/fetch.lua bapps, or pass --data DIR)"):format(tostring(data), args.data), 0)
+    error(("--data %s: %s"):format(args.data, (require("dpl.cli").message(data):gsub("\n", " "))), 0)
   end
   return data
 end
@@ -194,8 +204,8 @@ end
 function M.run(args, data, cell)
   local clock0 = progress.now()
   local metric = perceptual.new(cell.layer == "lpips"
-    and {lpips = LPIPS_OF[cell.arch], weights = cell.weights, device = cell.device}
-    or {arch = cell.arch, layer = cell.layer, weights = cell.weights, device = cell.device})
+    and {lpips = LPIPS_OF[cell.arch], weights = cell.weights, name_map = cell.name_map, device = cell.device}
+    or {arch = cell.arch, layer = cell.layer, weights = cell.weights, name_map = cell.name_map, device = cell.device})
   local t_build = progress.now() - clock0
   local bar = progress.new({total = data:image_count(), label = ("%s %s"):format(cell.arch, cell.layer), unit = "img"})
   local scores, t_net = {}, 0

@@ -23,19 +23,28 @@
 --                                  (experiment, arch, layer, weights_sha256): its hash decides resume
 --   B.run(args, ctx, cell) -> scores, timing   computes one cell: scores is a flat table name -> number (what the
 --                                  store keeps), timing a table of seconds and rates. cell holds arch, layer, weights
---                                  (a path or "random:SEED"), device, config, hash, index, total, workdir (a
---                                  folder for the cell's own files, e.g. training checkpoints: not created here) and
---                                  touch, the heartbeat of the cell's claim: call cell.touch() now and then (every
---                                  batch or step; it writes at most once a minute), or after DPL_CLAIM_TIMEOUT_S
---                                  (2 h) without one another process judges this one dead and takes the cell over.
+--                                  (a path or "random:SEED"), name_map (--name-map, for a folder of .npy weights),
+--                                  device, config, hash, index, total, workdir (a folder for the cell's own files,
+--                                  e.g. training checkpoints: not created here) and touch, the heartbeat of the
+--                                  cell's claim: call cell.touch() now and then (every batch or step; it writes at
+--                                  most once a minute), or after DPL_CLAIM_TIMEOUT_S (2 h) without one another
+--                                  process judges this one dead and takes the cell over.
 --   B.summary(scores, timing) -> string   optional: the one-line result printed after a cell
 --   B.json(cell, scores) -> table  optional: the cell's --json entry (default {arch, layer, scores})
---   B.table(runs, args) -> string  optional: printed at the end, from the stored runs of this invocation's cells
+--   B.scores                       optional: every score name a run can have, in CSV column order (results.lua --csv
+--                                  then has the same columns in every export; missing values are empty cells)
+--   B.table(runs, opts) -> string  optional: printed at the end, from the stored runs of this invocation's cells, and
+--                                  by results.lua --table with opts.config / opts.all_configs; report.paper_table
+--                                  shows the runs of one configuration and names it (never mixes configurations)
 --   B.detail(runs, args) -> string optional: printed with --detail
--- The runner's options: --arch, --layer, --weights, --device, --db, --json, --detail, --force (and --help).
+-- The runner's options: --arch, --layer (E/S/M/L in any case, a child index or a torchvision module name, a comma
+-- list, all), --weights, --name-map, --device, --db, --json, --detail, --force, --traceback (and --help). A user error
+-- (bad option, unknown arch or layer, missing weights or data, unwritable --json) is one line and exit status 2, found
+-- before the first cell; each --json entry carries its configuration and provenance (weights SHA-256 or UNTRAINED
+-- random:SEED, data, limit, device, dpl version and commit, date).
 -- runner.run(B, args) is the same without the command line (for sweeps); it returns the runs and the failure count.
-local argparse = require "argparse"
 local dpl = require "dpl"
+local cli = require "dpl.cli"
 local lossnet = require "dpl.models.lossnet"
 local results = require "dpl.results"
 local json = require "dpl.json"
@@ -63,9 +72,14 @@ end
 -- The checkpoint of `arch` for --weights `w`: nil -> the torchvision file in weights/, "random:SEED" as is, a folder
 -- -> its torchvision file (under its current or an older name, not a 0-byte or partial one) or ARCH.pth /
 -- ARCH.safetensors, a file -> itself (one architecture only).
-function M.weights_for(arch, w, n_archs)
+function M.weights_for(arch, w, n_archs, name_map)
   if w == nil then return weights_store.path_for(arch) end
   if w:match("^random:%d+$") then return w end
+  if name_map then   -- a folder of per-tensor .npy files (one architecture), read through the name map
+    if not exists(w .. "/.") then error(("--name-map needs --weights to be a folder of .npy files, not %s"):format(w), 0) end
+    if (n_archs or 1) > 1 then error("--weights DIR with --name-map holds one architecture's .npy files: give one --arch", 0) end
+    return w
+  end
   if exists(w .. "/.") then
     local candidates = {w .. "/" .. arch .. ".pth", w .. "/" .. arch .. ".safetensors"}
     local ok, m = pcall(weights_store.manifest)
@@ -88,11 +102,16 @@ function M.untrained(w) return type(w) == "string" and w:match("^random:%d+$") ~
 
 -- the parser with the runner's options and the benchmark's
 function M.parser(B)
-  local parser = argparse("dplrun experiments/" .. B.name .. ".lua", B.description)
+  local parser = cli.parser("experiments/" .. B.name .. ".lua", B.description,
+    "Layers: E, S, M, L (any case), a 0-based child index or a torchvision module name (features.29, layer4), a comma " ..
+    "list, or all (= E,S,M,L); each layer is a separate run (its own scores), never summed.")
   parser:option("--arch", "Architecture, a comma list, or all: " .. table.concat(lossnet.ORDER, ", "), "alexnet")
-  parser:option("--layer", "Extraction layer E, S, M, L, a comma list, or all.", "all")
+  parser:option("--layer", "Extraction layer(s): see below.", "all")
   parser:option("--weights", "Checkpoint file (one architecture) or folder of checkpoints (torchvision file names or " ..
-    "ARCH.pth), or random:SEED. Default: the torchvision file in weights/.")
+    "ARCH.pth), a folder of per-tensor .npy files (with --name-map), or random:SEED (untrained). Default: the " ..
+    "torchvision file in the weights folder.")
+  parser:option("--name-map", "For a --weights folder of .npy files: a built-in map (gluon_squeezenet1_1) or a file " ..
+    "of 'file_stem state_dict_key' lines.")
   parser:option("--device", "cpu, vulkan or vulkan:N (default: dplrun's choice).")
   parser:option("--db", "Results database.", results.DEFAULT_PATH)
   parser:option("--json", "Also write the scores of this invocation's networks to this file.")
@@ -110,15 +129,18 @@ local function plan(B, args)
       error(("unknown architecture '%s' (known: %s)"):format(a, table.concat(lossnet.ORDER, ", ")), 0)
     end
   end
-  local layers = list_of(args.layer, lossnet.LAYER_NAMES, "layer")
-  for _, l in ipairs(layers) do
-    if not (l == "E" or l == "S" or l == "M" or l == "L") then error(("unknown layer '%s' (E, S, M, L or all)"):format(l), 0) end
+  if args.weights and not args.weights:match("^random:%d+$") and not exists(args.weights) then
+    error(("--weights %s: no such file or folder (give a checkpoint, a folder of checkpoints, or random:SEED)"):format(
+      args.weights), 0)
   end
+  if args.name_map and not args.weights then error("--name-map goes with --weights DIR (a folder of .npy files)", 0) end
+  local ok, layers = pcall(lossnet.parse_layers, args.layer, archs)
+  if not ok then error(cli.message(layers), 0) end
   local cells = B.cells and B.cells(args, archs, layers)
   if not cells then
     cells = {}
-    for _, a in ipairs(archs) do
-      for _, l in ipairs(layers) do cells[#cells + 1] = {arch = a, layer = l} end
+    for _, a in ipairs(archs) do   -- each layer under its canonical name (E/S/M/L, else the module name)
+      for _, l in ipairs(layers) do cells[#cells + 1] = {arch = a, layer = lossnet.layer_label(a, l)} end
     end
   end
   -- weights per architecture; every missing checkpoint at once, with the command that fetches them
@@ -126,18 +148,21 @@ local function plan(B, args)
   for _, c in ipairs(cells) do
     if c.arch and c.weights ~= false and not seen[c.arch] then
       seen[c.arch] = true
-      local ok, p = pcall(M.weights_for, c.arch, args.weights, #archs)
+      local ok, p = pcall(M.weights_for, c.arch, args.weights, #archs, args.name_map)
       if ok then weights[c.arch] = p else missing[#missing + 1] = {c.arch, tostring(p)} end
     end
   end
   if #missing > 0 then
     local names, lines = {}, {}
-    for _, m in ipairs(missing) do names[#names + 1] = m[1]; lines[#lines + 1] = "  " .. m[2]:gsub("\n.*", "") end
-    error(("missing weights for %d architecture(s):\n%s\nfetch them with: dplrun weights/fetch.lua %s"):format(#missing,
-      table.concat(lines, "\n"), table.concat(names, " ")), 0)
+    for _, m in ipairs(missing) do
+      names[#names + 1] = m[1]
+      lines[#lines + 1] = (m[2]:gsub("\n.*", ""):gsub(":? ?fetch it with: .*$", ""))
+    end
+    error(("missing weights for %d architecture(s) (%s): fetch them with: dplrun weights/fetch.lua %s%s"):format(#missing,
+      table.concat(lines, "; "), table.concat(names, " "), args.weights and (" --dir " .. args.weights) or ""), 0)
   end
   for _, c in ipairs(cells) do
-    if c.weights ~= false then c.weights = weights[c.arch] end
+    if c.weights ~= false then c.weights, c.name_map = weights[c.arch], args.name_map end
   end
   return cells
 end
@@ -151,13 +176,34 @@ end
 
 local function log(B, fmt, ...) io.stderr:write(B.name, ".lua: ", fmt:format(...), "\n") end
 
+-- The SHA-256 of a cell's weights: "random:SEED" as is; a file's (cached in the store); a folder of .npy files: the
+-- SHA-256 of its sorted "name sha256" lines.
+function M.weights_sha256(db, w)
+  if w:match("^random:") then return w end
+  if exists(w .. "/.") then return cli.weights_info(w).sha256 end
+  return db:file_sha256(w)
+end
+
+-- A cell's --json provenance: its stored configuration (what its hash is made of), the configuration hash, the
+-- weights file (or UNTRAINED random:SEED), and from the stored run: when it ended, the device and dpl's version and
+-- commit that computed it (so a rerun that finds the run in the store writes the same JSON).
+function M.provenance(cell, run)
+  local c = {}
+  for k, v in pairs(cell.config) do c[k] = v end
+  c.config_hash = cell.hash
+  c.weights_file = cell.weights and not M.untrained(cell.weights) and require("dpl.download").absolute(cell.weights) or nil
+  c.untrained = M.untrained(cell.weights) or nil
+  c.dpl_version = dpl.version
+  c.date, c.code_version, c.device = run.ended, run.code_version, run.device
+  return c
+end
+
 -- Runs every cell of args (a table of the runner's and the benchmark's options, as the parser gives them).
 -- Returns the list of finished runs (as stored) in cell order, the JSON entries, and the number of failed cells.
 function M.run(B, args)
   local cells = plan(B, args)
   local ctx = B.setup(args)
-  if args.device then dpl.device(args.device) end
-  local device = dpl.device()
+  local device = cli.device(args.device)
   log(B, "%d loss network(s) on %s%s", #cells, dpl.device_banner(), B.describe and ("; " .. B.describe(ctx)) or "")
   if M.untrained(args.weights) then
     log(B, "UNTRAINED weights (%s: seeded random initialisation, not pretrained): the scores are not the paper's",
@@ -173,10 +219,11 @@ function M.run(B, args)
       M.untrained(cell.weights) and (" [UNTRAINED " .. cell.weights .. "]") or "")
     cell.index, cell.total, cell.device = i, #cells, device
     local w = cell.weights
-    cell.weights_sha256 = w and (w:match("^random:") and w or db:file_sha256(w)) or nil
+    cell.weights_sha256 = w and M.weights_sha256(db, w) or nil
     local config = B.config(args, ctx, cell)
     config.experiment, config.arch, config.layer, config.weights_sha256 = B.name, cell.arch, cell.layer,
       cell.weights_sha256
+    config.name_map = cell.name_map   -- nil unless given: the hashes of earlier runs stay
     cell.config, cell.hash = config, results.config_hash(config)
     cell.workdir = ("%s/%s/%s"):format(db_dir, B.name, cell.hash:sub(1, 16))
     local claim, why = db:claim(B.name, cell.hash, {label = ("%s %s"):format(cell.arch or "-", tostring(cell.layer)),
@@ -221,6 +268,7 @@ function M.run(B, args)
       e.weights = cell.weights and require("dpl.benchmarks.report").weights_kind(cell.arch, cell.weights_sha256,
         cell.weights) or nil
       e.untrained = M.untrained(cell.weights) or nil
+      e.config = M.provenance(cell, runs[#runs])
       entries[#entries + 1] = e
     end
   end
@@ -228,23 +276,31 @@ function M.run(B, args)
   return runs, entries, failures, #cells - skipped - failures - elsewhere, skipped, elsewhere
 end
 
--- The command line: parses arg, runs, writes --json, prints the table; exits 1 on a bad option or a failed cell.
+-- The command line: parses arg, runs, writes --json, prints the table. Exit status 2 on a user error (one line, before
+-- the first cell), 1 when a cell failed (internal errors: one line, the stack trace with --traceback), else 0.
 function M.main(B, arg)
-  local args = M.parser(B):parse(arg)
-  local ok, runs, entries, failures, computed, skipped, elsewhere = pcall(M.run, B, args)
-  if not ok and signal.pending() then error(runs, 0) end   -- interrupted: dplrun reports it and exits 130 / 143
-  if not ok then
-    io.stderr:write(B.name, ".lua: ", tostring(runs), "\n")
-    os.exit(1)
-  end
-  if args.json then
-    local f = io.open(args.json, "w")
-    if not f then
-      io.stderr:write(B.name, ".lua: cannot write ", args.json, "\n")
-      os.exit(1)
+  local name = B.name .. ".lua"
+  local args
+  cli.main(name, function()
+    args = cli.parse(M.parser(B), arg)
+    cli.output(args.json, "--json")
+    local db_dir = args.db:match("^(.*)/[^/]*$")
+    if cli.is_dir(args.db) then cli.fail("--db %s is a folder: give a database file (e.g. %s/dpl.sqlite)", args.db, args.db) end
+    if db_dir and db_dir ~= "" and cli.exists(db_dir) and not cli.is_dir(db_dir) then
+      cli.fail("--db %s: %s is a file, not a folder", args.db, db_dir)
     end
-    f:write(json.encode(#entries == 1 and entries[1] or json.array(entries), {indent = " "}), "\n")
-    f:close()
+  end, arg)
+  local runs, entries, failures, computed, skipped, elsewhere
+  cli.main(name, function()
+    local res = {xpcall(function() return M.run(B, args) end, cli.classify_plain)}
+    if not res[1] then error(res[2], 0) end
+    runs, entries, failures, computed, skipped, elsewhere = unpack(res, 2, 7)
+  end, arg)
+  if args.json then
+    cli.main(name, function()
+      cli.write_file(args.json, json.encode(#entries == 1 and entries[1] or json.array(entries), {indent = " "}) .. "\n",
+        "--json")
+    end, arg)
   end
   if B.table then print(B.table(runs, args)) end
   if args.detail and B.detail then print(B.detail(runs, args)) end

@@ -5,7 +5,8 @@
 --   local net = lossnet.new("vgg16", "M", {weights = "weights/vgg16-397923af.pth", normalize = "imagenet"})
 --   local f = net:forward(x)        -- features at relu3_3; gradients flow to x, never to the weights
 --
--- Layers are E, S, M, L (docs/benchmarks/lossnets.md, the paper's Table II) or a raw 0-based child index. As in
+-- Layers are E, S, M, L (docs/benchmarks/lossnets.md, the paper's Table II), a raw 0-based child index or the
+-- torchvision module name of a child ("features.29", "layer4"; M.layer_index). As in
 -- the reference implementation, the network is the list of children of `features` (or of the model itself), run in
 -- order up to the layer; nothing after it is built or run.
 local dpl = require "dpl"
@@ -47,7 +48,18 @@ local function arch_info(arch)
   return a
 end
 
--- 0-based child index of a layer name (E/S/M/L) or a raw index
+-- The torchvision module names of an architecture's children, in order ("features.0", ... or "conv1", ..., "layer4").
+function M.child_names(arch)
+  local a = arch_info(arch)
+  local info = require(a.module).info[arch]
+  local out = {}
+  for i, c in ipairs(info.children) do out[i] = info.list == "features" and "features." .. c or c end
+  return out
+end
+
+-- The 0-based child index of a layer: E, S, M or L (any case; docs/benchmarks/lossnets.md), a 0-based child index
+-- (a number or digits), or a torchvision module name of a child ("features.29" for VGG-16, "layer4" for ResNets,
+-- "Mixed_6e" for Inception v3). One syntax for every script; the error lists what is accepted.
 function M.layer_index(arch, layer)
   local a = arch_info(arch)
   if type(layer) == "number" or (type(layer) == "string" and layer:match("^%d+$")) then
@@ -55,10 +67,54 @@ function M.layer_index(arch, layer)
     if i < 0 or i ~= math.floor(i) then error(("layer index %s must be a non-negative integer"):format(layer), 2) end
     return i
   end
-  for k, name in ipairs(M.LAYER_NAMES) do
-    if layer == name then return a.layers[k] end
+  if type(layer) == "string" then
+    local up = layer:upper()
+    for k, name in ipairs(M.LAYER_NAMES) do
+      if up == name then return a.layers[k] end
+    end
+    local names = M.child_names(arch)
+    for i, n in ipairs(names) do
+      if n == layer then return i - 1 end
+    end
+    for i, n in ipairs(names) do   -- a module name in another case (torchvision's are case-sensitive; one match only)
+      if n:lower() == layer:lower() then return i - 1 end
+    end
+    error(("unknown layer '%s' for %s (E, S, M, L, a 0-based child index 0..%d, or a module name: %s)"):format(
+      layer, arch, #names - 1, table.concat(names, ", ", 1, math.min(#names, 6)) .. (#names > 6 and ", ..." or "")), 2)
   end
   error(("unknown layer '%s' for %s (E, S, M, L or a child index)"):format(tostring(layer), arch), 2)
+end
+
+-- The torchvision module name of child `index` of arch ("features.29"); nil past the end.
+function M.layer_module(arch, index) return M.child_names(arch)[index + 1] end
+
+-- The canonical name of a layer of arch: E, S, M or L when it is one of them (whatever way it was written), else the
+-- torchvision module name of the child ("features.22"). What results and outputs are labelled with.
+function M.layer_label(arch, layer)
+  local i = M.layer_index(arch, layer)
+  for k, name in ipairs(M.LAYER_NAMES) do
+    if ARCHS[arch].layers[k] == i then return name end
+  end
+  return M.layer_module(arch, i) or tostring(i)
+end
+
+-- A --layer value as a list of layers: "all" (E, S, M, L), one layer, or a comma list; each checked against every
+-- architecture in archs (one line naming the bad one).
+function M.parse_layers(spec, archs)
+  local list = {}
+  if type(spec) == "table" then list = spec
+  elseif tostring(spec):lower() == "all" then list = {"E", "S", "M", "L"}
+  else
+    for w in tostring(spec):gmatch("[^,%s]+") do list[#list + 1] = w:match("^[esmlESML]$") and w:upper() or w end
+  end
+  if #list == 0 then error("--layer: empty (E, S, M, L, all, a child index or a module name)", 2) end
+  for _, arch in ipairs(archs or {}) do
+    for _, l in ipairs(list) do
+      local ok, err = pcall(M.layer_index, arch, l)
+      if not ok then error(("--layer %s: %s"):format(tostring(l), (tostring(err):gsub("^[^\n:]*%.lua:%d+: ", ""))), 2) end
+    end
+  end
+  return list
 end
 
 -- Builds the architecture truncated after child `upto` (or whole when upto is nil).

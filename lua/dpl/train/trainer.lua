@@ -44,10 +44,13 @@
 --   * Progress: one bar per epoch on stderr (running loss, images/s, ETA) and a summary line per epoch; opts.quiet
 --     silences both, opts.label prefixes them, opts.on_epoch(record) is called after each epoch with {epoch,
 --     train_loss, val, val_extra, best_epoch, seconds}.
+--   * Fault injection (tests): DPL_FAULT_KILL_AFTER_CHECKPOINT=N makes the process kill itself with SIGKILL right after
+--     the N-th checkpoint it wrote, so a test interrupts a run at an exact point on any machine (dpl.sys.fault).
 local dpl = require "dpl"
 local autograd = require "dpl.autograd"
 local checkpoint = require "dpl.checkpoint"
 local dataset = require "dpl.data.dataset"
+local fault = require "dpl.sys.fault"
 local progress = require "dpl.progress"
 local json = require "dpl.json"
 
@@ -56,6 +59,7 @@ local M = {}
 M.FORMAT = "dpl.trainer/1"
 
 local function fail(msg, level) error(msg, level or 3) end
+
 
 -- ---- stop requests (SIGTERM / SIGINT) ------------------------------------------------------------------------------
 -- Under dplrun, dpl.signal (lua/dpl/signal.lua, where the host provides it) can defer SIGINT/SIGTERM: fit() defers them
@@ -160,6 +164,7 @@ function Trainer:save(reason)
   checkpoint.save(path, {model = self.o.model, optimizer = self.o.optimizer, tensors = tensors,
                          meta = {trainer = json.encode(info)}})
   self.last_save = progress.now()
+  fault.point("CHECKPOINT")
 end
 
 -- Restores from the checkpoint file when it exists; returns true when it did.
