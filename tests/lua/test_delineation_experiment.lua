@@ -20,6 +20,7 @@ local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 local shared = os.getenv("DPL_SHARED")
 local dir = os.tmpname() .. "_delexp"
+os.execute("mkdir -p '" .. dir .. "'")   -- --json files are written here
 local dplrun = test.dplrun()
 S.teardown = function() os.execute("rm -rf '" .. dir .. "'") end
 

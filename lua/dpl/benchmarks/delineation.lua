@@ -432,8 +432,9 @@ function B.cells(args, archs, layers)
   end
   if args.no_perceptual then return {{layer = "bce", weights = false}} end
   local cells = {}
-  for _, a in ipairs(archs) do
-    for _, l in ipairs(layers) do cells[#cells + 1] = {arch = a, layer = l} end
+  local lossnet = require "dpl.models.lossnet"
+  for _, a in ipairs(archs) do   -- each layer under its canonical name (E/S/M/L, else the module name), as the runner
+    for _, l in ipairs(layers) do cells[#cells + 1] = {arch = a, layer = lossnet.layer_label(a, l)} end
   end
   return cells
 end
@@ -484,8 +485,8 @@ function B.run(args, ctx, cell)
     net = unet.new({seed = args.seed, device = device})
     local crit
     if not args.no_perceptual then
-      crit = perceptual.loss{arch = cell.arch, layer = cell.layer, weights = cell.weights, normalize = true,
-                             mode = args.lossnet_mode, device = device}
+      crit = perceptual.loss{arch = cell.arch, layer = cell.layer, weights = cell.weights, name_map = cell.name_map,
+                             normalize = true, mode = args.lossnet_mode, device = device}
     end
     local opt = optim.Adam(net:parameters(), {lr = args.lr})
     local data = ctx.train
