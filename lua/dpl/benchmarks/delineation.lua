@@ -543,14 +543,16 @@ function B.table(runs, opts)
                    {key = "test.quality", label = "Quality"}}
   local text = "Table X: road delineation on the Massachusetts Roads dataset (strict per-pixel scores)\n" ..
     report.paper_table(runs, columns, {digits = 3, config = opts.config, all_configs = opts.all_configs})
-  -- the BCE-only baseline (--no-perceptual) has no loss network: one line per such run below the table
+  -- runs outside the grid, one line each below it: the BCE-only baseline (--no-perceptual) and networks scored with
+  -- --checkpoint whose file does not name its loss network
   local lines = {text}
   for _, r in ipairs(runs) do
-    if r.layer == "bce" and r.scores then
+    if r.scores and (r.layer == "bce" or not r.arch) then
       local ok, c = true, r.config
       if type(c) ~= "table" then ok, c = pcall(json.decode, c or "{}") end
-      lines[#lines + 1] = ("BCE only (no loss network), run %s%s: correctness %.3f, completeness %.3f, quality %.3f")
-        :format(tostring(r.id or "?"), ok and c.eval and (", eval " .. c.eval) or "",
+      lines[#lines + 1] = ("%s, run %s%s: correctness %.3f, completeness %.3f, quality %.3f"):format(
+        r.layer == "bce" and "BCE only (no loss network)" or ("--checkpoint " .. tostring(ok and c.checkpoint or "?")),
+        tostring(r.id or "?"), ok and c.eval and (", eval " .. c.eval) or "",
         r.scores["test.correctness"] or 0 / 0, r.scores["test.completeness"] or 0 / 0, r.scores["test.quality"] or 0 / 0)
     end
   end
