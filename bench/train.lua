@@ -1,13 +1,16 @@
 -- bench/train.lua - one training step of a benchmark, dpl beside PyTorch (same threads) in one run, with the ratio.
 --
 --   dplrun bench/train.lua [--device cpu,vulkan] [--jobs superres:vgg16:E,superres:alexnet:M] [--batch 4] [--scale 4]
---                          [--hr-size 288] [--benchmark superres|autoencoder]
+--                          [--hr-size 288] [--size 224] [--benchmark superres|autoencoder]
 --                          [--repeat 3] [--rounds 2] [--profile] [--no-torch]
 --
 -- superres: the super-resolution benchmark's step (docs/benchmarks/superres.md): the x4 network on a batch of 72 x 72
 -- inputs, its 288 x 288 output against a target through the loss network's feature MSE (frozen, eval mode), backward
 -- and an Adam step. The default jobs are the five of issue 13: vgg16 E, vgg16 L, alexnet M, resnet50 L, efficientnet_b0
--- M. Weights are random (speed does not depend on values). Each figure is the best of --repeat steps after a warm-up
+-- M. delineation: the road delineation benchmark's step (docs/benchmarks/delineation.md): the U-Net on a batch of 8
+-- 224 x 224 RGB crops, K = 3 refinement iterations, the iteration-weighted BCE + 0.01 x feature MSE of the loss network
+-- (frozen, training mode, ImageNet normalisation) of each map against the mask's, backward and an Adam step
+-- (--jobs delineation:vgg19:M,delineation:alexnet:L,delineation:resnet50:S is issue 14's set). Weights are random (speed does not depend on values). Each figure is the best of --repeat steps after a warm-up
 -- step, and the best over --rounds passes; dpl and PyTorch (bench/train_torch.py, a child process) take turns job by
 -- job, so a shared machine's changing load touches both alike. --profile prints where dpl's step spends its time.
 -- autoencoder (SVHN, 64 x 64) and autoencoder96 (STL-10, 96 x 96): the autoencoder benchmark's step
@@ -30,13 +33,15 @@ local optim = require "dpl.optim"
 local parser = argparse("dplrun bench/train.lua",
   "Time one training step of a benchmark (super-resolution: batch 4, x4, 72 -> 288) beside PyTorch, with the ratio.")
 parser:option("--device", "Devices to measure, comma-separated (cpu, vulkan, vulkan:N).", "cpu")
-parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated (KIND: superres, autoencoder, autoencoder96). "
-  .. "Default: --benchmark's jobs.")
+parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated (KIND: superres, delineation, autoencoder, "
+  .. "autoencoder96). Default: --benchmark's jobs.")
 parser:option("--benchmark", "The default jobs: superres (issue 13's five) or autoencoder (issue 15's five).", "superres")
   :choices({"superres", "autoencoder"})
-parser:option("--batch", "Batch size (default: 4 for superres, 256 for the autoencoder).")
+parser:option("--batch", "Batch size (default: 4 for superres, 8 for delineation, 256 for the autoencoder, as the "
+  .. "benchmarks).")
 parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4")
 parser:option("--hr-size", "Side of the output (the benchmark: 288; smaller for a quick check).", "288")
+parser:option("--size", "delineation: side of the crops (the benchmark: 224; a multiple of 16).", "224")
 parser:option("--repeat", "Timed steps per figure (the best is kept).", "3")
 parser:option("--rounds", "Passes over the job list (each figure: the best of all rounds).", "2")
 parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer.")
@@ -51,12 +56,14 @@ local function int_opt(name, v)
   if not n or n < 1 or n ~= math.floor(n) then error(("--%s: expected a positive integer, got %s"):format(name, v), 0) end
   return n
 end
-local scale = int_opt("scale", args.scale)
+local batch_opt, scale = args.batch and int_opt("batch", args.batch), int_opt("scale", args.scale)
+local DEFAULT_BATCH = {superres = 4, delineation = 8, autoencoder = 256, autoencoder96 = 256}
 local DEFAULT_JOBS = {
   superres = "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M",
   autoencoder = "autoencoder:alexnet:M,autoencoder:vgg16:E,autoencoder:vgg16:M,autoencoder:resnet50:S,"
     .. "autoencoder96:vgg16:M"}
-local DEFAULT_BATCH = {superres = 4, autoencoder = 256, autoencoder96 = 256}
+local size = int_opt("size", args.size)
+if size % 16 ~= 0 then error(("--size %d is not a multiple of 16"):format(size), 0) end
 local repeat_n, rounds = int_opt("repeat", args["repeat"]), int_opt("rounds", args.rounds)
 if scale ~= 4 and scale ~= 8 then error("--scale must be 4 or 8", 0) end
 local HR = int_opt("hr-size", args.hr_size)
@@ -67,7 +74,7 @@ if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):f
 -- step, each phase synchronised)}
 local KINDS = {}
 
--- the phases of one step: mark(name) records the seconds since the previous mark, the device synchronised first
+-- the phases of one step: mark(name) records the time since the previous mark (the device synchronised) in the list t
 local function phase_timer(device)
   local t, p = {}, bench.now()
   return t, function(name)
@@ -99,6 +106,36 @@ KINDS.superres = function(job, device)
     mark("target features")
     local loss = (crit:features(out) - target):square():mean()
     mark("loss forward")
+    loss:backward()
+    mark("backward")
+    opt:step()
+    mark("Adam step")
+    return t
+  end
+  return {step = step, phases = phases}
+end
+
+KINDS.delineation = function(job, device)
+  local D = require "dpl.benchmarks.delineation"
+  local net = require("dpl.models.unet").new({seed = 1, device = device})
+  net:training()
+  local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", normalize = true, mode = "train",
+                               device = device}
+  crit:training()
+  local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+  local rgb = dpl.rand(job.shape, {seed = 2, device = device})
+  local mask = dpl.rand({job.shape[1], 1, job.shape[3], job.shape[4]}, {seed = 3, device = device}):gt(0.9)
+  local function step()
+    opt:zero_grad()
+    local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
+    loss:backward()
+    opt:step()
+  end
+  local function phases()
+    local t, mark = phase_timer(device)
+    opt:zero_grad()
+    local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
+    mark("forward (K = 3 U-Net + loss network, loss)")
     loss:backward()
     mark("backward")
     opt:step()
@@ -142,27 +179,25 @@ KINDS.autoencoder, KINDS.autoencoder96 = autoencoder_kind, autoencoder_kind
 
 -- ---- jobs ----------------------------------------------------------------------------------------------------------
 local jobs = {}
-local batches = {}
+local AE_SIDE = {autoencoder = 64, autoencoder96 = 96}
 for _, spec in ipairs(bench.word_list(args.jobs or DEFAULT_JOBS[args.benchmark])) do
   local kind, arch, layer = spec:match("^([%w_]+):([%w_]+):(%w+)$")
   if not kind or not KINDS[kind] then
-    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres, autoencoder, autoencoder96; got %s"):format(spec), 0)
+    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres, delineation, autoencoder, autoencoder96; got %s")
+      :format(spec), 0)
   end
-  local batch = args.batch and int_opt("batch", args.batch) or DEFAULT_BATCH[kind]
-  local b = ("%s %d"):format(kind, batch)
-  if batches[#batches] ~= b then batches[#batches + 1] = b end
-  local side = kind == "superres" and HR / scale or (kind == "autoencoder96" and 96 or 64)
+  local side = AE_SIDE[kind] or (kind == "delineation" and size or HR / scale)
   jobs[#jobs + 1] = {name = spec, kind = kind, arch = arch, layer = layer, upto = lossnet.layer_index(arch, layer),
-                     shape = {batch, 3, side, side}, scale = scale}
+                     shape = {batch_opt or DEFAULT_BATCH[kind], 3, side, side}, scale = scale}
 end
 local devices = bench.word_list(args.device)
 
 for _, d in ipairs(devices) do print(dpl.device_banner(d)) end
-local sr_jobs = false
-for _, j in ipairs(jobs) do sr_jobs = sr_jobs or j.kind == "superres" end
-print(("threads: %d, batch %s%s, repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
-  table.concat(batches, ", "), sr_jobs and (", x%d (%d -> %d)"):format(scale, HR / scale, HR) or "", repeat_n, rounds,
-  (io.open("/proc/loadavg") or {read = function() return "?" end}):read("*l") or "?"))
+print(("threads: %d, batch %s, superres x%d (%d -> %d), delineation %d x %d, repeat %d, rounds %d, weights random, "
+  .. "load: %s"):format(nets.threads(), batch_opt or "4 (superres) / 8 (delineation) / 256 (autoencoder)", scale,
+  HR / scale, HR, size, size,
+  repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
+  :read("*l") or "?"))
 
 local peer, peer_info
 if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n, nil, "train_torch.py") end

@@ -9,6 +9,10 @@ lua/dpl/models/superres.lua mirrors) with x{scale} upscaling of an N x 3 x H x W
 feature MSE of the reference truncation (children of torchvision's list attribute, up to child `upto`, frozen, eval
 mode, random weights) of its output against an N x 3 x (scale H) x (scale W) target: one step is zero_grad, forward,
 the target's features without a graph, the loss, backward and the optimizer step.
+kind "delineation": the road delineation U-Net (tests/ref/delineation_ref.py, the module dpl's lua/dpl/models/unet.lua
+mirrors) refining an N x 1 map of an N x 3 x H x W input K = 3 times, trained with Adam(1e-3) on the iteration-weighted
+BCE + 0.01 x feature MSE of the truncated loss network (frozen, training mode, ImageNet normalisation) of each map
+repeated to 3 channels against the mask's.
 kind "autoencoder" / "autoencoder96": the autoencoder of Benchmark 4 (tests/ref/autoencoder_ref.py, the module dpl's
 lua/dpl/models/autoencoder.lua mirrors) on N x 3 x 64 x 64 (or 96) inputs, the loss network frozen and in training
 mode (as the reference runs it), the input's features first (without a graph), then the reconstruction's, the MSE,
@@ -26,6 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 from superres_ref import SuperResNet  # noqa: E402
+from delineation_ref import MEAN, STD, UNet, refine  # noqa: E402
 from autoencoder_ref import Autoencoder  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_peer import serve, truncated  # noqa: E402
@@ -53,6 +58,35 @@ def superres_step(job):
     return step
 
 
+def delineation_step(job):
+    n, c, h, w = job["shape"]
+    K, mu = 3, 0.01
+    net = UNet().train()
+    loss_net = truncated(job["arch"], job["upto"]).train()
+    for p in loss_net.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    rgb = torch.rand(n, c, h, w)
+    mask = (torch.rand(n, 1, h, w) > 0.9).float()
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+
+    def feats(m):
+        return loss_net((torch.cat([m, m, m], 1) - mean) / std)
+
+    def step():
+        opt.zero_grad()
+        maps = refine(net, rgb, K)
+        fm = [feats(m) for m in maps]
+        with torch.no_grad():
+            ft = feats(mask)
+        coeff = K * (K + 1) / 2
+        bce = sum((i + 1) * F.binary_cross_entropy(maps[i], mask) for i in range(K)) / coeff
+        mse = sum((i + 1) * F.mse_loss(fm[i], ft) for i in range(K)) / coeff
+        (bce + mu * mse).backward()
+        opt.step()
+    return step
+
+
 def autoencoder_step(job):
     n, c, h, w = job["shape"]
     net = Autoencoder(h).train()
@@ -72,7 +106,8 @@ def autoencoder_step(job):
     return step
 
 
-STEPS = {"superres": superres_step, "autoencoder": autoencoder_step, "autoencoder96": autoencoder_step}
+STEPS = {"superres": superres_step, "delineation": delineation_step, "autoencoder": autoencoder_step,
+         "autoencoder96": autoencoder_step}
 
 
 def run_job(job, repeat):

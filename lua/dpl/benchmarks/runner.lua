@@ -62,20 +62,6 @@ function M.positive(name)
   end
 end
 
--- The JSON array of a per-epoch series stored as flat scores PREFIX.001, PREFIX.002, ... (in epoch order).
-function M.series(scores, prefix)
-  local keys = {}
-  local pat = "^" .. prefix:gsub("%p", "%%%0") .. "%.(%d%d%d)$"
-  for k in pairs(scores) do
-    local e = k:match(pat)
-    if e then keys[#keys + 1] = tonumber(e) end
-  end
-  table.sort(keys)
-  local out = json.array({})
-  for i, e in ipairs(keys) do out[i] = scores[("%s.%03d"):format(prefix, e)] end
-  return out
-end
-
 -- "a,b" -> {"a", "b"}; "all" -> all
 local function list_of(s, all, what)
   if s == "all" then return all end

@@ -258,7 +258,7 @@ end
 
 -- The --json entry of one run (the issue's shape) from its flat scores and configuration.
 function B.json_entry(arch, layer, config, scores)
-  local series = function(prefix) return require("dpl.benchmarks.runner").series(scores, prefix) end
+  local function series(prefix) return require("dpl.benchmarks.report").epoch_series(scores, prefix) end
   local test = {}
   local full = {}
   for _, set in ipairs(config.test or {}) do
