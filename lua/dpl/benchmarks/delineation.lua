@@ -344,13 +344,7 @@ function B.json_entry(arch, layer, config, scores)
 end
 
 -- ---- the runner's contract (lua/dpl/benchmarks/runner.lua) ---------------------------------------------------------
-local function positive(name)
-  return function(v)
-    local n = tonumber(v)
-    if not n or n < 1 or n ~= math.floor(n) then return nil, ("--%s must be a positive integer, got %s"):format(name, v) end
-    return n
-  end
-end
+local positive = require("dpl.benchmarks.runner").positive
 
 local function nonnegative(name)
   return function(v)
