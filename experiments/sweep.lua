@@ -11,6 +11,7 @@ local cli = require "dpl.cli"
 local results = require "dpl.results"
 local sweep = require "dpl.benchmarks.sweep"
 local shards = require "dpl.benchmarks.shards"
+local slurm = require "dpl.benchmarks.slurm"
 local json = require "dpl.json"
 
 local NAME = "sweep.lua"
@@ -57,7 +58,7 @@ cli.main(NAME, function()
   if args.task then   -- one SLURM array task
     local index = tonumber(args.task_index or os.getenv("SLURM_ARRAY_TASK_ID") or "")
     if not index then cli.fail("--task needs $SLURM_ARRAY_TASK_ID (set by SLURM) or --task-index N") end
-    os.exit(sweep.task(args.task, index) and 0 or 1)
+    os.exit(slurm.task(args.task, index) and 0 or 1)
   end
 
   if args.merge then
@@ -78,7 +79,7 @@ cli.main(NAME, function()
       if args[o] then cli.fail("--%s goes with --slurm", o:gsub("_", "-")) end
     end
   end
-  if args.slurm and not args.no_submit and not sweep.command_exists("sbatch") then
+  if args.slurm and not args.no_submit and not slurm.command_exists("sbatch") then
     cli.fail("SLURM is not installed here (no sbatch in PATH): run on the cluster's login node, without --slurm to " ..
       "compute here, or with --no-submit to write the batch script only")
   end
@@ -88,7 +89,7 @@ cli.main(NAME, function()
   local selection = args.benchmarks or args.arch or args.layer
   local plan_file = dir .. "/plan.json"
   if args.status and not selection and cli.exists(plan_file) then
-    local ok, saved = pcall(json.decode, require("dpl.test").read_file(plan_file) or "")
+    local ok, saved = pcall(json.decode, slurm.read_file(plan_file) or "")
     if not ok or type(saved) ~= "table" or type(saved.cells) ~= "table" then
       cli.fail("%s is not a sweep plan (delete it, or give --benchmarks/--arch/--layer)", plan_file)
     end
@@ -110,7 +111,7 @@ cli.main(NAME, function()
   end
 
   -- the plan of this run, for a later bare --status
-  os.execute("mkdir -p " .. sweep.shell_quote(dir))
+  os.execute("mkdir -p " .. slurm.quote(dir))
   local saved = json.array({})
   for _, c in ipairs(plan.cells) do
     saved[#saved + 1] = {bench = c.bench, experiment = c.experiment, arch = c.arch, layer = c.layer, hash = c.hash}
@@ -129,16 +130,16 @@ cli.main(NAME, function()
         (" (%d failed: --retry-failed submits them again)"):format(counts.failed) or "")
       os.exit(0)
     end
-    os.execute(("mkdir -p %s %s %s"):format(sweep.shell_quote(dir .. "/submissions"), sweep.shell_quote(dir .. "/logs"),
-      sweep.shell_quote(dir .. "/shards")))
+    os.execute(("mkdir -p %s %s %s"):format(slurm.quote(dir .. "/submissions"), slurm.quote(dir .. "/logs"),
+      slurm.quote(dir .. "/shards")))
     local stamp = os.date("!%Y%m%d-%H%M%S") .. ("-%d"):format(results.pid())
     local sub_path = require("dpl.download").absolute(("%s/submissions/%s.json"):format(dir, stamp))
-    local sub = sweep.submission(plan, todo)
-    local script = sweep.batch_script(sub_path, #todo, {
+    local sub = slurm.submission(plan, todo)
+    local script = slurm.batch_script(sub_path, #todo, {
       dir = require("dpl.download").absolute(dir), job_name = args.job_name, partition = args.partition,
       gres = args.gres, time = args.time, cpus_per_task = args.cpus_per_task, mem = args.mem,
       max_parallel = args.max_parallel, account = args.account, extra = args.extra,
-      cwd = os.getenv("PWD") or ".", dplrun = sweep.dplrun_path(),
+      cwd = os.getenv("PWD") or ".", dplrun = slurm.dplrun_path(),
       script = require("dpl.download").absolute(arg[0])})
     local script_path = ("%s/submissions/%s.sh"):format(dir, stamp)
     cli.write_file(script_path, script, "--dir")
@@ -149,7 +150,7 @@ cli.main(NAME, function()
     end
     -- the submission file first: the tasks read it as soon as SLURM starts them; then the job id is added to it
     cli.write_file(sub_path, json.encode(sub, {indent = " "}) .. "\n", "--dir")
-    local p = io.popen("sbatch --parsable " .. sweep.shell_quote(script_path) .. " 2>&1")
+    local p = io.popen("sbatch --parsable " .. slurm.quote(script_path) .. " 2>&1")
     local out = p:read("*a")
     p:close()
     local job = out:match("^%s*(%d+)")

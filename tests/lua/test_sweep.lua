@@ -17,7 +17,8 @@ local test = require "dpl.test"
 local json = require "dpl.json"
 local results = require "dpl.results"
 local sweep = require "dpl.benchmarks.sweep"
-local S = test.suite("sweep", {configurations = {"default"}, shared = {"data/Set14", "data/Set5"}})
+local S = test.suite("sweep", {configurations = {"default"},
+                                shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
@@ -102,7 +103,7 @@ S:add("library: the sweep's names, a benchmark missing from this dpl in one line
   t:eq(#passed, 2)
   t:eq(passed[1].name, "--epochs"); t:eq(passed[1].value, "3"); t:eq(passed[1].only, nil)
   t:eq(passed[2].name, "--limit"); t:eq(passed[2].value, "7"); t:eq(passed[2].only, "bapps")
-  local script = sweep.batch_script("/s/sub.json", 8, {dir = "/s", max_parallel = "2", partition = "gpu",
+  local script = require("dpl.benchmarks.slurm").batch_script("/s/sub.json", 8, {dir = "/s", max_parallel = "2", partition = "gpu",
     gres = "gpu:1", time = "24:00:00", extra = "--qos high --constraint=v100", cwd = "/w", dplrun = "/b/dplrun",
     script = "/w/experiments/sweep.lua"})
   for _, want in ipairs {"#SBATCH --array=0-7%2\n", "#SBATCH --partition=gpu\n", "#SBATCH --gres=gpu:1\n",
@@ -119,7 +120,7 @@ S:add("bad input: one line, exit 2, before any work", function(t)
     {"--benchmarks bapps,nosuch", "--benchmarks: unknown benchmark 'nosuch'"},
     {grid() .. " --arch alexnet,nonet", "unknown architecture 'nonet'"},
     {grid() .. " --layer E,Q", "Q"},
-    {grid() .. " --no-such-option 3", "--no-such-option: none of the selected benchmarks takes this option"},
+    {grid() .. " --no-such-option 3", "--no-such-option: neither the sweep nor a selected benchmark takes this option"},
     {grid() .. " --scale 8", "--scale is set by the benchmark name superres4"},
     {grid() .. " --json x.json", "--json is set by the sweep for every cell"},
     {"--benchmarks bapps --lpips.data x", "--lpips.data: unknown benchmark 'lpips'"},

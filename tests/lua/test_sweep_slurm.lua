@@ -12,7 +12,8 @@
 local dpl = require "dpl"
 local test = require "dpl.test"
 local results = require "dpl.results"
-local S = test.suite("sweep on SLURM", {configurations = {"default"}, shared = {"data/Set14", "data/Set5"}})
+local S = test.suite("sweep on SLURM", {configurations = {"default"},
+                                shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."

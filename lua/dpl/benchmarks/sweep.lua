@@ -13,19 +13,20 @@
 --   local states = sweep.states(plan)               -- done / running / queued / failed / pending per cell
 --   sweep.run_here(plan, {retry_failed = false})     -- every missing cell, one at a time, into plan.db
 --
--- On SLURM (docs/sweep.md): sweep.submit writes DIR/submissions/<stamp>.json (the cells, each benchmark's options,
--- the code version) and a batch script with one array task per missing cell; each task (sweep.task) computes its
--- cell into its own SQLite shard DIR/shards/<experiment>-<hash>.sqlite (SQLite must not have many writers over a
--- network filesystem), with its checkpoints in DIR/shards/<experiment>/<hash>/ so that a requeued or resubmitted task
--- resumes; dpl.benchmarks.shards merges the shards into the main store.
+-- On SLURM (docs/sweep.md): dpl.benchmarks.slurm writes DIR/submissions/<stamp>.json (the cells, each benchmark's
+-- options, the code version) and a batch script with one array task per missing cell; each task (slurm.task)
+-- computes its cell into its own SQLite shard DIR/shards/<experiment>-<hash>.sqlite (SQLite must not have many
+-- writers over a network filesystem), with its checkpoints in DIR/shards/<experiment>/<hash>/ so that a requeued or
+-- resubmitted task resumes; dpl.benchmarks.shards merges the shards into the main store.
 local cli = require "dpl.cli"
-local json = require "dpl.json"
 local results = require "dpl.results"
 local runner = require "dpl.benchmarks.runner"
 local report = require "dpl.benchmarks.report"
 local shards = require "dpl.benchmarks.shards"
+local slurm = require "dpl.benchmarks.slurm"
 
 local M = {}
+
 
 -- The sweep's benchmarks in the paper's order: the name --benchmarks takes, the benchmark module
 -- (lua/dpl/benchmarks/<module>.lua), the options the name fixes, and what --quick means for a benchmark without a
@@ -57,7 +58,11 @@ function M.module(entry)
     return nil, ("benchmark %s is not in this version of dpl (no lua/dpl/benchmarks/%s.lua)"):format(entry.name,
       entry.module)
   end
-  return require(name)
+  local ok, B = pcall(require, name)
+  if not ok then
+    return nil, ("benchmark %s cannot be loaded: %s"):format(entry.name, cli.message(B))
+  end
+  return B
 end
 
 -- the options of an argparse parser: name -> 0 (a flag) or 1 (takes a value). lua-argparse keeps a parser's options
@@ -232,8 +237,8 @@ function M.plan(opts)
   for _, p in ipairs(passed) do
     if not taken[p] then
       if p.only then cli.fail("%s: %s is not among --benchmarks", p.given, p.only) end
-      cli.fail("%s: none of the selected benchmarks takes this option (see dplrun experiments/<benchmark>.lua --help)",
-        p.given)
+      cli.fail("%s: neither the sweep nor a selected benchmark takes this option (see --help, and dplrun " ..
+        "experiments/<benchmark>.lua --help)", p.given)
     end
   end
   -- the store caches the weights' hashes; opened at the first hash, so that a bad option creates no store
@@ -297,59 +302,6 @@ local function store_facts(path, facts, label)
   return true
 end
 
--- the SLURM job ids of the sweep's submissions, and per job the cells by array index
-local function submissions(dir)
-  local subs = {}
-  for _, path in ipairs(shards.list(dir .. "/submissions", "%.json$")) do
-    local text = require("dpl.test").read_file(path)
-    local ok, s = pcall(json.decode, text or "")
-    if ok and type(s) == "table" then s.path = path; subs[#subs + 1] = s end
-  end
-  return subs
-end
-M.submissions = submissions
-
-local function command_exists(name)
-  return os.execute(("command -v %s >/dev/null 2>&1"):format(name)) == 0
-end
-M.command_exists = command_exists
-
-local function lines_of(cmd)
-  local p = io.popen(cmd .. " 2>/dev/null")
-  local out = {}
-  for l in p:lines() do out[#out + 1] = l end
-  p:close()
-  return out
-end
-
--- SLURM's view of the sweep's array tasks: job id .. "_" .. index -> {state =, source = "squeue" | "sacct"}
-local function slurm_tasks(subs)
-  local tasks, ids = {}, {}
-  for _, s in ipairs(subs) do if s.job_id then ids[#ids + 1] = tostring(s.job_id) end end
-  if #ids == 0 then return tasks, nil end
-  local notes = {}
-  if command_exists("sacct") then   -- ended tasks (with accounting; "storage is disabled" otherwise: nothing)
-    for _, l in ipairs(lines_of(("sacct -n -P -X -j %s -o JobID,State"):format(table.concat(ids, ",")))) do
-      local job, idx, state = l:match("^(%d+)_(%d+)|(%S+)")
-      if job then tasks[job .. "_" .. idx] = {state = state, source = "sacct"} end
-    end
-  end
-  if command_exists("squeue") then  -- queued and running tasks (squeue knows them best while they live)
-    local known = {}
-    for _, id in ipairs(ids) do known[id] = true end
-    for _, l in ipairs(lines_of("squeue -h -r -o '%F|%K|%T'")) do
-      local job, idx, state = l:match("^(%d+)|(%d+)|(%S+)")
-      if job and known[job] then tasks[job .. "_" .. idx] = {state = state, source = "squeue"} end
-    end
-  else
-    notes[#notes + 1] = "squeue not found: SLURM's queue not consulted"
-  end
-  return tasks, notes
-end
-
-local SLURM_ACTIVE = {RUNNING = "running", COMPLETING = "running", CONFIGURING = "running", PENDING = "queued",
-                      REQUEUED = "queued", RESIZING = "running", SUSPENDED = "queued"}
-
 -- The state of every cell of the plan: cell.state = "done" | "running" | "queued" | "failed" | "pending", with
 -- cell.run (the finished run: id, seconds, store), cell.failure (error text), cell.where (claim holder or SLURM task).
 -- Reads opts.db (or plan.db), every shard under opts.dir and, when there are submissions, squeue/sacct.
@@ -372,8 +324,8 @@ function M.states(plan, opts)
   -- SLURM: which array task computes which cell
   local by_task = {}
   if dir then
-    local subs = submissions(dir)
-    local tasks, snotes = slurm_tasks(subs)
+    local subs = slurm.submissions(dir)
+    local tasks, snotes = slurm.tasks(subs)
     for _, n in ipairs(snotes or {}) do notes[#notes + 1] = n end
     for _, s in ipairs(subs) do
       for i, c in ipairs(s.cells or {}) do
@@ -382,7 +334,7 @@ function M.states(plan, opts)
           local k = c.experiment .. " " .. c.hash
           local prev = by_task[k]
           -- the newest submission's task decides (an old job's TIMEOUT does not hide a new queued one)
-          if not prev or SLURM_ACTIVE[t.state] or not SLURM_ACTIVE[prev.state] then
+          if not prev or slurm.ACTIVE[t.state] or not slurm.ACTIVE[prev.state] then
             by_task[k] = {state = t.state, task = ("%s_%d"):format(s.job_id, i - 1)}
           end
         end
@@ -398,8 +350,8 @@ function M.states(plan, opts)
     if f.finished then cell.state = "done"
     elseif f.claim then
       cell.state, cell.where = "running", ("pid %d on %s"):format(f.claim.pid, f.claim.host)
-    elseif t and SLURM_ACTIVE[t.state] then
-      cell.state, cell.where = SLURM_ACTIVE[t.state], "SLURM task " .. t.task
+    elseif t and slurm.ACTIVE[t.state] then
+      cell.state, cell.where = slurm.ACTIVE[t.state], "SLURM task " .. t.task
     elseif f.failed then cell.state = "failed"
     elseif t and t.state ~= "COMPLETED" then
       cell.state, cell.failure = "failed", ("SLURM task %s ended %s"):format(t.task, t.state)
@@ -503,6 +455,16 @@ end
 local function log(fmt, ...) io.stderr:write("sweep.lua: ", fmt:format(...), "\n") end
 M.log = log
 
+-- The options of one cell: the benchmark's, with a --save folder of the cell's own (SAVE/<benchmark>/<arch>_<layer>),
+-- so that the saved outputs of the cells do not overwrite each other. --save is not part of a configuration.
+function M.cell_args(args, c)
+  if not args.save then return args end
+  local a = {}
+  for k, v in pairs(args) do a[k] = v end
+  a.save = ("%s/%s/%s_%s"):format(args.save, c.bench, c.arch or "checkpoint", c.layer)
+  return a
+end
+
 -- Computes every pending cell of the plan here, one at a time, into plan.db (failed cells too with
 -- opts.retry_failed). A failed cell is recorded as failed and the sweep goes on. Returns computed, failed counts.
 function M.run_here(plan, opts)
@@ -521,7 +483,7 @@ function M.run_here(plan, opts)
     local rc = c.runner_cell
     rc.index, rc.total = i, #todo
     log("[%d/%d] %s %s %s", i, #todo, c.bench, c.arch or "-", c.layer)
-    local _, _, nfailed, ncomputed = runner.run(b.B, b.args, {ctx = b.ctx, cells = {rc}})
+    local _, _, nfailed, ncomputed = runner.run(b.B, M.cell_args(b.args, c), {ctx = b.ctx, cells = {rc}})
     computed, failed = computed + (ncomputed or 0), failed + (nfailed or 0)
     -- progress: the cells left, timed by this sweep's own cells so far (and the store's for other benchmarks)
     M.states(plan, {dir = opts.dir})
@@ -531,124 +493,6 @@ function M.run_here(plan, opts)
       left > 0 and ("; %d left, %s"):format(left, M.eta(plan, opts)) or "")
   end
   return computed, failed, #todo
-end
-
--- ---- SLURM ---------------------------------------------------------------------------------------------------------
--- The absolute path of the dplrun running this script (the lowest negative index of arg).
-function M.dplrun_path()
-  local i = 0
-  while arg and arg[i - 1] do i = i - 1 end
-  local exe = arg and arg[i] or "dplrun"
-  if not exe:find("/") then
-    local p = io.popen("command -v '" .. exe:gsub("'", "'\\''") .. "' 2>/dev/null")
-    local found = p:read("*l")
-    p:close()
-    return found or exe
-  end
-  return require("dpl.download").absolute(exe)
-end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-M.shell_quote = q
-
--- The batch script of a submission: one array task per cell; each runs `dplrun experiments/sweep.lua --task FILE`,
--- which takes its cell from $SLURM_ARRAY_TASK_ID. opts: partition, gres, time, cpus_per_task, mem, max_parallel,
--- account, extra (more sbatch options, e.g. "--qos=high --constraint=v100"), job_name, script (sweep.lua's path),
--- dplrun, cwd.
-function M.batch_script(sub_path, n, opts)
-  local lines = {"#!/bin/sh",
-    "# dpl sweep: one array task per cell of " .. sub_path .. " (written by experiments/sweep.lua --slurm)",
-    ("#SBATCH --job-name=%s"):format(opts.job_name or "dpl-sweep"),
-    ("#SBATCH --array=0-%d%s"):format(n - 1, opts.max_parallel and ("%" .. opts.max_parallel) or ""),
-    ("#SBATCH --output=%s/logs/%%A_%%a.out"):format(opts.dir),
-    "#SBATCH --requeue",   -- a preempted task is requeued and resumes from its checkpoint
-  }
-  local function add(flag, v) if v then lines[#lines + 1] = ("#SBATCH --%s=%s"):format(flag, v) end end
-  add("partition", opts.partition)
-  add("gres", opts.gres)
-  add("time", opts.time)
-  add("cpus-per-task", opts.cpus_per_task)
-  add("mem", opts.mem)
-  add("account", opts.account)
-  if opts.extra then
-    for w in opts.extra:gmatch("%S+") do
-      if w:match("^%-") then lines[#lines + 1] = "#SBATCH " .. w
-      else lines[#lines] = lines[#lines] .. " " .. w end   -- "--qos high": the value joins its option
-    end
-  end
-  lines[#lines + 1] = ""
-  lines[#lines + 1] = "cd " .. q(opts.cwd)
-  lines[#lines + 1] = ("exec %s %s --task %s"):format(q(opts.dplrun), q(opts.script), q(sub_path))
-  return table.concat(lines, "\n") .. "\n"
-end
-
--- The description of a submission: the cells (in array-index order), each benchmark's options, the code version.
-function M.submission(plan, cells)
-  local benches, bseen = {}, {}
-  local list = json.array({})
-  for _, c in ipairs(cells) do
-    local b = plan.benches[c.b]
-    if not bseen[c.bench] then
-      bseen[c.bench] = true
-      benches[c.bench] = {module = b.entry.module, experiment = b.B.name, options = json.array(b.tokens)}
-    end
-    list[#list + 1] = {bench = c.bench, experiment = c.experiment, arch = c.arch, layer = c.layer, hash = c.hash}
-  end
-  return {code_version = results.code_version(), created = results.iso_time(results.now()), db = plan.db,
-          benchmarks = benches, cells = list}
-end
-
--- ---- one array task --------------------------------------------------------------------------------------------------
--- Computes cell `index` (0-based, as $SLURM_ARRAY_TASK_ID) of the submission file into its shard. The cell's
--- options are parsed again by its benchmark's parser and the cell prepared by the runner; its configuration hash must
--- be the submitted one (else the code or the data changed since: resubmit). The shard belongs to this one cell, so a
--- claim left in it by an earlier task of the cell (killed by the scheduler, maybe on another node) is taken over.
--- Returns true when the cell finished.
-function M.task(sub_path, index)
-  local text = require("dpl.test").read_file(sub_path)
-  if not text then cli.fail("--task %s: no such file", sub_path) end
-  local ok, sub = pcall(json.decode, text)
-  if not ok or type(sub) ~= "table" or type(sub.cells) ~= "table" then
-    cli.fail("--task %s: not a sweep submission file", sub_path)
-  end
-  local c = sub.cells[index + 1]
-  if not c then cli.fail("--task %s: no cell at array index %d (%d cells)", sub_path, index, #sub.cells) end
-  local bench = sub.benchmarks[c.bench]
-  local entry = BY_NAME[c.bench]
-  local B, why = entry and M.module(entry)
-  if not B then cli.fail("%s", why or ("unknown benchmark " .. tostring(c.bench))) end
-  local dir = sub_path:match("^(.*)/submissions/[^/]+$") or "."
-  local shard = shards.path(dir, c.experiment, c.hash)
-  -- the cell's architecture only (its checkpoint alone is hashed), everything else as submitted
-  local argv = {"--db", shard}
-  local toks = bench.options
-  local i = 1
-  while i <= #toks do
-    if toks[i] == "--arch" then argv[#argv + 1] = "--arch"; argv[#argv + 1] = c.arch or "all"; i = i + 2
-    else argv[#argv + 1] = toks[i]; i = i + 1 end
-  end
-  local args = cli.parse(runner.parser(B), argv)
-  os.execute("mkdir -p " .. q(dir .. "/shards"))
-  local db = results.open(shard)
-  local pok, ctx, cells = pcall(runner.prepare, B, args, db)
-  if not pok then db:close(); cli.fail("%s: %s", c.bench, cli.message(ctx)) end
-  local cell
-  for _, x in ipairs(cells) do if x.hash == c.hash and x.layer == c.layer then cell = x end end
-  if not cell then
-    db:close()
-    cli.fail("cell %s %s %s: its configuration is not the submitted one any more (the code, the data or the weights " ..
-      "changed since the sweep was submitted): submit the sweep again", c.bench, c.arch or "-", c.layer)
-  end
-  for _, claim in ipairs(db:claims()) do
-    log("taking over the claim of pid %d on %s (an earlier task of this cell, since %s)", claim.pid, claim.host,
-      claim.started)
-  end
-  db:query("DELETE FROM claims")
-  db:close()
-  log("array task %d: %s %s %s -> %s", index, c.bench, c.arch or "-", c.layer, shard)
-  cell.index, cell.total = index + 1, #sub.cells
-  local _, _, nfailed = runner.run(B, args, {ctx = ctx, cells = {cell}})
-  return (nfailed or 0) == 0
 end
 
 return M
