@@ -8,7 +8,8 @@
 --  * --slurm --no-submit writes the batch script; its array tasks, run here with SLURM_ARRAY_TASK_ID set as SLURM
 --    would, each write their own shard; a task killed (kill -9, DPL_FAULT_KILL_AFTER_CHECKPOINT) after its first
 --    checkpoint resumes from it when run again; the merge adds each cell once (a second merge adds nothing), refuses
---    a corrupt shard, a shard of another configuration and one of another code version by name and merges the rest;
+--    a corrupt shard, a shard of another configuration, of another code version and of another schema version by
+--    name and merges the rest;
 --  * bad input (unknown benchmark/arch/layer, an option no benchmark takes, an option the benchmark name fixes,
 --    --slurm without sbatch) is one line with exit status 2.
 -- tests/lua/test_sweep_slurm.lua runs the same sweep through a real single-node SLURM.
@@ -246,6 +247,10 @@ S:add("--slurm --no-submit: the array tasks run here as SLURM would, a killed ta
   local odb = results.open(shards_dir .. "/oldcode.sqlite")
   odb:query("UPDATE runs SET code_version = 'v0.0-1-gdeadbee (dpl 0.0.1)'")
   odb:close()
+  os.execute(("cp '%s' '%s/oldschema.sqlite'"):format(one, shards_dir))
+  odb = results.open(shards_dir .. "/oldschema.sqlite")
+  odb:exec("PRAGMA user_version = 1")   -- as an older dpl's store
+  odb:close()
   local fresh = tmp .. "/slurm/fresh.sqlite"
   rc, out = sh(("%s %s/experiments/results.lua --merge '%s' --db '%s'"):format(dplrun, root, dir, fresh))
   t:eq(rc, 1, out)
@@ -254,11 +259,14 @@ S:add("--slurm --no-submit: the array tasks run here as SLURM would, a killed ta
     "submission of this sweep lists", 1, true), out)
   t:ok(out:find("refused shard " .. shards_dir .. "/oldcode.sqlite: computed by another code version " ..
     "(v0.0-1-gdeadbee (dpl 0.0.1)", 1, true), out)
-  t:ok(out:find("merged 8 of 11 shard(s) into " .. fresh .. ": 8 run(s) added", 1, true), out)
+  t:ok(out:find("refused shard " .. shards_dir .. "/oldschema.sqlite: schema version 1, this dpl writes 2", 1, true),
+    out)
+  t:ok(out:find("merged 8 of 12 shard(s) into " .. fresh .. ": 8 run(s) added, 0 already there, 4 shard(s) refused",
+    1, true), out)
   each_cell_once(t, fresh, "a fresh store from the shards")
   rc, out = sh(("%s %s/experiments/sweep.lua --merge --dir '%s' --db '%s' --any-code-version"):format(dplrun, root, dir,
     fresh))
-  t:ok(out:find("0 run(s) added, 9 already there, 2 shard(s) refused", 1, true), out)
+  t:ok(out:find("0 run(s) added, 9 already there, 3 shard(s) refused", 1, true), out)
   each_cell_once(t, fresh, "after --any-code-version")
 end)
 
