@@ -89,7 +89,7 @@ cli.main(NAME, function()
   local selection = args.benchmarks or args.arch or args.layer
   local plan_file = dir .. "/plan.json"
   if args.status and not selection and cli.exists(plan_file) then
-    local ok, saved = pcall(json.decode, slurm.read_file(plan_file) or "")
+    local ok, saved = pcall(json.decode, cli.read_file(plan_file) or "")
     if not ok or type(saved) ~= "table" or type(saved.cells) ~= "table" then
       cli.fail("%s is not a sweep plan (delete it, or give --benchmarks/--arch/--layer)", plan_file)
     end

@@ -519,13 +519,7 @@ end
 
 -- ---- helpers of end-to-end suites (scripts run in a child dplrun) --------------------------------------------------
 -- the whole content of a file, or nil
-function M.read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+M.read_file = require("dpl.cli").read_file
 
 -- runs a shell command; returns its exit status and its stdout + stderr
 function M.run_command(cmd)

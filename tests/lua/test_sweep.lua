@@ -13,7 +13,6 @@
 --  * bad input (unknown benchmark/arch/layer, an option no benchmark takes, an option the benchmark name fixes,
 --    --slurm without sbatch) is one line with exit status 2.
 -- tests/lua/test_sweep_slurm.lua runs the same sweep through a real single-node SLURM.
-local dpl = require "dpl"
 local test = require "dpl.test"
 local json = require "dpl.json"
 local results = require "dpl.results"
@@ -23,34 +22,13 @@ local S = test.suite("sweep", {configurations = {"default"},
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
-local shared = test.shared_dir()
 local dplrun = test.dplrun()
 local sh, slurp = test.run_command, test.read_file
 local tmp = test.tmpdir("sweep")
 S.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
 
--- the data: the BAPPS fixture (4 triplets / pairs per subset) and super-resolution crops
-local fixture_rc, fixture_log
-local made
-local function need_data(t)
-  if not made then
-    made = true
-    fixture_rc, fixture_log = sh(("/usr/bin/python3 %s/tests/ref/bapps_fixture.py %s/BAPPS %s/data 4 4"):format(root,
-      tmp, shared))
-    os.execute(("mkdir -p '%s/sr/train' '%s/sr/val' '%s/sr/Tiny'"):format(tmp, tmp, tmp))
-    local function crop(set, i, top, left, out)
-      local img = dpl.image.load(("%s/data/%s/image_SRF_4/img_%03d_SRF_4_HR.png"):format(shared, set, i), {device = "cpu"})
-      dpl.image.save(img:narrow(2, top, 48):narrow(3, left, 48):contiguous(), out)
-    end
-    for k = 1, 4 do crop("Set14", k, 11, 21, ("%s/sr/train/c%d.png"):format(tmp, k)) end
-    crop("Set14", 7, 31, 11, tmp .. "/sr/val/c7.png")
-    crop("Set5", 1, 41, 41, tmp .. "/sr/Tiny/t1.png")
-  end
-  if fixture_rc ~= 0 then
-    if fixture_log:find("No module named", 1, true) then t:skip("numpy/Pillow missing: " .. fixture_log:sub(-200)) end
-    t:ok(false, "tests/ref/bapps_fixture.py failed: " .. fixture_log:sub(-800))
-  end
-end
+local fixture = dofile(root .. "/tests/lua/sweep_fixture.lua")
+local function need_data(t) fixture.need(t, root, tmp) end
 
 -- the sweep of every test: 2 benchmarks x 2 architectures x 2 layers
 local function grid(bapps_data, epochs)

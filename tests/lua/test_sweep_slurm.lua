@@ -9,7 +9,6 @@
 --    cell, which resumes from its checkpoint, and the merged store has each cell exactly once.
 -- Waiting for SLURM polls its queue (squeue) with a generous bound: what is awaited is a state SLURM reaches, not a
 -- moment in time.
-local dpl = require "dpl"
 local test = require "dpl.test"
 local results = require "dpl.results"
 local S = test.suite("sweep on SLURM", {configurations = {"default"},
@@ -17,7 +16,6 @@ local S = test.suite("sweep on SLURM", {configurations = {"default"},
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
-local shared = test.shared_dir()
 local dplrun = test.dplrun()
 local sh = test.run_command
 local tmp = test.tmpdir("sweep_slurm")
@@ -39,26 +37,8 @@ local function need_cluster(t)
   t:ok(conf ~= nil, started_log)
 end
 
-local made
-local function need_data(t)
-  if not made then
-    made = true
-    local rc, log = sh(("/usr/bin/python3 %s/tests/ref/bapps_fixture.py %s/BAPPS %s/data 4 4"):format(root, tmp, shared))
-    if rc ~= 0 then made = log end
-    os.execute(("mkdir -p '%s/sr/train' '%s/sr/val' '%s/sr/Tiny'"):format(tmp, tmp, tmp))
-    local function crop(set, i, top, left, out)
-      local img = dpl.image.load(("%s/data/%s/image_SRF_4/img_%03d_SRF_4_HR.png"):format(shared, set, i), {device = "cpu"})
-      dpl.image.save(img:narrow(2, top, 48):narrow(3, left, 48):contiguous(), out)
-    end
-    for k = 1, 4 do crop("Set14", k, 11, 21, ("%s/sr/train/c%d.png"):format(tmp, k)) end
-    crop("Set14", 7, 31, 11, tmp .. "/sr/val/c7.png")
-    crop("Set5", 1, 41, 41, tmp .. "/sr/Tiny/t1.png")
-  end
-  if made ~= true then
-    if made:find("No module named", 1, true) then t:skip("numpy/Pillow missing: " .. made:sub(-200)) end
-    t:ok(false, "tests/ref/bapps_fixture.py failed: " .. made:sub(-800))
-  end
-end
+local fixture = dofile(root .. "/tests/lua/sweep_fixture.lua")
+local function need_data(t) fixture.need(t, root, tmp) end
 
 local GRID = "--benchmarks bapps,superres4 --arch alexnet,squeezenet1_1 --layer E,L --weights random:1 --quick " ..
   "--bapps.data BAPPS --superres4.train sr/train --superres4.val sr/val --superres4.test sr/Tiny --hr-size 32 " ..

@@ -77,9 +77,7 @@ end
 local function submitted_cells(dir)
   local cells, n = {}, 0
   for _, path in ipairs(M.list(dir .. "/submissions", "%.json$")) do
-    local f = io.open(path, "rb")
-    local ok, sub = pcall(json.decode, f and f:read("*a") or "")
-    if f then f:close() end
+    local ok, sub = pcall(json.decode, cli.read_file(path) or "")
     if ok and type(sub) == "table" and type(sub.cells) == "table" then
       n = n + 1
       for _, c in ipairs(sub.cells) do

@@ -13,14 +13,6 @@ local shards = require "dpl.benchmarks.shards"
 
 local M = {}
 
--- the whole content of a file, or nil
-function M.read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
 
 local function log(fmt, ...) io.stderr:write("sweep.lua: ", fmt:format(...), "\n") end
 
@@ -28,7 +20,7 @@ local function log(fmt, ...) io.stderr:write("sweep.lua: ", fmt:format(...), "\n
 function M.submissions(dir)
   local subs = {}
   for _, path in ipairs(shards.list(dir .. "/submissions", "%.json$")) do
-    local text = M.read_file(path)
+    local text = cli.read_file(path)
     local ok, s = pcall(json.decode, text or "")
     if ok and type(s) == "table" then s.path = path; subs[#subs + 1] = s end
   end
@@ -147,7 +139,7 @@ end
 -- claim left in it by an earlier task of the cell (killed by the scheduler, maybe on another node) is taken over.
 -- Returns true when the cell finished.
 function M.task(sub_path, index)
-  local text = M.read_file(sub_path)
+  local text = cli.read_file(sub_path)
   if not text then cli.fail("--task %s: no such file", sub_path) end
   local ok, sub = pcall(json.decode, text)
   if not ok or type(sub) ~= "table" or type(sub.cells) ~= "table" then
