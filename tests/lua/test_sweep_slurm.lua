@@ -52,8 +52,12 @@ end
 -- waits until SLURM no longer lists any task of job `id` (at most `limit` seconds)
 local function wait_job(t, id, limit)
   for _ = 1, (limit or 600) * 2 do
-    local _, out = sh(("SLURM_CONF='%s' squeue -h -j %s -o %%T"):format(conf, id))
-    if not out:match("%u") then return end
+    local _, out = sh(("SLURM_CONF='%s' squeue -h -r -o '%%F %%T'"):format(conf))
+    local alive = false
+    for job, state in out:gmatch("(%d+) (%u+)") do
+      if job == tostring(id) and state ~= "COMPLETED" and state ~= "CANCELLED" and state ~= "FAILED" then alive = true end
+    end
+    if not alive then return end
     sh("sleep 0.5")
   end
   t:ok(false, "job " .. id .. " is still in the queue")
