@@ -3,11 +3,11 @@
 -- bar, resume of interrupted downloads, size and SHA-256 checks, the SHA-256 recorded in SHA256SUMS beside the data,
 -- and extraction with the system tar / unzip. docs/data-sources.md has the state of every source.
 --   dplrun data/fetch.lua bapps mrd      dplrun data/fetch.lua --list      dplrun data/fetch.lua --check bapps
-local argparse = require "argparse"
+local cli = require "dpl.cli"
 local download = require "dpl.download"
 local files = require "dpl.data.files"
 
-local parser = argparse("dplrun data/fetch.lua", "Download benchmark datasets from their official sources (with "
+local parser = cli.parser("data/fetch.lua", "Download benchmark datasets from their official sources (with "
   .. "fallback locations), resuming interrupted downloads and verifying sizes and checksums.")
 parser:argument("name", "Datasets (all of them for --list, --check and --verify when none is named).")
   :args("*")
@@ -21,16 +21,28 @@ parser:option("--base-url", "A mirror with the official servers' paths: replaces
 parser:option("--sources", "A Lua file with other dataset sources, in the format of lua/dpl/data/sources.lua.")
 parser:flag("--keep-archives", "Keep .tar.gz / .zip files after extracting them.")
 parser:flag("--quiet", "No progress bars.")
-local args = parser:parse(arg)
-
-local sources
-if args.sources then
-  local chunk, err = loadfile(args.sources)
-  if not chunk then io.stderr:write("--sources: ", tostring(err), "\n"); os.exit(2) end
-  sources = chunk()
-else
-  sources = require "dpl.data.sources"
-end
+-- user errors (a bad option, an unreadable --sources file, an unknown dataset) are one line and exit status 2, found
+-- before anything is downloaded (lua/dpl/cli.lua)
+local args, sources
+cli.main("data/fetch.lua", function()
+  args = cli.parse(parser, arg)
+  if args.sources then
+    local chunk, err = loadfile(args.sources)
+    if not chunk then cli.fail("--sources %s: %s", args.sources, cli.message(err)) end
+    local ok, s = pcall(chunk)
+    if not ok or type(s) ~= "table" or type(s.order) ~= "table" then
+      cli.fail("--sources %s: not a table of sources in the format of lua/dpl/data/sources.lua", args.sources)
+    end
+    sources = s
+  else
+    sources = require "dpl.data.sources"
+  end
+  for _, name in ipairs(args.name) do
+    if not sources[name] or name == "order" then
+      cli.fail("unknown dataset '%s' (known: %s)", name, table.concat(sources.order, ", "))
+    end
+  end
+end, arg)
 
 local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local function run(cmd)
@@ -191,7 +203,7 @@ end
 
 -- ---- fetching ------------------------------------------------------------------------------------------------------
 if #args.name == 0 then
-  io.stderr:write(parser:get_usage(), "\nname at least one dataset (see --list)\n")
+  io.stderr:write("data/fetch.lua: name at least one dataset (see --list and --help)\n")
   os.exit(2)
 end
 

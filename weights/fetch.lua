@@ -3,12 +3,12 @@
 -- and SHA-256. A checkpoint torchvision already cached ($TORCH_HOME/hub/checkpoints) is verified and used from there.
 --   dplrun weights/fetch.lua alexnet vgg16     dplrun weights/fetch.lua lpips     dplrun weights/fetch.lua --all
 --   dplrun weights/fetch.lua --list            dplrun weights/fetch.lua --check
-local argparse = require "argparse"
+local cli = require "dpl.cli"
 local download = require "dpl.download"
 local store = require "dpl.weights_store"
 
 local manifest = store.manifest()
-local parser = argparse("dplrun weights/fetch.lua", "Download torchvision ImageNet checkpoints (IMAGENET1K_V1) and "
+local parser = cli.parser("weights/fetch.lua", "Download torchvision ImageNet checkpoints (IMAGENET1K_V1) and "
   .. "the LPIPS linear layers, with fallback locations, resume and checksums.")
 parser:argument("name", "Architectures (" .. table.concat(manifest.order, ", ") .. "), or lpips for LPIPS's "
   .. "linear layers (v0.1 and v0.0; alex, vgg, squeeze). All of them for --list, --check and --verify when none is named.")
@@ -22,7 +22,17 @@ parser:option("--dir", "Where to store them.", store.dir())
 parser:option("--base-url", "A mirror with the official servers' paths: replaces scheme and host of every URL.")
 parser:flag("--no-torch-cache", "Do not look in the torch hub cache ($TORCH_HOME/hub/checkpoints).")
 parser:flag("--quiet", "No progress bar.")
-local args = parser:parse(arg)
+-- user errors (a bad option, an unknown architecture) are one line and exit status 2, before any download
+-- (lua/dpl/cli.lua)
+local args
+cli.main("weights/fetch.lua", function()
+  args = cli.parse(parser, arg)
+  for _, name in ipairs(args.name) do
+    if name ~= "lpips" and (not manifest[name] or name == "order") then
+      cli.fail("unknown architecture '%s' (known: %s, lpips)", name, table.concat(manifest.order, ", "))
+    end
+  end
+end, arg)
 
 local function say(...) io.stdout:write(...); io.stdout:write("\n"); io.stdout:flush() end
 
@@ -114,7 +124,7 @@ end
 
 -- ---- fetching ------------------------------------------------------------------------------------------------------
 if #list == 0 then
-  if failed == 0 then io.stderr:write(parser:get_usage(), "\nname at least one architecture (or lpips), or --all\n") end
+  if failed == 0 then io.stderr:write("weights/fetch.lua: name at least one architecture (or lpips), or --all (see --help)\n") end
   os.exit(failed == 0 and 2 or 1)
 end
 

@@ -174,7 +174,25 @@ S:add("weights/fetch.lua: a refused download leaves nothing that --list or lossn
   out = run_path_for(("DPL_WEIGHTS='%s/w' TORCH_HOME='%s/nohub'"):format(work, work))
   t:ok(out:find("is empty (0 bytes; expected SHA-256 7be5be79", 1, true) and out:find("dplrun weights/fetch.lua alexnet", 1, true), out)
   out = fx:run("", "weights/fetch.lua", ("nosuchnet --dir '%s/w'"):format(work))
-  t:ok(out:find("unknown architecture 'nosuchnet'") and out:find("rc=1"), out)
+  t:ok(out:find("unknown architecture 'nosuchnet'") and out:find("rc=2"), out)
+end)
+
+S:add("data/fetch.lua and weights/fetch.lua: user errors are one line, exit status 2, before any download", function(t)
+  local function one_line(out) return select(2, out:gsub("\n", "\n")) == 2 end   -- the message and "rc=N"
+  for _, c in ipairs {
+    {"data/fetch.lua", "nosuchset", "data/fetch.lua: unknown dataset 'nosuchset' (known: bapps"},
+    {"data/fetch.lua", "--bogus", "data/fetch.lua: unknown option '--bogus' (see --help)"},
+    {"data/fetch.lua", "--sources /nonexistent.lua set5", "data/fetch.lua: --sources /nonexistent.lua: cannot open"},
+    {"data/fetch.lua", "", "data/fetch.lua: name at least one dataset"},
+    {"weights/fetch.lua", "alexnet nosuchnet", "weights/fetch.lua: unknown architecture 'nosuchnet' (known: alexnet"},
+    {"weights/fetch.lua", "--bogus", "weights/fetch.lua: unknown option '--bogus' (see --help)"},
+    {"weights/fetch.lua", "", "weights/fetch.lua: name at least one architecture"},
+  } do
+    local out = fx:run("TORCH_HOME=" .. work .. "/nohub", c[1], c[2] .. (" --dir '%s/never'"):format(work))
+    t:ok(out:find(c[3], 1, true) and out:find("rc=2", 1, true) and one_line(out), c[1] .. " " .. c[2] .. ": " .. out)
+  end
+  t:eq(sh(("test -e '%s/never' && echo exists || echo absent"):format(work)):gsub("%s+$", ""), "absent",
+    "nothing was created before the arguments were checked")
 end)
 
 S:add("weights/fetch.lua: a checkpoint in the torch hub cache is verified and used without downloading", function(t)
