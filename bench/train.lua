@@ -1,13 +1,16 @@
 -- bench/train.lua - one training step of a benchmark, dpl beside PyTorch (same threads) in one run, with the ratio.
 --
 --   dplrun bench/train.lua [--device cpu,vulkan] [--jobs superres:vgg16:E,superres:alexnet:M] [--batch 4] [--scale 4]
---                          [--hr-size 288]
+--                          [--hr-size 288] [--size 224]
 --                          [--repeat 3] [--rounds 2] [--profile] [--no-torch]
 --
 -- superres: the super-resolution benchmark's step (docs/benchmarks/superres.md): the x4 network on a batch of 72 x 72
 -- inputs, its 288 x 288 output against a target through the loss network's feature MSE (frozen, eval mode), backward
 -- and an Adam step. The default jobs are the five of issue 13: vgg16 E, vgg16 L, alexnet M, resnet50 L, efficientnet_b0
--- M. Weights are random (speed does not depend on values). Each figure is the best of --repeat steps after a warm-up
+-- M. delineation: the road delineation benchmark's step (docs/benchmarks/delineation.md): the U-Net on a batch of 8
+-- 224 x 224 RGB crops, K = 3 refinement iterations, the iteration-weighted BCE + 0.01 x feature MSE of the loss network
+-- (frozen, training mode, ImageNet normalisation) of each map against the mask's, backward and an Adam step
+-- (--jobs delineation:vgg19:M,delineation:alexnet:L,delineation:resnet50:S is issue 14's set). Weights are random (speed does not depend on values). Each figure is the best of --repeat steps after a warm-up
 -- step, and the best over --rounds passes; dpl and PyTorch (bench/train_torch.py, a child process) take turns job by
 -- job, so a shared machine's changing load touches both alike. --profile prints where dpl's step spends its time.
 -- Other benchmarks' steps are added as new kinds (KINDS below, STEPS in bench/train_torch.py).
@@ -26,9 +29,10 @@ local parser = argparse("dplrun bench/train.lua",
 parser:option("--device", "Devices to measure, comma-separated (cpu, vulkan, vulkan:N).", "cpu")
 parser:option("--jobs", "Jobs KIND:ARCH:LAYER, comma-separated.",
   "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M")
-parser:option("--batch", "Batch size.", "4")
+parser:option("--batch", "Batch size (default: 4 for superres, 8 for delineation, as the benchmarks).")
 parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4")
 parser:option("--hr-size", "Side of the output (the benchmark: 288; smaller for a quick check).", "288")
+parser:option("--size", "delineation: side of the crops (the benchmark: 224; a multiple of 16).", "224")
 parser:option("--repeat", "Timed steps per figure (the best is kept).", "3")
 parser:option("--rounds", "Passes over the job list (each figure: the best of all rounds).", "2")
 parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer.")
@@ -43,7 +47,10 @@ local function int_opt(name, v)
   if not n or n < 1 or n ~= math.floor(n) then error(("--%s: expected a positive integer, got %s"):format(name, v), 0) end
   return n
 end
-local batch, scale = int_opt("batch", args.batch), int_opt("scale", args.scale)
+local batch_opt, scale = args.batch and int_opt("batch", args.batch), int_opt("scale", args.scale)
+local DEFAULT_BATCH = {superres = 4, delineation = 8}
+local size = int_opt("size", args.size)
+if size % 16 ~= 0 then error(("--size %d is not a multiple of 16"):format(size), 0) end
 local repeat_n, rounds = int_opt("repeat", args["repeat"]), int_opt("rounds", args.rounds)
 if scale ~= 4 and scale ~= 8 then error("--scale must be 4 or 8", 0) end
 local HR = int_opt("hr-size", args.hr_size)
@@ -53,6 +60,17 @@ if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):f
 -- build(job, device) -> {step = function() one training step end, phases = function() -> {name = seconds} (one
 -- step, each phase synchronised)}
 local KINDS = {}
+
+-- the phases of one step: mark(name) records the time since the previous mark (the device synchronised) in the list t
+local function phase_timer(device)
+  local t, p = {}, bench.now()
+  return t, function(name)
+    dpl.synchronize(device)
+    local now = bench.now()
+    t[#t + 1] = {name, now - p}
+    p = now
+  end
+end
 
 KINDS.superres = function(job, device)
   local net = superres.new({scale = job.scale, seed = 1, device = device})
@@ -67,13 +85,7 @@ KINDS.superres = function(job, device)
     opt:step()
   end
   local function phases()
-    local t, p = {}, bench.now()
-    local function mark(name)
-      dpl.synchronize(device)
-      local now = bench.now()
-      t[#t + 1] = {name, now - p}
-      p = now
-    end
+    local t, mark = phase_timer(device)
     opt:zero_grad()
     local out = net:forward(lr)
     mark("network forward")
@@ -90,22 +102,53 @@ KINDS.superres = function(job, device)
   return {step = step, phases = phases}
 end
 
+KINDS.delineation = function(job, device)
+  local D = require "dpl.benchmarks.delineation"
+  local net = require("dpl.models.unet").new({seed = 1, device = device})
+  net:training()
+  local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", normalize = true, mode = "train",
+                               device = device}
+  crit:training()
+  local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+  local rgb = dpl.rand(job.shape, {seed = 2, device = device})
+  local mask = dpl.rand({job.shape[1], 1, job.shape[3], job.shape[4]}, {seed = 3, device = device}):gt(0.9)
+  local function step()
+    opt:zero_grad()
+    local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
+    loss:backward()
+    opt:step()
+  end
+  local function phases()
+    local t, mark = phase_timer(device)
+    opt:zero_grad()
+    local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
+    mark("forward (K = 3 U-Net + loss network, loss)")
+    loss:backward()
+    mark("backward")
+    opt:step()
+    mark("Adam step")
+    return t
+  end
+  return {step = step, phases = phases}
+end
+
 -- ---- jobs ----------------------------------------------------------------------------------------------------------
 local jobs = {}
 for _, spec in ipairs(bench.word_list(args.jobs)) do
   local kind, arch, layer = spec:match("^([%w_]+):([%w_]+):(%w+)$")
   if not kind or not KINDS[kind] then
-    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres; got %s"):format(spec), 0)
+    error(("--jobs: expected KIND:ARCH:LAYER with KIND one of: superres, delineation; got %s"):format(spec), 0)
   end
-  local side = HR / scale
+  local side = kind == "delineation" and size or HR / scale
   jobs[#jobs + 1] = {name = spec, kind = kind, arch = arch, layer = layer, upto = lossnet.layer_index(arch, layer),
-                     shape = {batch, 3, side, side}, scale = scale}
+                     shape = {batch_opt or DEFAULT_BATCH[kind], 3, side, side}, scale = scale}
 end
 local devices = bench.word_list(args.device)
 
 for _, d in ipairs(devices) do print(dpl.device_banner(d)) end
-print(("threads: %d, batch %d, x%d (%d -> %d), repeat %d, rounds %d, weights random, load: %s"):format(nets.threads(),
-  batch, scale, HR / scale, HR, repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
+print(("threads: %d, batch %s, superres x%d (%d -> %d), delineation %d x %d, repeat %d, rounds %d, weights random, "
+  .. "load: %s"):format(nets.threads(), batch_opt or "4 (superres) / 8 (delineation)", scale, HR / scale, HR, size, size,
+  repeat_n, rounds, (io.open("/proc/loadavg") or {read = function() return "?" end})
   :read("*l") or "?"))
 
 local peer, peer_info

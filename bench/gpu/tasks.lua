@@ -13,9 +13,9 @@
 --              in training mode with ImageNet normalisation (the reference code's quirk).
 -- autoencoder  benchmark 4: the four-layer convolutional autoencoder on 64 x 64 (SVHN padded), MSE of the loss
 --              network's features of input and reconstruction; the loss network frozen, training mode, no normalisation.
--- The U-Net and the autoencoder are the equivalent stacks of docs/benchmarks/delineation.md and
--- docs/benchmarks/autoencoder.md written here, as their benchmark modules have not landed yet: the label returned says
--- which was used.
+-- The U-Net is the benchmark's own (dpl.models.unet, dpl.benchmarks.delineation's loss); the autoencoder is the
+-- equivalent stack of docs/benchmarks/autoencoder.md written here, as its benchmark module has not landed yet: the label
+-- returned says which was used.
 local dpl = require "dpl"
 local nn = require "dpl.nn"
 local F = require "dpl.nn.functional"
@@ -24,34 +24,6 @@ local lossnet = require "dpl.models.lossnet"
 local optim = require "dpl.optim"
 
 local M = {}
-
--- ---- benchmark 3: the U-Net (docs/benchmarks/delineation.md): [ReLU] -> 4x4 stride-2 (transposed) convolution, no bias -> BatchNorm ------
-local UNet = class("gpubench.UNet", nn.Module)
-function UNet:__init(d)
-  nn.Module.__init(self)
-  local function down(cin, cout) return nn.Conv2d(cin, cout, 4, {stride = 2, padding = 1, bias = false, device = d}) end
-  local function up(cin, cout)
-    return nn.ConvTranspose2d(cin, cout, 4, {stride = 2, padding = 1, bias = false, device = d})
-  end
-  self.convs = {down(4, 8), down(8, 16), down(16, 32), down(32, 32), up(32, 32), up(64, 16), up(32, 8), up(16, 1)}
-  self.bns = {}
-  for i, c in ipairs {8, 16, 32, 32, 32, 16, 8, 1} do
-    self:add_module("conv" .. i, self.convs[i])
-    self.bns[i] = self:add_module("bn" .. i, nn.BatchNorm2d(c, {device = d}))
-  end
-end
-function UNet:updateOutput(x)
-  local c, b = self.convs, self.bns
-  local function blk(i, h) return b[i]:updateOutput(c[i]:updateOutput(h)) end
-  local d1 = blk(1, x)
-  local d2 = blk(2, d1:relu())
-  local d3 = blk(3, d2:relu())
-  local d4 = blk(4, d3:relu())
-  local u4 = blk(5, d4:relu())
-  local u3 = blk(6, dpl.cat({u4, d3}, 2):relu())
-  local u2 = blk(7, dpl.cat({u3, d2}, 2):relu())
-  return blk(8, dpl.cat({u2, d1}, 2):relu()):sigmoid()
-end
 
 -- ---- benchmark 4: the autoencoder (docs/benchmarks/autoencoder.md), 64 x 64 ---------------------------------------------------------------
 local CVAE = class("gpubench.CVAE", nn.Module)
@@ -81,8 +53,6 @@ function CVAE:updateOutput(x)
 end
 
 -- ---- steps ----------------------------------------------------------------------------------------------------------
-local function rep3(t) return dpl.cat({t, t, t}, 2) end
-
 -- Returns step (one optimizer step; returns the loss tensor), label (what ran).
 function M.step(task, o)
   local d, batch = o.device, o.batch
@@ -94,21 +64,14 @@ function M.step(task, o)
     local lr, hr = dpl.rand({batch, 3, 72, 72}, {seed = 3, device = d}), dpl.rand({batch, 3, 288, 288}, {seed = 4, device = d})
     loss_fn = function() return crit(net:forward(lr), hr) end
   elseif task == "delineation" then
-    net, label = UNet(d), "equivalent stack (docs/benchmarks/delineation.md)"
-    local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train", normalize = "imagenet"})
+    net, label = require("dpl.models.unet").new({device = d, seed = 1}), "dpl.models.unet"
+    local crit = require("dpl.perceptual").loss{arch = arch, layer = layer, weights = "random:2", device = d,
+                                                mode = "train", normalize = true}
+    crit:training()
     local img = dpl.rand({batch, 3, 224, 224}, {seed = 3, device = d})
     local y = dpl.rand({batch, 1, 224, 224}, {seed = 4, device = d}):gt(0.5)
-    loss_fn = function()
-      local target = dpl.no_grad(function() return loss_net:forward(rep3(y)) end)
-      local pred, total = dpl.zeros_like(y), nil
-      for i = 1, 3 do   -- K = 3 iterations, weights i / 6
-        pred = net:forward(dpl.cat({img, pred}, 2))
-        local f = loss_net:forward(rep3(pred))
-        local term = (F.binary_cross_entropy(pred, y) + F.mse_loss(f, target) * 0.01) * (i / 6)
-        total = total and total + term or term
-      end
-      return total
-    end
+    local D = require "dpl.benchmarks.delineation"
+    loss_fn = function() return (D.loss(net, crit, img, y, {K = 3, mu = 0.01})) end   -- K = 3, weights i / 6
   elseif task == "autoencoder" then
     net, label = CVAE(d), "equivalent stack (docs/benchmarks/autoencoder.md)"
     local loss_net = lossnet.new(arch, layer, {weights = "random:2", device = d, mode = "train"})

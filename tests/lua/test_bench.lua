@@ -87,4 +87,13 @@ S:add("bench/train.lua: one super-resolution training step at a tiny size, two r
   if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
 end)
 
+S:add("bench/train.lua: one road delineation training step (K = 3) at a tiny size, with --profile", function(t)
+  local rc, out = run(("cd %s && %s --quiet bench/train.lua --device cpu --jobs delineation:resnet18:S --batch 2 " ..
+                       "--size 32 --repeat 1 --rounds 1 --profile"):format(root, abs_dplrun))
+  t:eq(rc, 0, out)
+  check_row(t, out, "delineation resnet18 S", "^delineation resnet18 S%s+([%d%.]+)", "[%d%.]+x%s*$")
+  t:ok(out:find("delineation:resnet18:S on cpu: forward", 1, true), "no profile: " .. out)
+  if not torch_ok then t:ok(out:find("PyTorch: not run", 1, true), torch_why) end
+end)
+
 return S

@@ -144,7 +144,7 @@ S:add("--help, unknown names and a file no location has fail clearly", function(
   local out = fetch("--help")
   t:ok(out:find("Usage") and out:find("%-%-base%-url") and out:find("%-%-check") and out:find("rc=0"), out)
   out = fetch(("nosuch --dir '%s'"):format(work .. "/d3"))
-  t:ok(out:find("unknown dataset 'nosuch'") and out:find("rc=1"), out)
+  t:ok(out:find("unknown dataset 'nosuch'") and out:find("rc=2"), out)
   out = fetch(("stl10 --quiet --dir '%s' --base-url %s"):format(work .. "/d3", server()))
   t:ok(out:find("/~acoates/stl10/stl10_binary.tar.gz: HTTP 404", 1, true) and out:find("(location 2 of 2)", 1, true)
        and out:find("Put the file there by hand", 1, true) and out:find("rc=1"), out)

@@ -58,6 +58,20 @@ function M.weights_kind(arch, sha, path)
   return "custom " .. (path and (path:match("^(.*)/[^/]*$") or ".") or "?")
 end
 
+-- A per-epoch series from flat scores: the values of <prefix>.001, <prefix>.002, ... in epoch order, as a JSON array
+-- (the training benchmarks' --json entries: val_psnr, val_bce, train_loss).
+function M.epoch_series(scores, prefix)
+  local keys = {}
+  for k in pairs(scores) do
+    local e = k:match("^" .. prefix:gsub("%p", "%%%0") .. "%.(%d%d%d)$")
+    if e then keys[#keys + 1] = tonumber(e) end
+  end
+  table.sort(keys)
+  local out = require("dpl.json").array({})
+  for i, e in ipairs(keys) do out[i] = scores[("%s.%03d"):format(prefix, e)] end
+  return out
+end
+
 -- true for weights that are not trained (random:SEED)
 function M.untrained(sha) return type(sha) == "string" and sha:match("^random:") ~= nil end
 

@@ -269,17 +269,7 @@ end
 
 -- The --json entry of one run (the issue's shape) from its flat scores and configuration.
 function B.json_entry(arch, layer, config, scores)
-  local function series(prefix)
-    local keys = {}
-    for k in pairs(scores) do
-      local e = k:match("^" .. prefix .. "%.(%d%d%d)$")
-      if e then keys[#keys + 1] = tonumber(e) end
-    end
-    table.sort(keys)
-    local out = json.array({})
-    for i, e in ipairs(keys) do out[i] = scores[("%s.%03d"):format(prefix, e)] end
-    return out
-  end
+  local function series(prefix) return require("dpl.benchmarks.report").epoch_series(scores, prefix) end
   local test = {}
   local full = {}
   for _, set in ipairs(config.test or {}) do

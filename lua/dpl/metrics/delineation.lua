@@ -35,12 +35,67 @@ function M.scores(pred, gt, opts)
     local pi, gi = p[i] > pt, g[i] > gtt
     if pi and gi then tp = tp + 1 elseif gi then fn = fn + 1 elseif pi then fp = fp + 1 end
   end
-  return {
+  local out = {
     tp = tp, fp = fp, fn = fn,
     completeness = tp / (tp + fn),
     correctness = tp / (tp + fp),
     quality = tp / (tp + fp + fn),
   }
+  if opts.tolerance and opts.tolerance > 0 then
+    local h, w = opts.height, opts.width
+    if util.is_tensor(pred) then h, w = pred:size(pred:dim() - 1), pred:size(pred:dim()) end
+    if not (h and w and h * w == #p) then
+      error("delineation.scores: a tolerance needs 2-D maps (tensors, or opts.height and opts.width)", 2)
+    end
+    M.relaxed(p, g, h, w, opts.tolerance, pt, gtt, out)
+  end
+  return out
+end
+
+-- Relaxed scores with a buffer of `tol` pixels (Wiedemann, Heipke, Mayer and Jamet 1998, as road extraction papers
+-- use them, e.g. Mnih's relaxed precision and recall): a road pixel of one map is matched when the other map has a road
+-- pixel within Euclidean distance tol (a disk, dy^2 + dx^2 <= tol^2).
+--   relaxed_completeness = matched ground truth / ground truth           (0/0: NaN, no road in the ground truth)
+--   relaxed_correctness  = matched prediction / prediction               (0/0: NaN, no road predicted)
+--   relaxed_quality      = matched prediction / (prediction + unmatched ground truth)   (NaN when both are empty)
+-- With tol = 0 they are the strict scores. p, g: flat row-major lists of h x w values; adds the scores to `out`.
+function M.relaxed(p, g, h, w, tol, pt, gtt, out)
+  out = out or {}
+  pt, gtt = pt or f32(M.PRED_THRESHOLD), gtt or f32(M.GT_THRESHOLD)
+  local n = h * w
+  local pm, gm = ffi.new("uint8_t[?]", n), ffi.new("uint8_t[?]", n)
+  local np_, ng = 0, 0
+  for i = 1, n do
+    if p[i] > pt then pm[i - 1] = 1; np_ = np_ + 1 end
+    if g[i] > gtt then gm[i - 1] = 1; ng = ng + 1 end
+  end
+  local r = math.floor(tol)
+  local offsets = {}
+  for dy = -r, r do
+    for dx = -r, r do
+      if dy * dy + dx * dx <= tol * tol then offsets[#offsets + 1] = {dy, dx} end
+    end
+  end
+  -- the pixels of `a` that have a pixel of `b` within the disk
+  local function matched(a, b)
+    local count = 0
+    for y = 0, h - 1 do
+      for x = 0, w - 1 do
+        if a[y * w + x] == 1 then
+          for _, o in ipairs(offsets) do
+            local yy, xx = y + o[1], x + o[2]
+            if yy >= 0 and yy < h and xx >= 0 and xx < w and b[yy * w + xx] == 1 then count = count + 1; break end
+          end
+        end
+      end
+    end
+    return count
+  end
+  local mg, mp = matched(gm, pm), matched(pm, gm)
+  out.relaxed_completeness = mg / ng
+  out.relaxed_correctness = mp / np_
+  out.relaxed_quality = mp / (np_ + ng - mg)
+  return out
 end
 
 -- Splits an N x 1 x H x W (or N x H x W) tensor into its N images; a list is returned unchanged.
@@ -63,6 +118,9 @@ function M.mean_scores(preds, gts, opts)
   end
   if #preds == 0 then error("delineation.mean_scores: no images", 2) end
   local keys = {"completeness", "correctness", "quality"}
+  if opts.tolerance and opts.tolerance > 0 then
+    keys = {"completeness", "correctness", "quality", "relaxed_completeness", "relaxed_correctness", "relaxed_quality"}
+  end
   local sum, count = {}, {}
   for _, k in ipairs(keys) do sum[k], count[k] = 0, 0 end
   local per_image = {}
@@ -73,7 +131,7 @@ function M.mean_scores(preds, gts, opts)
       if not (opts.skip_undefined and s[k] ~= s[k]) then sum[k], count[k] = sum[k] + s[k], count[k] + 1 end
     end
   end
-  local out = {images = per_image}
+  local out = {images = per_image, counted = count}
   for _, k in ipairs(keys) do out[k] = sum[k] / count[k] end
   return out
 end
@@ -85,18 +143,30 @@ end
 function M.published_scores(preds_by_iteration, gts, opts)
   local K = #preds_by_iteration
   if K == 0 then error("delineation.published_scores: no iterations", 2) end
-  local total = {completeness = 0, correctness = 0, quality = 0}
-  local n
+  local per = {}
+  for i = 1, K do per[i] = M.mean_scores(preds_by_iteration[i], gts, opts).images end
+  return M.accumulate_published(per)
+end
+
+-- The published script's accumulation from per-image scores already computed: per_iteration[k] = the list of image
+-- score tables of iteration k (as mean_scores' .images). keys: the measures (default the three strict ones).
+-- opts.undefined_as_zero: an undefined (NaN) score adds nothing instead of making the total NaN.
+function M.accumulate_published(per_iteration, keys, opts)
+  local K = #per_iteration
+  keys = keys or {"completeness", "correctness", "quality"}
+  local total, n = {}, #per_iteration[1]
+  for _, k in ipairs(keys) do total[k] = 0 end
   for i = 1, K do
-    local m = M.mean_scores(preds_by_iteration[i], gts, opts)
-    n = #m.images
-    for k in pairs(total) do
+    for _, k in ipairs(keys) do
       local sum = 0
-      for _, s in ipairs(m.images) do sum = sum + s[k] end
+      for _, s in ipairs(per_iteration[i]) do
+        local v = s[k]
+        if not (opts and opts.undefined_as_zero and v ~= v) then sum = sum + v end
+      end
       total[k] = total[k] + (K - i + 1) * sum
     end
   end
-  for k in pairs(total) do total[k] = total[k] / n end
+  for _, k in ipairs(keys) do total[k] = total[k] / n end
   return total
 end
 

@@ -1,0 +1,14 @@
+-- experiments/delineation.lua - Benchmark 3: road delineation on the Massachusetts Roads dataset with iterative
+-- refinement and a deep perceptual loss (docs/benchmarks/delineation.md).
+--   dplrun experiments/delineation.lua --arch vgg19 --layer M                    the protocol: 100 epochs, K=3, mu=0.01
+--   dplrun experiments/delineation.lua --arch all --layer all                    56 loss networks, resumable
+--   dplrun experiments/delineation.lua --arch squeezenet1_1 --layer S --quick    minutes on a CPU
+--   dplrun experiments/delineation.lua --no-perceptual                           the BCE-only baseline
+--   dplrun experiments/delineation.lua --checkpoint FILE --split test --save OUT score a trained U-Net only
+--   ... --data DIR --epochs N --batch N --lr X --K N --mu X --seed S --limit-train/--limit-val/--limit-test N
+--       --eval fixed|faithful --lossnet-mode train|eval --tolerance PX --weights FILE|DIR|random:SEED --device D
+--       --db FILE --json FILE --save DIR --checkpoint-minutes M
+-- The protocol is lua/dpl/benchmarks/delineation.lua; the shared runner (lua/dpl/benchmarks/runner.lua) does the sweep.
+-- Training resumes from its checkpoint when the same command runs again; a finished run is stored once in the results
+-- store and skipped afterwards; experiments/results.lua --experiment delineation --table prints Table X.
+require("dpl.benchmarks.runner").main(require "dpl.benchmarks.delineation", arg)
