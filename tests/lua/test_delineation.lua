@@ -23,11 +23,7 @@ local perceptual = require "dpl.perceptual"
 local optim = require "dpl.optim"
 local S = test.suite("delineation", {configurations = {"default"}})   -- compares the CPU and Vulkan itself
 
-local vulkan = dpl.vulkan_available()
-S.after_each = function()
-  collectgarbage()
-  if vulkan then dpl.synchronize("vulkan") end
-end
+local vulkan = dpl.vulkan_available()   -- after_each: dpl.test's default (collect garbage, drain Vulkan)
 local function devices() return vulkan and {"cpu", "vulkan"} or {"cpu"} end
 
 local refs = test.torch_refs("delineation_ref.py", "delineation", {runs = {"make"}})
