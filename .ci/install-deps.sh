@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dpl needs to build, test and benchmark (run as root, or through sudo); clang, its
-# sanitizer/libFuzzer runtimes and its OpenMP runtime build the fuzzers (docs/robustness.md).
+# sanitizer/libFuzzer runtimes and its OpenMP runtime build the fuzzers (docs/robustness.md); munge, slurmctld, slurmd
+# and slurm-client are the single-node SLURM cluster tests/slurm/start.sh starts for the sweep's test (docs/sweep.md).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -12,4 +13,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   luajit libluajit-5.1-dev lua-argparse \
   libopenblas-dev libdnnl-dev libpng-dev libstb-dev libtiff-dev libjpeg-dev zlib1g-dev libsqlite3-dev libcurl4 libssl3 \
   python3 python3-numpy python3-torch python3-torchvision python3-pil python3-skimage python3-scipy \
-  gnuplot-nox clang libclang-rt-14-dev libomp-dev
+  gnuplot-nox clang libclang-rt-14-dev libomp-dev \
+  munge slurmctld slurmd slurm-client

@@ -6,6 +6,7 @@
 --   dplrun experiments/results.lua --arch alexnet --csv out.csv      CSV: architecture, layer, attributes, scores
 --   dplrun experiments/results.lua --status any                      failed runs too
 --   dplrun experiments/results.lua --claims                          what is being computed now, by which process
+--   dplrun experiments/results.lua --merge results/sweep             a SLURM sweep's shards into the store (docs/sweep.md)
 -- Only the newest run of each configuration is shown unless --all-runs is given. A table combines the runs of one
 -- configuration (data, limit, distance, weights kind: lua/dpl/benchmarks/report.lua): by default the full-data runs
 -- with pretrained weights; it says which above it and lists the other configurations (--config ID, --all-configs).
@@ -27,6 +28,10 @@ parser:flag("--all-configs", "With --table: one table per configuration.")
 parser:flag("--detail", "Print per-subset scores.")
 parser:option("--csv", "Write the selected runs as CSV to this file ('-' for stdout).")
 parser:flag("--claims", "List the cells being computed (claimed by a process), and whether the holder is alive.")
+parser:option("--merge", "Merge the SQLite shards of a sweep folder (DIR/shards/*.sqlite, written by SLURM array tasks of " ..
+  "experiments/sweep.lua) into --db, in one transaction; a cell merged twice is one row; a corrupt shard, or one of " ..
+  "another configuration or code version, is refused by name and the rest merged (exit 1).")
+parser:flag("--any-code-version", "With --merge: accept shards computed by another code version.")
 local function fail(msg)
   io.stderr:write("results.lua: ", msg, "\n")
   os.exit(2)
@@ -34,6 +39,14 @@ end
 local ok_args, args = pcall(cli.parse, parser)
 if not ok_args then fail(cli.message(args)) end
 if (args.config or args.all_configs) and not args.table then fail("--config and --all-configs go with --table") end
+if args.any_code_version and not args.merge then fail("--any-code-version goes with --merge") end
+if args.merge then
+  local shards = require "dpl.benchmarks.shards"
+  local mok, r = pcall(shards.merge, args.db, args.merge, {any_code_version = args.any_code_version})
+  if not mok then fail(cli.message(r)) end
+  print(shards.describe(r, args.db))
+  os.exit(#r.refused == 0 and 0 or 1)
+end
 
 -- the output file is opened before the work, so that a wrong path fails at once
 local csv_file

@@ -48,9 +48,10 @@ if vmsgs > 0 then
   failed = failed + 1
 end
 print(("%d passed, %d failed"):format(passed, failed))
--- 77: ctest reports the suite as skipped (SKIP_RETURN_CODE) when reference data was missing and nothing failed
+-- 77: ctest reports the suite as skipped (SKIP_RETURN_CODE) when reference data (or something else a test needs,
+-- t:skip(reason, {unavailable = true})) was missing and nothing failed
 if failed == 0 and data_skips > 0 then
-  print(("%d test(s) skipped for missing reference data (see the skip lines)"):format(data_skips))
+  print(("%d test(s) skipped for missing reference data or facilities (see the skip lines)"):format(data_skips))
   os.exit(77)
 end
 os.exit(failed == 0 and 0 or 1)

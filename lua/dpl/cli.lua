@@ -127,6 +127,15 @@ local function exists(path)
 end
 M.exists = exists
 
+-- the whole content of a file, or nil
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
 -- The extension of a path, lower case, without the dot ("" when none).
 function M.extension(path) return (path:match("%.([^./]+)$") or ""):lower() end
 

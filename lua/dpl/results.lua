@@ -56,6 +56,7 @@ local signal = require "dpl.signal"
 local M = {}
 M.DEFAULT_PATH = "results/dpl.sqlite"
 local SCHEMA_VERSION = 2                   -- 2: the claims table
+M.SCHEMA_VERSION = SCHEMA_VERSION        -- what the shards of a sweep must have (lua/dpl/benchmarks/shards.lua)
 
 local SQLITE_OK, SQLITE_ROW, SQLITE_DONE = sqlite.OK, sqlite.ROW, sqlite.DONE
 local SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_NULL = sqlite.INTEGER, sqlite.FLOAT, sqlite.NULL

@@ -170,9 +170,11 @@ function Check:close(a, b, opts, msg)
   end
 end
 
--- ends the test early; it counts as passed and the runner prints the reason (e.g. "no Vulkan device")
-function Check:skip(reason)
-  error({msg = reason or "skipped", skip = true}, 2)
+-- ends the test early; it counts as passed and the runner prints the reason (e.g. "no Vulkan device"). With
+-- opts.unavailable (what the test needs cannot exist here: e.g. a SLURM cluster that cannot start without root) it
+-- counts as missing reference data does: a suite with nothing failed then exits 77, which ctest reports as skipped.
+function Check:skip(reason, opts)
+  error({msg = reason or "skipped", skip = true, data = opts and opts.unavailable or nil}, 2)
 end
 
 -- fn must raise an error whose message contains `pattern` (plain text)
@@ -546,13 +548,7 @@ end
 
 -- ---- helpers of end-to-end suites (scripts run in a child dplrun) --------------------------------------------------
 -- the whole content of a file, or nil
-function M.read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+M.read_file = require("dpl.cli").read_file
 
 -- runs a shell command; returns its exit status and its stdout + stderr
 function M.run_command(cmd)

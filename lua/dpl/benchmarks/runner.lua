@@ -43,6 +43,7 @@
 -- before the first cell; each --json entry carries its configuration and provenance (weights SHA-256 or UNTRAINED
 -- random:SEED, data, limit, device, dpl version and commit, date).
 -- runner.run(B, args) is the same without the command line (for sweeps); it returns the runs and the failure count.
+-- runner.prepare(B, args, db) gives the cells with their configuration hashes without running them (a sweep's plan).
 local dpl = require "dpl"
 local cli = require "dpl.cli"
 local lossnet = require "dpl.models.lossnet"
@@ -207,25 +208,12 @@ function M.provenance(cell, run)
   return c
 end
 
--- Runs every cell of args (a table of the runner's and the benchmark's options, as the parser gives them).
--- Returns the list of finished runs (as stored) in cell order, the JSON entries, and the number of failed cells.
-function M.run(B, args)
-  local cells = plan(B, args)
-  local ctx = B.setup(args)
-  local device = cli.device(args.device)
-  log(B, "%d loss network(s) on %s%s", #cells, dpl.device_banner(), B.describe and ("; " .. B.describe(ctx)) or "")
-  if M.untrained(args.weights) then
-    log(B, "UNTRAINED weights (%s: seeded random initialisation, not pretrained): the scores are not the paper's",
-      args.weights)
-  end
-  local db = results.open(args.db)
-  signal.resumable()   -- Ctrl-C / SIGTERM: the store rolls back and releases its claims; "rerun ... to resume"
-  local code_version = results.code_version()
+-- Gives each cell of B its identity: device, weights SHA-256 (cached in db), configuration (B.config and the
+-- runner's keys), configuration hash (what resume and claims go by), index/total and workdir (the folder of the
+-- cell's own files, beside args.db: <db folder>/<experiment>/<first 16 hex digits of the hash>).
+local function identify(B, args, ctx, cells, db, device)
   local db_dir = args.db:match("^(.*)/[^/]*$") or "."
-  local runs, entries, failures, skipped, elsewhere = {}, {}, 0, 0, 0
   for i, cell in ipairs(cells) do
-    local label = ("[%d/%d] %s %s%s"):format(i, #cells, cell.arch or "-", tostring(cell.layer),
-      M.untrained(cell.weights) and (" [UNTRAINED " .. cell.weights .. "]") or "")
     cell.index, cell.total, cell.device = i, #cells, device
     local w = cell.weights
     cell.weights_sha256 = w and M.weights_sha256(db, w) or nil
@@ -235,6 +223,47 @@ function M.run(B, args)
     config.name_map = cell.name_map   -- nil unless given: the hashes of earlier runs stay
     cell.config, cell.hash = config, results.config_hash(config)
     cell.workdir = ("%s/%s/%s"):format(db_dir, B.name, cell.hash:sub(1, 16))
+  end
+end
+
+-- The cells of args as run would compute them, without computing any: planned (--arch/--layer, weights), the
+-- benchmark's context (B.setup: data opened, options checked) and each cell identified (identify above). db: an open
+-- results store (the weights' hashes are cached there). Returns ctx, cells. A sweep (lua/dpl/benchmarks/sweep.lua)
+-- knows its cells this way and runs them with run(B, args, {ctx = ctx, cells = {...}}).
+function M.prepare(B, args, db)
+  local cells = plan(B, args)
+  local ctx = B.setup(args)
+  identify(B, args, ctx, cells, db, cli.device(args.device))
+  return ctx, cells
+end
+
+-- Runs every cell of args (a table of the runner's and the benchmark's options, as the parser gives them), or with
+-- opts.cells only those cells (from prepare with the same args; opts.ctx its context).
+-- Returns the list of finished runs (as stored) in cell order, the JSON entries, and the number of failed cells.
+function M.run(B, args, opts)
+  opts = opts or {}
+  local cells, ctx, device = opts.cells, opts.ctx, nil
+  if cells then
+    device = cells[1] and cells[1].device or cli.device(args.device)
+  else
+    cells = plan(B, args)
+    ctx = B.setup(args)
+    device = cli.device(args.device)
+  end
+  log(B, "%d loss network(s) on %s%s", #cells, dpl.device_banner(), B.describe and ("; " .. B.describe(ctx)) or "")
+  if M.untrained(args.weights) then
+    log(B, "UNTRAINED weights (%s: seeded random initialisation, not pretrained): the scores are not the paper's",
+      args.weights)
+  end
+  local db = results.open(args.db)
+  signal.resumable()   -- Ctrl-C / SIGTERM: the store rolls back and releases its claims; "rerun ... to resume"
+  local code_version = results.code_version()
+  if not opts.cells then identify(B, args, ctx, cells, db, device) end
+  local runs, entries, failures, skipped, elsewhere = {}, {}, 0, 0, 0
+  for _, cell in ipairs(cells) do
+    local label = ("[%d/%d] %s %s%s"):format(cell.index, cell.total, cell.arch or "-", tostring(cell.layer),
+      M.untrained(cell.weights) and (" [UNTRAINED " .. cell.weights .. "]") or "")
+    local w, config = cell.weights, cell.config
     local claim, why = db:claim(B.name, cell.hash, {label = ("%s %s"):format(cell.arch or "-", tostring(cell.layer)),
                                                     force = args.force})
     local prev = why and why.finished

@@ -5,17 +5,19 @@
 --
 --   DPL_FAULT_<SIGNAL>_AFTER_<EVENT>=N      e.g. DPL_FAULT_KILL_AFTER_CHECKPOINT=4, DPL_FAULT_INT_AFTER_RECORD=1
 --
--- sends SIG<SIGNAL> (KILL, INT or TERM) to this process right after the N-th <EVENT> it reached. Events:
+-- sends SIG<SIGNAL> (KILL, INT, TERM or STOP) to this process right after the N-th <EVENT> it reached. Events:
 --   CHECKPOINT  a trainer checkpoint was written (lua/dpl/train/trainer.lua)
 --   RECORD      a run was committed to the results store (lua/dpl/results.lua)
 --   MLP         an MLP probe's result was written (lua/dpl/benchmarks/autoencoder.lua)
 -- KILL ends the process at once, as kill -9 would (no cleanup, no flush beyond what is written); INT and TERM go
--- through dplrun's handlers exactly as a signal from outside would. Unset variables cost one table lookup per event.
+-- through dplrun's handlers exactly as a signal from outside would; STOP freezes the process there (until SIGCONT),
+-- so that a test can act on a run known to be in the middle, e.g. scancel its SLURM task
+-- (tests/lua/test_sweep_slurm.lua). Unset variables cost one table lookup per event.
 local ffi = require "ffi"
 
 local M = {}
 
-local SIGNALS = {KILL = 9, INT = 2, TERM = 15}
+local SIGNALS = {KILL = 9, INT = 2, TERM = 15, STOP = 19}
 
 local armed = {}    -- event -> {{signal, after}, ...}
 for name, number in pairs(SIGNALS) do
