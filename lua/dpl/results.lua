@@ -55,7 +55,7 @@ local signal = require "dpl.signal"
 
 local M = {}
 M.DEFAULT_PATH = "results/dpl.sqlite"
-local SCHEMA_VERSION = 2                   -- 2: the claims table
+local SCHEMA_VERSION = 3                   -- 2: the claims table; 3: BAPPS's distance renamed (migrate_v3)
 M.SCHEMA_VERSION = SCHEMA_VERSION        -- what the shards of a sweep must have (lua/dpl/benchmarks/shards.lua)
 
 local SQLITE_OK, SQLITE_ROW, SQLITE_DONE = sqlite.OK, sqlite.ROW, sqlite.DONE
@@ -238,6 +238,22 @@ local function readonly_name(path)
   return "file:" .. uri_escape(path) .. "?immutable=1", OPEN_RO + OPEN_URI
 end
 
+-- Schema 3: BAPPS's distance, recorded in every paper-distance run's configuration, was named after a section of an
+-- earlier write-up ("normalized-sq-l2 (spec 1.3)"); it is "normalized-sq-l2" now (docs/benchmarks/bapps.md). The name
+-- is part of the configuration's hash, the identity that resumes and skips runs: the configurations and their hashes
+-- (and claims under the old hashes) are rewritten, so that finished runs are not computed again. The JSON text is
+-- edited in place: it is json.encode's canonical form, which the renamed configuration encodes to.
+local OLD_DISTANCE, NEW_DISTANCE = '"distance":"normalized-sq-l2 (spec 1.3)"', '"distance":"normalized-sq-l2"'
+local function migrate_v3(self)
+  for _, r in ipairs(self:query("SELECT id, config, config_hash FROM runs WHERE instr(config, ?) > 0", OLD_DISTANCE)) do
+    local i = r.config:find(OLD_DISTANCE, 1, true)
+    local config = r.config:sub(1, i - 1) .. NEW_DISTANCE .. r.config:sub(i + #OLD_DISTANCE)
+    local hash = sha256_string(config)
+    self:query("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?", config, hash, r.id)
+    self:query("UPDATE OR IGNORE claims SET config_hash = ? WHERE config_hash = ?", hash, r.config_hash)
+  end
+end
+
 -- Opens (creating it and its folder if needed) the database. opts.readonly: open an existing file read-only.
 function M.open(path, opts)
   path = path or M.DEFAULT_PATH
@@ -269,7 +285,9 @@ function M.open(path, opts)
       if v > SCHEMA_VERSION then
         error(("results: %s has schema version %d, newer than this dpl's %d"):format(path, v, SCHEMA_VERSION), 0)
       end
-      self:exec("BEGIN IMMEDIATE;" .. SCHEMA .. "PRAGMA user_version = " .. SCHEMA_VERSION .. "; COMMIT;")
+      self:exec("BEGIN IMMEDIATE;" .. SCHEMA)
+      if v >= 1 and v < 3 then migrate_v3(self) end
+      self:exec("PRAGMA user_version = " .. SCHEMA_VERSION .. "; COMMIT;")
     end)
     if not ok then
       pcall(self.exec, self, "ROLLBACK")

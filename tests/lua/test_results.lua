@@ -72,7 +72,7 @@ suite:add("open: creates the folder and schema, WAL mode, reopen, clear errors",
   local path = fresh()
   local db = results.open(path)
   t:eq(db:query("PRAGMA journal_mode")[1].journal_mode, "wal")
-  t:eq(db:query("PRAGMA user_version")[1].user_version, 2)
+  t:eq(db:query("PRAGMA user_version")[1].user_version, 3)
   db:record(bapps_run("alexnet", "M", 0.7))
   db:close()
   local again = results.open(path)
@@ -124,9 +124,38 @@ suite:add("a version-1 store gains the claims table when opened", function(t)
   db:exec("DROP TABLE claims; PRAGMA user_version = 1;")
   db:close()
   db = results.open(path)
-  t:eq(db:query("PRAGMA user_version")[1].user_version, 2)
+  t:eq(db:query("PRAGMA user_version")[1].user_version, 3)
   t:eq(#db:claims(), 0)
   t:eq(#db:runs(), 1, "the runs are kept")
+  db:close()
+end)
+
+suite:add("a version-2 store: BAPPS's old distance name is renamed and its runs keep resuming (schema 3)", function(t)
+  local path = fresh()
+  local db = results.open(path)
+  local new_config = {experiment = "bapps", arch = "alexnet", layer = "M", distance = "normalized-sq-l2", limit = 2,
+                      data = {dir = "/data/BAPPS", counts = {["2afc/cnn"] = 4}}}
+  local old_config = {}
+  for k, v in pairs(new_config) do old_config[k] = v end
+  old_config.distance = "normalized-sq-l2 (spec 1.3)"   -- the name stores before schema 3 recorded
+  local lpips_config = {experiment = "bapps", arch = "alexnet", layer = "lpips", distance = "lpips-v0.1"}
+  db:record({experiment = "bapps", arch = "alexnet", layer = "M", config = old_config, scores = {["2afc.mean"] = 0.7}})
+  db:record({experiment = "bapps", arch = "alexnet", layer = "lpips", config = lpips_config, scores = {["2afc.mean"] = 0.6}})
+  db:exec(("INSERT INTO claims VALUES ('bapps', '%s', 'alexnet M', 'h', 1, NULL, 'x', 0)"):format(
+    results.config_hash(old_config)))
+  db:exec("PRAGMA user_version = 2;")
+  db:close()
+  db = results.open(path)
+  t:eq(db:query("PRAGMA user_version")[1].user_version, 3)
+  local prev = db:finished("bapps", results.config_hash(new_config))
+  t:ok(prev ~= nil, "the renamed configuration's finished run is found by its new hash")
+  t:eq(db:finished("bapps", results.config_hash(old_config)), nil, "nothing is left under the old hash")
+  t:eq(db:finished("bapps", results.config_hash(lpips_config)) ~= nil, true, "other configurations are untouched")
+  local runs = db:runs({layer = "M"})
+  t:eq(#runs, 1)
+  t:eq(runs[1].config, require("dpl.json").encode(new_config), "the configuration text is the canonical encoding")
+  t:eq(runs[1].scores["2afc.mean"], 0.7, "scores are kept")
+  t:eq(db:query("SELECT config_hash FROM claims")[1].config_hash, results.config_hash(new_config), "claims follow")
   db:close()
 end)
 
@@ -429,7 +458,7 @@ local function stored_run(arch, layer, m, o)
   local w = o.weights_sha256 or ALEX_SHA
   local r = bapps_run(arch, layer, m, {weights_sha256 = w, weights = o.weights or "/w/alexnet-owt-7be5be79.pth"})
   r.config = {experiment = "bapps", arch = arch, layer = layer, weights_sha256 = w, limit = o.limit,
-              distance = layer == "lpips" and "lpips-v0.1" or "normalized-sq-l2 (spec 1.3)",
+              distance = layer == "lpips" and "lpips-v0.1" or "normalized-sq-l2",
               data = {dir = "/data/BAPPS", counts = counts}}
   if o.drop_score then r.scores[o.drop_score] = nil end
   return r

@@ -237,7 +237,7 @@ S:add("--slurm --no-submit: the array tasks run here as SLURM would, a killed ta
     "submission of this sweep lists", 1, true), out)
   t:ok(out:find("refused shard " .. shards_dir .. "/oldcode.sqlite: computed by another code version " ..
     "(v0.0-1-gdeadbee (dpl 0.0.1)", 1, true), out)
-  t:ok(out:find("refused shard " .. shards_dir .. "/oldschema.sqlite: schema version 1, this dpl writes 2", 1, true),
+  t:ok(out:find("refused shard " .. shards_dir .. "/oldschema.sqlite: schema version 1, this dpl writes 3", 1, true),
     out)
   t:ok(out:find("merged 8 of 12 shard(s) into " .. fresh .. ": 8 run(s) added, 0 already there, 4 shard(s) refused",
     1, true), out)

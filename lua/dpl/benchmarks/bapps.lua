@@ -189,11 +189,11 @@ end
 
 function M.describe(data) return ("data %s (%s)"):format(data.dir, data:describe()) end
 
--- The "spec 1.3" in the distance's name is part of the stored configurations' hashes: it stays, so that runs
--- recorded before keep resuming (the distance is described in docs/benchmarks/bapps.md).
+-- The distance is described in docs/benchmarks/bapps.md; its name is part of the configuration's hash (stores written
+-- under its older name are migrated when opened: lua/dpl/results.lua, schema 3).
 function M.config(args, data, cell)
   local lpips = cell.layer == "lpips"
-  return {distance = lpips and "lpips-v0.1" or "normalized-sq-l2 (spec 1.3)",
+  return {distance = lpips and "lpips-v0.1" or "normalized-sq-l2",
           preprocessing = lpips and "[-1,1] + LPIPS scaling" or "resize 64 bilinear, imagenet mean/std",
           data = data:identity(), limit = args.limit,
           lpips_lin_sha256 = lpips and require("dpl.sys.crypto").sha256_file(
