@@ -85,34 +85,43 @@ local function phase_timer(device)
   end
 end
 
+-- A kind from its optimizer, loss_of() (one step's loss) and forward_phases(mark) (the same loss with its forward
+-- split into timed phases): step() runs one training step; phases() times one, ending with backward and the optimizer.
+local function training_kind(opt, device, loss_of, forward_phases)
+  return {
+    step = function()
+      opt:zero_grad()
+      local loss = loss_of()
+      loss:backward()
+      opt:step()
+    end,
+    phases = function()
+      local t, mark = phase_timer(device)
+      opt:zero_grad()
+      local loss = forward_phases(mark)
+      loss:backward()
+      mark("backward")
+      opt:step()
+      mark("Adam step")
+      return t
+    end}
+end
+
 KINDS.superres = function(job, device)
   local net = superres.new({scale = job.scale, seed = 1, device = device})
   local crit = perceptual.loss{arch = job.arch, layer = job.layer, weights = "random:1", device = device}
   local opt = optim.Adam(net:parameters(), {lr = 1e-3})
   local lr = dpl.rand(job.shape, {seed = 2, device = device})
   local hr = dpl.rand({job.shape[1], 3, job.shape[3] * job.scale, job.shape[4] * job.scale}, {seed = 3, device = device})
-  local function step()
-    opt:zero_grad()
-    local loss = crit(net:forward(lr), hr)
-    loss:backward()
-    opt:step()
-  end
-  local function phases()
-    local t, mark = phase_timer(device)
-    opt:zero_grad()
+  return training_kind(opt, device, function() return crit(net:forward(lr), hr) end, function(mark)
     local out = net:forward(lr)
     mark("network forward")
     local target = dpl.no_grad(function() return crit:features(hr) end)
     mark("target features")
     local loss = (crit:features(out) - target):square():mean()
     mark("loss forward")
-    loss:backward()
-    mark("backward")
-    opt:step()
-    mark("Adam step")
-    return t
-  end
-  return {step = step, phases = phases}
+    return loss
+  end)
 end
 
 KINDS.delineation = function(job, device)
@@ -125,24 +134,12 @@ KINDS.delineation = function(job, device)
   local opt = optim.Adam(net:parameters(), {lr = 1e-3})
   local rgb = dpl.rand(job.shape, {seed = 2, device = device})
   local mask = dpl.rand({job.shape[1], 1, job.shape[3], job.shape[4]}, {seed = 3, device = device}):gt(0.9)
-  local function step()
-    opt:zero_grad()
-    local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
-    loss:backward()
-    opt:step()
-  end
-  local function phases()
-    local t, mark = phase_timer(device)
-    opt:zero_grad()
-    local loss = D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01})
+  local function loss_of() return D.loss(net, crit, rgb, mask, {K = 3, mu = 0.01}) end
+  return training_kind(opt, device, loss_of, function(mark)
+    local loss = loss_of()
     mark("forward (K = 3 U-Net + loss network, loss)")
-    loss:backward()
-    mark("backward")
-    opt:step()
-    mark("Adam step")
-    return t
-  end
-  return {step = step, phases = phases}
+    return loss
+  end)
 end
 
 -- the autoencoder benchmark's step: SVHN (64) or STL-10 (96)
@@ -152,28 +149,15 @@ local function autoencoder_kind(job, device)
   crit:training()
   local opt = optim.Adam(net:parameters(), {lr = 1e-3})
   local x = dpl.rand(job.shape, {seed = 2, device = device})
-  local function step()
-    opt:zero_grad()
-    local loss = ae_bench.ae_loss(crit, net:forward(x), x)
-    loss:backward()
-    opt:step()
-  end
-  local function phases()
-    local t, mark = phase_timer(device)
-    opt:zero_grad()
+  return training_kind(opt, device, function() return ae_bench.ae_loss(crit, net:forward(x), x) end, function(mark)
     local target = dpl.no_grad(function() return crit:features(x) end)
     mark("input features")
     local out = net:forward(x)
     mark("autoencoder forward")
     local loss = (crit:features(out) - target):square():mean()
     mark("loss forward")
-    loss:backward()
-    mark("backward")
-    opt:step()
-    mark("Adam step")
-    return t
-  end
-  return {step = step, phases = phases}
+    return loss
+  end)
 end
 KINDS.autoencoder, KINDS.autoencoder96 = autoencoder_kind, autoencoder_kind
 
