@@ -40,6 +40,28 @@ function M.save_tensors(path, tensors, order, meta)
   dffi.check(C.dpl_safetensors_save(path, n, names, handles, nm, ck, cv), 2)
 end
 
+-- A trained network as the benchmarks write it: its state_dict (the PyTorch module's names) and metadata under
+-- "<kind>.<key>" (e.g. superres.arch), which read_model gives back.
+function M.save_model(net, path, kind, meta)
+  local sd, order = net:state_dict()
+  local m = {}
+  for k, v in pairs(meta or {}) do m[kind .. "." .. k] = v end
+  M.save_tensors(path, sd, order, m)
+end
+
+-- What a benchmark's load_model reads (--checkpoint PATH): every tensor of the file on the CPU and meta, holding each
+-- of `keys` that the file's "<kind>.<key>" metadata has. A file that cannot be read is one line naming it.
+function M.read_model(path, kind, keys)
+  local ok, tensors, _, metafn = pcall(M.load_tensors, path, "cpu")
+  if not ok then error(("--checkpoint %s: %s"):format(path, require("dpl.cli").message(tensors)), 0) end
+  local meta = {}
+  for _, k in ipairs(keys) do
+    local v = metafn(kind .. "." .. k)
+    if v ~= "" then meta[k] = v end
+  end
+  return tensors, meta
+end
+
 -- Reads every tensor of a file (safetensors or PyTorch checkpoint): returns name -> tensor, ordered names, and a
 -- function meta(key) for safetensors metadata.
 function M.load_tensors(path, device)

@@ -259,20 +259,14 @@ end
 
 -- ---- the model file ------------------------------------------------------------------------------------------------
 -- Writes the autoencoder as a safetensors file (state_dict names as the reference's) with its provenance.
-function B.save_model(net, path, meta)
-  local sd, order = net:state_dict()
-  local m = {}
-  for k, v in pairs(meta or {}) do m["autoencoder." .. k] = tostring(v) end
-  checkpoint.save_tensors(path, sd, order, m)
-end
+function B.save_model(net, path, meta) checkpoint.save_model(net, path, "autoencoder", meta) end
 
 -- A trained autoencoder from a file: one this benchmark wrote, a trainer checkpoint (its best weights), or a PyTorch
 -- state_dict of the reference module (.pth; a loss network's "perceptual_net." entries are ignored). The side comes
 -- from opts.side (the dataset's). Returns the network (eval mode) and its metadata.
 function B.load_model(path, opts)
   opts = opts or {}
-  local ok, tensors, _, metafn = pcall(checkpoint.load_tensors, path, "cpu")
-  if not ok then error(("--checkpoint %s: %s"):format(path, tostring(tensors):gsub("^.-:%d+: ", "")), 0) end
+  local tensors, meta = checkpoint.read_model(path, "autoencoder", {"arch", "layer", "dataset", "epoch"})
   local sd = trainer.model_tensors(tensors, "encoder.conv0.weight")
   if not sd then
     error(("--checkpoint %s is not an autoencoder of this benchmark (no encoder.conv0.weight)"):format(path), 0)
@@ -287,11 +281,6 @@ function B.load_model(path, opts)
       tostring(err):gsub("^.-:%d+: ", "")), 0)
   end
   net:evaluate()
-  local meta = {}
-  for _, k in ipairs {"arch", "layer", "dataset", "epoch"} do
-    local v = metafn and metafn("autoencoder." .. k)
-    if v and v ~= "" then meta[k] = v end
-  end
   return net, meta
 end
 

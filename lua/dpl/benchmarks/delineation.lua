@@ -40,7 +40,7 @@ B.RELAXED = {"relaxed_completeness", "relaxed_correctness", "relaxed_quality"}
 B.QUICK = {train = 8, epochs = 2}   -- validation and evaluation on every image given
 
 local function mkdir(path) os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
-local function strip(msg) return (tostring(msg):gsub("^[^:\n]*%.lua:%d+: ", "")) end
+local strip = require("dpl.cli").message   -- an error's message without the Lua position
 
 -- ---- data ----------------------------------------------------------------------------------------------------------
 -- The files of sample i, for messages.
@@ -244,42 +244,24 @@ end
 
 -- ---- the model file ------------------------------------------------------------------------------------------------
 -- Writes the U-Net as a safetensors file (the reference's state_dict names) with its provenance.
-function B.save_model(net, path, meta)
-  local sd, order = net:state_dict()
-  local m = {}
-  for k, v in pairs(meta or {}) do m["delineation." .. k] = tostring(v) end
-  checkpoint.save_tensors(path, sd, order, m)
-end
+function B.save_model(net, path, meta) checkpoint.save_model(net, path, "delineation", meta) end
 
 -- A trained U-Net from a file: a model file this benchmark wrote, a trainer checkpoint (its best weights), or a
 -- PyTorch state_dict of the reference's U-Net (.pth, also the reference's {"net": state_dict}). meta holds arch, layer,
 -- epoch when the file has them.
 function B.load_model(path, opts)
   opts = opts or {}
-  local ok, tensors, _, metafn = pcall(checkpoint.load_tensors, path, "cpu")
-  if not ok then error(("--checkpoint %s: %s"):format(path, strip(tensors)), 0) end
-  local prefix
-  for _, p in ipairs {"best.", "model.", "net.", ""} do
-    if tensors[p .. "d1.layer.down_1_conv.weight"] then prefix = p; break end
-  end
-  if not prefix then
+  local tensors, meta = checkpoint.read_model(path, "delineation", {"arch", "layer", "epoch"})
+  local sd = trainer.model_tensors(tensors, "d1.layer.down_1_conv.weight")
+  if not sd then
     error(("--checkpoint %s is not a U-Net of this benchmark (no d1.layer.down_1_conv.weight)"):format(path), 0)
   end
-  local sd = {}
-  for name, t in pairs(tensors) do
-    if name:sub(1, #prefix) == prefix then
-      local k = name:sub(#prefix + 1)
-      if k:match("^[du]%d%.layer%.") then sd[k] = t end
-    end
+  for k in pairs(sd) do
+    if not k:match("^[du]%d%.layer%.") then sd[k] = nil end   -- e.g. a trainer checkpoint's other modules
   end
   local net = unet.new({device = opts.device})
   local ok2, err = pcall(net.load_state_dict, net, sd)
   if not ok2 then error(("--checkpoint %s does not fit the U-Net: %s"):format(path, strip(err)), 0) end
-  local meta = {}
-  for _, k in ipairs {"arch", "layer", "epoch"} do
-    local v = metafn and metafn("delineation." .. k)
-    if v and v ~= "" then meta[k] = v end
-  end
   net:evaluate()
   return net, meta
 end

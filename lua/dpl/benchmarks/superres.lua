@@ -131,10 +131,8 @@ end
 -- (x4: 8 blocks, x8: 9); meta holds arch / layer / scale / epoch when the file has them. opts.scale must agree.
 function B.load_model(path, opts)
   opts = opts or {}
-  local ok, tensors, _, metafn = pcall(checkpoint.load_tensors, path, "cpu")
-  if not ok then error(("--checkpoint %s: %s"):format(path, tostring(tensors):gsub("^.-:%d+: ", "")), 0) end
+  local tensors, meta = checkpoint.read_model(path, "superres", {"arch", "layer", "epoch"})
   local sd = require("dpl.train.trainer").model_tensors(tensors, "layers.0.conv_layer.weight") or {}
-  local meta = {}
   local top = -1
   for k in pairs(sd) do
     local i = k:match("^layers%.(%d+)%.")
@@ -148,10 +146,6 @@ function B.load_model(path, opts)
   if opts.scale and opts.scale ~= scale then
     error(("--checkpoint %s is a x%d network, but --scale %d was asked for"):format(path, scale, opts.scale), 0)
   end
-  for _, k in ipairs {"arch", "layer", "epoch"} do
-    local v = metafn and metafn("superres." .. k)
-    if v and v ~= "" then meta[k] = v end
-  end
   meta.scale = scale
   local net = superres.new({scale = scale, device = opts.device})
   local ok2, err = pcall(net.load_state_dict, net, sd)
@@ -161,12 +155,7 @@ function B.load_model(path, opts)
 end
 
 -- Writes the network as a safetensors file (state_dict names as the PyTorch module's) with its provenance.
-function B.save_model(net, path, meta)
-  local sd, order = net:state_dict()
-  local m = {}
-  for k, v in pairs(meta or {}) do m["superres." .. k] = v end
-  checkpoint.save_tensors(path, sd, order, m)
-end
+function B.save_model(net, path, meta) checkpoint.save_model(net, path, "superres", meta) end
 
 -- ---- validation and test -------------------------------------------------------------------------------------------
 -- The validation PSNR of the reference code: per batch of 4, torchmetrics-style PSNR on the Y channel (16..235) with

@@ -390,10 +390,10 @@ function Trainer:fit()
 end
 
 -- The model's tensors among a file's (checkpoint.load_tensors): a trainer checkpoint's best weights (best.*), else its
--- current ones (model.*), else the tensors as they are (a plain state_dict). `probe` is a name every state of the model
--- has (e.g. "encoder.conv0.weight"); nil when none of the three holds it.
+-- current ones (model.*), else a PyTorch {"net": state_dict} (net.*), else the tensors as they are (a plain
+-- state_dict). `probe` is a name every state of the model has (e.g. "encoder.conv0.weight"); nil when none holds it.
 function M.model_tensors(tensors, probe)
-  for _, prefix in ipairs {"best.", "model.", ""} do
+  for _, prefix in ipairs {"best.", "model.", "net.", ""} do
     if tensors[prefix .. probe] then
       local sd = {}
       for name, t in pairs(tensors) do
