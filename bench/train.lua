@@ -30,6 +30,7 @@ local ae_bench = require "dpl.benchmarks.autoencoder"
 local perceptual = require "dpl.perceptual"
 local optim = require "dpl.optim"
 
+local positive = require("dpl.benchmarks.runner").positive
 local parser = argparse("dplrun bench/train.lua",
   "Time one training step of a benchmark (super-resolution: batch 4, x4, 72 -> 288) beside PyTorch, with the ratio.")
 parser:option("--device", "Devices to measure, comma-separated (cpu, vulkan, vulkan:N).", "cpu")
@@ -39,11 +40,15 @@ parser:option("--benchmark", "The default jobs: superres (issue 13's five) or au
   :choices({"superres", "autoencoder"})
 parser:option("--batch", "Batch size (default: 4 for superres, 8 for delineation, 256 for the autoencoder, as the "
   .. "benchmarks).")
-parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4")
+  :convert(positive("batch"))
+parser:option("--scale", "Super-resolution scale (4: 72 -> 288, 8: 36 -> 288).", "4"):convert(positive("scale"))
 parser:option("--hr-size", "Side of the output (the benchmark: 288; smaller for a quick check).", "288")
+  :convert(positive("hr-size"))
 parser:option("--size", "delineation: side of the crops (the benchmark: 224; a multiple of 16).", "224")
-parser:option("--repeat", "Timed steps per figure (the best is kept).", "3")
+  :convert(positive("size"))
+parser:option("--repeat", "Timed steps per figure (the best is kept).", "3"):convert(positive("repeat"))
 parser:option("--rounds", "Passes over the job list (each figure: the best of all rounds).", "2")
+  :convert(positive("rounds"))
 parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer.")
 parser:flag("--no-torch", "Do not run the PyTorch peer.")
 local args = parser:parse(arg)
@@ -51,22 +56,17 @@ local args = parser:parse(arg)
 pcall(ffi.cdef, "int setenv(const char *name, const char *value, int overwrite);")
 ffi.C.setenv("DPL_QUIET", "1", 0)
 
-local function int_opt(name, v)
-  local n = tonumber(v)
-  if not n or n < 1 or n ~= math.floor(n) then error(("--%s: expected a positive integer, got %s"):format(name, v), 0) end
-  return n
-end
-local batch_opt, scale = args.batch and int_opt("batch", args.batch), int_opt("scale", args.scale)
+local batch_opt, scale = args.batch, args.scale
 local DEFAULT_BATCH = {superres = 4, delineation = 8, autoencoder = 256, autoencoder96 = 256}
 local DEFAULT_JOBS = {
   superres = "superres:vgg16:E,superres:vgg16:L,superres:alexnet:M,superres:resnet50:L,superres:efficientnet_b0:M",
   autoencoder = "autoencoder:alexnet:M,autoencoder:vgg16:E,autoencoder:vgg16:M,autoencoder:resnet50:S,"
     .. "autoencoder96:vgg16:M"}
-local size = int_opt("size", args.size)
+local size = args.size
 if size % 16 ~= 0 then error(("--size %d is not a multiple of 16"):format(size), 0) end
-local repeat_n, rounds = int_opt("repeat", args["repeat"]), int_opt("rounds", args.rounds)
+local repeat_n, rounds = args["repeat"], args.rounds
 if scale ~= 4 and scale ~= 8 then error("--scale must be 4 or 8", 0) end
-local HR = int_opt("hr-size", args.hr_size)
+local HR = args.hr_size
 if HR % scale ~= 0 then error(("--hr-size %d is not a multiple of --scale %d"):format(HR, scale), 0) end
 
 -- ---- the kinds of step ---------------------------------------------------------------------------------------------
