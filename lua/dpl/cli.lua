@@ -17,6 +17,8 @@
 --     local net = cli.try(lossnet.new, args.arch, args.layer, {weights = args.weights})   -- errors here are the user's
 --     if bad then cli.fail("--layer %s has no effect with --lpips (drop it)", args.layer) end
 --   end)
+local files = require "dpl.data.files"
+
 local M = {}
 
 local USER = {}   -- metatable marking a user error
@@ -113,19 +115,9 @@ function M.parse(parser, argv)
   return args
 end
 
-local function is_dir(path)
-  local f = io.open(path .. "/.", "rb")
-  if f then f:close() return true end
-  return false
-end
-M.is_dir = is_dir
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
-M.exists = exists
+-- the file-system checks are dpl.data.files'
+local is_dir, exists = files.is_dir, files.exists
+M.is_dir, M.exists = is_dir, exists
 
 -- the whole content of a file, or nil
 function M.read_file(path)

@@ -28,6 +28,7 @@ local cls = require "dpl.metrics.classification"
 local results = require "dpl.results"
 local fault = require "dpl.sys.fault"
 local json = require "dpl.json"
+local cli = require "dpl.cli"
 
 local B = {name = "autoencoder",
            description = "Benchmark 4: an autoencoder trained with one loss network's feature MSE on SVHN or STL-10; "
@@ -285,30 +286,18 @@ function B.load_model(path, opts)
 end
 
 -- ---- outputs -------------------------------------------------------------------------------------------------------
-local function mkdir(path) os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
 
--- writes `text` to path atomically (temporary file + rename)
-local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(text)
-  f:close()
-  assert(os.rename(tmp, path))
-end
-
+-- a JSON file's value, or nil when it is missing or not JSON (a result file written before a kill is whole: see below)
 local function read_json(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  local ok, v = pcall(json.decode, text)
+  local text = cli.read_file(path)
+  local ok, v = pcall(json.decode, text or "")
   return ok and v or nil
 end
 
 -- --save DIR: a PNG of up to 8 test images (top row) over their reconstructions (bottom row), and the codes as .npy
 -- (codes_<split>.npy, N x 64; labels_<split>.npy)
 function B.save_outputs(dir, net, d, codes, device)
-  mkdir(dir)
+  files.mkdir(dir)
   local n = math.min(8, d.test:len())
   local idx = first(n)
   local b = d.test:get_batch(idx, device)
@@ -541,7 +530,7 @@ function B.run(args, ctx, cell)
     return c
   end)())
   local workdir = (cell.workdir:match("^(.*)/[^/]*$") or ".") .. "/" .. train_hash:sub(1, 16)
-  mkdir(workdir)
+  files.mkdir(workdir)
   local touch = cell.touch or function() end
   local label = ("%s %s %s"):format(d.spec.label, cell.arch or "pixel", cell.layer)
   local t0 = progress.now()
@@ -598,7 +587,7 @@ function B.run(args, ctx, cell)
       r = B.train_mlp(hidden, codes, {epochs = ctx.mlp_epochs, batch = args.batch, lr = args.lr, seed = args.seed + i,
         device = device, label = ("%s MLP %s"):format(label, name), on_epoch = touch})
       r.net, r.train_loss, r.val_loss_curve = nil, nil, nil
-      write_atomic(path, json.encode(r))
+      cli.write_file(path, json.encode(r), "MLP result")
       io.stderr:write(("%s: MLP %s: %d epochs (best %d), val accuracy %.4f, test accuracy %.4f\n"):format(label, name,
         r.epochs_run, r.best_epoch, r.val_accuracy, r.test_accuracy))
       fault.point("MLP")   -- DPL_FAULT_KILL_AFTER_MLP=N: tests of the resume of this phase (dpl.sys.fault)

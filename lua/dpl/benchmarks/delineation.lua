@@ -39,7 +39,6 @@ B.RELAXED = {"relaxed_completeness", "relaxed_correctness", "relaxed_quality"}
 -- --quick: a named, recorded configuration that runs in minutes on a CPU
 B.QUICK = {train = 8, epochs = 2}   -- validation and evaluation on every image given
 
-local function mkdir(path) os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
 local strip = require("dpl.cli").message   -- an error's message without the Lua position
 
 -- ---- data ----------------------------------------------------------------------------------------------------------
@@ -200,7 +199,7 @@ function B.evaluate(net, data, opts)
   opts = opts or {}
   local K = opts.K or 3
   net:evaluate()
-  if opts.save then mkdir(opts.save) end
+  if opts.save then files.mkdir(opts.save) end
   local images, by_iteration = {}, {}
   for k = 1, K do by_iteration[k] = {} end
   local bar = progress.new({total = data:len(), label = "test " .. (data.split or ""), unit = "img", quiet = opts.quiet})
@@ -457,7 +456,7 @@ function B.run(args, ctx, cell)
     -- the training checkpoint lives in a folder named by the training configuration only (see training_config)
     local thash = results.config_hash(training_config(args, ctx, cell))
     local workdir = (cell.workdir:match("^(.*)/[^/]*$") or ".") .. "/train-" .. thash:sub(1, 16)
-    mkdir(workdir)
+    files.mkdir(workdir)
     net = unet.new({seed = args.seed, device = device})
     local crit
     if not args.no_perceptual then

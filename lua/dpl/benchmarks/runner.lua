@@ -73,12 +73,6 @@ local function list_of(s, all, what)
 end
 M.list_of = list_of
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
 -- The checkpoint of `arch` for --weights `w`: nil -> the torchvision file in weights/, "random:SEED" as is, a folder
 -- -> its torchvision file (under its current or an older name, not a 0-byte or partial one) or ARCH.pth /
 -- ARCH.safetensors, a file -> itself (one architecture only).
@@ -86,11 +80,11 @@ function M.weights_for(arch, w, n_archs, name_map)
   if w == nil then return weights_store.path_for(arch) end
   if w:match("^random:%d+$") then return w end
   if name_map then   -- a folder of per-tensor .npy files (one architecture), read through the name map
-    if not exists(w .. "/.") then error(("--name-map needs --weights to be a folder of .npy files, not %s"):format(w), 0) end
+    if not cli.is_dir(w) then error(("--name-map needs --weights to be a folder of .npy files, not %s"):format(w), 0) end
     if (n_archs or 1) > 1 then error("--weights DIR with --name-map holds one architecture's .npy files: give one --arch", 0) end
     return w
   end
-  if exists(w .. "/.") then
+  if cli.is_dir(w) then
     local candidates = {w .. "/" .. arch .. ".pth", w .. "/" .. arch .. ".safetensors"}
     local ok, m = pcall(weights_store.manifest)
     if ok and m[arch] then   -- the torchvision name (or an older one: EfficientNet's were renamed), whole files only
@@ -98,12 +92,12 @@ function M.weights_for(arch, w, n_archs, name_map)
       if found then return found end
       table.insert(candidates, 1, w .. "/" .. m[arch].file)
     end
-    for _, p in ipairs(candidates) do if exists(p) then return p end end
+    for _, p in ipairs(candidates) do if cli.exists(p) then return p end end
     error(("no %s checkpoint in %s (looked for %s)\nfetch it with: dplrun weights/fetch.lua --dir %s %s"):format(arch, w,
       table.concat(candidates, ", "), w, arch), 0)
   end
   if (n_archs or 1) > 1 then error("--weights FILE with several architectures; give a folder instead", 0) end
-  if not exists(w) then error("weights file not found: " .. w, 0) end
+  if not cli.exists(w) then error("weights file not found: " .. w, 0) end
   return w
 end
 
@@ -139,7 +133,7 @@ local function plan(B, args)
       error(("unknown architecture '%s' (known: %s)"):format(a, table.concat(lossnet.ORDER, ", ")), 0)
     end
   end
-  if args.weights and not args.weights:match("^random:%d+$") and not exists(args.weights) then
+  if args.weights and not args.weights:match("^random:%d+$") and not cli.exists(args.weights) then
     error(("--weights %s: no such file or folder (give a checkpoint, a folder of checkpoints, or random:SEED)"):format(
       args.weights), 0)
   end
@@ -190,7 +184,7 @@ local function log(B, fmt, ...) io.stderr:write(B.name, ".lua: ", fmt:format(...
 -- SHA-256 of its sorted "name sha256" lines.
 function M.weights_sha256(db, w)
   if w:match("^random:") then return w end
-  if exists(w .. "/.") then return cli.weights_info(w).sha256 end
+  if cli.is_dir(w) then return cli.weights_info(w).sha256 end
   return db:file_sha256(w)
 end
 

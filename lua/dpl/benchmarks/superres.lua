@@ -177,7 +177,6 @@ local function mean(list, key)
   return n > 0 and s / n or nil
 end
 
-local function mkdir(path) os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
 
 -- Scores the network on test sets (batch 1, eval mode): per image and per set the four metrics of the reference code
 -- (dpl.metrics.sr.reference_scores on the 288 crops) and, as "full", the conventional full-image PSNR/SSIM
@@ -193,7 +192,7 @@ function B.evaluate(net, sets, opts)
   for _, set in ipairs(sets) do
     local imgs = {}
     local bar = progress.new({total = set.data:len(), label = "test " .. set.name, unit = "img", quiet = opts.quiet})
-    if opts.save then mkdir(opts.save .. "/" .. set.name) end
+    if opts.save then files.mkdir(opts.save .. "/" .. set.name) end
     for batch in dataset.batches(set.data, {batch_size = 1, device = device}) do
       local name = batch.name[1]
       local sr = dpl.no_grad(function() return net:forward(batch.lr) end):to("cpu")
@@ -440,7 +439,7 @@ function B.run(args, ctx, cell)
   if args.checkpoint then
     net = B.load_model(args.checkpoint, {scale = cell.scale, device = device})
   else
-    mkdir(cell.workdir)
+    files.mkdir(cell.workdir)
     net = superres.new({scale = cell.scale, seed = args.seed, device = device})
     local crit = perceptual.loss{arch = cell.arch, layer = cell.layer, weights = cell.weights, normalize = false,
                                  mode = "eval", device = device}

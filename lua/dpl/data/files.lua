@@ -33,6 +33,12 @@ function M.exists(path)
   return M.is_dir(path)
 end
 
+-- Creates a folder and its parents (mkdir -p); true when it is there afterwards.
+function M.mkdir(path)
+  os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
+  return M.is_dir(path)
+end
+
 -- Where datasets live: $DPL_DATA, else ./data (the repository's data/ when run from its root).
 function M.data_root()
   return os.getenv("DPL_DATA") or "data"
