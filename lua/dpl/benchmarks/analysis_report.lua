@@ -419,13 +419,15 @@ function R.index(out, meta, sections)
       html[#html + 1] = ('<p>CSV: <a href="tables/%s.csv">tables/%s.csv</a>%s</p>'):format(s.table.name, s.table.name,
         s.table.note and (". " .. esc(s.table.note)) or "")
     end
-    for _, f in ipairs(s.figures or {}) do
+    for _, f in ipairs(s.figures or {}) do   -- f.svg == false: a PNG only (the example strips)
       md[#md + 1] = ""
       md[#md + 1] = ("![%s](figures/%s.png)"):format(f.title, f.name)
       md[#md + 1] = ""
-      md[#md + 1] = ("%s ([PNG](figures/%s.png), [SVG](figures/%s.svg))"):format(f.title, f.name, f.name)
-      html[#html + 1] = ('<figure><img src="figures/%s.png" alt="%s"><figcaption>%s (<a href="figures/%s.png">PNG</a>, ' ..
-        '<a href="figures/%s.svg">SVG</a>)</figcaption></figure>'):format(f.name, esc(f.title), esc(f.title), f.name, f.name)
+      md[#md + 1] = ("%s ([PNG](figures/%s.png)%s)"):format(f.title, f.name,
+        f.svg == false and "" or (", [SVG](figures/%s.svg)"):format(f.name))
+      html[#html + 1] = ('<figure><img src="figures/%s.png" alt="%s"><figcaption>%s (<a href="figures/%s.png">PNG</a>%s)' ..
+        '</figcaption></figure>'):format(f.name, esc(f.title), esc(f.title), f.name,
+        f.svg == false and "" or (', <a href="figures/%s.svg">SVG</a>'):format(f.name))
     end
   end
   html[#html + 1] = "</body></html>"
