@@ -530,6 +530,18 @@ suite:add("experiments/analysis.lua: a strip of example outputs per benchmark, b
   t:ok(md:find("delineation: 8 of its 8 cell(s) have saved outputs, the best and the worst are shown", 1, true), md)
   t:ok(md:find("not a readable PNG (shown as no output): " .. tmp .. "/ex/examples/superres/", 1, true), md)
   t:ok(slurp(out .. "/figures/examples_superres4.gp"), "the strip's gnuplot script is kept")
+  -- a gnuplot that fails: the report is written and says so (figures and strips), never a crash
+  local bin = tmp .. "/badbin"
+  os.execute(("mkdir -p '%s' && printf '#!/bin/sh\\necho gnuplot says no >&2\\nexit 1\\n' > '%s/gnuplot' && " ..
+    "chmod +x '%s/gnuplot'"):format(bin, bin, bin))
+  rc, log = analysis_cli({env = ("PATH='%s':\"$PATH\" "):format(bin), args = ("--db %s --out %s2 --attributes %s")
+    :format(db, out, attrs_file)})
+  t:eq(rc, 0, log)
+  md = slurp(out .. "2/index.md")
+  t:ok(md:find("gnuplot failed on " .. out .. "2/figures/plots_png.gp: gnuplot says no", 1, true), md)
+  t:ok(md:find("superres4: gnuplot failed on " .. out .. "2/figures/examples_superres4.gp: gnuplot says no", 1, true),
+    md)
+  t:ok(not md:find("](figures/examples_superres4.png)", 1, true), "a strip that failed is not linked")
 end)
 
 suite:add("experiments/analysis.lua: no saved outputs: the report says so, no strip", function(t)

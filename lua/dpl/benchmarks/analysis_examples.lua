@@ -12,6 +12,7 @@
 -- outputs, the best and the worst half of MAX_CELLS. gnuplot composes it (pngcairo, `with rgbimage` in multiplot,
 -- reading the PNGs itself: no pixels pass through Lua).
 local analysis = require "dpl.benchmarks.analysis"
+local R = require "dpl.benchmarks.analysis_report"
 local report = require "dpl.benchmarks.report"
 local files = require "dpl.data.files"
 
@@ -94,8 +95,6 @@ M.KINDS = {
   },
 }
 
-local function gp_quote(s) return '"' .. tostring(s):gsub('\\', '\\\\'):gsub('"', '\\"'):gsub("\n", "\\n") .. '"' end
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 -- The cells of benchmark b with saved outputs, best first by its main score: {{arch, layer, value, dir, names, rank}},
 -- the number of cells the store has, and notes (unreadable files).
@@ -168,7 +167,8 @@ function M.strip(data, b, opts)
   local function png(path)
     if not path then return nil end
     local w, h = M.png_size(path)
-    if w then return {path = path, w = w, h = h} end
+    -- absolute: gnuplot runs in the figures folder, and the script stays rerunnable from there
+    if w then return {path = require("dpl.download").absolute(path), w = w, h = h} end
     if files.exists(path) then unreadable[#unreadable + 1] = path end
     return nil
   end
@@ -212,15 +212,15 @@ function M.strip(data, b, opts)
     ("set output '%s.png'"):format(name),
     "set multiplot", "unset border", "unset tics", "unset key", "unset colorbox",
     "set lmargin 0", "set rmargin 0", "set tmargin 0", "set bmargin 0",
-    ("set label %s at screen 0.5, screen %.6f center"):format(gp_quote(title), 1 - 12 / H)}
+    ("set label %s at screen 0.5, screen %.6f center"):format(R.gp_quote(title), 1 - 12 / H)}
   local function sx(px) return ("%.6f"):format(px / W) end
   local function sy(px) return ("%.6f"):format(1 - px / H) end   -- px from the top
   for j, stem in ipairs(stems) do
-    gp[#gp + 1] = ("set label %s at screen %s, screen %s center"):format(gp_quote(stem), sx(LW + (j - 0.5) * T),
+    gp[#gp + 1] = ("set label %s at screen %s, screen %s center"):format(R.gp_quote(stem), sx(LW + (j - 0.5) * T),
       sy(HH - 9))
   end
   for i, row in ipairs(rows) do
-    gp[#gp + 1] = ("set label %s at screen %s, screen %s right"):format(gp_quote(row.label), sx(LW - 8),
+    gp[#gp + 1] = ("set label %s at screen %s, screen %s right"):format(R.gp_quote(row.label), sx(LW - 8),
       sy(HH + (i - 0.5) * T))
     for j = 1, #stems do
       if not row.tiles[j] then
@@ -242,7 +242,7 @@ function M.strip(data, b, opts)
         local k = math.max(1, math.floor(math.max(t.w, t.h) / (2 * T)))
         gp[#gp + 1] = ("set origin %s, %s"):format(sx(LW + (j - 1) * T + P), sy(HH + i * T - P))
         gp[#gp + 1] = ("set size %.6f, %.6f"):format((T - 2 * P) / W, (T - 2 * P) / H)
-        gp[#gp + 1] = ("plot %s binary filetype=png%s with rgbimage"):format(gp_quote(t.path),
+        gp[#gp + 1] = ("plot %s binary filetype=png%s with rgbimage"):format(R.gp_quote(t.path),
           k > 1 and (" every %d:%d"):format(k, k) or "")
       end
     end
@@ -253,11 +253,8 @@ function M.strip(data, b, opts)
   if not f then return nil, ("%s: cannot write %s"):format(b.id, script) end
   f:write(table.concat(gp, "\n"), "\n")
   f:close()
-  local p = io.popen(("cd %s && gnuplot %s 2>&1"):format(sh_quote(opts.dir), sh_quote(name .. ".gp")))
-  local msg = p:read("*a")
-  if not p:close() then
-    return nil, ("%s: gnuplot failed on %s: %s"):format(b.id, script, (msg:gsub("\n+$", ""):gsub("\n", " | ")))
-  end
+  local err = R.gnuplot(opts.dir, name .. ".gp")
+  if err then return nil, b.id .. ": " .. err end
   local note = ("%s: %d of its %d cell(s) have saved outputs%s"):format(b.id, #cells, n_store,
     sampled and (", the best and the worst are shown") or "")
   if #unreadable > 0 then
