@@ -7,7 +7,7 @@
 --  * a run killed with SIGKILL right after its 3rd checkpoint (mid-epoch 2; DPL_FAULT_KILL_AFTER_CHECKPOINT, no timing
 --    involved), then the same command: it resumes and ends with exactly the uninterrupted result;
 --  * --eval faithful reuses the trained network (nothing is trained again) and reports the reference script's numbers;
---  * --checkpoint scores the trained U-Net file alone, with the same scores;
+--  * --checkpoint scores the trained U-Net file alone, with the same scores (--save-limit 1: the first image's PNGs);
 --  * bad input (a mask of another size, a mask with a value other than 0/255, an image that does not decode, a missing
 --    split): one line naming the file or folder, no stack trace.
 local dpl = require "dpl"
@@ -148,12 +148,16 @@ S:add("--checkpoint scores the trained U-Net alone, with the same scores", funct
   local model = io.popen(("find %s/a -name 'model_squeezenet1_1_S.safetensors'"):format(dir)):read("*l")
   t:ok(model ~= nil, "the trained network file is missing")
   local ok, out = run(("--checkpoint %s --split test --size 64 --batch 2 --tolerance 2 --data %s --db %s/c/r.sqlite "
-    .. "--json %s/c.json"):format(model, tiles(), dir, dir))
+    .. "--json %s/c.json --save %s/c_out --save-limit 1"):format(model, tiles(), dir, dir, dir))
   t:ok(ok, "scoring failed:\n" .. out)
   local j = read_json(dir .. "/c.json")
   t:eq(j.arch, "squeezenet1_1")
   t:eq(j.layer, "S")
   t:eq(json.encode(j.test), json.encode(full_json.test), "test scores")
+  -- --save-limit 1: the outputs of the first evaluated image only
+  local saved = io.popen(("ls '%s/c_out' | sort"):format(dir)):read("*a")
+  t:eq(saved, "10078735_15_gt.png\n10078735_15_image.png\n10078735_15_k1.png\n10078735_15_k2.png\n" ..
+    "10078735_15_k3.png\n10078735_15_overlay.png\n", "--save-limit 1")
 end)
 
 -- a folder of small generated tiles: images/ + masks/ (the mirror layout) or train/{sat,map} without other splits
