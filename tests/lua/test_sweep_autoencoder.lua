@@ -17,19 +17,8 @@ local dplrun = test.dplrun()
 local tmp = test.tmpdir("sweep_ae")
 S.teardown = function() os.execute(("rm -rf '%s'"):format(tmp)) end
 
-local made
-local function need_data(t)
-  local s = os.execute("/usr/bin/python3 -c 'import numpy, scipy.io' >/dev/null 2>&1")
-  if s ~= 0 and s ~= true then
-    t:skip("/usr/bin/python3 with numpy and scipy is needed to write the SVHN .mat fixture")
-  end
-  if made == nil then
-    local rc, out = test.run_command(("/usr/bin/python3 '%s/tests/ref/autoencoder_fixture.py' '%s/data' 64 60 30")
-      :format(root, tmp))
-    made = rc == 0 or out
-  end
-  if made ~= true then t:ok(false, "tests/ref/autoencoder_fixture.py failed: " .. tostring(made)) end
-end
+local fixture = dofile(root .. "/tests/lua/autoencoder_fixture.lua")
+local function need_data(t) fixture.need(t, root, tmp .. "/data", "64 60 30") end
 
 local DB = tmp .. "/r/dpl.sqlite"
 local GRID = ("--benchmarks svhn,stl10 --arch alexnet --layer E,S --weights random:1 --quick --data '%s/data' " ..
