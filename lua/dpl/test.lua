@@ -19,6 +19,13 @@
 -- test.shared(t, "data/...") inside a test (it returns the full path). tests/run.lua then exits with status 77, which
 -- ctest reports as "Skipped" (SKIP_RETURN_CODE), with the missing file named on the test's "skip" line. README
 -- ("Tests") lists which suites need which files.
+-- Stand-in data: a suite whose assertions hold on any images (mechanics, file shapes, parity with a reference computed
+-- at test time on the same files) declares {shared = {...}, standin = true}. When one of its declared files is missing,
+-- the suite runs on generated stand-ins instead (tests/ref/standin_data.py: synthetic images in ../shared's layout,
+-- made once per cache folder and reused), shared_dir() names their folder while the suite loads and runs, and the
+-- suite prints one "using generated stand-in data" line. Files the generator does not make (weights) stay missing
+-- there, so test.shared(t, ...) still skips the cases that need real files. $DPL_TEST_STANDIN=force uses the stand-ins
+-- even where ../shared is complete (to check them on a machine that has it); =off never uses them.
 local M = {}
 
 local Suite = {}
@@ -35,15 +42,32 @@ function M.suite(name, opts)
       error(("test.suite %s: unknown configuration '%s' (%s)"):format(name, c, table.concat(M.CONFIGURATIONS, ", ")), 2)
     end
   end
-  return setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout,
-                       shared = opts.shared}, Suite)
+  if opts.standin and not opts.shared then error(("test.suite %s: standin = true needs the shared list"):format(name), 2) end
+  local suite = setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout,
+                              shared = opts.shared}, Suite)
+  local mode = os.getenv("DPL_TEST_STANDIN") or ""
+  if opts.standin and mode ~= "off" then
+    suite.real_missing = suite:first_missing(M.real_shared_dir())
+    if mode == "force" then suite.real_missing = suite.real_missing or "($DPL_TEST_STANDIN=force)" end
+    suite.standin = suite.real_missing ~= nil
+  end
+  M.active = suite   -- shared_dir() while the suite's file loads (tests/run.lua runs one suite file at a time)
+  return suite
 end
 
 -- The reference data folder: $DPL_SHARED, else ../shared next to the source tree.
-function M.shared_dir()
+function M.real_shared_dir()
   local env = os.getenv("DPL_SHARED")
   if env and env ~= "" then return env end
   return (DPL_SOURCE_ROOT or ".") .. "/../shared"
+end
+
+-- The folder the running suite reads its reference files from: the real one, or the generated stand-ins of a suite that
+-- accepts them and misses real files (made on the first call; M.standin_error says why when that failed).
+function M.shared_dir()
+  local s = M.active
+  if s and s.standin then return M.standin_dir() end
+  return M.real_shared_dir()
 end
 
 local function present(path)
@@ -52,12 +76,44 @@ local function present(path)
   return false
 end
 
--- The first of the suite's declared reference files that is missing, or nil.
-function Suite:missing_shared()
+-- The generated stand-in data (tests/ref/standin_data.py): one folder per version of the generator under
+-- $DPL_CACHE_DIR (ctest: <build>/test-cache) or /tmp, made on first use and then reused. Concurrency-safe without a
+-- lock: each process writes a private folder and renames it into place; a process that loses the race (the folder is
+-- already there) drops its copy. Returns the folder (it exists unless making it failed: M.standin_error).
+local standin_path
+function M.standin_dir()
+  if standin_path then return standin_path end
+  local root = (DPL_SOURCE_ROOT or ((arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/.."))
+  local script = root .. "/tests/ref/standin_data.py"
+  local p = io.popen(("cksum < '%s' 2>/dev/null"):format(script))
+  local sum = p:read("*l") or ""
+  p:close()
+  local version = sum:match("^(%d+)")
+  local cache = os.getenv("DPL_CACHE_DIR")
+  if not cache or cache == "" then cache = "/tmp/dpl-test-cache-" .. (os.getenv("USER") or "user") end
+  standin_path = ("%s/standin-%s"):format(cache, version or "unknown")
+  if not version then
+    M.standin_error = "cannot read " .. script
+  elseif not present(standin_path .. "/STANDIN.txt") then
+    local rc, out = M.run_command(("mkdir -p '%s' && tmp='%s.part'$$ && { /usr/bin/python3 '%s' \"$tmp\" && " ..
+      "mv -T \"$tmp\" '%s' 2>/dev/null; rm -rf \"$tmp\"; test -f '%s/STANDIN.txt'; }"):format(cache,
+      standin_path, script, standin_path, standin_path))
+    if rc ~= 0 then M.standin_error = ("tests/ref/standin_data.py failed: %s"):format(out:sub(-600)) end
+  end
+  return standin_path
+end
+
+-- The first of the suite's declared reference files missing in folder `dir`, or nil.
+function Suite:first_missing(dir)
   for _, rel in ipairs(self.shared or {}) do
-    if not present(M.shared_dir() .. "/" .. rel) then return rel end
+    if not present(dir .. "/" .. rel) then return rel end
   end
   return nil
+end
+
+-- The first of the suite's declared reference files that is missing, or nil.
+function Suite:missing_shared()
+  return self:first_missing(M.shared_dir())
 end
 
 -- The full path of a reference file (relative to ../shared); ends the test as skipped (missing reference data) when
@@ -65,6 +121,10 @@ end
 function M.shared(t, rel)
   local path = M.shared_dir() .. "/" .. rel
   if not present(path) then
+    if M.active and M.active.standin then
+      error({msg = ("needs %s of the real reference data (this suite runs on generated stand-ins: %s is missing in %s)")
+        :format(rel, M.active.real_missing, M.real_shared_dir()), skip = true, data = true}, 2)
+    end
     error({msg = ("needs %s of the reference data, not in %s (set DPL_SHARED; README, Tests)"):format(rel,
       M.shared_dir()), skip = true, data = true}, 2)
   end
@@ -195,6 +255,23 @@ end
 function Suite:run(filter, out)
   out = out or io.stdout
   local passed, failed, data_skips = 0, 0, 0
+  M.active = self
+  if self.standin then
+    local dir = M.standin_dir()
+    if M.standin_error then
+      local why = M.standin_error
+      if self.teardown then pcall(self.teardown) end
+      if why:find("No module named", 1, true) then   -- numpy or Pillow missing: nothing to run on
+        out:write(("skip   %s: every test (%s of the reference data is missing and the stand-ins cannot be made: %s)\n")
+          :format(self.name, self.real_missing, why))
+        return 0, 0, 1
+      end
+      out:write(("FAIL   %s: %s\n"):format(self.name, why))
+      return 0, 1, 0
+    end
+    out:write(("note   %s: using generated stand-in data: %s (%s is missing in %s; tests/ref/standin_data.py)\n")
+      :format(self.name, dir, self.real_missing, M.real_shared_dir()))
+  end
   local missing = self:missing_shared()
   if missing then
     out:write(("skip   %s: every test (needs %s of the reference data, not in %s; set DPL_SHARED; README, Tests)\n")

@@ -20,7 +20,7 @@ local results = require "dpl.results"
 local sweep = require "dpl.benchmarks.sweep"
 local examples = require "dpl.benchmarks.analysis_examples"
 local S = test.suite("sweep", {configurations = {"default"},
-                                shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}})
+                                shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}, standin = true})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."

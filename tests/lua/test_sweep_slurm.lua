@@ -12,7 +12,7 @@
 local test = require "dpl.test"
 local results = require "dpl.results"
 local S = test.suite("sweep on SLURM", {configurations = {"default"},
-                                shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}})
+                                shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}, standin = true})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
