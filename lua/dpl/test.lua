@@ -42,7 +42,9 @@ function M.suite(name, opts)
       error(("test.suite %s: unknown configuration '%s' (%s)"):format(name, c, table.concat(M.CONFIGURATIONS, ", ")), 2)
     end
   end
-  if opts.standin and not opts.shared then error(("test.suite %s: standin = true needs the shared list"):format(name), 2) end
+  if opts.standin and not opts.shared then
+    error(("test.suite %s: standin = true needs the shared list"):format(name), 2)
+  end
   local suite = setmetatable({name = name, tests = {}, configurations = opts.configurations, timeout = opts.timeout,
                               shared = opts.shared}, Suite)
   local mode = os.getenv("DPL_TEST_STANDIN") or ""

@@ -1,4 +1,6 @@
--- experiments/bapps.lua end to end, on a BAPPS-format fixture built from real images.
+-- experiments/bapps.lua end to end, on a BAPPS-format fixture built from real images (without ../shared, from the
+-- generated stand-in images in the same layout: lua/dpl/test.lua "Stand-in data"; the cases that need real files, LPIPS
+-- weights and the real SqueezeNet, then report themselves skipped).
 --  * tests/ref/bapps_fixture.py (numpy + Pillow) builds the fixture: 6 x 2AFC val subsets of 10 triplets and 2 x JND
 --    subsets of 12 pairs, 64 x 64 patches from the LPIPS example patches and Set5/Set14 crops with known distortions
 --    (blur, noise, JPEG, x4 down/up-sampling, colour shift, shifted crop), judge/same .npy written by the script.
@@ -19,14 +21,15 @@ local dpl = require "dpl"
 local test = require "dpl.test"
 local json = require "dpl.json"
 local results = require "dpl.results"
--- default only: long end-to-end runs of the experiment
-local suite = test.suite("bapps", {configurations = {"default"},   -- the fixture is made of real images
+-- default only: long end-to-end runs of the experiment. The fixture's images may be any (the scores are compared with
+-- a reference computed here on the same fixture): stand-ins do without ../shared.
+local suite = test.suite("bapps", {configurations = {"default"}, standin = true,
   shared = {"data/BAPPS/imgs/ex_ref.png", "data/Set5/image_SRF_4/img_001_SRF_4_HR.png",
-            "data/Set14/image_SRF_4/img_001_SRF_4_HR.png", "data/LPIPS/weights/v0.1/squeeze.pth"}})
+            "data/Set14/image_SRF_4/img_001_SRF_4_HR.png"}})
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
-local shared = os.getenv("DPL_SHARED") or (root .. "/../shared")
+local shared = test.shared_dir()
 local dplrun = test.dplrun()
 
 local tmp = os.tmpname() .. "_bapps"
@@ -38,8 +41,11 @@ local sh, slurp = test.run_command, test.read_file
 
 local fixture_rc, fixture_log = sh(("/usr/bin/python3 %s/tests/ref/bapps_fixture.py %s %s/data"):format(root, fixture,
   shared))
--- alexnet E..L, resnet18 E and L, squeezenet1_1 M, and LPIPS v0.1 on the seeded squeezenet1_1 (--lpips)
-local NETS = {"alexnet:E,S,M,L", "resnet18:E,L", "squeezenet1_1:M", "squeezenet1_1:lpips"}
+-- alexnet E..L, resnet18 E and L, squeezenet1_1 M, and LPIPS v0.1 on the seeded squeezenet1_1 (--lpips) where its
+-- linear weights are in ../shared (not among the stand-ins: the LPIPS case is skipped there)
+local LPIPS_FILE = "data/LPIPS/weights/v0.1/squeeze.pth"
+local have_lpips = test.read_file(shared .. "/" .. LPIPS_FILE) ~= nil
+local NETS = {"alexnet:E,S,M,L", "resnet18:E,L", "squeezenet1_1:M", have_lpips and "squeezenet1_1:lpips" or nil}
 local ref_rc, ref_log = sh(("LPIPS_WEIGHTS=%s/data/LPIPS/weights /usr/bin/python3 %s/tests/ref/bapps_ref.py %s %s %s"):format(
   shared, root, fixture, refdir, table.concat(NETS, " ")))
 
@@ -91,48 +97,56 @@ local function ref_by_key()
   return out
 end
 
--- On the CPU every network of the reference; on Vulkan (lavapipe is slow) alexnet at E and L and LPIPS.
-local RUNS = {cpu = NETS, vulkan = {"alexnet:E,L", "squeezenet1_1:lpips"}}
+-- On the CPU every network of the reference; on Vulkan (lavapipe is slow) alexnet at E and L; LPIPS on both.
+local RUNS = {cpu = {"alexnet:E,S,M,L", "resnet18:E,L", "squeezenet1_1:M"}, vulkan = {"alexnet:E,L"},
+              lpips = {"squeezenet1_1:lpips"}}
 for _, device in ipairs {"cpu", "vulkan"} do
-  suite:add("2AFC and JND mAP equal the PyTorch reference (paper distance and LPIPS) on " .. device, function(t)
-    if device == "vulkan" and not dpl.vulkan_available() then t:skip("no Vulkan device") end
-    need_ref(t)
-    local ref = ref_by_key()
-    local db = ("%s/%s.sqlite"):format(tmp, device)
-    local out_json = ("%s/%s.json"):format(tmp, device)
-    local got = {}
-    for _, spec in ipairs(RUNS[device]) do
-      local arch, layers = spec:match("^(.-):(.*)$")
-      local which = layers == "lpips" and "--lpips" or "--layer " .. layers
-      local rc, out = bapps(("--data %s --arch %s %s --weights %s --device %s --batch 7 --db %s --json %s.%s"):format(
-        fixture, arch, which, refdir, device, db, out_json, arch .. layers))
-      t:eq(rc, 0, out)
-      local j = json.decode(slurp(out_json .. "." .. arch .. layers))
-      if j.arch then j = {j} end       -- one network: one object
-      local n = 0
-      for l in layers:gmatch("[^,]+") do n = n + 1 end
-      t:eq(#j, n, spec .. ": one --json entry per network")
-      for _, e in ipairs(j) do got[#got + 1] = e end
-      if arch == "alexnet" then
-        t:ok(out:find("AlexNet%s+[%d.]+%s+[%d.-]+%s+[%d.-]+%s+[%d.]+") ~= nil, "Table V row printed: " .. out)
+  for _, kind in ipairs {"paper distance", "LPIPS"} do
+    suite:add(("2AFC and JND mAP equal the PyTorch reference (%s) on %s"):format(kind, device), function(t)
+      if device == "vulkan" and not dpl.vulkan_available() then t:skip("no Vulkan device") end
+      if kind == "LPIPS" then test.shared(t, LPIPS_FILE) end
+      need_ref(t)
+      local ref = ref_by_key()
+      local db = ("%s/%s.sqlite"):format(tmp, device)   -- LPIPS runs after the paper distance's, in the same store
+      local out_json = ("%s/%s.json"):format(tmp, device)
+      local got = {}
+      for _, spec in ipairs(kind == "LPIPS" and RUNS.lpips or RUNS[device]) do
+        local arch, layers = spec:match("^(.-):(.*)$")
+        local which = layers == "lpips" and "--lpips" or "--layer " .. layers
+        local rc, out = bapps(("--data %s --arch %s %s --weights %s --device %s --batch 7 --db %s --json %s.%s"):format(
+          fixture, arch, which, refdir, device, db, out_json, arch .. layers))
+        t:eq(rc, 0, out)
+        local j = json.decode(slurp(out_json .. "." .. arch .. layers))
+        if j.arch then j = {j} end       -- one network: one object
+        local n = 0
+        for l in layers:gmatch("[^,]+") do n = n + 1 end
+        t:eq(#j, n, spec .. ": one --json entry per network")
+        for _, e in ipairs(j) do got[#got + 1] = e end
+        if arch == "alexnet" then
+          t:ok(out:find("AlexNet%s+[%d.]+%s+[%d.-]+%s+[%d.-]+%s+[%d.]+") ~= nil, "Table V row printed: " .. out)
+        end
       end
-    end
-    for _, e in ipairs(got) do
-      local r = ref[e.arch .. " " .. e.layer]
-      t:ok(r ~= nil, "a reference for " .. e.arch .. " " .. e.layer)
-      check_scores(t, e, r, ("%s %s on %s"):format(e.arch, e.layer, device))
-    end
-    -- every run is in the store, with timing and the weights' hash
-    local store = results.open(db, {readonly = true})
-    local runs = store:runs({experiment = "bapps"})
-    t:eq(#runs, #got, "finished runs in the store")
-    t:eq(runs[#runs].layer, "lpips")
-    t:ok(json.decode(runs[#runs].config).distance:find("lpips", 1, true) ~= nil, "LPIPS runs are told apart")
-    local timing = json.decode(runs[1].timing)
-    t:ok(timing.images_per_s > 0 and timing.images == 6 * 10 * 3 + 2 * 12 * 2, "timing: " .. runs[1].timing)
-    t:eq(#runs[1].weights_sha256, 64)
-    store:close()
-  end)
+      for _, e in ipairs(got) do
+        local r = ref[e.arch .. " " .. e.layer]
+        t:ok(r ~= nil, "a reference for " .. e.arch .. " " .. e.layer)
+        check_scores(t, e, r, ("%s %s on %s"):format(e.arch, e.layer, device))
+      end
+      -- every run is in the store, with timing and the weights' hash
+      local store = results.open(db, {readonly = true})
+      local runs, lpips_runs = {}, {}
+      for _, r in ipairs(store:runs({experiment = "bapps"})) do
+        local is_lpips = json.decode(r.config).distance:find("lpips", 1, true) ~= nil
+        t:eq(is_lpips, r.layer == "lpips", "LPIPS runs are told apart: " .. r.arch .. " " .. r.layer)
+        if is_lpips then lpips_runs[#lpips_runs + 1] = r else runs[#runs + 1] = r end
+      end
+      if kind == "LPIPS" then runs = lpips_runs end
+      t:eq(#runs, #got, "finished runs in the store")
+      local timing = json.decode(runs[1].timing)
+      t:ok(timing.images_per_s > 0 and timing.images == 6 * 10 * 3 + 2 * 12 * 2, "timing: " .. runs[1].timing)
+      t:eq(#runs[1].weights_sha256, 64)
+      store:close()
+    end)
+  end
 end
 
 suite:add("resume: a rerun finds every network in the store and computes nothing", function(t)
