@@ -134,6 +134,16 @@ function M.shared(t, rel)
   return path
 end
 
+-- Ends a test as skipped when its suite runs on generated stand-ins: for a check that only means something on the real
+-- files (a property of the published data, e.g. the shipped *_LR.png being MATLAB's imresize of *_HR.png).
+function M.need_real(t, what)
+  local s = M.active
+  if s and s.standin then
+    error({msg = ("needs the real reference data (%s); this suite runs on generated stand-ins: %s is missing in %s")
+      :format(what, s.real_missing, M.real_shared_dir()), skip = true, real_only = true}, 2)
+  end
+end
+
 -- Whether the suite runs in the configuration ctest gives in $DPL_TEST_CONFIG (always when it is unset).
 function Suite:runs_in(config)
   config = config or os.getenv("DPL_TEST_CONFIG")

@@ -12,10 +12,11 @@ Usage: standin_data.py OUTDIR
 
 Writes under OUTDIR/data (the layout tests read under $DPL_SHARED/data):
   BAPPS/imgs/ex_{ref,p0,p1}.png                 64 x 64 RGB: a scene and two distortions of it (blur, noise)
-  Set5/image_SRF_4/img_00{1..5}_SRF_4_{HR,LR}.png     HR 120..176 px a side, multiples of 4; LR = HR / 4 (bicubic)
+  Set5/image_SRF_4/img_00{1..5}_SRF_4_{HR,LR}.png     RGB; LR = HR / 4 (Pillow bicubic, not MATLAB's imresize)
   Set14/image_SRF_4/img_0{01..14}_SRF_4_{HR,LR}.png   as Set5; img_003 single-channel (mode L) as in the real set
   MassachusettsRoads/{images,masks}/<the 4 stems>.png  256 x 256 RGB aerial-like tiles; masks mode L, 0/255 road lines
-The sizes are small on purpose (CI time); the real files are larger (Set14 up to 720 px, MRD tiles 1500 px).
+Set5/Set14 have the real files' sizes (SIZES; tests crop and resize at fixed places); the MRD tiles are small on
+purpose (CI time; the real ones are 1500 x 1500).
 
 Each image has real structure: a smooth two-colour gradient, low-frequency shading, filled shapes with hard edges
 (ellipses, rectangles, polygons), stripe and band-limited noise textures and fine pixel noise, so that networks,
@@ -28,6 +29,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 MRD_STEMS = ["10078735_15", "18478975_15", "22679080_15", "23429170_15"]
+# (width, height) of the HR files of SelfExSR's x4 Set5 and Set14, in file order
+SIZES = {"Set5": [(512, 512), (288, 288), (256, 256), (280, 280), (228, 344)],
+         "Set14": [(500, 480), (720, 576), (512, 512), (352, 288), (248, 360), (276, 276), (500, 360), (352, 288),
+                   (512, 512), (512, 512), (768, 512), (512, 512), (528, 656), (584, 388)]}
 
 
 def smooth_noise(rng, h, w, cell):
@@ -79,10 +84,9 @@ def save(img, path):
     img.save(path)
 
 
-def sr_set(rng, out, name, count, grey=()):
+def sr_set(rng, out, name, grey=()):
     d = os.path.join(out, "data", name, "image_SRF_4")
-    for i in range(1, count + 1):
-        h, w = 4 * rng.randint(30, 45), 4 * rng.randint(30, 45)   # 120..176, multiples of 4 as the real HR files
+    for i, (w, h) in enumerate(SIZES[name], 1):
         hr = Image.fromarray(scene(rng, h, w))
         if i in grey:
             hr = hr.convert("L")
@@ -130,8 +134,8 @@ def main():
     save(ref.filter(ImageFilter.GaussianBlur(radius=1.2)), os.path.join(d, "ex_p0.png"))
     noisy = np.asarray(ref, dtype=np.float32) + rng.randn(64, 64, 3) * 12
     save(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)), os.path.join(d, "ex_p1.png"))
-    sr_set(rng, out, "Set5", 5)
-    sr_set(rng, out, "Set14", 14, grey=(3,))
+    sr_set(rng, out, "Set5")
+    sr_set(rng, out, "Set14", grey=(3,))
     for stem in MRD_STEMS:
         img, mask = road_tile(rng)
         save(img, os.path.join(out, "data", "MassachusettsRoads", "images", stem + ".png"))
