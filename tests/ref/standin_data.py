@@ -14,9 +14,11 @@ Writes under OUTDIR/data (the layout tests read under $DPL_SHARED/data):
   BAPPS/imgs/ex_{ref,p0,p1}.png                 64 x 64 RGB: a scene and two distortions of it (blur, noise)
   Set5/image_SRF_4/img_00{1..5}_SRF_4_{HR,LR}.png     RGB; LR = HR / 4 (Pillow bicubic, not MATLAB's imresize)
   Set14/image_SRF_4/img_0{01..14}_SRF_4_{HR,LR}.png   as Set5; img_003 single-channel (mode L) as in the real set
-  MassachusettsRoads/{images,masks}/<the 4 stems>.png  256 x 256 RGB aerial-like tiles; masks mode L, 0/255 road lines
+  MassachusettsRoads/{images,masks}/<the 4 stems>.png  260 x 260 RGB aerial-like tiles; masks mode L, 0/255 road lines
 Set5/Set14 have the real files' sizes (SIZES; tests crop and resize at fixed places); the MRD tiles are small on
-purpose (CI time; the real ones are 1500 x 1500).
+purpose (CI time; the real ones are 1500 x 1500). 260 is, as 1500, 4 times an odd number: a bilinear resize to 224
+or 64 (the delineation evaluation) then never samples exactly halfway between two pixels, where a 0/1 mask would
+interpolate to a tie at 0.5 that float rounding breaks either way.
 
 Each image has real structure: a smooth two-colour gradient, low-frequency shading, filled shapes with hard edges
 (ellipses, rectangles, polygons), stripe and band-limited noise textures and fine pixel noise, so that networks,
@@ -94,7 +96,7 @@ def sr_set(rng, out, name, grey=()):
         save(hr.resize((w // 4, h // 4), Image.BICUBIC), os.path.join(d, "img_%03d_SRF_4_LR.png" % i))
 
 
-def road_tile(rng, n=256):
+def road_tile(rng, n=260):
     """an aerial-like RGB tile and its road mask (L, 0/255): textured ground, buildings, roads as grey bands whose
     centre lines (a few pixels wide, as MRD's masks) are the mask"""
     ground = np.stack([90 + 30 * smooth_noise(rng, n, n, 32), 105 + 35 * smooth_noise(rng, n, n, 32),
