@@ -130,7 +130,7 @@ end)
 -- layers with parameters: output, input and parameter gradients, and the state after the forward (running stats)
 local function run_module(c, device)
   local m
-  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, {momentum = c.momentum})
+  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, {momentum = c.momentum, affine = c.affine})
   elseif c.kind == "Linear" then m = nn.Linear(c.in_features, c.out_features)
   else m = nn.ConvTranspose2d(c.in_channels, c.out_channels, c.kernel, c.opts) end
   m = m:to(device)
@@ -290,6 +290,16 @@ S:add("bad input: zero and negative sizes are clear errors", function(t)
   t:raises(function() dpl.upsample2d(x, {0, 3}, "bilinear") end, "output size must be positive, got 0x3")
   t:raises(function() nn.Conv2d(3, 2, 3)(dpl.randn(1, 3, 0, 5)) end, "larger than the padded input 0x5")
   t:raises(function() nn.BatchNorm2d(4)(x) end, "nn.BatchNorm2d(4): expected input (N, 4, H, W), got 1x3x5x5")
+  -- F.batch_norm's checks (lua/dpl/ops/norm.lua and the runtime's dpl_batch_norm_forward)
+  t:raises(function() F.batch_norm(x, nil, nil, dpl.ones(4), nil, true) end,
+           "batch_norm_forward: weight has 4 values for an input of shape [1, 3, 5, 5] (3 channels)")
+  t:raises(function() F.batch_norm(dpl.randn(4, 3), nil, nil, nil, dpl.zeros(2), true) end,
+           "batch_norm_forward: bias has 2 values")
+  t:raises(function() F.batch_norm(dpl.randn(1, 3, 1, 1), nil, nil, nil, nil, true) end,
+           "expected more than 1 value per channel")
+  t:raises(function() F.batch_norm(dpl.randn(5), nil, nil, nil, nil, true) end,
+           "batch_norm: expected an input N x C [x H x W], got a 1-d tensor of shape 5")
+  t:raises(function() F.batch_norm(x, nil, nil, nil, nil, false) end, "needs running_mean and running_var")
 end)
 
 suite.teardown = refs.remove

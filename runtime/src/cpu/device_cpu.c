@@ -165,6 +165,7 @@ static inline float binary_apply(int op, float x, float y) {
   case DPL_LE: return x <= y;
   case DPL_GT: return x > y;
   case DPL_GE: return x >= y;
+  case DPL_RELU_GRAD: return y > 0 ? x : 0.0f;
   }
   return NAN;
 }
@@ -199,6 +200,7 @@ static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int 
       case DPL_ADD: FOR_DENSE(it, x0[i] = x1[i] + x2[i]); return DPL_OK;
       case DPL_SUB: FOR_DENSE(it, x0[i] = x1[i] - x2[i]); return DPL_OK;
       case DPL_MUL: FOR_DENSE(it, x0[i] = x1[i] * x2[i]); return DPL_OK;
+      case DPL_RELU_GRAD: FOR_DENSE(it, x0[i] = x2[i] > 0 ? x1[i] : 0.0f); return DPL_OK;
       default: break;
       }
     } else if (mode == 1 && it->nops == 2) {
@@ -491,6 +493,8 @@ static const dpl_backend cpu_backend = {
   .conv2d_backward_input = dpl_cpu_conv2d_backward_input,
   .conv2d_backward_weight = dpl_cpu_conv2d_backward_weight,
   .spatial2d = dpl_cpu_spatial2d,
+  .batch_norm_forward = dpl_cpu_batch_norm_forward,
+  .batch_norm_backward = dpl_cpu_batch_norm_backward,
 };
 
 dpl_device *dpl_cpu_device_create(void) {
