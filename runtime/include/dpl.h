@@ -60,6 +60,8 @@ int dpl_device_synchronize(dpl_device *dev);
  * "conv_<family>" and "gemm_<family>" (convolutions and products each kernel family ran, docs/vulkan.md). Unknown
  * name: -1. */
 int64_t dpl_device_stat(dpl_device *dev, const char *name);
+/* "peak_bytes" starts again from the bytes held now (to measure the peak of one piece of work). */
+void dpl_device_reset_peak(dpl_device *dev);
 /* Per-kernel GPU time since the last call (a text table, largest first) into out; resets the totals. Returns its
  * length, or -1 when dev is not a Vulkan device profiled with DPL_VK_PROFILE=1. */
 int dpl_device_profile(dpl_device *dev, char *out, size_t size);
