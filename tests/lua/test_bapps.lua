@@ -154,7 +154,10 @@ suite:add("--batch auto (the default): the batch from a probe's peak memory; the
   t:eq(rc, 0, out)
   local e = json.decode(slurp(out_json))
   check_scores(t, e, ref_by_key()["alexnet L"], "alexnet L, --batch auto --memory 1")
-  t:ok(e.timing == nil or e.timing.batch == nil or e.timing.batch < 8, "batch recorded: " .. slurp(out_json))
+  local store = results.open(tmp .. "/auto.sqlite", {readonly = true})
+  local timing = json.decode(store:runs({experiment = "bapps"})[1].timing)
+  store:close()
+  t:eq(timing.batch, small, "the stored timing records the batch used")
 end)
 
 suite:add("resume: a rerun finds every network in the store and computes nothing", function(t)
