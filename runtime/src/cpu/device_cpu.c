@@ -150,6 +150,15 @@ static int cpu_fill(dpl_device *dev, const dpl_iter *it, float v) {
   return DPL_OK;
 }
 
+/* g where x > 0, else +0: a bit mask rather than a branch, which random signs mispredict half the time (5x slower) */
+static inline float relu_grad(float g, float x) {
+  uint32_t bits;
+  memcpy(&bits, &g, sizeof bits);
+  bits &= -(uint32_t)(x > 0);
+  memcpy(&g, &bits, sizeof g);
+  return g;
+}
+
 static inline float binary_apply(int op, float x, float y) {
   switch (op) {
   case DPL_ADD: return x + y;
@@ -165,7 +174,7 @@ static inline float binary_apply(int op, float x, float y) {
   case DPL_LE: return x <= y;
   case DPL_GT: return x > y;
   case DPL_GE: return x >= y;
-  case DPL_RELU_GRAD: return y > 0 ? x : 0.0f;
+  case DPL_RELU_GRAD: return relu_grad(x, y);
   }
   return NAN;
 }
@@ -200,7 +209,7 @@ static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int 
       case DPL_ADD: FOR_DENSE(it, x0[i] = x1[i] + x2[i]); return DPL_OK;
       case DPL_SUB: FOR_DENSE(it, x0[i] = x1[i] - x2[i]); return DPL_OK;
       case DPL_MUL: FOR_DENSE(it, x0[i] = x1[i] * x2[i]); return DPL_OK;
-      case DPL_RELU_GRAD: FOR_DENSE(it, x0[i] = x2[i] > 0 ? x1[i] : 0.0f); return DPL_OK;
+      case DPL_RELU_GRAD: FOR_DENSE(it, x0[i] = relu_grad(x1[i], x2[i])); return DPL_OK;
       default: break;
       }
     } else if (mode == 1 && it->nops == 2) {
