@@ -73,6 +73,27 @@ def mlp(hidden):
     return nn.Sequential(*layers, nn.Linear(sizes[-1], 10))
 
 
+def lightning_checkpoint(net, path):
+    """A checkpoint as PyTorch Lightning's ModelCheckpoint writes it for a LightningModule holding the autoencoder as
+    `autoencoder` and the loss network as `perceptual_net` (the keys and value kinds of Lightning 1.9; its
+    hyper-parameters as a plain dict, since an AttributeDict is a class the .pth reader refuses by design)."""
+    sd = {"autoencoder." + k: v for k, v in net.state_dict().items()}
+    sd["perceptual_net.0.weight"] = torch.randn(8, 3, 3, 3)
+    sd["perceptual_net.1.running_mean"] = torch.zeros(8)
+    first = next(net.parameters())
+    torch.save({
+        "epoch": 4, "global_step": 120, "pytorch-lightning_version": "1.9.5",
+        "state_dict": sd,
+        "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": 5, "completed": 4}}}},
+        "callbacks": {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}":
+                      {"wait_count": 1, "stopped_epoch": 0, "best_score": torch.tensor(0.25), "patience": 10}},
+        "optimizer_states": [{"state": {0: {"step": torch.tensor(120.0), "exp_avg": torch.zeros_like(first),
+                                            "exp_avg_sq": torch.zeros_like(first)}},
+                              "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0]}]}],
+        "lr_schedulers": [], "hparams_name": "kwargs", "hyper_parameters": {"lr": 1e-3, "arch": "vgg16"},
+    }, path)
+
+
 def make(out):
     gen = torch.Generator().manual_seed(1)
     rng = np.random.RandomState(1)
@@ -81,6 +102,8 @@ def make(out):
         net = Autoencoder(side)
         randomise_bn(net, gen, 0.1, 3)
         torch.save(net.state_dict(), os.path.join(out, "ae%d.pth" % side))
+        if side == 64:
+            lightning_checkpoint(net, os.path.join(out, "ae64_lightning.ckpt"))
         with open(os.path.join(out, "keys%d.txt" % side), "w") as f:
             f.write("\n".join(net.state_dict().keys()) + "\n")
         x = torch.from_numpy(rng.rand(2, 3, side, side).astype(np.float32))
