@@ -143,6 +143,8 @@ typedef struct dpl_batch_norm_args {
   float eps;
   const dpl_tensor *x, *g, *weight, *bias, *mean, *var, *y, *grad_weight, *grad_bias;
 } dpl_batch_norm_args;
+/* what a backend's batch norm returns for a shape its kernel does not take (ops/norm.c then composes it) */
+enum { DPL_NOT_FUSED = -1 };
 
 /* ---- backends: each device kind fills this table --------------------------------------------------------------- */
 typedef struct dpl_backend {
@@ -167,7 +169,8 @@ typedef struct dpl_backend {
   int (*conv2d_backward_input)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*conv2d_backward_weight)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*spatial2d)(dpl_device *dev, const dpl_spatial_args *a);
-  /* NULL where the backend has no fused kernel: ops/norm.c then composes them of reductions and muladd */
+  /* NULL where the backend has no fused kernel, or DPL_NOT_FUSED for a shape it does not take: ops/norm.c then
+   * composes them of reductions and muladd */
   int (*batch_norm_forward)(dpl_device *dev, const dpl_batch_norm_args *a);
   int (*batch_norm_backward)(dpl_device *dev, const dpl_batch_norm_args *a);
   bool fused_conv_activation;        /* conv2d_forward applies a->act itself; else ops/conv.c runs it after */

@@ -1,6 +1,7 @@
 /* norm.c - batch normalization with the batch's statistics (dpl_batch_norm_forward / _backward): the checks, then the
- * backend's fused kernel (the CPU's: every pass over one channel while it is in cache, cpu/norm_cpu.c) or, for a
- * backend without one, the same arithmetic composed of reductions and muladd (a handful of passes over the tensor). */
+ * backend's fused kernels (the CPU's: every pass over one channel while it is in cache, cpu/norm_cpu.c; Vulkan's:
+ * shaders/batch_norm.comp) or, for a backend without them or a shape they do not take (DPL_NOT_FUSED), the same
+ * arithmetic composed of reductions and muladd (a handful of passes over the tensor). */
 #include "internal.h"
 #include <stdio.h>
 
@@ -160,7 +161,7 @@ dpl_tensor *dpl_batch_norm_forward(dpl_tensor *x, dpl_tensor *weight, dpl_tensor
   dpl_device *dev = x->storage->dev;
   dpl_tensor *x3 = as_ncl(x, &a), *y = NULL, *y3 = NULL;
   dpl_tensor *w = weight ? dpl_tensor_contiguous(weight) : NULL, *b = bias ? dpl_tensor_contiguous(bias) : NULL;
-  int rc = DPL_OK;
+  int rc = DPL_NOT_FUSED;
   if (!x3 || (weight && !w) || (bias && !b)) rc = dpl_last_status();
   else if (dev->backend->batch_norm_forward) {
     y3 = dpl_tensor_alloc_like_shape(dev, 3, x3->shape);
@@ -174,9 +175,12 @@ dpl_tensor *dpl_batch_norm_forward(dpl_tensor *x, dpl_tensor *weight, dpl_tensor
       dpl_storage_written((*var)->storage);
       rc = dev->backend->batch_norm_forward(dev, &a);
     }
-  } else {
-    rc = composed_forward(x3, w, b, &a, &y3, mean, var);
+    if (rc == DPL_NOT_FUSED) {
+      dpl_tensor_free(y3); dpl_tensor_free(*mean); dpl_tensor_free(*var);
+      y3 = *mean = *var = NULL;
+    }
   }
+  if (rc == DPL_NOT_FUSED) rc = composed_forward(x3, w, b, &a, &y3, mean, var);
   if (!rc) { y = dpl_tensor_view(y3, x->ndim, x->shape); if (!y) rc = dpl_last_status(); }
   dpl_tensor_free(x3); dpl_tensor_free(y3); dpl_tensor_free(w); dpl_tensor_free(b);
   if (rc) {
@@ -213,7 +217,7 @@ int dpl_batch_norm_backward(dpl_tensor *grad_output, dpl_tensor *x, dpl_tensor *
   dpl_tensor *x3 = as_ncl(x, &a), *g3 = as_ncl(grad_output, &a), *gx3 = NULL, *gw = NULL, *gb = NULL;
   dpl_tensor *w = weight ? dpl_tensor_contiguous(weight) : NULL;
   dpl_tensor *m = dpl_tensor_contiguous(mean), *v = dpl_tensor_contiguous(var);
-  int rc = DPL_OK;
+  int rc = DPL_NOT_FUSED;
   if (!x3 || !g3 || (weight && !w) || !m || !v) rc = dpl_last_status();
   else if (dev->backend->batch_norm_backward) {
     gw = alloc_c(dev, a.c);
@@ -227,9 +231,12 @@ int dpl_batch_norm_backward(dpl_tensor *grad_output, dpl_tensor *x, dpl_tensor *
       dpl_storage_written(gb->storage);
       rc = dev->backend->batch_norm_backward(dev, &a);
     }
-  } else {
-    rc = composed_backward(g3, x3, w, m, v, &a, grad_input ? &gx3 : NULL, &gw, &gb);
+    if (rc == DPL_NOT_FUSED) {
+      dpl_tensor_free(gw); dpl_tensor_free(gb); dpl_tensor_free(gx3);
+      gw = gb = gx3 = NULL;
+    }
   }
+  if (rc == DPL_NOT_FUSED) rc = composed_backward(g3, x3, w, m, v, &a, grad_input ? &gx3 : NULL, &gw, &gb);
   if (!rc && grad_input) { *grad_input = dpl_tensor_view(gx3, x->ndim, x->shape); if (!*grad_input) rc = dpl_last_status(); }
   dpl_tensor_free(x3); dpl_tensor_free(g3); dpl_tensor_free(gx3); dpl_tensor_free(w); dpl_tensor_free(m);
   dpl_tensor_free(v);
