@@ -5,7 +5,8 @@
 --   dplrun experiments/analysis.lua --db results/dpl.sqlite --out report/ --compare-paper
 --   dplrun experiments/analysis.lua --benchmarks bapps,superres4 --where preset=paper --no-figures
 -- Writes report/index.md and index.html (every table and figure linked), report/tables/*.csv,
--- report/figures/*.png|svg (gnuplot), and report/attributes.json (the attributes, computed once and reused).
+-- report/figures/*.png|svg (gnuplot), report/figures/examples_<benchmark>.png (a strip of the saved example outputs of
+-- super-resolution and delineation cells) and report/attributes.json (the attributes, computed once and reused).
 local argparse = require "argparse"
 local json = require "dpl.json"
 local results = require "dpl.results"
@@ -25,7 +26,9 @@ parser:flag("--compare-paper", "Also compare every cell with the paper's publish
 parser:flag("--from-paper", "Analyse the paper's published numbers (its Tables V-XI) instead of a results store.")
 parser:option("--attributes", "JSON file of the loss networks' attributes (default: <out>/attributes.json, " ..
   "computed and written there when missing).")
-parser:flag("--no-figures", "Do not draw figures.")
+parser:option("--examples", "Folder of the cells' saved example outputs (experiments/sweep.lua --save-examples; " ..
+  "default: examples/ beside --db): a strip per super-resolution / delineation benchmark.")
+parser:flag("--no-figures", "Do not draw figures (nor the example strips).")
 local args = parser:parse(arg)
 
 local function die(msg)
@@ -134,6 +137,24 @@ if not args.no_figures then
   end
 end
 
+-- a strip of example outputs per benchmark that saves them (super-resolution, delineation)
+if not args.no_figures and not args.from_paper then
+  local examples = args.examples or ((args.db:match("^(.*)/[^/]*$") or ".") .. "/examples")
+  local strips, notes = {}, {}
+  if R.have_gnuplot() then
+    local okx, s, n = pcall(require("dpl.benchmarks.analysis_examples").strips, data, {root = examples,
+                                                                                        dir = out .. "/figures"})
+    if okx then strips, notes = s, n else notes = {tostring(s)} end
+  elseif args.examples then
+    notes = {"gnuplot is not installed (Debian: apt-get install gnuplot-nox): no example strips"}
+  end
+  for _, n in ipairs(notes) do note("%s", n) end
+  if #strips > 0 or #notes > 0 then
+    sections[#sections + 1] = {title = "Example outputs", figures = strips,
+                               text = #notes > 0 and (table.concat(notes, ". ") .. ".") or nil}
+  end
+end
+
 local meta = {
   ("Results store: %s; %d cells read%s%s."):format(args.db, data.cells,
     data.superseded > 0 and (", %d older runs of the same cells superseded by newer ones"):format(data.superseded) or "",
@@ -150,5 +171,10 @@ R.index(out, meta, sections)
 print(R.text(t3))
 print()
 print(R.text(R.correlation_tables(corr, {groups = {"best"}})))
-note("%d tables%s -> %s/index.md, %s/index.html", #sections - (args.no_figures and 0 or 1),
-  figs and (", %d figures"):format(#figs) or "", out, out)
+local ntables, nstrips = 0, 0
+for _, s in ipairs(sections) do
+  if s.table then ntables = ntables + 1 end
+  if s.title == "Example outputs" then nstrips = #s.figures end
+end
+note("%d tables%s%s -> %s/index.md, %s/index.html", ntables, figs and (", %d figures"):format(#figs) or "",
+  nstrips > 0 and (", %d example strip(s)"):format(nstrips) or "", out, out)

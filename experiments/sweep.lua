@@ -5,6 +5,7 @@
 --   dplrun experiments/sweep.lua --benchmarks all --slurm --partition gpu --gres gpu:1 --time 24:00:00
 --   dplrun experiments/sweep.lua --status                                                 done/running/failed/pending
 --   dplrun experiments/sweep.lua --merge                                                  the shards into the store
+--   dplrun experiments/sweep.lua --benchmarks superres4,delineation --save-examples 4      + outputs for the analysis
 -- The benchmarks' own options pass through (--weights, --device, --epochs, ...: to every selected benchmark that takes
 -- them; --BENCH.option for one benchmark only, e.g. --bapps.data DIR --superres4.train DIR).
 local cli = require "dpl.cli"
@@ -29,6 +30,10 @@ parser:option("--layer", "Layers: E, S, M, L, a comma list or all (default: all)
 parser:option("--db", "The main results store.", results.DEFAULT_PATH)
 parser:option("--dir", "The sweep's folder: SLURM scripts, submissions, logs, shards (default: the --db folder's sweep/).")
 parser:flag("--quick", "Each benchmark's short recorded configuration.")
+parser:option("--save-examples", "Save the outputs of the first N test images of each cell computed (super-" ..
+  "resolution, delineation) where the analysis finds them: --examples/<experiment>/<config hash>/.")
+parser:option("--examples", "With --save-examples: the folder (default: examples/ beside --db; the analysis's " ..
+  "--examples default too).")
 parser:flag("--dry-run", "List the cells and what is done; compute nothing.")
 parser:flag("--status", "A grid of done / running / queued / failed / pending cells from the store, the shards and " ..
   "SLURM (squeue/sacct when present). Without a selection: the cells of the last sweep run from --dir.")
@@ -67,12 +72,24 @@ cli.main(NAME, function()
     os.exit(#r.refused == 0 and 0 or 1)
   end
 
-  for _, v in ipairs {"max_parallel", "cpus_per_task"} do
+  for _, v in ipairs {"max_parallel", "cpus_per_task", "save_examples"} do
     if args[v] and not (tonumber(args[v]) and tonumber(args[v]) >= 1 and tonumber(args[v]) % 1 == 0) then
       cli.fail("--%s %s: give a positive whole number", v:gsub("_", "-"), args[v])
     end
   end
   if args.no_submit and not args.slurm then cli.fail("--no-submit goes with --slurm") end
+  if args.examples and not args.save_examples then cli.fail("--examples goes with --save-examples N") end
+  local examples
+  if args.save_examples then
+    for _, p in ipairs(passed) do
+      if p.name == "--save" or p.name == "--save-limit" then
+        cli.fail("%s: --save-examples saves each cell's outputs where the analysis finds them; give one of the two",
+          p.given)
+      end
+    end
+    examples = {dir = require("dpl.download").absolute(args.examples or
+                  ((args.db:match("^(.*)/[^/]*$") or ".") .. "/examples")), limit = tonumber(args.save_examples)}
+  end
   local slurm_opts = {"partition", "gres", "time", "cpus_per_task", "mem", "max_parallel", "account", "extra"}
   if not args.slurm then
     for _, o in ipairs(slurm_opts) do
@@ -134,7 +151,7 @@ cli.main(NAME, function()
       slurm.quote(dir .. "/shards")))
     local stamp = os.date("!%Y%m%d-%H%M%S") .. ("-%d"):format(results.pid())
     local sub_path = require("dpl.download").absolute(("%s/submissions/%s.json"):format(dir, stamp))
-    local sub = slurm.submission(plan, todo)
+    local sub = slurm.submission(plan, todo, examples)
     local script = slurm.batch_script(sub_path, #todo, {
       dir = require("dpl.download").absolute(dir), job_name = args.job_name, partition = args.partition,
       gres = args.gres, time = args.time, cpus_per_task = args.cpus_per_task, mem = args.mem,
@@ -168,7 +185,7 @@ cli.main(NAME, function()
     os.exit(0)
   end
 
-  local computed, failed, n = sweep.run_here(plan, {dir = dir, retry_failed = args.retry_failed})
+  local computed, failed, n = sweep.run_here(plan, {dir = dir, retry_failed = args.retry_failed, examples = examples})
   counts = sweep.states(plan, {dir = dir})
   sweep.log("%d cell(s) run here: %d computed, %d failed; %s", n, computed, failed, sweep.summary(counts, #plan.cells))
   os.exit(failed == 0 and 0 or 1)

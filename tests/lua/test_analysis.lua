@@ -419,4 +419,148 @@ suite:add("experiments/analysis.lua: --help and one-line errors", function(t)
   one_line_error(("--db %s --out %s/r6 --attributes %s/nofile.json"):format(store, tmp, tmp), "no such file")
 end)
 
+-- ---- the example strips -----------------------------------------------------------------------------------------------
+-- A small store of x4 super-resolution and delineation runs, and for most cells the PNGs their --save writes, in the
+-- folder the sweep's --save-examples uses (examples/<experiment>/<hash16>/ beside the store): each cell's output is a
+-- flat colour or grey level of its own, so the strip's rows can be told apart by their pixels.
+local examples = require "dpl.benchmarks.analysis_examples"
+local function flat(path, channels, size, v)
+  local dpl = require "dpl"
+  local ffi = require "ffi"
+  local n = size * size
+  local buf = ffi.new("float[?]", channels * n)
+  for c = 0, channels - 1 do
+    local x = type(v) == "table" and v[c + 1] or v
+    for i = 0, n - 1 do buf[c * n + i] = x end
+  end
+  dpl.image.save(dpl.from_pointer(buf, {channels, size, size}, {device = "cpu"}), path)
+end
+
+-- the colour at the centre of a tile (row i, column j: 1-based) of a strip, as 0..1 floats
+local function tile_colour(img, i, j)
+  local W = img:size(3)
+  local H = img:size(2)
+  local x = math.floor(examples.LABEL_W + (j - 0.5) * examples.TILE)
+  local y = math.floor(examples.HEAD_H + (i - 0.5) * examples.TILE)
+  local d = img:contiguous():float_data()
+  return {d[y * W + x], d[H * W + y * W + x], d[2 * H * W + y * W + x]}
+end
+
+local SR = {   -- arch, layer, x4 PSNR on Set5, the output's colour (nil: no outputs saved)
+  {"alexnet", "E", 20, {0, 0, 1}}, {"vgg16", "M", 25, {1, 0, 0}}, {"resnet18", "L", 22, {0, 1, 0}},
+  {"squeezenet1_1", "E", 21, nil}}
+local function example_store(dir, with_outputs)
+  os.execute(("rm -rf '%s'; mkdir -p '%s'"):format(dir, dir))
+  local db = results.open(dir .. "/dpl.sqlite")
+  local function run(experiment, config, arch, layer, scores)
+    config.experiment, config.arch, config.layer = experiment, arch, layer
+    db:record({experiment = experiment, arch = arch, layer = layer, config = config, scores = scores,
+               code_version = "test"})
+    return examples.cell_dir(dir .. "/examples", experiment, results.config_hash(config))
+  end
+  for _, c in ipairs(SR) do
+    local cell = run("superres", {scale = 4}, c[1], c[2], {["test.Set5.psnr"] = c[3], ["test.Set5.ssim"] = 0.5})
+    if with_outputs and c[4] then
+      os.execute(("mkdir -p '%s/Set5' '%s/Set14'"):format(cell, cell))
+      for _, stem in ipairs {"baby", "bird"} do
+        flat(("%s/Set5/%s.png"):format(cell, stem), 3, 32, c[4])
+        flat(("%s/Set5/%s_hr.png"):format(cell, stem), 3, 32, 0.5)
+        flat(("%s/Set5/%s_lr.png"):format(cell, stem), 3, 8, 0.25)
+        flat(("%s/Set14/%s.png"):format(cell, stem), 3, 32, {1, 1, 0})   -- Set5 is shown, not Set14
+      end
+      if c[1] == "alexnet" then spit(cell .. "/Set5/bird.png", "not a png") end
+    end
+  end
+  -- 8 delineation cells: quality k / 10; the strip shows the best 3 and the worst 3, each by its last map (k3)
+  for k = 1, 8 do
+    local arch = lossnet.ORDER[k]
+    local cell = run("delineation", {eval = "fixed"}, arch, "M", {["test.quality"] = k / 10,
+      ["test.correctness"] = 0.5, ["test.completeness"] = 0.5})
+    if with_outputs then
+      os.execute(("mkdir -p '%s'"):format(cell))
+      for _, stem in ipairs {"10078735_15", "23429170_15", "99999999_15"} do
+        flat(("%s/%s_k1.png"):format(cell, stem), 1, 48, 0)
+        flat(("%s/%s_k3.png"):format(cell, stem), 1, 48, k / 10)
+        flat(("%s/%s_image.png"):format(cell, stem), 3, 48, {0.2, 0.4, 0.6})
+        flat(("%s/%s_gt.png"):format(cell, stem), 1, 48, 1)
+      end
+    end
+  end
+  db:close()
+  return dir .. "/dpl.sqlite"
+end
+
+suite:add("experiments/analysis.lua: a strip of example outputs per benchmark, best first, linked from the index",
+  function(t)
+  if os.execute("command -v gnuplot >/dev/null 2>&1") ~= 0 then t:skip("gnuplot is not installed (apt-get install gnuplot-nox)") end
+  local db = example_store(tmp .. "/ex", true)
+  local out = tmp .. "/ex/report"
+  local rc, log = analysis_cli({args = ("--db %s --out %s --attributes %s"):format(db, out, attrs_file)})
+  t:eq(rc, 0, log)
+  t:ok(log:find("2 example strip(s)", 1, true), log)
+  local dpl = require "dpl"
+  local T, LW, HH = examples.TILE, examples.LABEL_W, examples.HEAD_H
+  -- super-resolution: 2 images (Set5's), rows input, ground truth, vgg16 M, resnet18 L, alexnet E (squeezenet has none)
+  local img = dpl.image.load(out .. "/figures/examples_superres4.png", {device = "cpu"})
+  t:shape(img, {3, HH + 5 * T, LW + 2 * T})   -- at least MIN_COLUMNS wide
+  local function near(got, want, what)
+    for c = 1, 3 do t:near(got[c], want[c], 0.02, ("%s channel %d: %s"):format(what, c, table.concat(got, " "))) end
+  end
+  near(tile_colour(img, 1, 1), {0.25, 0.25, 0.25}, "input (LR) row")
+  near(tile_colour(img, 2, 2), {0.5, 0.5, 0.5}, "ground truth row")
+  near(tile_colour(img, 3, 1), {1, 0, 0}, "best: vgg16 M")
+  near(tile_colour(img, 4, 2), {0, 1, 0}, "second: resnet18 L")
+  near(tile_colour(img, 5, 1), {0, 0, 1}, "third: alexnet E")
+  near(tile_colour(img, 5, 2), {1, 1, 1}, "alexnet's unreadable bird.png: an empty tile")
+  -- delineation: 8 cells with outputs, the best 3 and the worst 3 shown (quality 0.8, 0.7, 0.6, 0.3, 0.2, 0.1), each
+  -- by its last iteration's map; MAX_IMAGES columns
+  img = dpl.image.load(out .. "/figures/examples_delineation.png", {device = "cpu"})
+  t:shape(img, {3, HH + 8 * T, LW + 3 * T})
+  near(tile_colour(img, 1, 3), {0.2, 0.4, 0.6}, "input row")
+  near(tile_colour(img, 2, 1), {1, 1, 1}, "ground truth row")
+  for i, q in ipairs {0.8, 0.7, 0.6, 0.3, 0.2, 0.1} do near(tile_colour(img, 2 + i, 2), {q, q, q}, "row " .. (2 + i)) end
+  -- the index links both strips (PNG only) and says what it found
+  local md, html = slurp(out .. "/index.md"), slurp(out .. "/index.html")
+  for _, b in ipairs {"superres4", "delineation"} do
+    t:ok(md:find(("](figures/examples_%s.png)"):format(b), 1, true), "index.md shows the strip of " .. b)
+    t:ok(html:find(('<img src="figures/examples_%s.png"'):format(b), 1, true), "index.html shows the strip of " .. b)
+    t:ok(not md:find(("figures/examples_%s.svg"):format(b), 1, true), "no SVG link for " .. b)
+  end
+  t:ok(md:find("superres4: 3 of its 4 cell(s) have saved outputs", 1, true), md)
+  t:ok(md:find("delineation: 8 of its 8 cell(s) have saved outputs, the best and the worst are shown", 1, true), md)
+  t:ok(md:find("not a readable PNG (shown as no output): " .. tmp .. "/ex/examples/superres/", 1, true), md)
+  t:ok(slurp(out .. "/figures/examples_superres4.gp"), "the strip's gnuplot script is kept")
+  -- a gnuplot that fails: the report is written and says so (figures and strips), never a crash
+  local bin = tmp .. "/badbin"
+  os.execute(("mkdir -p '%s' && printf '#!/bin/sh\\necho gnuplot says no >&2\\nexit 1\\n' > '%s/gnuplot' && " ..
+    "chmod +x '%s/gnuplot'"):format(bin, bin, bin))
+  rc, log = analysis_cli({env = ("PATH='%s':\"$PATH\" "):format(bin), args = ("--db %s --out %s2 --attributes %s")
+    :format(db, out, attrs_file)})
+  t:eq(rc, 0, log)
+  md = slurp(out .. "2/index.md")
+  t:ok(md:find("gnuplot failed on " .. out .. "2/figures/plots_png.gp: gnuplot says no", 1, true), md)
+  t:ok(md:find("superres4: gnuplot failed on " .. out .. "2/figures/examples_superres4.gp: gnuplot says no", 1, true),
+    md)
+  t:ok(not md:find("](figures/examples_superres4.png)", 1, true), "a strip that failed is not linked")
+end)
+
+suite:add("experiments/analysis.lua: no saved outputs: the report says so, no strip", function(t)
+  if os.execute("command -v gnuplot >/dev/null 2>&1") ~= 0 then t:skip("gnuplot is not installed (apt-get install gnuplot-nox)") end
+  local db = example_store(tmp .. "/noex", false)
+  local out = tmp .. "/noex/report"
+  local rc, log = analysis_cli({args = ("--db %s --out %s --attributes %s"):format(db, out, attrs_file)})
+  t:eq(rc, 0, log)
+  local md = slurp(out .. "/index.md")
+  t:ok(md:find(("superres4: no saved outputs of its 4 cell(s) under %s/noex/examples (run the sweep with " ..
+    "--save-examples N"):format(tmp), 1, true), md)
+  t:ok(md:find("delineation: no saved outputs of its 8 cell(s)", 1, true), md)
+  t:eq(slurp(out .. "/figures/examples_superres4.png"), nil)
+  t:ok(slurp(out .. "/figures/layers_superres4_psnr.Set5.png"), "the other figures are drawn")
+  -- --examples names another folder
+  rc, log = analysis_cli({args = ("--db %s --out %s --attributes %s --examples %s/ex/examples --no-figures"):format(db,
+    out .. "2", attrs_file, tmp)})
+  t:eq(rc, 0, log)
+  t:eq(slurp(out .. "2/figures/examples_superres4.png"), nil, "--no-figures draws no strip")
+end)
+
 return suite

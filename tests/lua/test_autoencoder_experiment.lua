@@ -23,20 +23,8 @@ local dir = os.tmpname() .. "_aeexp"
 local dplrun = test.dplrun()
 S.teardown = function() os.execute("rm -rf '" .. dir .. "'") end
 
-local have_python = (function()
-  local s = os.execute("/usr/bin/python3 -c 'import numpy, scipy.io' >/dev/null 2>&1")
-  return s == 0 or s == true
-end)()
-local made
-local function need_data(t)
-  if not have_python then t:skip("/usr/bin/python3 with numpy and scipy is needed to write the SVHN .mat fixture") end
-  if made == nil then
-    local rc, out = test.run_command(("/usr/bin/python3 '%s/tests/ref/autoencoder_fixture.py' '%s/data' 96 240 60"):format(
-      root, dir))
-    made = rc == 0 or out
-  end
-  if made ~= true then t:ok(false, "tests/ref/autoencoder_fixture.py failed: " .. tostring(made)) end
-end
+local fixture = dofile(root .. "/tests/lua/autoencoder_fixture.lua")
+local function need_data(t) fixture.need(t, root, dir .. "/data", "96 240 60") end
 
 local COMMON = "--arch alexnet --layer E --weights random:1 --quick --ae-epochs 3 --mlp-epochs 40 --batch 32 --lr 3e-3 "
 

@@ -2,12 +2,12 @@
 -- (images/ + masks/: one set used for every split; skipped without DPL_SHARED), a random-weight SqueezeNet 1.1 loss
 -- network, 64 x 64 crops (--size: the protocol at a size CI can afford), batch 2, 4 epochs:
 --  * a --quick run writes the issue's JSON shape, its training loss decreases, --save writes the maps of every
---    iteration and the overlay, one finished row is in the store with the score names docs/analysis.md reads; the same
---    command again is skipped;
+--    iteration, the overlay, the input and its ground truth, one finished row is in the store with the score names
+--    docs/analysis.md reads; the same command again is skipped;
 --  * a run killed with SIGKILL right after its 3rd checkpoint (mid-epoch 2; DPL_FAULT_KILL_AFTER_CHECKPOINT, no timing
 --    involved), then the same command: it resumes and ends with exactly the uninterrupted result;
 --  * --eval faithful reuses the trained network (nothing is trained again) and reports the reference script's numbers;
---  * --checkpoint scores the trained U-Net file alone, with the same scores;
+--  * --checkpoint scores the trained U-Net file alone, with the same scores (--save-limit 1: the first image's PNGs);
 --  * bad input (a mask of another size, a mask with a value other than 0/255, an image that does not decode, a missing
 --    split): one line naming the file or folder, no stack trace.
 local dpl = require "dpl"
@@ -82,12 +82,15 @@ S:add("--quick end to end: the JSON shape, a decreasing training loss, the PNGs,
   t:eq(r.images[1].name, "10078735_15")
   for _, m in ipairs {"name", "completeness", "correctness", "quality"} do t:ok(r.images[2][m] ~= nil, "image " .. m) end
   for _, stem in ipairs {"10078735_15", "23429170_15"} do
-    for _, f in ipairs {stem .. "_k1.png", stem .. "_k2.png", stem .. "_k3.png", stem .. "_overlay.png"} do
+    for _, f in ipairs {stem .. "_k1.png", stem .. "_k2.png", stem .. "_k3.png", stem .. "_overlay.png",
+                        stem .. "_image.png", stem .. "_gt.png"} do
       t:ok(io.open(("%s/a_out/%s"):format(dir, f)) ~= nil, "--save did not write " .. f)
     end
   end
   t:shape(dpl.image.load(dir .. "/a_out/10078735_15_overlay.png", {device = "cpu"}), {3, 64, 64})
   t:shape(dpl.image.load(dir .. "/a_out/10078735_15_k3.png", {device = "cpu", mode = "keep"}), {1, 64, 64})
+  t:shape(dpl.image.load(dir .. "/a_out/10078735_15_image.png", {device = "cpu"}), {3, 64, 64})
+  t:shape(dpl.image.load(dir .. "/a_out/10078735_15_gt.png", {device = "cpu", mode = "keep"}), {1, 64, 64})
   local db = results.open(dir .. "/a/r.sqlite", {readonly = true})
   local runs = db:runs({experiment = "delineation"})
   db:close()
@@ -145,12 +148,16 @@ S:add("--checkpoint scores the trained U-Net alone, with the same scores", funct
   local model = io.popen(("find %s/a -name 'model_squeezenet1_1_S.safetensors'"):format(dir)):read("*l")
   t:ok(model ~= nil, "the trained network file is missing")
   local ok, out = run(("--checkpoint %s --split test --size 64 --batch 2 --tolerance 2 --data %s --db %s/c/r.sqlite "
-    .. "--json %s/c.json"):format(model, tiles(), dir, dir))
+    .. "--json %s/c.json --save %s/c_out --save-limit 1"):format(model, tiles(), dir, dir, dir))
   t:ok(ok, "scoring failed:\n" .. out)
   local j = read_json(dir .. "/c.json")
   t:eq(j.arch, "squeezenet1_1")
   t:eq(j.layer, "S")
   t:eq(json.encode(j.test), json.encode(full_json.test), "test scores")
+  -- --save-limit 1: the outputs of the first evaluated image only
+  local saved = io.popen(("ls '%s/c_out' | sort"):format(dir)):read("*a")
+  t:eq(saved, "10078735_15_gt.png\n10078735_15_image.png\n10078735_15_k1.png\n10078735_15_k2.png\n" ..
+    "10078735_15_k3.png\n10078735_15_overlay.png\n", "--save-limit 1")
 end)
 
 -- a folder of small generated tiles: images/ + masks/ (the mirror layout) or train/{sat,map} without other splits

@@ -4,7 +4,8 @@
 --  * a --quick run writes the issue's JSON shape, its training loss decreases, and one finished row is in the store;
 --  * kill -9 during the second epoch (after the checkpoint of a batch), then the same command: the same test metrics,
 --    validation PSNRs and training losses as an uninterrupted run, to the last bit;
---  * --checkpoint scores the trained network file alone, with the same test metrics, and --save writes the PNGs;
+--  * --checkpoint scores the trained network file alone, with the same test metrics, and --save writes the PNGs
+--    (output, HR crop, LR input; --save-limit 1: of the first image only);
 --  * missing data is one line naming what was expected and how to fetch it.
 local dpl = require "dpl"
 local json = require "dpl.json"
@@ -142,17 +143,22 @@ S:add("--checkpoint scores a trained network alone (same metrics); --save writes
   t:ok(full_json ~= nil, "needs the first test's run")
   local model = io.popen(("find %s/a -name 'model_x4_alexnet_E.safetensors'"):format(dir)):read("*l")
   t:ok(model ~= nil, "the trained network file is missing")
-  local ok, out = run(("--checkpoint %s --test %s/Tiny --hr-size 64 --save %s/out --db %s/c/r.sqlite --json %s/c.json")
+  local ok, out = run(("--checkpoint %s --test %s/Tiny --hr-size 64 --save %s/out --save-limit 1 --db %s/c/r.sqlite " ..
+    "--json %s/c.json")
     :format(model, dir, dir, dir, dir))
   t:ok(ok, "scoring failed:\n" .. out)
   local j = read_json(dir .. "/c.json")
   t:eq(j.arch, "alexnet")
   t:eq(json.encode(j.test), json.encode(full_json.test), "test metrics")
-  for _, f in ipairs {"t1.png", "t1_hr.png", "t2.png", "t2_hr.png"} do
+  for _, f in ipairs {"t1.png", "t1_hr.png", "t1_lr.png"} do
     t:ok(io.open(("%s/out/Tiny/%s"):format(dir, f)) ~= nil, "--save did not write " .. f)
+  end
+  for _, f in ipairs {"t2.png", "t2_hr.png", "t2_lr.png"} do   -- --save-limit 1: the first image of each set only
+    t:eq(io.open(("%s/out/Tiny/%s"):format(dir, f)), nil, "--save-limit 1 wrote " .. f)
   end
   local img = dpl.image.load(dir .. "/out/Tiny/t1.png", {device = "cpu"})
   t:shape(img, {3, 64, 64})
+  t:shape(dpl.image.load(dir .. "/out/Tiny/t1_lr.png", {device = "cpu"}), {3, 16, 16})
 end)
 
 S:add("missing data: one line naming what was expected and the fetch command", function(t)

@@ -2,11 +2,12 @@
 -- tests/ref/bapps_fixture.py, super-resolution x4 on 32 x 32 crops of Set14/Set5) x 2 architectures x 2 layers with
 -- random weights, in a child dplrun each time:
 --  * --dry-run lists the 8 cells as pending and computes nothing; the sweep computes each cell once through the
---    benchmarks' library code (the store then has 8 finished rows, one per cell); a rerun computes nothing; --status
---    shows the grid;
+--    benchmarks' library code (the store then has 8 finished rows, one per cell), and with --save-examples 1 saves
+--    each super-resolution cell's outputs where the analysis finds them (its strip has a row per cell); a rerun
+--    computes nothing (and says which done cells have no saved outputs); --status shows the grid;
 --  * a cell that fails is recorded as failed and the sweep goes on; a rerun leaves it, --retry-failed redoes it;
 --  * --slurm --no-submit writes the batch script; its array tasks, run here with SLURM_ARRAY_TASK_ID set as SLURM
---    would, each write their own shard; a task killed (kill -9, DPL_FAULT_KILL_AFTER_CHECKPOINT) after its first
+--    would, each write their own shard (and their cell's example outputs); a task killed (kill -9, DPL_FAULT_KILL_AFTER_CHECKPOINT) after its first
 --    checkpoint resumes from it when run again; the merge adds each cell once (a second merge adds nothing), refuses
 --    a corrupt shard, a shard of another configuration, of another code version and of another schema version by
 --    name and merges the rest;
@@ -17,6 +18,7 @@ local test = require "dpl.test"
 local json = require "dpl.json"
 local results = require "dpl.results"
 local sweep = require "dpl.benchmarks.sweep"
+local examples = require "dpl.benchmarks.analysis_examples"
 local S = test.suite("sweep", {configurations = {"default"},
                                 shared = {"data/BAPPS/imgs", "data/Set14", "data/Set5"}})
 
@@ -33,7 +35,7 @@ local function need_data(t) fixture.need(t, root, tmp) end
 -- the sweep of every test: 2 benchmarks x 2 architectures x 2 layers
 local function grid(bapps_data, epochs)
   return ("--benchmarks bapps,superres4 --arch alexnet,squeezenet1_1 --layer E,L --weights random:1 --quick " ..
-    "--bapps.data %s --superres4.train %s/sr/train --superres4.val %s/sr/val --superres4.test %s/sr/Tiny " ..
+    "--bapps.data %s --superres4.train %s/sr/train --superres4.val %s/sr/val --superres4.test %s/sr/Set5 " ..
     "--hr-size 32 --batch 2 --epochs %d"):format(bapps_data or (tmp .. "/BAPPS"), tmp, tmp, tmp, epochs or 1)
 end
 
@@ -105,6 +107,9 @@ S:add("bad input: one line, exit 2, before any work", function(t)
     {"--benchmarks bapps --lpips.data x", "--lpips.data: unknown benchmark 'lpips'"},
     {grid() .. " --partition gpu", "--partition goes with --slurm"},
     {grid() .. " --slurm --max-parallel 0", "--max-parallel 0: give a positive whole number"},
+    {grid() .. " --save-examples 0", "--save-examples 0: give a positive whole number"},
+    {grid() .. " --examples x", "--examples goes with --save-examples N"},
+    {grid() .. " --save-examples 2 --superres4.save x", "--superres4.save: --save-examples saves each cell's outputs"},
   })
   -- no sbatch: a PATH with the tools the sweep needs but not SLURM's
   local bin = tmp .. "/bin"
@@ -122,11 +127,24 @@ S:add("--dry-run, the sweep here, a rerun that computes nothing, --status", func
   t:eq(rc, 0, out)
   t:eq(select(2, out:gsub("\n%w+%s+%S+%s+[EL]%s+pending", "")), 8, "8 pending cells listed:\n" .. out)
   t:ok(out:find("8 cells: 0 done, 0 running, 0 queued, 0 failed, 8 pending", 1, true), out)
-  rc, out = run_sweep(grid() .. " --db " .. db)
+  rc, out = run_sweep(grid() .. " --db " .. db .. " --save-examples 1")
   t:eq(rc, 0, out)
   t:ok(out:find("8 cell(s) run here: 8 computed, 0 failed", 1, true), out)
   t:ok(out:find("ETA", 1, true), "no ETA in the progress lines:\n" .. out)
   each_cell_once(t, db, "after the sweep")
+  -- --save-examples: each super-resolution cell's outputs in examples/superres/<hash16>/ beside the store
+  local store = results.open(db, {readonly = true})
+  local n = 0
+  for _, r in ipairs(store:runs()) do
+    local cell = examples.cell_dir(tmp .. "/here/examples", r.experiment, r.config_hash)
+    for _, f in ipairs {"Set5/t1.png", "Set5/t1_hr.png", "Set5/t1_lr.png"} do
+      t:eq(r.experiment == "superres", slurp(cell .. "/" .. f) ~= nil, ("%s %s %s: %s"):format(r.experiment, r.arch,
+        r.layer, f))
+    end
+    n = n + 1
+  end
+  store:close()
+  t:eq(n, 8)
   -- the checkpoints of a training cell are in its own folder beside the store
   t:ok(out:find("[8/8] superres4 squeezenet1_1 L", 1, true), out)
   rc, out = run_sweep(grid() .. " --db " .. db)
@@ -137,6 +155,30 @@ S:add("--dry-run, the sweep here, a rerun that computes nothing, --status", func
   t:eq(rc, 0, out)
   t:ok(out:find("superres4%s+squeezenet1_1%s+D%s+D"), out)
   t:ok(out:find("8 cells: 8 done", 1, true), out)
+  -- the analysis of this store draws the strip of the saved outputs: the input, the ground truth and the 4 cells
+  if os.execute("command -v gnuplot >/dev/null 2>&1") ~= 0 then t:skip("gnuplot is not installed: no strip to check") end
+  rc, out = sh(("cd '%s' && %s %s/experiments/analysis.lua --db here/dpl.sqlite --out here/report --benchmarks " ..
+    "superres4"):format(tmp, dplrun, root))
+  t:eq(rc, 0, out)
+  local img = require("dpl").image.load(tmp .. "/here/report/figures/examples_superres4.png", {device = "cpu"})
+  t:shape(img, {3, examples.HEAD_H + 6 * examples.TILE, examples.LABEL_W + examples.MIN_COLUMNS * examples.TILE})
+  -- every row's tile holds an image (the canvas is white): most of its pixels are not white
+  local W, H, d = img:size(3), img:size(2), img:contiguous():float_data()
+  for i = 1, 6 do
+    local coloured, n = 0, 0
+    for y = examples.HEAD_H + (i - 1) * examples.TILE + 8, examples.HEAD_H + i * examples.TILE - 8, 4 do
+      for x = examples.LABEL_W + 8, examples.LABEL_W + examples.TILE - 8, 4 do
+        n = n + 1
+        if d[y * W + x] + d[H * W + y * W + x] + d[2 * H * W + y * W + x] < 2.97 then coloured = coloured + 1 end
+      end
+    end
+    t:ok(coloured > n / 2, ("row %d of the strip is blank (%d of %d pixels coloured)"):format(i, coloured, n))
+  end
+  t:ok(slurp(tmp .. "/here/report/index.md"):find("superres4: 4 of its 4 cell(s) have saved outputs", 1, true))
+  -- a rerun with --save-examples into another folder: the cells are done, so it says that they have none there
+  rc, out = run_sweep(grid() .. " --db " .. db .. " --save-examples 1 --examples " .. tmp .. "/here/other")
+  t:eq(rc, 0, out)
+  t:ok(out:find("4 cell(s) done earlier have no example outputs in " .. tmp .. "/here/other", 1, true), out)
 end)
 
 S:add("a failing cell is recorded and the sweep goes on; --retry-failed redoes it", function(t)
@@ -176,7 +218,8 @@ S:add("--slurm --no-submit: the array tasks run here as SLURM would, a killed ta
   local db = tmp .. "/slurm/dpl.sqlite"
   local dir = tmp .. "/slurm/sweep"
   -- 2 epochs: a task killed after its first checkpoint has an epoch left to train
-  local rc, out = run_sweep(grid(nil, 2) .. " --db " .. db .. " --slurm --no-submit --max-parallel 2 --time 1:00:00")
+  local rc, out = run_sweep(grid(nil, 2) .. " --db " .. db .. " --slurm --no-submit --max-parallel 2 --time 1:00:00 " ..
+    "--save-examples 1")
   t:eq(rc, 0, out)
   t:ok(out:find("8 array task(s) written to", 1, true), out)
   local script = io.popen(("ls '%s'/submissions/*.sh"):format(dir)):read("*l")
@@ -202,6 +245,13 @@ S:add("--slurm --no-submit: the array tasks run here as SLURM would, a killed ta
   end
   rc, out = run_sweep("--status --db " .. db)
   t:ok(out:find("8 cells: 8 done", 1, true), out)
+  -- --save-examples: the submission names the folder (absolute) and each task saved its cell's outputs there
+  t:eq(sub.examples.dir, tmp .. "/slurm/examples")
+  t:eq(sub.examples.limit, 1)
+  for _, c in ipairs(sub.cells) do
+    t:eq(slurp(examples.cell_dir(sub.examples.dir, c.experiment, c.hash) .. "/Set5/t1_hr.png") ~= nil,
+      c.bench == "superres4", c.bench .. " " .. c.arch .. " " .. c.layer)
+  end
   -- merge: every cell once; again: nothing added
   rc, out = sh(("%s %s/experiments/results.lua --merge '%s' --db '%s'"):format(dplrun, root, dir, db))
   t:eq(rc, 0, out)

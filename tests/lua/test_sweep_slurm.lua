@@ -2,8 +2,8 @@
 -- a private folder by tests/slurm/start.sh; the suite is skipped where that cannot start: not root, packages missing,
 -- daemons refused by the container):
 --  * a --quick sweep of 2 benchmarks x 2 architectures x 2 layers is submitted as one job array (2 tasks at once),
---    waited for, merged (each cell exactly once) and analysed (experiments/analysis.lua); a second submission of the
---    same sweep submits nothing;
+--    waited for, merged (each cell exactly once) and analysed (experiments/analysis.lua, with the strip of the
+--    outputs its tasks saved: --save-examples); a second submission of the same sweep submits nothing;
 --  * a training task frozen right after its first checkpoint (DPL_FAULT_STOP_AFTER_CHECKPOINT=1, so that it is known
 --    to be mid-run) is killed with scancel; the sweep then shows the cell as not done, a resubmission submits only that
 --    cell, which resumes from its checkpoint, and the merged store has each cell exactly once.
@@ -41,7 +41,7 @@ local fixture = dofile(root .. "/tests/lua/sweep_fixture.lua")
 local function need_data(t) fixture.need(t, root, tmp) end
 
 local GRID = "--benchmarks bapps,superres4 --arch alexnet,squeezenet1_1 --layer E,L --weights random:1 --quick " ..
-  "--bapps.data BAPPS --superres4.train sr/train --superres4.val sr/val --superres4.test sr/Tiny --hr-size 32 " ..
+  "--bapps.data BAPPS --superres4.train sr/train --superres4.val sr/val --superres4.test sr/Set5 --hr-size 32 " ..
   "--batch 2 --device cpu"
 
 local function env() return ("SLURM_CONF='%s' DPL_QUIET=1 DPL_NO_PROGRESS=1"):format(conf) end
@@ -84,7 +84,7 @@ S:add("a --quick 2 x 2 x 2 sweep as one job array: waited for, merged once, anal
   need_cluster(t)
   need_data(t)
   local a = GRID .. " --epochs 1 --db a/dpl.sqlite"
-  local rc, out = sweep(a .. " --slurm --max-parallel 2 --time 0:30:00")
+  local rc, out = sweep(a .. " --slurm --max-parallel 2 --time 0:30:00 --save-examples 1")
   t:eq(rc, 0, out)
   local job = job_of(out)
   t:ok(job, "no job id:\n" .. out)
@@ -105,7 +105,11 @@ S:add("a --quick 2 x 2 x 2 sweep as one job array: waited for, merged once, anal
   rc, out = sh(("cd '%s' && %s %s %s/experiments/analysis.lua --db a/dpl.sqlite --out a/report"):format(tmp, env(),
     dplrun, root))
   t:eq(rc, 0, out)
-  t:ok(test.read_file(tmp .. "/a/report/index.md"), "no report/index.md:\n" .. out)
+  local md = test.read_file(tmp .. "/a/report/index.md")
+  t:ok(md, "no report/index.md:\n" .. out)
+  -- the array tasks saved their cells' outputs (--save-examples) where the analysis finds them: its strip
+  t:ok(md:find("superres4: 4 of its 4 cell(s) have saved outputs", 1, true), md)
+  t:ok(md:find("](figures/examples_superres4.png)", 1, true), md)
 end)
 
 S:add("a task killed with scancel mid-run: resubmitted alone, resumed from its checkpoint, each cell once", function(t)
@@ -113,7 +117,7 @@ S:add("a task killed with scancel mid-run: resubmitted alone, resumed from its c
   need_data(t)
   -- one training cell of 2 epochs that freezes after its first checkpoint, and one BAPPS cell
   local a = "--benchmarks bapps,superres4 --arch alexnet --layer E --weights random:1 --quick --bapps.data BAPPS " ..
-    "--superres4.train sr/train --superres4.val sr/val --superres4.test sr/Tiny --hr-size 32 --batch 2 --epochs 2 " ..
+    "--superres4.train sr/train --superres4.val sr/val --superres4.test sr/Set5 --hr-size 32 --batch 2 --epochs 2 " ..
     "--device cpu --db b/dpl.sqlite"
   local rc, out = sweep(a .. " --slurm", "DPL_FAULT_STOP_AFTER_CHECKPOINT=1")
   t:eq(rc, 0, out)

@@ -33,26 +33,30 @@ local function superres(scale)
     end
   end
   return {id = "superres" .. scale, number = 2, title = ("super-resolution x%d"):format(scale), experiment = "superres",
-          config = {scale = scale}, scores = scores}
+          config = {scale = scale}, scores = scores, main = "psnr.Set5"}
 end
 
 -- The paper's benchmarks: the experiment name and configuration fields a run must have, and the stored score
 -- names read for each of the paper's scores (docs/analysis.md, "What the store must hold"). number: the paper's
--- benchmark (Table III averages over the scores of a number). Every score is better when higher.
+-- benchmark (Table III averages over the scores of a number); main: the score that orders its loss networks where
+-- one score must (the example strips: dpl.benchmarks.analysis_examples). Every score is better when higher.
 M.BENCHMARKS = {
-  {id = "bapps", number = 1, title = "BAPPS (perceptual similarity)", experiment = "bapps",
+  {id = "bapps", number = 1, title = "BAPPS (perceptual similarity)", experiment = "bapps", main = "2afc",
    scores = {{id = "2afc", key = "2afc.mean", label = "2AFC", digits = 3},
              {id = "jnd", key = "jnd.pooled", label = "JND", digits = 3}}},
   superres(4),
   superres(8),
   -- eval = "fixed": the test split, last iteration (the faithful mode's accumulated numbers exceed 1; delineation.md)
   {id = "delineation", number = 3, title = "road delineation (MRD)", experiment = "delineation", config = {eval = "fixed"},
+   main = "quality",
    scores = {{id = "correctness", key = "test.correctness", label = "MRD correctness", digits = 3},
              {id = "completeness", key = "test.completeness", label = "MRD completeness", digits = 3},
              {id = "quality", key = "test.quality", label = "MRD quality", digits = 3}}},
   {id = "svhn", number = 4, title = "autoencoder, SVHN", experiment = "autoencoder", config = {dataset = "svhn"},
+   main = "accuracy",
    scores = {{id = "accuracy", key = "test.accuracy", label = "SVHN accuracy", digits = 3}}},
   {id = "stl10", number = 4, title = "autoencoder, STL-10", experiment = "autoencoder", config = {dataset = "stl10"},
+   main = "accuracy",
    scores = {{id = "accuracy", key = "test.accuracy", label = "STL-10 accuracy", digits = 3}}},
 }
 
@@ -104,14 +108,16 @@ local LAYER_OK = {E = true, S = true, M = true, L = true}
 -- The values of the given benchmarks (default all) from a list of stored runs (dpl.results DB:runs, oldest first).
 -- opts.where: {config field = string} that runs whose configuration has the field must match (e.g. {preset =
 -- "paper"}; runs without the field are kept). Returns
--- {values = {[score id] = {[arch] = {[layer] = v}}}, runs = {[score id] = {[arch] = {[layer] = run id}}},
+-- {values = {[score id] = {[arch] = {[layer] = v}}}, run_ids = {[score id] = {[arch] = {[layer] = run id}}},
+--  hashes = {[benchmark id] = {[arch] = {[layer] = configuration hash of that run}}},
 --  benchmarks = the entries, superseded = older runs of a cell not used, cells = cells read}.
 function M.collect(runs, opts)
   opts = opts or {}
   local benches = opts.benchmarks or M.BENCHMARKS
-  local data = {values = {}, run_ids = {}, benchmarks = benches, superseded = 0, cells = 0}
+  local data = {values = {}, run_ids = {}, hashes = {}, benchmarks = benches, superseded = 0, cells = 0}
   local seen = {}
   for _, b in ipairs(benches) do
+    data.hashes[b.id] = {}
     for _, s in ipairs(b.scores) do
       data.values[b.id .. "/" .. s.id], data.run_ids[b.id .. "/" .. s.id] = {}, {}
     end
@@ -128,6 +134,9 @@ function M.collect(runs, opts)
           local cell = b.id .. "|" .. r.arch .. "|" .. r.layer
           if seen[cell] then data.superseded = data.superseded + 1 else data.cells = data.cells + 1 end
           seen[cell] = true
+          local h = data.hashes[b.id]
+          h[r.arch] = h[r.arch] or {}
+          h[r.arch][r.layer] = r.config_hash
           for _, s in ipairs(b.scores) do
             local id = b.id .. "/" .. s.id
             local v = r.scores and r.scores[s.key]

@@ -262,6 +262,7 @@ end
 -- ---- figures (gnuplot) --------------------------------------------------------------------------------------------
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function gp_quote(s) return '"' .. tostring(s):gsub('\\', '\\\\'):gsub('"', '\\"'):gsub("\n", "\\n") .. '"' end
+R.gp_quote = gp_quote   -- a gnuplot string literal
 local function file_name(id) return (id:gsub("[^%w%.%-]", "_")) end
 
 -- whether gnuplot is on PATH (figures are skipped without it, with a note)
@@ -370,13 +371,22 @@ function R.figures(data, rk, attrs, corr, dir)
     local gp = "plots_" .. term[1] .. ".gp"
     write(dir .. "/" .. gp, "# written by experiments/analysis.lua; rerun with: gnuplot " .. gp .. "\n" ..
       "set datafile missing 'NaN'\nset grid\n" .. term[2] .. "\n" .. script:gsub("%%EXT%%", term[1]) .. "\n")
-    local cmd = ("cd %s && gnuplot %s 2>&1"):format(sh_quote(dir), gp)
-    local p = io.popen(cmd)
-    local msg = p:read("*a")
-    local ok = p:close()
-    if not ok then return nil, ("gnuplot failed on %s/%s: %s"):format(dir, gp, (msg:gsub("\n+$", ""):gsub("\n", " | "))) end
+    local err = R.gnuplot(dir, gp)
+    if err then return nil, err end
   end
   return figs
+end
+
+-- Runs gnuplot on script (a file in dir, run from dir): nil when it succeeded, else "gnuplot failed on FILE: its
+-- messages" (LuaJIT's popen close does not return the exit status: the shell prints it).
+function R.gnuplot(dir, script)
+  local p = io.popen(("cd %s && gnuplot %s 2>&1; echo \"rc=$?\""):format(sh_quote(dir), sh_quote(script)))
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  if rc == 0 then return nil end
+  local msg = out:gsub("rc=%d+%s*$", ""):gsub("\n+$", ""):gsub("\n", " | ")
+  return ("gnuplot failed on %s/%s: %s"):format(dir, script, msg)
 end
 
 -- ---- index.md / index.html ----------------------------------------------------------------------------------------
@@ -419,13 +429,15 @@ function R.index(out, meta, sections)
       html[#html + 1] = ('<p>CSV: <a href="tables/%s.csv">tables/%s.csv</a>%s</p>'):format(s.table.name, s.table.name,
         s.table.note and (". " .. esc(s.table.note)) or "")
     end
-    for _, f in ipairs(s.figures or {}) do
+    for _, f in ipairs(s.figures or {}) do   -- f.svg == false: a PNG only (the example strips)
       md[#md + 1] = ""
       md[#md + 1] = ("![%s](figures/%s.png)"):format(f.title, f.name)
       md[#md + 1] = ""
-      md[#md + 1] = ("%s ([PNG](figures/%s.png), [SVG](figures/%s.svg))"):format(f.title, f.name, f.name)
-      html[#html + 1] = ('<figure><img src="figures/%s.png" alt="%s"><figcaption>%s (<a href="figures/%s.png">PNG</a>, ' ..
-        '<a href="figures/%s.svg">SVG</a>)</figcaption></figure>'):format(f.name, esc(f.title), esc(f.title), f.name, f.name)
+      md[#md + 1] = ("%s ([PNG](figures/%s.png)%s)"):format(f.title, f.name,
+        f.svg == false and "" or (", [SVG](figures/%s.svg)"):format(f.name))
+      html[#html + 1] = ('<figure><img src="figures/%s.png" alt="%s"><figcaption>%s (<a href="figures/%s.png">PNG</a>%s)' ..
+        '</figcaption></figure>'):format(f.name, esc(f.title), esc(f.title), f.name,
+        f.svg == false and "" or (', <a href="figures/%s.svg">SVG</a>'):format(f.name))
     end
   end
   html[#html + 1] = "</body></html>"

@@ -159,10 +159,13 @@ function B.validate(net, data, opts)
   return sum
 end
 
--- An 8-bit probability map (1 x H x W) and a colour overlay: the aerial image at half brightness, true positives
--- green, false positives red, false negatives blue (thresholds of dpl.metrics.delineation).
+-- An 8-bit probability map (1 x H x W) per iteration, the input and its ground truth as the network saw them
+-- (<stem>_image.png, <stem>_gt.png) and a colour overlay: the aerial image at half brightness, true positives green,
+-- false positives red, false negatives blue (thresholds of dpl.metrics.delineation).
 local function save_outputs(dir, name, rgb, maps, gt)
   for k, m in ipairs(maps) do dpl.image.save(m, ("%s/%s_k%d.png"):format(dir, name, k)) end
+  dpl.image.save(rgb, ("%s/%s_image.png"):format(dir, name))
+  dpl.image.save(gt, ("%s/%s_gt.png"):format(dir, name))
   local h, w = gt:size(2), gt:size(3)
   local n = h * w
   local pb = maps[#maps]:contiguous():float_data()
@@ -194,7 +197,8 @@ end
 --    the images where the measure is defined}, final = per_iteration[K], published = the reference script's
 --    accumulated numbers (dpl.metrics.delineation.accumulate_published; an undefined score adds 0), undefined =
 --    {measure -> images left out of the last iteration's mean}}
--- opts: K, tolerance, device, batch (8), save (a folder for the PNGs), quiet.
+-- opts: K, tolerance, device, batch (8), save (a folder for the PNGs), save_limit (save the first N images only),
+-- quiet.
 function B.evaluate(net, data, opts)
   opts = opts or {}
   local K = opts.K or 3
@@ -219,7 +223,9 @@ function B.evaluate(net, data, opts)
         by_iteration[k][#by_iteration[k] + 1] = s
       end
       images[#images + 1] = img
-      if opts.save then save_outputs(opts.save, name, rgb:select(1, j), own, gt) end
+      if opts.save and #images <= (opts.save_limit or math.huge) then
+        save_outputs(opts.save, name, rgb:select(1, j), own, gt)
+      end
     end
     bar:update(#batch.name)
   end
@@ -360,8 +366,10 @@ function B.arguments(parser)
     .. "(0: strict only).", "0"):convert(nonnegative("tolerance"))
   parser:option("--size", "Side of the training crops and of the evaluation resize (the protocol: 224; a multiple of "
     .. "16; recorded in the configuration).", "224"):convert(positive("size"))
-  parser:option("--save", "Write per evaluated image DIR/<stem>_k<k>.png (the map of iteration k) and "
-    .. "DIR/<stem>_overlay.png (green: found, red: false, blue: missed).")
+  parser:option("--save", "Write per evaluated image DIR/<stem>_k<k>.png (the map of iteration k), "
+    .. "DIR/<stem>_overlay.png (green: found, red: false, blue: missed), the input <stem>_image.png and its ground "
+    .. "truth <stem>_gt.png.")
+  parser:option("--save-limit", "With --save: only the first N evaluated images."):convert(positive("save-limit"))
   parser:option("--checkpoint", "Score this trained U-Net (a file this benchmark wrote, a trainer checkpoint or a "
     .. "PyTorch state_dict of the reference U-Net) instead of training.")
   parser:option("--checkpoint-minutes", "Minutes of training between checkpoints within an epoch.", "10"):convert(tonumber)
@@ -491,7 +499,7 @@ function B.run(args, ctx, cell)
   end
   local t1 = progress.now()
   local r = B.evaluate(net, ctx.test, {K = args.K, tolerance = args.tolerance, device = device, save = args.save,
-                                       batch = args.batch})
+                                       save_limit = args.save_limit, batch = args.batch})
   timing.test_s = progress.now() - t1
   return B.flat_scores(r, args.eval, train), timing
 end

@@ -116,8 +116,9 @@ function M.batch_script(sub_path, n, opts)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- The description of a submission: the cells (in array-index order), each benchmark's options, the code version.
-function M.submission(plan, cells)
+-- The description of a submission: the cells (in array-index order), each benchmark's options, the code version, and
+-- with examples = {dir = (absolute), limit =} the --save-examples of its cells (sweep.cell_args).
+function M.submission(plan, cells, examples)
   local benches, bseen = {}, {}
   local list = json.array({})
   for _, c in ipairs(cells) do
@@ -129,7 +130,7 @@ function M.submission(plan, cells)
     list[#list + 1] = {bench = c.bench, experiment = c.experiment, arch = c.arch, layer = c.layer, hash = c.hash}
   end
   return {code_version = results.code_version(), created = results.iso_time(results.now()), db = plan.db,
-          benchmarks = benches, cells = list}
+          benchmarks = benches, cells = list, examples = examples}
 end
 
 -- ---- one array task --------------------------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ function M.task(sub_path, index)
   db:close()
   log("array task %d: %s %s %s -> %s", index, c.bench, c.arch or "-", c.layer, shard)
   cell.index, cell.total = index + 1, #sub.cells
-  local _, _, nfailed = runner.run(B, sweep.cell_args(args, c), {ctx = ctx, cells = {cell}})
+  local _, _, nfailed = runner.run(B, sweep.cell_args(args, c, sub.examples), {ctx = ctx, cells = {cell}})
   return (nfailed or 0) == 0
 end
 

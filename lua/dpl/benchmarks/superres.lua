@@ -181,7 +181,8 @@ end
 -- Scores the network on test sets (batch 1, eval mode): per image and per set the four metrics of the reference code
 -- (dpl.metrics.sr.reference_scores on the 288 crops) and, as "full", the conventional full-image PSNR/SSIM
 -- (dpl.metrics.sr.sr_scores: Y of uint8 images, `scale` pixels shaved). opts.save = DIR writes DIR/<set>/<stem>.png
--- (the network's output) and <stem>_hr.png (the HR crop); opts.keep keeps each image's tensors (image.tensors = {sr,
+-- (the network's output), <stem>_hr.png (the HR crop) and <stem>_lr.png (its LR input), for the first
+-- opts.save_limit images of each set (default: all); opts.keep keeps each image's tensors (image.tensors = {sr,
 -- hr, full_sr, full_hr}). Returns {[set] = {psnr, ssim, psnr_2, tensor_ssim, full =
 -- {psnr, ssim}, images = {{name, psnr, ...}}, skipped}} and the list of set names in order.
 function B.evaluate(net, sets, opts)
@@ -203,9 +204,10 @@ function B.evaluate(net, sets, opts)
       imgs[#imgs + 1] = {name = name, psnr = r.psnr, ssim = r.mssim, psnr_2 = r.psnr_2, tensor_ssim = r.tensor_ssim,
                          full_psnr = fp, full_ssim = fs,
                          tensors = opts.keep and {sr = sr, hr = hr, full_sr = full_sr, full_hr = batch.full_hr:to("cpu")}}
-      if opts.save then
+      if opts.save and #imgs <= (opts.save_limit or math.huge) then
         dpl.image.save(sr:select(1, 1), ("%s/%s/%s.png"):format(opts.save, set.name, name))
         dpl.image.save(hr:select(1, 1), ("%s/%s/%s_hr.png"):format(opts.save, set.name, name))
+        dpl.image.save(batch.lr:to("cpu"):select(1, 1), ("%s/%s/%s_lr.png"):format(opts.save, set.name, name))
       end
       bar:update(1)
     end
@@ -296,7 +298,10 @@ function B.arguments(parser)
   parser:option("--limit-train", "Use only the first N training images."):convert(positive(parser, "limit-train"))
   parser:option("--limit-val", "Use only the first N validation images."):convert(positive(parser, "limit-val"))
   parser:option("--limit-test", "Use only the first N images of each test set."):convert(positive(parser, "limit-test"))
-  parser:option("--save", "Write the test outputs as PNG: DIR/<set>/<stem>.png and the HR crop <stem>_hr.png.")
+  parser:option("--save", "Write the test outputs as PNG: DIR/<set>/<stem>.png, the HR crop <stem>_hr.png and its " ..
+    "LR input <stem>_lr.png.")
+  parser:option("--save-limit", "With --save: only the first N images of each test set."):convert(positive(parser,
+    "save-limit"))
   parser:option("--checkpoint", "Score this trained network (a file this benchmark wrote, a trainer checkpoint or a "
     .. "PyTorch state_dict) instead of training.")
   parser:option("--checkpoint-minutes", "Minutes of training between checkpoints within an epoch.", "10"):convert(tonumber)
@@ -464,7 +469,7 @@ function B.run(args, ctx, cell)
   end
   local t1 = progress.now()
   local tests = B.evaluate(net, d.tests, {device = device, save = args.save and (#ctx.scales > 1 and
-    ("%s/x%d"):format(args.save, cell.scale) or args.save)})
+    ("%s/x%d"):format(args.save, cell.scale) or args.save), save_limit = args.save_limit})
   timing.test_s = progress.now() - t1
   return B.flat_scores(tests, train), timing
 end

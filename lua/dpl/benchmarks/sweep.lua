@@ -29,13 +29,14 @@ local M = {}
 
 
 -- The sweep's benchmarks in the paper's order: the name --benchmarks takes, the benchmark module
--- (lua/dpl/benchmarks/<module>.lua), the options the name fixes, and what --quick means for a benchmark without a
--- --quick of its own (BAPPS trains nothing; its quick cell scores the first 50 items of every val subset).
+-- (lua/dpl/benchmarks/<module>.lua), the options the name fixes, what --quick means for a benchmark without a
+-- --quick of its own (BAPPS trains nothing; its quick cell scores the first 50 items of every val subset), and
+-- whether its cells save example outputs with --save-examples (its --save and --save-limit; the analysis draws them).
 M.BENCHMARKS = {
   {name = "bapps", module = "bapps", quick = {"--limit", "50"}},
-  {name = "superres4", module = "superres", fixed = {"--scale", "4"}},
-  {name = "superres8", module = "superres", fixed = {"--scale", "8"}},
-  {name = "delineation", module = "delineation"},
+  {name = "superres4", module = "superres", fixed = {"--scale", "4"}, examples = true},
+  {name = "superres8", module = "superres", fixed = {"--scale", "8"}, examples = true},
+  {name = "delineation", module = "delineation", examples = true},
   {name = "svhn", module = "autoencoder", fixed = {"--dataset", "svhn"}},
   {name = "stl10", module = "autoencoder", fixed = {"--dataset", "stl10"}},
 }
@@ -456,17 +457,43 @@ local function log(fmt, ...) io.stderr:write("sweep.lua: ", fmt:format(...), "\n
 M.log = log
 
 -- The options of one cell: the benchmark's, with a --save folder of the cell's own (SAVE/<benchmark>/<arch>_<layer>),
--- so that the saved outputs of the cells do not overwrite each other. --save is not part of a configuration.
-function M.cell_args(args, c)
-  if not args.save then return args end
+-- so that the saved outputs of the cells do not overwrite each other. With examples = {dir =, limit =}
+-- (--save-examples) a benchmark that saves example outputs writes those of its first `limit` test images into the
+-- cell's folder under dir, named by its configuration hash, where the analysis finds them
+-- (dpl.benchmarks.analysis_examples). --save and --save-limit are not part of a configuration.
+function M.cell_args(args, c, examples)
+  local ex = examples and BY_NAME[c.bench] and BY_NAME[c.bench].examples
+  if not args.save and not ex then return args end
   local a = {}
   for k, v in pairs(args) do a[k] = v end
-  a.save = ("%s/%s/%s_%s"):format(args.save, c.bench, c.arch or "checkpoint", c.layer)
+  if ex then
+    a.save = require("dpl.benchmarks.analysis_examples").cell_dir(examples.dir, c.experiment, c.hash)
+    a.save_limit = examples.limit
+  else
+    a.save = ("%s/%s/%s_%s"):format(args.save, c.bench, c.arch or "checkpoint", c.layer)
+  end
   return a
 end
 
+-- With --save-examples: the cells done earlier whose example outputs are missing (computed without
+-- --save-examples: the sweep does not compute a finished cell again), as one note, or nil.
+function M.missing_examples(plan, examples)
+  local n = 0
+  for _, c in ipairs(plan.cells) do
+    if c.state == "done" and BY_NAME[c.bench] and BY_NAME[c.bench].examples and not cli.is_dir(
+        require("dpl.benchmarks.analysis_examples").cell_dir(examples.dir, c.experiment, c.hash)) then
+      n = n + 1
+    end
+  end
+  if n == 0 then return nil end
+  return ("%d cell(s) done earlier have no example outputs in %s (they were computed without --save-examples; " ..
+    "their trained networks are in their folders beside the store: experiments/<benchmark>.lua --checkpoint FILE " ..
+    "--save DIR scores one again and saves its outputs)"):format(n, examples.dir)
+end
+
 -- Computes every pending cell of the plan here, one at a time, into plan.db (failed cells too with
--- opts.retry_failed). A failed cell is recorded as failed and the sweep goes on. Returns computed, failed counts.
+-- opts.retry_failed; opts.examples: see cell_args). A failed cell is recorded as failed and the sweep goes on.
+-- Returns computed, failed counts.
 function M.run_here(plan, opts)
   opts = opts or {}
   local counts = M.states(plan, {dir = opts.dir})
@@ -477,13 +504,15 @@ function M.run_here(plan, opts)
   log("%s; %d to compute here%s", M.summary(counts, #plan.cells), #todo,
     counts.failed > 0 and not opts.retry_failed and (" (%d failed earlier: --retry-failed redoes them)"):format(
       counts.failed) or "")
+  local missing = opts.examples and M.missing_examples(plan, opts.examples)
+  if missing then log("%s", missing) end
   local computed, failed, t0 = 0, 0, require("dpl.progress").now()
   for i, c in ipairs(todo) do
     local b = plan.benches[c.b]
     local rc = c.runner_cell
     rc.index, rc.total = i, #todo
     log("[%d/%d] %s %s %s", i, #todo, c.bench, c.arch or "-", c.layer)
-    local _, _, nfailed, ncomputed = runner.run(b.B, M.cell_args(b.args, c), {ctx = b.ctx, cells = {rc}})
+    local _, _, nfailed, ncomputed = runner.run(b.B, M.cell_args(b.args, c, opts.examples), {ctx = b.ctx, cells = {rc}})
     computed, failed = computed + (ncomputed or 0), failed + (nfailed or 0)
     -- progress: the cells left, timed by this sweep's own cells so far (and the store's for other benchmarks)
     M.states(plan, {dir = opts.dir})
