@@ -2,7 +2,8 @@
 // batch_norm.comp - batch normalization with the batch's statistics (runtime/src/ops/norm.c) on an n x C x hw tensor,
 // in four parts (the shader itself is STATS; batch_norm.variants adds the other three):
 //   STATS       one workgroup per channel: mean, then the biased variance from the squared deviations (two passes)
-//   APPLY       one invocation per element: y = x alpha + beta, alpha = weight / sqrt(var + eps), beta = bias - mean alpha
+//   APPLY       one invocation per element: y = (x - mean) alpha + bias, alpha = weight / sqrt(var + eps) (as
+//               PyTorch's CUDA kernel; x alpha + (bias - mean alpha) loses the digits of a mean far from zero)
 //   GRAD_SUMS   one workgroup per channel: grad_bias = sum(g), grad_weight = sum(g (x - mean)) / sqrt(var + eps)
 //   GRAD_INPUT  one invocation per element: gx = (g - sum(g) / count - (x - mean) k) alpha, k = grad_weight invstd / count
 // The host (vulkan/ops_vulkan.c) hands work whose loops or bindings would be too long to the composed form instead.
@@ -77,9 +78,8 @@ void main() {
   if (e >= pc.n * pc.c * pc.hw) return;
   uint ch = channel_of(e);
   float alpha = inversesqrt(var_[pc.var_off + ch] + pc.eps) * (pc.has_weight != 0 ? w[pc.w_off + ch] : 1.0);
-  precise float beta = (pc.has_bias != 0 ? b[pc.b_off + ch] : 0.0) - mean[pc.mean_off + ch] * alpha;
-  precise float p = x[pc.x_off + e] * alpha;
-  y[pc.y_off + e] = p + beta;
+  precise float p = (x[pc.x_off + e] - mean[pc.mean_off + ch]) * alpha;
+  y[pc.y_off + e] = p + (pc.has_bias != 0 ? b[pc.b_off + ch] : 0.0);
 }
 #endif
 
