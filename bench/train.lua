@@ -49,7 +49,8 @@ parser:option("--size", "delineation: side of the crops (the benchmark: 224; a m
 parser:option("--repeat", "Timed steps per figure (the best is kept).", "3"):convert(positive("repeat"))
 parser:option("--rounds", "Passes over the job list (each figure: the best of all rounds).", "2")
   :convert(positive("rounds"))
-parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer.")
+parser:flag("--profile", "Also time dpl's phases: network forward, target features, loss forward, backward, optimizer; "
+  .. "on the CPU also the backward's largest ops.")
 parser:flag("--no-torch", "Do not run the PyTorch peer.")
 local args = parser:parse(arg)
 
@@ -186,13 +187,35 @@ print(("threads: %d, batch %s, superres x%d (%d -> %d), delineation %d x %d, rep
 local peer, peer_info
 if not args.no_torch then peer, peer_info = nets.torch_peer(repeat_n, nil, "train_torch.py") end
 
+-- run() with autograd's node timer on: also returns the backward's time per op and output shape, largest first (on
+-- the CPU ops run when called, so a node's time is its own; --profile prints the first few)
+local function with_backward_ops(run)
+  local A = require "dpl.autograd"
+  local acc = {}
+  A.node_timer = function(mark, name, y)
+    if not mark then return bench.now() end
+    local key = ("%s %s"):format(name, y.size and tostring(y:size()) or "")
+    acc[key] = (acc[key] or 0) + bench.now() - mark
+  end
+  local ok, r = pcall(run)
+  A.node_timer = nil
+  if not ok then error(r, 0) end
+  local list = {}
+  for k, v in pairs(acc) do list[#list + 1] = {k, v} end
+  table.sort(list, function(a, b) return a[2] > b[2] end)
+  return r, list
+end
+
 local function time_dpl(job, device)
   local b = KINDS[job.kind](job, device)
   local r = bench.measure(function()
     b.step()
     return function() collectgarbage(); collectgarbage() end
   end, {sync = device, warmup = 1, reps = repeat_n})
-  local ph = args.profile and b.phases() or nil
+  local ph, ops
+  if args.profile then
+    if device == "cpu" then ph, ops = with_backward_ops(b.phases); ph.ops = ops else ph = b.phases() end
+  end
   b = nil
   collectgarbage(); collectgarbage()
   return r.best, ph
@@ -229,6 +252,13 @@ if args.profile then
         local parts = {}
         for _, e in ipairs(ph) do parts[#parts + 1] = ("%s %s"):format(e[1], bench.format_time(e[2])) end
         print(("%s on %s: %s"):format(j.name, d, table.concat(parts, ", ")))
+        if ph.ops then
+          local top = {}
+          for i = 1, math.min(8, #ph.ops) do
+            top[i] = ("%s %s"):format(ph.ops[i][1], bench.format_time(ph.ops[i][2]))
+          end
+          print("  backward by op: " .. table.concat(top, ", "))
+        end
       end
     end
   end

@@ -36,6 +36,7 @@ float apply(float x, float z) {
   case DPL_LE: return float(x <= z);
   case DPL_GT: return float(x > z);
   case DPL_GE: return float(x >= z);
+  case DPL_RELU_GRAD: return z > 0 ? x : 0.0;
   }
   return uintBitsToFloat(0x7fc00000u);   // not reached: the runtime rejects unknown ops before dispatching
 }

@@ -147,6 +147,11 @@ function A.retain_grad(t) t.retains_grad = true; return t end
 
 local function accumulate(old, g) return old and old + g or g end
 
+-- A.node_timer: nil, or a profiler of the backward pass (bench/train.lua --profile): called with no argument before
+-- a node's backward, it returns a start mark; called after as node_timer(mark, op name, the node's output tensor).
+-- On the CPU, where ops run when called, the difference is the node's time.
+A.node_timer = nil
+
 -- Computes gradients of t (a one-element tensor, or any tensor with an explicit `grad`) w.r.t. every leaf that
 -- requires grad, accumulating into leaf.grad.
 function A.backward(t, grad, retain_graph)
@@ -185,7 +190,9 @@ function A.backward(t, grad, retain_graph)
       grads[x] = nil
       if g then
         local node = x.grad_fn
+        local t0 = A.node_timer and A.node_timer()
         local gin = node.backward(g)
+        if t0 then A.node_timer(t0, node.name, x) end
         for k, inp in ipairs(node.inputs) do
           local gi = gin[k]
           if inp and inp.requires_grad and gi then

@@ -69,6 +69,8 @@ function dpl.synchronize(spec) dffi.check(C.dpl_device_synchronize(T.resolve_dev
 
 -- counters: bytes, peak_bytes, reserved_bytes, dispatches, submits, barriers, pipelines, uploads, downloads
 function dpl.stat(name, spec) return tonumber(C.dpl_device_stat(T.resolve_device(spec), name)) end
+-- peak_bytes starts again from the bytes held now
+function dpl.reset_peak(spec) C.dpl_device_reset_peak(T.resolve_device(spec)) end
 
 function dpl.validation_messages() return tonumber(C.dpl_validation_message_count()) end
 

@@ -60,6 +60,8 @@ int dpl_device_synchronize(dpl_device *dev);
  * "conv_<family>" and "gemm_<family>" (convolutions and products each kernel family ran, docs/vulkan.md). Unknown
  * name: -1. */
 int64_t dpl_device_stat(dpl_device *dev, const char *name);
+/* "peak_bytes" starts again from the bytes held now (to measure the peak of one piece of work). */
+void dpl_device_reset_peak(dpl_device *dev);
 /* Per-kernel GPU time since the last call (a text table, largest first) into out; resets the totals. Returns its
  * length, or -1 when dev is not a Vulkan device profiled with DPL_VK_PROFILE=1. */
 int dpl_device_profile(dpl_device *dev, char *out, size_t size);
@@ -135,6 +137,7 @@ int dpl_tensor_fill_(dpl_tensor *t, float value);
 typedef enum dpl_binary_op {
   DPL_ADD = 0, DPL_SUB = 1, DPL_MUL = 2, DPL_DIV = 3, DPL_POW = 4, DPL_MAXIMUM = 5, DPL_MINIMUM = 6,
   DPL_EQ = 7, DPL_NE = 8, DPL_LT = 9, DPL_LE = 10, DPL_GT = 11, DPL_GE = 12,
+  DPL_RELU_GRAD = 13,      /* b > 0 ? a : 0: ReLU's backward in one pass (a = the output's gradient, b = its input) */
   DPL_BINARY_COUNT         /* not an op: the number of ops (every backend rejects op >= this) */
 } dpl_binary_op;
 
@@ -160,6 +163,23 @@ dpl_tensor *dpl_muladd(dpl_tensor *x, dpl_tensor *a, dpl_tensor *b);
 int dpl_binary_into(int op, dpl_tensor *out, dpl_tensor *a, dpl_tensor *b);
 int dpl_binary_scalar_into(int op, dpl_tensor *out, dpl_tensor *a, float s, int scalar_first);
 int dpl_unary_into(int op, dpl_tensor *out, dpl_tensor *a, float p0, float p1);
+
+/* ---- batch normalization with the batch's statistics (training mode) ------------------------------------------ */
+/* PyTorch's F.batch_norm(x, training=True) for an N x C [x H x W ...] input: per channel, over every dim but 1, the
+ * mean and the biased variance var of the batch (two passes, accumulated in double on the CPU), then
+ * y = x * (weight / sqrt(var + eps)) + (bias - mean * weight / sqrt(var + eps)). weight and bias (C values) may be
+ * NULL (1 and 0). mean and var (C values each, new tensors) are returned through the pointers for the backward and
+ * the running statistics. */
+dpl_tensor *dpl_batch_norm_forward(dpl_tensor *x, dpl_tensor *weight, dpl_tensor *bias, float eps, dpl_tensor **mean,
+                                   dpl_tensor **var);
+/* Its gradients from grad_output g, given the forward's x, weight (or NULL), mean and var, with
+ * invstd = 1 / sqrt(var + eps) and n the elements per channel: grad_weight = sum(g (x - mean)) invstd,
+ * grad_bias = sum(g) (C values each) and grad_input = weight invstd (g - sum(g) / n - (x - mean) invstd^2
+ * sum(g (x - mean)) / n), as PyTorch's batch norm backward. Each result is a new tensor through its pointer; a NULL
+ * pointer skips it (grad_input's pass is the costly one). */
+int dpl_batch_norm_backward(dpl_tensor *grad_output, dpl_tensor *x, dpl_tensor *weight, dpl_tensor *mean,
+                            dpl_tensor *var, float eps, dpl_tensor **grad_input, dpl_tensor **grad_weight,
+                            dpl_tensor **grad_bias);
 
 /* ---- reductions ------------------------------------------------------------------------------------------------- */
 typedef enum dpl_reduce_op {

@@ -74,6 +74,10 @@ int dpl_device_set_alloc_class(dpl_device *dev, int alloc_class) {
   return prev;
 }
 
+void dpl_device_reset_peak(dpl_device *dev) {
+  if (dev) __atomic_store_n(&dev->peak_bytes, __atomic_load_n(&dev->bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 int64_t dpl_device_stat(dpl_device *dev, const char *name) {
   if (!dev || !name) return -1;
   if (!strcmp(name, "bytes")) return dev->bytes;

@@ -135,6 +135,17 @@ typedef struct dpl_spatial_args {
   const dpl_tensor *dst, *src, *idx, *table;
 } dpl_spatial_args;
 
+/* Batch normalization in training mode (ops/norm.c), every tensor contiguous: x and g are n x c x hw; weight, bias (or
+ * NULL), mean, var, grad_weight and grad_bias hold c values. Forward: writes y, mean and var. Backward: reads g, x,
+ * weight, mean and var; writes grad_weight and grad_bias, and grad_input (y) unless it is NULL. */
+typedef struct dpl_batch_norm_args {
+  int64_t n, c, hw;
+  float eps;
+  const dpl_tensor *x, *g, *weight, *bias, *mean, *var, *y, *grad_weight, *grad_bias;
+} dpl_batch_norm_args;
+/* what a backend's batch norm returns for a shape its kernel does not take (ops/norm.c then composes it) */
+enum { DPL_NOT_FUSED = -1 };
+
 /* ---- backends: each device kind fills this table --------------------------------------------------------------- */
 typedef struct dpl_backend {
   const char *name;
@@ -158,6 +169,10 @@ typedef struct dpl_backend {
   int (*conv2d_backward_input)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*conv2d_backward_weight)(dpl_device *dev, const dpl_conv2d_args *a);
   int (*spatial2d)(dpl_device *dev, const dpl_spatial_args *a);
+  /* NULL where the backend has no fused kernel, or DPL_NOT_FUSED for a shape it does not take: ops/norm.c then
+   * composes them of reductions and muladd */
+  int (*batch_norm_forward)(dpl_device *dev, const dpl_batch_norm_args *a);
+  int (*batch_norm_backward)(dpl_device *dev, const dpl_batch_norm_args *a);
   bool fused_conv_activation;        /* conv2d_forward applies a->act itself; else ops/conv.c runs it after */
 } dpl_backend;
 

@@ -1,7 +1,7 @@
 -- Benchmark 4's pieces (lua/dpl/models/autoencoder.lua, lua/dpl/benchmarks/autoencoder.lua) against PyTorch
 -- (tests/ref/autoencoder_ref.py defines the autoencoder and the MLP as PyTorch modules with the same state_dict names):
 --  * a torch.save checkpoint (side 64 and 96, batch norms randomised) loads and gives PyTorch's codes and
---    reconstructions in eval and train mode;
+--    reconstructions in eval and train mode; so does a PyTorch Lightning checkpoint (.ckpt) of a module holding it;
 --  * training parity of the autoencoder: from the same initial weights, the same 3 batches (4 x 3 x 64 x 64), 3
 --    Adam(1e-3) steps with a resnet18-E loss in train mode (the input's features first, as the reference), a vgg16-E
 --    loss and the pixel MSE, against PyTorch's run in float64. Tolerances as tests/lua/test_superres.lua: the first
@@ -83,6 +83,11 @@ S:add("a PyTorch checkpoint (torch.save) gives PyTorch's codes and reconstructio
       end
     end
   end
+  -- a PyTorch Lightning checkpoint of a module holding the autoencoder (state_dict.autoencoder.*) beside its loss
+  -- network (ignored), optimizer states, callbacks and loops (skipped): the same codes
+  local lit = B.load_model(refdir .. "/ae64_lightning.ckpt", {side = 64})
+  t:close(dpl.no_grad(function() return lit:encode(ref("x64", "cpu")) end), ref("mu64_eval"), {atol = 1e-4, rtol = 1e-4},
+          "Lightning checkpoint, eval mode")
   local ok, err = pcall(B.load_model, refdir .. "/ae64.pth", {side = 96})
   t:ok(not ok and tostring(err):find("does not fit the 96 x 96 autoencoder", 1, true), tostring(err))
   local ok2, err2 = pcall(B.load_model, refdir .. "/mlp_init.pth")

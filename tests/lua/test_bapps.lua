@@ -149,6 +149,31 @@ for _, device in ipairs {"cpu", "vulkan"} do
   end
 end
 
+suite:add("--batch auto (the default): the batch from a probe's peak memory; the scores do not depend on it",
+          function(t)
+  need_ref(t)
+  local B = require "dpl.benchmarks.bapps"
+  local metric = require("dpl.perceptual").new({arch = "alexnet", layer = "L", weights = "random:1", device = "cpu"})
+  local b, per = B.auto_batch(metric, "cpu", 2048)
+  -- at least the triplet's three 3 x 64 x 64 images; AlexNet's features at L are small: the full 256 fits 2 GB
+  t:ok(per >= 3 * 3 * 64 * 64 * 4 and per < 2 ^ 24, "bytes per triplet: " .. per)
+  t:eq(b, 256)
+  local small = B.auto_batch(metric, "cpu", 1)
+  t:eq(small, math.max(1, math.floor(2 ^ 20 / per)), "1 MB: the triplets that fit")
+  t:ok(small < 8, "1 MB holds fewer than 8 triplets")
+  -- a run at that tiny budget (several batches per subset) gives the reference's scores, and records its batch
+  local out_json = tmp .. "/auto.json"
+  local rc, out = bapps(("--data %s --arch alexnet --layer L --weights %s --device cpu --memory 1 --db %s/auto.sqlite "
+    .. "--json %s"):format(fixture, refdir, tmp, out_json))
+  t:eq(rc, 0, out)
+  local e = json.decode(slurp(out_json))
+  check_scores(t, e, ref_by_key()["alexnet L"], "alexnet L, --batch auto --memory 1")
+  local store = results.open(tmp .. "/auto.sqlite", {readonly = true})
+  local timing = json.decode(store:runs({experiment = "bapps"})[1].timing)
+  store:close()
+  t:eq(timing.batch, small, "the stored timing records the batch used")
+end)
+
 suite:add("resume: a rerun finds every network in the store and computes nothing", function(t)
   need_ref(t)
   local db = tmp .. "/resume.sqlite"
@@ -221,6 +246,8 @@ suite:add("missing data, weights and bad options give clear messages", function(
     {("--weights random:1 --json %s/nodir/x.json"):format(tmp), "does not exist"},
     {("--weights random:1 --json %s"):format(tmp), "is a folder"},
     {"--weights random:1 --batch 0", "--batch 0: must be a positive integer"},
+    {"--weights random:1 --batch many", "--batch many: must be a positive integer"},
+    {"--weights random:1 --memory 0", "--memory 0: must be a positive integer"},
     {"--lpips --layer M --arch alexnet", "--layer has no effect with --lpips"},
     {"--name-map gluon_squeezenet1_1", "--name-map goes with --weights"},
     {("--data %s/nowhere --weights random:1"):format(tmp), "dplrun data/fetch.lua bapps"},

@@ -183,6 +183,11 @@ S:add("binary ops: NaN and inf", function(t)
     t:close(n:ne(m), {1, 1, 1}, EXACT)
     t:close(n:lt(m), {0, 0, 0}, EXACT)
     t:close(n:ge(m), {0, 0, 0}, EXACT)
+    -- relu_grad(g, x): g where x > 0, exactly 0 elsewhere, even for an infinite or NaN g (not g * 0 = NaN); a NaN x
+    -- is not > 0
+    local g = dpl.tensor({INF, NAN, -3, 2.5, NAN, INF, 7}, o)
+    local xr = dpl.tensor({-1, 0, 0, 1e-30, 2, 5, NAN}, o)
+    t:close(g:relu_grad(xr), {0, 0, 0, 2.5, NAN, INF, 0}, EXACT)
     t:close(dpl.tensor({-INF, INF}, o):lt(dpl.tensor({INF, INF}, o)), {1, 0}, EXACT)
   end)
 end)

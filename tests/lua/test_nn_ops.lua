@@ -130,7 +130,7 @@ end)
 -- layers with parameters: output, input and parameter gradients, and the state after the forward (running stats)
 local function run_module(c, device)
   local m
-  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, {momentum = c.momentum})
+  if c.kind == "BatchNorm2d" then m = nn.BatchNorm2d(c.num_features, {momentum = c.momentum, affine = c.affine})
   elseif c.kind == "Linear" then m = nn.Linear(c.in_features, c.out_features)
   else m = nn.ConvTranspose2d(c.in_channels, c.out_channels, c.kernel, c.opts) end
   m = m:to(device)
@@ -166,6 +166,56 @@ S:add("layers (batch norm in training and evaluation, linear, transposed conv) m
       end
     end
   end
+end)
+
+-- Vulkan's batch norm kernels (shaders/batch_norm.comp) and the composed form (DPL_VK_BATCH_NORM=0) against the CPU's
+-- fused kernel: outputs, statistics and the three gradients, on odd shapes, with and without weight and bias
+S:add("batch norm in training on Vulkan, fused and composed, matches the CPU", function(t)
+  if not vulkan then t:skip("no Vulkan device") end
+  local ffi = require "ffi"
+  pcall(ffi.cdef, "int setenv(const char *, const char *, int); int unsetenv(const char *);")
+  local function run(dev, x, g, w, b)
+    local xd = x:to(dev):requires_grad_()
+    local wd, bd = w and w:to(dev):requires_grad_(), b and b:to(dev):requires_grad_()
+    local rm, rv = dpl.zeros(x:size(2), {device = dev}), dpl.ones(x:size(2), {device = dev})
+    local y = F.batch_norm(xd, rm, rv, wd, bd, true, 0.3)
+    y:backward(g:to(dev))
+    return {y = y:cpu(), gx = xd.grad:cpu(), gw = wd and wd.grad:cpu(), gb = bd and bd.grad:cpu(), rm = rm:cpu(),
+            rv = rv:cpu()}
+  end
+  local tol = {atol = 1e-4, rtol = 1e-4}
+  for i, shape in ipairs {{3, 5, 7, 9}, {2, 3, 1, 1}, {4, 70, 3, 5}, {2, 1, 33, 17}, {6, 4}} do
+    local x = dpl.randn(shape, {seed = 40 + i}) * 2 + 3
+    local g = dpl.randn(shape, {seed = 80 + i})
+    local affine = i % 2 == 1
+    local w = affine and dpl.randn(shape[2], {seed = 120 + i}) or nil
+    local b = affine and dpl.randn(shape[2], {seed = 160 + i}) or nil
+    local ref = run("cpu", x, g, w, b)
+    for _, form in ipairs {"fused", "composed"} do
+      if form == "composed" then ffi.C.setenv("DPL_VK_BATCH_NORM", "0", 1) end
+      local ok, got = pcall(run, "vulkan", x, g, w, b)
+      ffi.C.unsetenv("DPL_VK_BATCH_NORM")
+      t:ok(ok, tostring(got))
+      local label = ("%s %s"):format(table.concat(shape, "x"), form)
+      for _, k in ipairs {"y", "gx", "gw", "gb", "rm", "rv"} do
+        if ref[k] then t:close(got[k], ref[k], tol, label .. " " .. k) end
+      end
+    end
+  end
+  -- the fused forward is two dispatches (statistics, then the output); the composed one about ten
+  local x = dpl.randn({3, 5, 7, 9}, {device = "vulkan"})
+  local function dispatches()
+    dpl.synchronize("vulkan")
+    local d0 = dpl.stat("dispatches", "vulkan")
+    dpl.no_grad(F.batch_norm, x, nil, nil, nil, nil, true)
+    dpl.synchronize("vulkan")
+    return dpl.stat("dispatches", "vulkan") - d0
+  end
+  t:eq(dispatches(), 2, "fused forward dispatches")
+  ffi.C.setenv("DPL_VK_BATCH_NORM", "0", 1)
+  local composed = dispatches()
+  ffi.C.unsetenv("DPL_VK_BATCH_NORM")
+  t:ok(composed > 4, "composed forward dispatches: " .. composed)
 end)
 
 -- composite graphs, written as in tests/ref/nn_ops_ref.py
@@ -290,6 +340,16 @@ S:add("bad input: zero and negative sizes are clear errors", function(t)
   t:raises(function() dpl.upsample2d(x, {0, 3}, "bilinear") end, "output size must be positive, got 0x3")
   t:raises(function() nn.Conv2d(3, 2, 3)(dpl.randn(1, 3, 0, 5)) end, "larger than the padded input 0x5")
   t:raises(function() nn.BatchNorm2d(4)(x) end, "nn.BatchNorm2d(4): expected input (N, 4, H, W), got 1x3x5x5")
+  -- F.batch_norm's checks (lua/dpl/ops/norm.lua and the runtime's dpl_batch_norm_forward)
+  t:raises(function() F.batch_norm(x, nil, nil, dpl.ones(4), nil, true) end,
+           "batch_norm_forward: weight has 4 values for an input of shape [1, 3, 5, 5] (3 channels)")
+  t:raises(function() F.batch_norm(dpl.randn(4, 3), nil, nil, nil, dpl.zeros(2), true) end,
+           "batch_norm_forward: bias has 2 values")
+  t:raises(function() F.batch_norm(dpl.randn(1, 3, 1, 1), nil, nil, nil, nil, true) end,
+           "expected more than 1 value per channel")
+  t:raises(function() F.batch_norm(dpl.randn(5), nil, nil, nil, nil, true) end,
+           "batch_norm: expected an input N x C [x H x W], got a 1-d tensor of shape 5")
+  t:raises(function() F.batch_norm(x, nil, nil, nil, nil, false) end, "needs running_mean and running_var")
 end)
 
 suite.teardown = refs.remove

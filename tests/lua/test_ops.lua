@@ -37,8 +37,10 @@ case {id = "unary_affine", fn = function(x) return x:affine(1.5, -0.25) end, tor
 local BINARY_TORCH = {add = "x0 + x1", sub = "x0 - x1", mul = "x0 * x1", div = "x0 / x1", pow = "x0 ** x1",
                       maximum = "torch.maximum(x0, x1)", minimum = "torch.minimum(x0, x1)",
                       eq = "(x0 == x1).double()", ne = "(x0 != x1).double()", lt = "(x0 < x1).double()",
-                      le = "(x0 <= x1).double()", gt = "(x0 > x1).double()", ge = "(x0 >= x1).double()"}
-local COMPARISON = {eq = true, ne = true, lt = true, le = true, gt = true, ge = true}
+                      le = "(x0 <= x1).double()", gt = "(x0 > x1).double()", ge = "(x0 >= x1).double()",
+                      relu_grad = "x0 * (x1 > 0).double()"}
+-- no gradient: the comparisons, and relu_grad (a gradient itself)
+local COMPARISON = {eq = true, ne = true, lt = true, le = true, gt = true, ge = true, relu_grad = true}
 local bnames = {}
 for name in pairs(E.BINARY) do bnames[#bnames + 1] = name end
 table.sort(bnames)
@@ -128,6 +130,14 @@ conv("k5_s3_40out", {1, 7, 13, 11}, {40, 7, 5, 5}, {stride = 3, padding = 2}, tr
 case {id = "conv_transpose2d_s2_op1", inputs = {{2, 6, 5, 4}, {6, 4, 3, 3}, {4}}, tol = conv_tol(6 * 9 * 8),
       fn = function(x, w, b) return F.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1}) end,
       torch = "F.conv_transpose2d(x0, x1, x2, stride=2, padding=1, output_padding=1)"}
+
+-- ---- batch norm with the batch's statistics (the runtime's dpl_batch_norm_forward / _backward) ------------------
+case {id = "batch_norm_train", inputs = {{3, 5, 4, 7}, {5}, {5}}, tol = conv_tol(84),
+      fn = function(x, w, b) return F.batch_norm(x, nil, nil, w, b, true) end,
+      torch = "F.batch_norm(x0, None, None, x1, x2, training=True)"}
+case {id = "batch_norm_train_2d_plain", inputs = {{6, 4}}, tol = conv_tol(6),
+      fn = function(x) return F.batch_norm(x, nil, nil, nil, nil, true) end,
+      torch = "F.batch_norm(x0, None, None, None, None, training=True)"}
 
 -- ---- pooling, padding, resizing ------------------------------------------------------------------------------------------
 case {id = "max_pool2d_ceil", fn = function(x) return F.max_pool2d(x, 3, {stride = 2, ceil_mode = true}) end,

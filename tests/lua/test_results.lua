@@ -438,6 +438,11 @@ suite:add("report: Table V layout, detail, CSV and the --json shape", function(t
   local lines = {}
   for line in tab:gmatch("[^\n]+") do lines[#lines + 1] = line end
   t:ok(lines[1]:match("^configuration %x+: full data; weights none %(5 runs%)$"), "configuration: " .. lines[1])
+  -- the training benchmarks' presets are named as such, never "full data" (regression: a --quick table said so)
+  t:ok(report.describe_config({preset = "quick", epochs = 2}):find("^QUICK configuration %(%-%-quick: not the " ..
+    "paper's protocol%); weights none; epochs 2$") ~= nil, report.describe_config({preset = "quick", epochs = 2}))
+  t:ok(report.describe_config({preset = "custom"}):find("^CUSTOM configuration") ~= nil, "custom preset")
+  t:ok(report.describe_config({preset = "paper"}):find("^full data; weights none$") ~= nil, "paper preset")
   table.remove(lines, 1)
   t:ok(lines[1]:find("2AFC E", 1, true) and lines[1]:find("JND E", 1, true), "header: " .. lines[1])
   t:eq(lines[3], "VGG Networks", "families in the paper's order")

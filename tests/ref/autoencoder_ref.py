@@ -73,6 +73,43 @@ def mlp(hidden):
     return nn.Sequential(*layers, nn.Linear(sizes[-1], 10))
 
 
+def attribute_dict_class():
+    """Lightning's AttributeDict (a dict subclass), or a stand-in pickled under the same module and name when
+    Lightning is not installed: what matters is the pickle it makes (NEWOBJ of that global, then SETITEMS)."""
+    try:
+        from lightning_fabric.utilities.data import AttributeDict
+        return AttributeDict
+    except ImportError:
+        import types
+        names = ("lightning_fabric", "lightning_fabric.utilities", "lightning_fabric.utilities.data")
+        for name in names:
+            sys.modules.setdefault(name, types.ModuleType(name))
+        cls = type("AttributeDict", (dict,), {"__module__": names[-1]})
+        sys.modules[names[-1]].AttributeDict = cls
+        return cls
+
+
+def lightning_checkpoint(net, path):
+    """A checkpoint as PyTorch Lightning's ModelCheckpoint writes it for a LightningModule holding the autoencoder as
+    `autoencoder` and the loss network as `perceptual_net` (the keys and value kinds of Lightning 1.9 and 2.x,
+    hyper-parameters as an AttributeDict)."""
+    sd = {"autoencoder." + k: v for k, v in net.state_dict().items()}
+    sd["perceptual_net.0.weight"] = torch.randn(8, 3, 3, 3)
+    sd["perceptual_net.1.running_mean"] = torch.zeros(8)
+    first = next(net.parameters())
+    torch.save({
+        "epoch": 4, "global_step": 120, "pytorch-lightning_version": "1.9.5",
+        "state_dict": sd,
+        "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": 5, "completed": 4}}}},
+        "callbacks": {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}":
+                      {"wait_count": 1, "stopped_epoch": 0, "best_score": torch.tensor(0.25), "patience": 10}},
+        "optimizer_states": [{"state": {0: {"step": torch.tensor(120.0), "exp_avg": torch.zeros_like(first),
+                                            "exp_avg_sq": torch.zeros_like(first)}},
+                              "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0]}]}],
+        "lr_schedulers": [], "hparams_name": "kwargs", "hyper_parameters": attribute_dict_class()(lr=1e-3, arch="vgg16"),
+    }, path)
+
+
 def make(out):
     gen = torch.Generator().manual_seed(1)
     rng = np.random.RandomState(1)
@@ -81,6 +118,8 @@ def make(out):
         net = Autoencoder(side)
         randomise_bn(net, gen, 0.1, 3)
         torch.save(net.state_dict(), os.path.join(out, "ae%d.pth" % side))
+        if side == 64:
+            lightning_checkpoint(net, os.path.join(out, "ae64_lightning.ckpt"))
         with open(os.path.join(out, "keys%d.txt" % side), "w") as f:
             f.write("\n".join(net.state_dict().keys()) + "\n")
         x = torch.from_numpy(rng.rand(2, 3, side, side).astype(np.float32))

@@ -138,6 +138,11 @@ def module_case(cid, module, x, kind, **args):
 
 module_case("bn_train", torch.nn.BatchNorm2d(13, momentum=0.3).train(), randn(4, 13, 9, 7) * 2 + 1, "BatchNorm2d",
             num_features=13, momentum=0.3, train=True)
+# without weight and bias, one channel far from zero (the variance of values near 30 in float), a 1 x 1 image
+module_case("bn_train_plain", torch.nn.BatchNorm2d(1, affine=False).train(), randn(3, 1, 11, 5) * 0.5 + 30,
+            "BatchNorm2d", num_features=1, momentum=0.1, affine=False, train=True)
+module_case("bn_train_1x1", torch.nn.BatchNorm2d(6).train(), randn(5, 6, 1, 1), "BatchNorm2d", num_features=6,
+            momentum=0.1, train=True)
 module_case("bn_eval", torch.nn.BatchNorm2d(13).eval(), randn(2, 13, 9, 7) * 2 + 1, "BatchNorm2d",
             num_features=13, momentum=0.1, train=False)
 module_case("linear", torch.nn.Linear(13, 7), randn(5, 13), "Linear", in_features=13, out_features=7)

@@ -159,7 +159,14 @@ function M.arguments(parser)
       return n
     end
   end
-  parser:option("--batch", "Triplets per batch.", "256"):convert(positive("--batch"))
+  parser:option("--batch", "Triplets per batch, or auto: the largest batch up to 256 (the reference code's) whose "
+    .. "features fit in --memory, measured per network on a probe batch (the batch does not change the scores).",
+    "auto"):convert(function(v)
+      if v == "auto" then return v end
+      return positive("--batch")(v)
+    end)
+  parser:option("--memory", "With --batch auto: MB that one batch's images and features may take on the device.",
+    "2048"):convert(positive("--memory"))
   parser:option("--subsets", "Only these subsets (comma list of names; 2AFC and JND alike).")
   parser:option("--limit", "At most this many triplets/pairs per subset (quick looks; recorded in the config).")
     :convert(positive("--limit"))
@@ -178,7 +185,7 @@ function M.cells(args, archs, layers)
 end
 
 function M.setup(args)
-  if not args.batch or args.batch < 1 then error("--batch must be a positive number", 0) end
+  if args.batch ~= "auto" and (not args.batch or args.batch < 1) then error("--batch must be a positive number", 0) end
   local ok, data = pcall(M.open, args.data, {subsets = args.subsets and runner.list_of(args.subsets, nil, "subsets"),
                                             limit = args.limit})
   if not ok then
@@ -200,6 +207,27 @@ function M.config(args, data, cell)
             perceptual.lpips_weights_path(LPIPS_OF[cell.arch])) or nil}
 end
 
+-- The batch (triplets) for `metric` under a memory budget: the bytes that the features of a probe of 4 triplets (12
+-- random 64 x 64 images) take at their peak on the device, scaled: the largest multiple of 8 up to 256 (the reference
+-- code's batch) that fits budget_mb, at least 1. EfficientNet-B7 at L takes ~45 MB per triplet, AlexNet at E ~1 MB.
+function M.auto_batch(metric, device, budget_mb)
+  local probe = 4
+  collectgarbage(); collectgarbage()
+  dpl.synchronize(device)
+  local base = dpl.stat("bytes", device)
+  dpl.reset_peak(device)
+  local x = dpl.rand({3 * probe, 3, 64, 64}, {device = device})
+  local f = dpl.no_grad(metric.features, metric, x)
+  dpl.synchronize(device)
+  local per = math.max(dpl.stat("peak_bytes", device) - base, 1) / probe
+  x, f = nil, nil
+  collectgarbage(); collectgarbage()
+  local b = math.floor(budget_mb * 2 ^ 20 / per)
+  if b >= 256 then return 256, per end
+  if b >= 8 then return b - b % 8, per end
+  return math.max(b, 1), per
+end
+
 -- One loss network over every subset present: scores "2afc.<subset>", "2afc.mean", "jnd.<subset>", "jnd.pooled".
 function M.run(args, data, cell)
   local clock0 = progress.now()
@@ -207,10 +235,12 @@ function M.run(args, data, cell)
     and {lpips = LPIPS_OF[cell.arch], weights = cell.weights, name_map = cell.name_map, device = cell.device}
     or {arch = cell.arch, layer = cell.layer, weights = cell.weights, name_map = cell.name_map, device = cell.device})
   local t_build = progress.now() - clock0
+  local batch = args.batch
+  if batch == "auto" then batch = M.auto_batch(metric, cell.device, args.memory) end
   local bar = progress.new({total = data:image_count(), label = ("%s %s"):format(cell.arch, cell.layer), unit = "img"})
   local scores, t_net = {}, 0
   local function distances(kind, subset)
-    return data:distances(kind, subset, args.batch, function(batch)
+    return data:distances(kind, subset, batch, function(batch)
       -- batch: list of N x 3 x 64 x 64 tensors (ref, p0, p1 for 2AFC; p0, p1 for JND), already preprocessed
       local t0 = progress.now()
       local n = batch[1]:size(1)
@@ -252,7 +282,7 @@ function M.run(args, data, cell)
   local elapsed = progress.now() - clock0 - t_build
   return scores, {build_s = t_build, network_s = t_net, data_s = t_load, total_s = progress.now() - clock0,
                   images = data:image_count(), images_per_s = data:image_count() / math.max(elapsed, 1e-9),
-                  batch = args.batch}
+                  batch = batch}
 end
 
 function M.summary(scores, timing)

@@ -118,12 +118,18 @@ function M.describe_config(cfg)
   elseif cfg.data ~= nil then
     parts[#parts + 1] = "data " .. (type(cfg.data) == "table" and json.encode(cfg.data) or tostring(cfg.data))
   end
-  parts[#parts + 1] = cfg.limit and ("LIMITED to %s per subset"):format(tostring(cfg.limit)) or "full data"
+  -- how much of the protocol the runs followed: BAPPS's --limit, or the training benchmarks' preset
+  if cfg.limit then parts[#parts + 1] = ("LIMITED to %s per subset"):format(tostring(cfg.limit))
+  elseif cfg.preset == "quick" then parts[#parts + 1] = "QUICK configuration (--quick: not the paper's protocol)"
+  elseif cfg.preset == "custom" then parts[#parts + 1] = "CUSTOM configuration (options differ from the paper's protocol)"
+  else parts[#parts + 1] = "full data" end
   local w = cfg.weights or "none"
   parts[#parts + 1] = w:match("^untrained") and ("UNTRAINED weights (%s)"):format(w:gsub("^untrained ", ""))
     or ("weights %s"):format(w)
   local keys = {}
-  for k in pairs(cfg) do if k ~= "data" and k ~= "limit" and k ~= "weights" then keys[#keys + 1] = k end end
+  for k in pairs(cfg) do
+    if k ~= "data" and k ~= "limit" and k ~= "weights" and k ~= "preset" then keys[#keys + 1] = k end
+  end
   table.sort(keys)
   for _, k in ipairs(keys) do
     local v = cfg[k]

@@ -1,5 +1,6 @@
 -- dpl.nn.functional, also dpl.F: the one functional namespace, as PyTorch's torch.nn.functional. Convolutions,
--- pooling, padding and resizing come from lua/dpl/ops/ (conv.lua, spatial.lua), with their gradient kernels; the
+-- pooling, padding, resizing and batch norm come from lua/dpl/ops/ (conv.lua, spatial.lua, norm.lua), with their
+-- gradient kernels; the
 -- functions below are built from differentiable dpl ops, so they run on any device and get their gradients from
 -- autograd.
 --
@@ -11,7 +12,7 @@ local A = require "dpl.autograd"
 local ops = require "dpl.ops"
 
 local F = {}
-for _, family in ipairs {ops.conv, ops.spatial} do
+for _, family in ipairs {ops.conv, ops.spatial, ops.norm} do
   for name, fn in pairs(family) do F[name] = fn end
 end
 

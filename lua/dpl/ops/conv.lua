@@ -98,7 +98,7 @@ local function declare(name, ctype, keys, activation)
       local bias, opts = bias_opts(c[3], c[4])
       local activated
       opts, activated = without_activation(opts)
-      if activated then g = g * c.y:gt(0) end   -- the ReLU's gradient: where its output is positive
+      if activated then g = g:relu_grad(c.y) end   -- the ReLU's gradient: where its output is positive
       return wants(input) and M[bi](g, weight, input:size(), opts),
              wants(weight) and M[bw](input, g, weight:size(), opts),
              wants(bias) and M.conv2d_backward_bias(g)

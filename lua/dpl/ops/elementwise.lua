@@ -79,6 +79,8 @@ for _, name in ipairs {"eq", "ne", "lt", "le", "gt", "ge"} do
   local op = BINARY[name]
   M[name] = function(a, b) return binary(op, a, b) end
 end
+-- relu_grad(g, x): g where x > 0, else 0 (ReLU's gradient in one pass, as torch's threshold_backward); no gradient
+M.relu_grad = function(g, x) return binary(BINARY.relu_grad, g, x) end
 for name in pairs(BINARY) do
   if not M[name] then error("ops/elementwise.lua: binary op '" .. name .. "' of dpl.h has no Lua definition") end
 end
@@ -94,7 +96,7 @@ local UNARY_GRAD = {
   square = function(g, x) return g * x * 2 end,
   rsqrt = function(g, x, y) return g * y * y * y * -0.5 end,
   sign = function(g) return g * 0 end,
-  relu = function(g, x) return g * M.gt(x, 0) end,
+  relu = function(g, x) return M.relu_grad(g, x) end,
   sigmoid = function(g, x, y) return g * y * M.sub(1, y) end,
   tanh = function(g, x, y) return g * M.sub(1, y * y) end,
   -- silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x)

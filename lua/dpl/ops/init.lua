@@ -5,6 +5,7 @@
 --   ops/shape.lua         views, copies, cat / split / chunk
 --   ops/conv.lua          conv2d, conv_transpose2d and their gradient kernels
 --   ops/spatial.lua       pooling, padding, resizing
+--   ops/norm.lua          batch normalization
 --
 -- Each differentiable op is declared there once with its gradient (dpl.autograd's registry). The type's own accessors
 -- (size, dim, item, totable, ...) are in lua/dpl/tensor.lua; every other Tensor method is installed below.
@@ -20,6 +21,7 @@ local M = {
   elementwise = E, reduce = R, shape = S,
   conv = require "dpl.ops.conv",
   spatial = require "dpl.ops.spatial",
+  norm = require "dpl.ops.norm",
 }
 
 -- In-place ops on tensors that take part in autograd would corrupt saved values: refuse them.

@@ -391,17 +391,30 @@ end
 
 -- The model's tensors among a file's (checkpoint.load_tensors): a trainer checkpoint's best weights (best.*), else its
 -- current ones (model.*), else a PyTorch {"net": state_dict} (net.*), else the tensors as they are (a plain
--- state_dict). `probe` is a name every state of the model has (e.g. "encoder.conv0.weight"); nil when none holds it.
+-- state_dict), else the tensors under the one prefix that holds `probe` (a PyTorch Lightning checkpoint:
+-- "state_dict.<attribute>."). `probe` is a name every state of the model has (e.g. "encoder.conv0.weight"); nil when
+-- none holds it, or when two prefixes do.
 function M.model_tensors(tensors, probe)
+  local function under(prefix)
+    local sd = {}
+    for name, t in pairs(tensors) do
+      if name:sub(1, #prefix) == prefix then sd[name:sub(#prefix + 1)] = t end
+    end
+    return sd
+  end
   for _, prefix in ipairs {"best.", "model.", "net.", ""} do
-    if tensors[prefix .. probe] then
-      local sd = {}
-      for name, t in pairs(tensors) do
-        if name:sub(1, #prefix) == prefix then sd[name:sub(#prefix + 1)] = t end
-      end
-      return sd
+    if tensors[prefix .. probe] then return under(prefix) end
+  end
+  -- any other single prefix: a PyTorch Lightning checkpoint ("state_dict.<the module's attribute>.")
+  local found
+  for name in pairs(tensors) do
+    if #name > #probe and name:sub(-#probe - 1) == "." .. probe then
+      local prefix = name:sub(1, #name - #probe)
+      if found and found ~= prefix then return nil end   -- two networks: which one is meant is unclear
+      found = prefix
     end
   end
+  return found and under(found) or nil
 end
 
 -- trainer.fit(opts): new(opts):fit(), with SIGINT/SIGTERM deferred to the trainer while it runs (see above): after a

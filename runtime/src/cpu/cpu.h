@@ -51,6 +51,9 @@ typedef int (*dpl_use_fn)(const float *data, void *ctx);
 int dpl_cpu_with_derived(const dpl_tensor *w, int kind, uint64_t variant, size_t floats, dpl_derive_fn derive,
                          dpl_use_fn use, void *ctx);
 void dpl_cpu_kernel_cache_release(void);   /* all cached derived data, freed */
+/* batch normalization with the batch's statistics (cpu/norm_cpu.c) */
+int dpl_cpu_batch_norm_forward(dpl_device *dev, const dpl_batch_norm_args *a);
+int dpl_cpu_batch_norm_backward(dpl_device *dev, const dpl_batch_norm_args *a);
 /* CPU spatial kernel (cpu/spatial_cpu.c) */
 int dpl_cpu_spatial2d(dpl_device *dev, const dpl_spatial_args *a);
 

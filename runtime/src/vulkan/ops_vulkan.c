@@ -280,6 +280,97 @@ static int vk_op_reduce(dpl_device *dev, const dpl_reduce_args *ra, const dpl_te
   return DPL_OK;
 }
 
+/* ---- batch norm with the batch's statistics (shaders/batch_norm.comp) -------------------------------------------- */
+/* mirrors Params in shaders/batch_norm.comp */
+typedef struct bn_params {
+  uint32_t n, c, hw, has_weight, has_bias, x_off, g_off, y_off, mean_off, var_off, w_off, b_off, gw_off, gb_off;
+  float eps;
+} bn_params;
+
+/* workgroup size of the per-channel sums, and the longest loop they may run per invocation (lavapipe's loop limiter
+ * silently cuts loops near 65535 iterations) */
+enum { BN_WG = 256, BN_MAX_LOOP = 16384 };
+
+/* Whether the kernels take the shape: every tensor in one binding, per-channel loops well under the limiter. Else
+ * (or with DPL_VK_BATCH_NORM=0, which tests use to check both forms) ops/norm.c composes the op of reductions and
+ * muladd, which split. */
+static bool bn_fits(dpl_device *dev, const dpl_batch_norm_args *a) {
+  if (dpl_env_is("DPL_VK_BATCH_NORM", "0")) return false;
+  vk_device *v = vkdev(dev);
+  int64_t numel = a->n * a->c * a->hw;
+  return (uint64_t)numel * 4 + v->alignment <= v->max_binding && a->n * a->hw <= (int64_t)BN_WG * BN_MAX_LOOP &&
+         a->c <= 65535LL * 65535LL;
+}
+
+/* the first `count` elements of a contiguous tensor t */
+static int bn_bind(dpl_device *dev, const dpl_tensor *t, int64_t count, int write, vk_binding *b, uint32_t *off) {
+  return vk_bind(dev, t->storage, t->offset, t->offset + count - 1, write, b, off);
+}
+
+static bn_params bn_base(const dpl_batch_norm_args *a) {
+  bn_params pc;
+  memset(&pc, 0, sizeof pc);
+  pc.n = (uint32_t)a->n; pc.c = (uint32_t)a->c; pc.hw = (uint32_t)a->hw;
+  pc.has_weight = a->weight != NULL; pc.has_bias = a->bias != NULL;
+  pc.eps = a->eps;
+  return pc;
+}
+
+/* a per-channel dispatch (one workgroup each) or an elementwise one */
+static int bn_dispatch(dpl_device *dev, int shader, const vk_binding *b, int nb, const bn_params *pc, bool per_channel,
+                       int64_t numel) {
+  uint32_t spec[2] = {per_channel ? BN_WG : ELT_LOCAL, BN_WG}, gx, gy;
+  if (per_channel) vk_grid_1d((uint64_t)pc->c, 1, &gx, &gy);
+  else vk_grid_1d((uint64_t)numel, ELT_LOCAL, &gx, &gy);
+  return vk_dispatch(dev, shader, spec, 2, b, nb, pc, sizeof *pc, gx, gy, 1);
+}
+
+static int vk_op_batch_norm_forward(dpl_device *dev, const dpl_batch_norm_args *a) {
+  if (!bn_fits(dev, a)) return DPL_NOT_FUSED;
+  int64_t numel = a->n * a->c * a->hw;
+  bn_params pc = bn_base(a);
+  vk_binding b[6];
+  int rc = bn_bind(dev, a->mean, a->c, 1, &b[0], &pc.mean_off);
+  if (!rc) rc = bn_bind(dev, a->var, a->c, 1, &b[1], &pc.var_off);
+  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[2], &pc.x_off);
+  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM, b, 3, &pc, true, numel);
+  if (rc) return rc;
+  /* y = x alpha + beta; a missing weight or bias binds the mean again (has_weight / has_bias say so) */
+  rc = bn_bind(dev, a->y, numel, 1, &b[0], &pc.y_off);
+  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[1], &pc.x_off);
+  if (!rc) rc = bn_bind(dev, a->mean, a->c, 0, &b[2], &pc.mean_off);
+  if (!rc) rc = bn_bind(dev, a->var, a->c, 0, &b[3], &pc.var_off);
+  if (!rc) rc = bn_bind(dev, a->weight ? a->weight : a->mean, a->c, 0, &b[4], &pc.w_off);
+  if (!rc) rc = bn_bind(dev, a->bias ? a->bias : a->mean, a->c, 0, &b[5], &pc.b_off);
+  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_APPLY, b, 6, &pc, false, numel);
+  return rc;
+}
+
+static int vk_op_batch_norm_backward(dpl_device *dev, const dpl_batch_norm_args *a) {
+  if (!bn_fits(dev, a)) return DPL_NOT_FUSED;
+  int64_t numel = a->n * a->c * a->hw;
+  bn_params pc = bn_base(a);
+  vk_binding b[8];
+  int rc = bn_bind(dev, a->grad_weight, a->c, 1, &b[0], &pc.gw_off);
+  if (!rc) rc = bn_bind(dev, a->grad_bias, a->c, 1, &b[1], &pc.gb_off);
+  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[2], &pc.x_off);
+  if (!rc) rc = bn_bind(dev, a->g, numel, 0, &b[3], &pc.g_off);
+  if (!rc) rc = bn_bind(dev, a->mean, a->c, 0, &b[4], &pc.mean_off);
+  if (!rc) rc = bn_bind(dev, a->var, a->c, 0, &b[5], &pc.var_off);
+  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_GRAD_SUMS, b, 6, &pc, true, numel);
+  if (rc || !a->y) return rc;
+  rc = bn_bind(dev, a->y, numel, 1, &b[0], &pc.y_off);
+  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[1], &pc.x_off);
+  if (!rc) rc = bn_bind(dev, a->g, numel, 0, &b[2], &pc.g_off);
+  if (!rc) rc = bn_bind(dev, a->mean, a->c, 0, &b[3], &pc.mean_off);
+  if (!rc) rc = bn_bind(dev, a->var, a->c, 0, &b[4], &pc.var_off);
+  if (!rc) rc = bn_bind(dev, a->weight ? a->weight : a->mean, a->c, 0, &b[5], &pc.w_off);
+  if (!rc) rc = bn_bind(dev, a->grad_weight, a->c, 0, &b[6], &pc.gw_off);
+  if (!rc) rc = bn_bind(dev, a->grad_bias, a->c, 0, &b[7], &pc.gb_off);
+  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_GRAD_INPUT, b, 8, &pc, false, numel);
+  return rc;
+}
+
 /* ---- matrix product --------------------------------------------------------------------------------------------- */
 typedef struct matmul_params {
   uint32_t m, n, k, batch_base;
@@ -380,6 +471,8 @@ const dpl_backend dpl_vulkan_backend = {
   .conv2d_backward_input = vk_op_conv2d_backward_input,
   .conv2d_backward_weight = vk_op_conv2d_backward_weight,
   .spatial2d = vk_op_spatial2d,
+  .batch_norm_forward = vk_op_batch_norm_forward,
+  .batch_norm_backward = vk_op_batch_norm_backward,
   .fused_conv_activation = true,
 };
 
