@@ -82,7 +82,8 @@ end
 -- The generated stand-in data (tests/ref/standin_data.py): one folder per version of the generator under
 -- $DPL_CACHE_DIR (ctest: <build>/test-cache) or /tmp, made on first use and then reused. Concurrency-safe without a
 -- lock: each process writes a private folder and renames it into place; a process that loses the race (the folder is
--- already there) drops its copy. Returns the folder (it exists unless making it failed: M.standin_error).
+-- already there) drops its copy. Making a new version removes the older versions' folders. Returns the folder (it
+-- exists unless making it failed: M.standin_error).
 local standin_path
 function M.standin_dir()
   if standin_path then return standin_path end
@@ -101,7 +102,12 @@ function M.standin_dir()
     local rc, out = M.run_command(("mkdir -p '%s' && tmp='%s.part'$$ && { /usr/bin/python3 '%s' \"$tmp\" && " ..
       "mv -T \"$tmp\" '%s' 2>/dev/null; rm -rf \"$tmp\"; test -f '%s/STANDIN.txt'; }"):format(cache,
       standin_path, script, standin_path, standin_path))
-    if rc ~= 0 then M.standin_error = ("tests/ref/standin_data.py failed: %s"):format(out:sub(-600)) end
+    if rc ~= 0 then M.standin_error = ("tests/ref/standin_data.py failed: %s"):format(out:sub(-600))
+    else
+      -- a new generator version: the folders of the older ones go (about 7 MB each; never a .part being written)
+      M.run_command(("find '%s' -mindepth 1 -maxdepth 1 -name 'standin-*' ! -name 'standin-%s' ! -name '*.part*' " ..
+        "-exec rm -rf {} + 2>/dev/null"):format(cache, version))
+    end
   end
   return standin_path
 end

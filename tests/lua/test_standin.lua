@@ -136,10 +136,13 @@ S:add("a suite with standin = true runs on them without ../shared; the real-only
   t:ok(out:find("using generated stand-in data: " .. dir, 1, true) ~= nil, out)
 end)
 
-S:add("two processes making the stand-ins at once: both run, one folder, no partial copies left", function(t)
+S:add("two processes making the stand-ins at once: both run, one folder, no partial copies or older versions left",
+      function(t)
   generated(t)
   local cache = tmp .. "/cache2"
   local env = ("DPL_SHARED=/nonexistent DPL_CACHE_DIR='%s'"):format(cache)
+  -- an older generator's folder, which making this version removes
+  os.execute(("mkdir -p '%s/standin-1' && touch '%s/standin-1/STANDIN.txt'"):format(cache, cache))
   local yes = suite_file("probe_yes", true)
   local cmd = ("cd '%s' && %s DPL_QUIET=1 %s --quiet %s/tests/run.lua '%s'"):format(tmp, env, dplrun, root, yes)
   local rc, out = sh(("(%s > '%s/p1.log' 2>&1; echo $? > '%s/p1.rc') & (%s > '%s/p2.log' 2>&1; echo $? > '%s/p2.rc') & "
