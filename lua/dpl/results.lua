@@ -238,16 +238,19 @@ local function readonly_name(path)
   return "file:" .. uri_escape(path) .. "?immutable=1", OPEN_RO + OPEN_URI
 end
 
--- Schema 3: BAPPS's distance, recorded in every paper-distance run's configuration, was named after a section of an
--- earlier write-up ("normalized-sq-l2 (spec 1.3)"); it is "normalized-sq-l2" now (docs/benchmarks/bapps.md). The name
--- is part of the configuration's hash, the identity that resumes and skips runs: the configurations and their hashes
--- (and claims under the old hashes) are rewritten, so that finished runs are not computed again. The JSON text is
--- edited in place: it is json.encode's canonical form, which the renamed configuration encodes to.
-local OLD_DISTANCE, NEW_DISTANCE = '"distance":"normalized-sq-l2 (spec 1.3)"', '"distance":"normalized-sq-l2"'
+-- Schema 3: BAPPS's distance, recorded in every paper-distance run's configuration, carried a parenthesised note
+-- naming a section of an earlier write-up ("normalized-sq-l2 (...)"); it is "normalized-sq-l2" now
+-- (docs/benchmarks/bapps.md). The name is part of the configuration's hash, the identity that resumes and skips runs:
+-- the configurations and their hashes (and claims under the old hashes) are rewritten, so that finished runs are not
+-- computed again. The JSON text is edited in place: it is json.encode's canonical form, which the renamed
+-- configuration encodes to.
+local OLD_DISTANCE_PREFIX = '"distance":"normalized-sq-l2 ('
+local OLD_DISTANCE = '"distance":"normalized%-sq%-l2 %([^)"]*%)"'   -- the name with any note
+local NEW_DISTANCE = '"distance":"normalized-sq-l2"'
 local function migrate_v3(self)
-  for _, r in ipairs(self:query("SELECT id, config, config_hash FROM runs WHERE instr(config, ?) > 0", OLD_DISTANCE)) do
-    local i = r.config:find(OLD_DISTANCE, 1, true)
-    local config = r.config:sub(1, i - 1) .. NEW_DISTANCE .. r.config:sub(i + #OLD_DISTANCE)
+  for _, r in ipairs(self:query("SELECT id, config, config_hash FROM runs WHERE instr(config, ?) > 0",
+                                OLD_DISTANCE_PREFIX)) do
+    local config = r.config:gsub(OLD_DISTANCE, NEW_DISTANCE, 1)
     local hash = sha256_string(config)
     self:query("UPDATE runs SET config = ?, config_hash = ? WHERE id = ?", config, hash, r.id)
     self:query("UPDATE OR IGNORE claims SET config_hash = ? WHERE config_hash = ?", hash, r.config_hash)

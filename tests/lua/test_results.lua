@@ -137,7 +137,8 @@ suite:add("a version-2 store: BAPPS's old distance name is renamed and its runs 
                       data = {dir = "/data/BAPPS", counts = {["2afc/cnn"] = 4}}}
   local old_config = {}
   for k, v in pairs(new_config) do old_config[k] = v end
-  old_config.distance = "normalized-sq-l2 (spec 1.3)"   -- the name stores before schema 3 recorded
+  -- the name stores before schema 3 recorded: the distance with a parenthesised note (docs/benchmarks/bapps.md)
+  old_config.distance = "normalized-sq-l2 (an earlier note)"
   local lpips_config = {experiment = "bapps", arch = "alexnet", layer = "lpips", distance = "lpips-v0.1"}
   db:record({experiment = "bapps", arch = "alexnet", layer = "M", config = old_config, scores = {["2afc.mean"] = 0.7}})
   db:record({experiment = "bapps", arch = "alexnet", layer = "lpips", config = lpips_config, scores = {["2afc.mean"] = 0.6}})
