@@ -302,10 +302,9 @@ static bool bn_fits(dpl_device *dev, const dpl_batch_norm_args *a) {
          a->c <= 65535LL * 65535LL;
 }
 
-/* the first `count` elements of a contiguous tensor t */
-static int bn_bind(dpl_device *dev, const dpl_tensor *t, int64_t count, int write, vk_binding *b, uint32_t *off) {
-  return vk_bind(dev, t->storage, t->offset, t->offset + count - 1, write, b, off);
-}
+/* One binding of a batch norm dispatch: the first `count` elements of a contiguous tensor, read or written, and the
+ * push-constant field that receives its offset in the binding. */
+typedef struct bn_operand { const dpl_tensor *t; int64_t count; int write; uint32_t *off; } bn_operand;
 
 static bn_params bn_base(const dpl_batch_norm_args *a) {
   bn_params pc;
@@ -316,59 +315,51 @@ static bn_params bn_base(const dpl_batch_norm_args *a) {
   return pc;
 }
 
-/* a per-channel dispatch (one workgroup each) or an elementwise one */
-static int bn_dispatch(dpl_device *dev, int shader, const vk_binding *b, int nb, const bn_params *pc, bool per_channel,
-                       int64_t numel) {
+/* Binds the operands in order and records the dispatch: per channel (one workgroup each) or elementwise. */
+static int bn_dispatch(dpl_device *dev, int shader, const bn_operand *ops, int nops, const bn_params *pc,
+                       bool per_channel, int64_t numel) {
+  vk_binding b[VK_MAX_BINDINGS];
+  for (int i = 0; i < nops; i++) {
+    const dpl_tensor *t = ops[i].t;
+    int rc = vk_bind(dev, t->storage, t->offset, t->offset + ops[i].count - 1, ops[i].write, &b[i], ops[i].off);
+    if (rc) return rc;
+  }
   uint32_t spec[2] = {per_channel ? BN_WG : ELT_LOCAL, BN_WG}, gx, gy;
   if (per_channel) vk_grid_1d((uint64_t)pc->c, 1, &gx, &gy);
   else vk_grid_1d((uint64_t)numel, ELT_LOCAL, &gx, &gy);
-  return vk_dispatch(dev, shader, spec, 2, b, nb, pc, sizeof *pc, gx, gy, 1);
+  return vk_dispatch(dev, shader, spec, 2, b, nops, pc, sizeof *pc, gx, gy, 1);
 }
 
+/* A missing weight or bias binds the mean again (has_weight / has_bias tell the shader). */
 static int vk_op_batch_norm_forward(dpl_device *dev, const dpl_batch_norm_args *a) {
   if (!bn_fits(dev, a)) return DPL_NOT_FUSED;
-  int64_t numel = a->n * a->c * a->hw;
+  const int64_t numel = a->n * a->c * a->hw, c = a->c;
   bn_params pc = bn_base(a);
-  vk_binding b[6];
-  int rc = bn_bind(dev, a->mean, a->c, 1, &b[0], &pc.mean_off);
-  if (!rc) rc = bn_bind(dev, a->var, a->c, 1, &b[1], &pc.var_off);
-  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[2], &pc.x_off);
-  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM, b, 3, &pc, true, numel);
+  const bn_operand stats[] = {{a->mean, c, 1, &pc.mean_off}, {a->var, c, 1, &pc.var_off},
+                              {a->x, numel, 0, &pc.x_off}};
+  int rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM, stats, 3, &pc, true, numel);
   if (rc) return rc;
-  /* y = x alpha + beta; a missing weight or bias binds the mean again (has_weight / has_bias say so) */
-  rc = bn_bind(dev, a->y, numel, 1, &b[0], &pc.y_off);
-  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[1], &pc.x_off);
-  if (!rc) rc = bn_bind(dev, a->mean, a->c, 0, &b[2], &pc.mean_off);
-  if (!rc) rc = bn_bind(dev, a->var, a->c, 0, &b[3], &pc.var_off);
-  if (!rc) rc = bn_bind(dev, a->weight ? a->weight : a->mean, a->c, 0, &b[4], &pc.w_off);
-  if (!rc) rc = bn_bind(dev, a->bias ? a->bias : a->mean, a->c, 0, &b[5], &pc.b_off);
-  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_APPLY, b, 6, &pc, false, numel);
-  return rc;
+  const bn_operand apply[] = {{a->y, numel, 1, &pc.y_off}, {a->x, numel, 0, &pc.x_off},
+                              {a->mean, c, 0, &pc.mean_off}, {a->var, c, 0, &pc.var_off},
+                              {a->weight ? a->weight : a->mean, c, 0, &pc.w_off},
+                              {a->bias ? a->bias : a->mean, c, 0, &pc.b_off}};
+  return bn_dispatch(dev, DPL_SHADER_BATCH_NORM_APPLY, apply, 6, &pc, false, numel);
 }
 
 static int vk_op_batch_norm_backward(dpl_device *dev, const dpl_batch_norm_args *a) {
   if (!bn_fits(dev, a)) return DPL_NOT_FUSED;
-  int64_t numel = a->n * a->c * a->hw;
+  const int64_t numel = a->n * a->c * a->hw, c = a->c;
   bn_params pc = bn_base(a);
-  vk_binding b[8];
-  int rc = bn_bind(dev, a->grad_weight, a->c, 1, &b[0], &pc.gw_off);
-  if (!rc) rc = bn_bind(dev, a->grad_bias, a->c, 1, &b[1], &pc.gb_off);
-  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[2], &pc.x_off);
-  if (!rc) rc = bn_bind(dev, a->g, numel, 0, &b[3], &pc.g_off);
-  if (!rc) rc = bn_bind(dev, a->mean, a->c, 0, &b[4], &pc.mean_off);
-  if (!rc) rc = bn_bind(dev, a->var, a->c, 0, &b[5], &pc.var_off);
-  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_GRAD_SUMS, b, 6, &pc, true, numel);
+  const bn_operand sums[] = {{a->grad_weight, c, 1, &pc.gw_off}, {a->grad_bias, c, 1, &pc.gb_off},
+                             {a->x, numel, 0, &pc.x_off}, {a->g, numel, 0, &pc.g_off},
+                             {a->mean, c, 0, &pc.mean_off}, {a->var, c, 0, &pc.var_off}};
+  int rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_GRAD_SUMS, sums, 6, &pc, true, numel);
   if (rc || !a->y) return rc;
-  rc = bn_bind(dev, a->y, numel, 1, &b[0], &pc.y_off);
-  if (!rc) rc = bn_bind(dev, a->x, numel, 0, &b[1], &pc.x_off);
-  if (!rc) rc = bn_bind(dev, a->g, numel, 0, &b[2], &pc.g_off);
-  if (!rc) rc = bn_bind(dev, a->mean, a->c, 0, &b[3], &pc.mean_off);
-  if (!rc) rc = bn_bind(dev, a->var, a->c, 0, &b[4], &pc.var_off);
-  if (!rc) rc = bn_bind(dev, a->weight ? a->weight : a->mean, a->c, 0, &b[5], &pc.w_off);
-  if (!rc) rc = bn_bind(dev, a->grad_weight, a->c, 0, &b[6], &pc.gw_off);
-  if (!rc) rc = bn_bind(dev, a->grad_bias, a->c, 0, &b[7], &pc.gb_off);
-  if (!rc) rc = bn_dispatch(dev, DPL_SHADER_BATCH_NORM_GRAD_INPUT, b, 8, &pc, false, numel);
-  return rc;
+  const bn_operand input[] = {{a->y, numel, 1, &pc.y_off}, {a->x, numel, 0, &pc.x_off}, {a->g, numel, 0, &pc.g_off},
+                              {a->mean, c, 0, &pc.mean_off}, {a->var, c, 0, &pc.var_off},
+                              {a->weight ? a->weight : a->mean, c, 0, &pc.w_off},
+                              {a->grad_weight, c, 0, &pc.gw_off}, {a->grad_bias, c, 0, &pc.gb_off}};
+  return bn_dispatch(dev, DPL_SHADER_BATCH_NORM_GRAD_INPUT, input, 8, &pc, false, numel);
 }
 
 /* ---- matrix product --------------------------------------------------------------------------------------------- */
